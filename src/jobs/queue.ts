@@ -1,0 +1,186 @@
+import { createHash } from 'node:crypto';
+import { PgBoss, fromPglite, type Job } from 'pg-boss';
+import { isTransient } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Db } from '../store/db.ts';
+
+/** Queues DAG runs. Each has its retry and retention policy here, in one place. */
+export const QUEUES = {
+  /** Verified webhook deliveries, turned into workflow runs by their handler. */
+  events: 'dag.events',
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+const QUEUE_POLICY = {
+  // Retries back off from 10 s up to 10 min; after 8 failures the job stays `failed`.
+  retryLimit: 8,
+  retryDelay: 10,
+  retryBackoff: true,
+  retryDelayMax: 600,
+  expireInSeconds: 15 * 60,
+  // A job (and so the key that deduplicates its delivery) is kept 14 days after it ends.
+  deleteAfterSeconds: 14 * 24 * 3600,
+};
+
+export type Delivery = {
+  provider: 'github' | 'gitlab';
+  /** The provider's id of this delivery: the same on a redelivery. */
+  deliveryId: string;
+  event: string;
+  payload: unknown;
+};
+
+export const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export type JobSummary = {
+  id: string;
+  queue: string;
+  state: JobState;
+  /** Short human description: provider, event and delivery for webhook jobs. */
+  summary: string;
+  retryCount: number;
+  createdOn: Date;
+  completedOn: Date | null;
+  /** The last error, for failed and retrying jobs. */
+  error: string | null;
+};
+
+/** A UUID derived from a key, so that the same key always names the same job. */
+export function jobIdFor(key: string): string {
+  const hex = createHash('sha256').update(key).digest('hex');
+  const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export type JobHandler<T> = (data: T, job: { id: string; retryCount: number }) => Promise<void>;
+
+/**
+ * The durable job queue (pg-boss) on DAG's own database, embedded or Postgres.
+ * Enqueueing is one INSERT with a deterministic id, so a redelivered webhook is a no-op;
+ * workers on any number of processes fetch with SKIP LOCKED, so no job runs twice at once.
+ */
+export class JobQueue {
+  readonly #boss: PgBoss;
+  readonly #db: Db;
+  readonly #log: Logger;
+
+  private constructor(boss: PgBoss, db: Db, log: Logger) {
+    this.#boss = boss;
+    this.#db = db;
+    this.#log = log;
+  }
+
+  static async create(db: Db, log: Logger, options: { supervise?: boolean } = {}): Promise<JobQueue> {
+    const backend = db.queueBackend();
+    const common = {
+      schema: 'pgboss',
+      supervise: options.supervise ?? true,
+      schedule: false,
+      migrate: true,
+    };
+    const boss =
+      backend.kind === 'postgres'
+        ? new PgBoss({ ...common, connectionString: backend.connectionString, max: 5 })
+        : new PgBoss({ ...common, db: fromPglite(backend.pglite), backend: 'pglite' });
+    boss.on('error', (error) => log.error({ err: error }, 'job queue error'));
+    await boss.start();
+    for (const name of Object.values(QUEUES)) {
+      await boss.createQueue(name, QUEUE_POLICY);
+    }
+    return new JobQueue(boss, db, log.child({ component: 'jobs' }));
+  }
+
+  /** Records a verified delivery as a job; `duplicate` when this delivery was seen before. */
+  async enqueueDelivery(delivery: Delivery): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+    const jobId = jobIdFor(`${delivery.provider}:${delivery.deliveryId}`);
+    const inserted = await this.#boss.send(QUEUES.events, delivery, { id: jobId });
+    return { status: inserted ? 'queued' : 'duplicate', jobId };
+  }
+
+  /** Runs handler for each job of the queue, `concurrency` at a time in this process. */
+  async work<T>(
+    queue: QueueName,
+    options: { concurrency: number; pollingIntervalSeconds: number },
+    handler: JobHandler<T>,
+  ): Promise<void> {
+    await this.#boss.work<T>(
+      queue,
+      {
+        localConcurrency: options.concurrency,
+        pollingIntervalSeconds: options.pollingIntervalSeconds,
+        batchSize: 1,
+        includeMetadata: true,
+      },
+      async (jobs: Job<T>[]) => {
+        for (const job of jobs) {
+          const retryCount = (job as { retryCount?: number }).retryCount ?? 0;
+          try {
+            await handler(job.data, { id: job.id, retryCount });
+          } catch (error) {
+            this.#log.warn(
+              { err: error, jobId: job.id, queue, retryCount, transient: isTransient(error) },
+              'job failed; it will be retried with backoff until its retry limit',
+            );
+            throw error;
+          }
+        }
+      },
+    );
+  }
+
+  async retry(id: string): Promise<boolean> {
+    const found = await this.#findQueueOf(id);
+    if (!found) return false;
+    await this.#boss.retry(found, id);
+    return true;
+  }
+
+  /** Recent jobs, newest first, optionally in one state. */
+  async list(options: { state?: JobState; limit?: number } = {}): Promise<JobSummary[]> {
+    // pg-boss offers no state filter, so read its job table (owned by this module) directly.
+    const { rows } = await this.#db.query<{
+      id: string;
+      name: string;
+      state: JobState;
+      data: Delivery | null;
+      output: { message?: string } | null;
+      retry_count: number;
+      created_on: Date;
+      completed_on: Date | null;
+    }>(
+      `SELECT id, name, state, data, output, retry_count, created_on, completed_on
+         FROM pgboss.job
+        WHERE ($1::text IS NULL OR state::text = $1)
+        ORDER BY created_on DESC
+        LIMIT $2`,
+      [options.state ?? null, options.limit ?? 50],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      queue: row.name,
+      state: row.state,
+      summary: row.data
+        ? `${row.data.provider} ${row.data.event} delivery ${row.data.deliveryId}`
+        : row.name,
+      retryCount: row.retry_count,
+      createdOn: new Date(row.created_on),
+      completedOn: row.completed_on ? new Date(row.completed_on) : null,
+      error:
+        row.state === 'failed' || row.state === 'retry' ? (row.output?.message ?? null) : null,
+    }));
+  }
+
+  async #findQueueOf(id: string): Promise<string | undefined> {
+    const { rows } = await this.#db.query<{ name: string }>(
+      'SELECT name FROM pgboss.job WHERE id = $1::uuid',
+      [id],
+    );
+    return rows[0]?.name;
+  }
+
+  /** Stops fetching, lets running jobs finish (up to timeoutMs), and closes the queue. */
+  async stop(timeoutMs = 20_000): Promise<void> {
+    await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+  }
+}

@@ -1,0 +1,123 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { QUEUES, JobQueue, type Delivery } from './jobs/queue.ts';
+import { createLogger, SecretMasker, type Logger } from './log.ts';
+import { githubWebhookHandler, type Handler } from './server/github.ts';
+import { gitlabWebhookHandler } from './server/gitlab.ts';
+import { createHttpServer } from './server/http.ts';
+import { githubSetupHandler } from './server/setup.ts';
+import type { Settings } from './settings.ts';
+import { SqlConfigStore } from './store/config-store.ts';
+import type { Db } from './store/db.ts';
+import { loadKeyring } from './store/keys.ts';
+import { migrate, pendingMigrations } from './store/migrate.ts';
+import { openDatabase } from './store/open.ts';
+import { handleDelivery } from './workflows/dispatch.ts';
+
+export type Service = {
+  url: string;
+  server: Server;
+  db: Db;
+  queue: JobQueue;
+  mode: 'github' | 'gitlab' | 'github+gitlab' | 'setup';
+  close(): Promise<void>;
+};
+
+/**
+ * Builds DAG from its settings and starts it: database (migrated, secrets sealed), job queue
+ * and workers, then the HTTP server. The returned handle stops everything in reverse order.
+ */
+export async function startService(
+  settings: Settings,
+  options: { log?: Logger; masker?: SecretMasker; workers?: boolean } = {},
+): Promise<Service> {
+  const masker = options.masker ?? new SecretMasker();
+  if (settings.github) {
+    masker.add(settings.github.webhookSecret);
+    masker.add(settings.github.privateKey);
+  }
+  if (settings.gitlab) masker.add(settings.gitlab.webhookSecret);
+  const log =
+    options.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat, masker });
+
+  const keyring = loadKeyring(settings.encryption, settings.database, log);
+  const db = await openDatabase(settings.database);
+  const cleanup: (() => Promise<void>)[] = [() => db.close()];
+  const close = async () => {
+    for (const step of cleanup.reverse()) await step().catch((err) => log.error({ err }, 'stop failed'));
+  };
+  try {
+    await migrate(db, log);
+    const store = new SqlConfigStore(db, keyring, masker);
+    const normalized = await store.normalize();
+    if (normalized.sealed + normalized.resealed + normalized.named > 0) {
+      log.info(normalized, 'configuration normalized: secrets sealed, environments named');
+    }
+
+    const queue = await JobQueue.create(db, log);
+    cleanup.push(() => queue.stop());
+    if (options.workers ?? true) {
+      await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) =>
+        handleDelivery(delivery, { log: log.child({ jobId: job.id }), store }),
+      );
+    }
+
+    const enqueue = (delivery: Delivery) => queue.enqueueDelivery(delivery);
+    const handlers: Handler[] = [];
+    if (settings.github) handlers.push(await githubWebhookHandler(settings.github, enqueue, log));
+    if (settings.gitlab) handlers.push(gitlabWebhookHandler(settings.gitlab, enqueue, log));
+    const mode = settings.github
+      ? settings.gitlab
+        ? 'github+gitlab'
+        : 'github'
+      : settings.gitlab
+        ? 'gitlab'
+        : 'setup';
+    if (mode === 'setup') {
+      handlers.push(
+        await githubSetupHandler({ host: settings.host ?? 'localhost', port: settings.port }),
+      );
+    }
+
+    const server = createHttpServer({
+      handlers,
+      log,
+      readiness: async () => {
+        const checks: Record<string, string> = {};
+        try {
+          const pending = await pendingMigrations(db);
+          checks.database = 'ok';
+          checks.migrations = pending.length === 0 ? 'ok' : `pending: ${pending.join(', ')}`;
+        } catch {
+          checks.database = 'unreachable';
+        }
+        checks.mode = mode;
+        return { ready: checks.database === 'ok' && checks.migrations === 'ok', checks };
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port, settings.host, () => resolve());
+    });
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${host === '[::]' || host === '0.0.0.0' ? 'localhost' : host}:${address.port}`;
+    log.info({ url, mode, database: db.location }, 'DAG is listening');
+    if (mode === 'setup') {
+      log.info(
+        `no GitHub App or GitLab settings: open ${url}/probot to create the GitHub App from app.yml`,
+      );
+    }
+    return { url, server, db, queue, mode, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

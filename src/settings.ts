@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Every setting DAG reads, validated once at start. Nothing else reads process.env.
+ * The README's "Settings" table documents each of these.
+ */
+export type Settings = {
+  nodeEnv: string;
+  development: boolean;
+  port: number;
+  host: string | undefined;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  logFormat: 'json' | 'pretty';
+  database: { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
+  encryption: {
+    /** Current key (32 bytes), or undefined when none is set (embedded mode then generates one). */
+    key: Buffer | undefined;
+    /** Where the embedded mode keeps a generated key. */
+    keyFile: string;
+    /** Older keys still accepted for reading, for rotation. */
+    oldKeys: Buffer[];
+  };
+  github:
+    | {
+        appId: string;
+        privateKey: string;
+        webhookSecret: string;
+        webhookPath: string;
+        baseUrl: string | undefined;
+      }
+    | undefined;
+  gitlab: { webhookSecret: string; webhookPath: string; url: string } | undefined;
+  worker: { concurrency: number; pollingIntervalSeconds: number };
+};
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Parses a 32-byte key given as 64 hex characters or as base64. */
+export function parseEncryptionKey(value: string, name: string): Buffer {
+  const trimmed = value.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (/^[A-Za-z0-9+/_-]{42,44}={0,2}$/.test(trimmed)) {
+    const key = Buffer.from(trimmed.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    if (key.length === 32) return key;
+  }
+  throw new ConfigError(
+    `${name} must be 32 bytes given as 64 hex characters or as base64 (generate one with: openssl rand -hex 32)`,
+  );
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${name} must be a whole number from ${min} to ${max}`);
+  return parsed.data;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+function urlSetting(env: Env, name: string, fallback?: string): string | undefined {
+  const raw = optional(env, name) ?? fallback;
+  if (raw === undefined) return undefined;
+  try {
+    const url = new URL(raw);
+    if (!['http:', 'https:', 'postgres:', 'postgresql:'].includes(url.protocol)) throw new Error();
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL`);
+  }
+  return raw;
+}
+
+function readPrivateKey(env: Env, cwd: string): string | undefined {
+  const inline = optional(env, 'PRIVATE_KEY');
+  if (inline) {
+    // Probot accepts the PEM inline, with literal \n, or base64-encoded; so do we.
+    const unescaped = inline.replace(/\\n/g, '\n');
+    if (unescaped.includes('-----BEGIN')) return unescaped;
+    const decoded = Buffer.from(inline, 'base64').toString('utf8');
+    if (decoded.includes('-----BEGIN')) return decoded;
+    throw new ConfigError('PRIVATE_KEY is neither a PEM key nor a base64-encoded PEM key');
+  }
+  const file = optional(env, 'PRIVATE_KEY_PATH');
+  if (!file) return undefined;
+  try {
+    return readFileSync(path.resolve(cwd, file), 'utf8');
+  } catch {
+    throw new ConfigError(`PRIVATE_KEY_PATH points to a file that cannot be read: ${file}`);
+  }
+}
+
+export function readSettings(env: Env = process.env, cwd = process.cwd()): Settings {
+  const nodeEnv = optional(env, 'NODE_ENV') ?? 'production';
+  const development = nodeEnv === 'development';
+
+  const databaseUrl = urlSetting(env, 'DATABASE_URL');
+  const dataDir = path.resolve(cwd, optional(env, 'DAG_DATA_DIR') ?? '.dag/data');
+
+  const keyText = optional(env, 'DAG_ENCRYPTION_KEY');
+  const keyFileText = optional(env, 'DAG_ENCRYPTION_KEY_FILE');
+  let key = keyText ? parseEncryptionKey(keyText, 'DAG_ENCRYPTION_KEY') : undefined;
+  const keyFile = path.resolve(cwd, keyFileText ?? path.join(path.dirname(dataDir), 'encryption.key'));
+  if (!key && keyFileText) {
+    let content: string;
+    try {
+      content = readFileSync(keyFile, 'utf8');
+    } catch {
+      throw new ConfigError(`DAG_ENCRYPTION_KEY_FILE points to a file that cannot be read: ${keyFileText}`);
+    }
+    key = parseEncryptionKey(content, 'DAG_ENCRYPTION_KEY_FILE');
+  }
+  const oldKeys = (optional(env, 'DAG_ENCRYPTION_OLD_KEYS') ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map((k) => parseEncryptionKey(k, 'DAG_ENCRYPTION_OLD_KEYS'));
+  if (databaseUrl && !key) {
+    throw new ConfigError(
+      'DAG_ENCRYPTION_KEY is required with DATABASE_URL (32 bytes as 64 hex characters or base64; generate one with: openssl rand -hex 32)',
+    );
+  }
+
+  const appId = optional(env, 'APP_ID');
+  const privateKey = readPrivateKey(env, cwd);
+  let github: Settings['github'];
+  if (appId || privateKey) {
+    if (!appId) throw new ConfigError('PRIVATE_KEY is set but APP_ID is not: set both, or neither');
+    if (!privateKey) {
+      throw new ConfigError('APP_ID is set but PRIVATE_KEY (or PRIVATE_KEY_PATH) is not: set both, or neither');
+    }
+    if (!/^\d+$/.test(appId)) throw new ConfigError('APP_ID must be the numeric ID of the GitHub App');
+    let webhookSecret = optional(env, 'WEBHOOK_SECRET');
+    if (!webhookSecret) {
+      if (!development) {
+        throw new ConfigError(
+          'WEBHOOK_SECRET is required: DAG refuses unsigned GitHub webhooks (set NODE_ENV=development to use the insecure secret "development" locally)',
+        );
+      }
+      webhookSecret = 'development';
+    }
+    const ghe = optional(env, 'GHE_HOST');
+    github = {
+      appId,
+      privateKey,
+      webhookSecret,
+      webhookPath: optional(env, 'WEBHOOK_PATH') ?? '/api/github/webhooks',
+      baseUrl: ghe ? `${optional(env, 'GHE_PROTOCOL') ?? 'https'}://${ghe}/api/v3` : undefined,
+    };
+  }
+
+  const gitlabSecret = optional(env, 'GITLAB_WEBHOOK_SECRET');
+  const gitlab = gitlabSecret
+    ? {
+        webhookSecret: gitlabSecret,
+        webhookPath: optional(env, 'GITLAB_WEBHOOK_PATH') ?? '/api/gitlab/webhooks',
+        url: urlSetting(env, 'GITLAB_URL', 'https://gitlab.com') as string,
+      }
+    : undefined;
+
+  return {
+    nodeEnv,
+    development,
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    host: optional(env, 'HOST'),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+    database: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'embedded', dataDir },
+    encryption: { key, keyFile, oldKeys },
+    github,
+    gitlab,
+    worker: {
+      concurrency: integer(env, 'DAG_WORKER_CONCURRENCY', 4, 1, 64),
+      pollingIntervalSeconds: integer(env, 'DAG_WORKER_POLL_SECONDS', 2, 1, 60),
+    },
+  };
+}

@@ -1,0 +1,440 @@
+import { z } from 'zod';
+import { ConfigError, UserError } from '../errors.ts';
+import type { SecretMasker } from '../log.ts';
+import { repoKey, repoShortName } from '../util/repo-url.ts';
+import { Keyring, isSealed } from './crypto.ts';
+import type { Db, Queryable } from './db.ts';
+import { uniqueEnvironmentName } from './environment-name.ts';
+import {
+  appRow,
+  clusterRow,
+  environmentRow,
+  iacRow,
+  type App,
+  type Cluster,
+  type ConfigStore,
+  type Environment,
+  type Iac,
+  type NewApp,
+  type NewCluster,
+  type NewEnvironment,
+  type NewIac,
+  type SecretsReport,
+} from './types.ts';
+
+type Row = Record<string, unknown>;
+
+function parseRow<T>(schema: z.ZodType<T>, table: string, row: Row): T {
+  const parsed = schema.safeParse(row);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(
+      `row ${String(row.id)} of ${table} is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+    );
+  }
+  return parsed.data;
+}
+
+function toApp(row: Row): App {
+  const r = parseRow(appRow, 'apps', row);
+  return {
+    id: r.id,
+    gitProvider: r.git_provider,
+    repoUrl: r.repo_url,
+    name: r.name ?? repoShortName(r.repo_url) ?? `app-${r.id}`,
+    createdAt: r.created_at,
+  };
+}
+
+function toIac(row: Row): Iac {
+  const r = parseRow(iacRow, 'iacs', row);
+  return {
+    id: r.id,
+    name: r.name,
+    repoUrl: r.repo_url,
+    hasToken: r.access_token !== null,
+    createdAt: r.created_at,
+  };
+}
+
+function toCluster(row: Row): Cluster {
+  const r = parseRow(clusterRow, 'clusters', row);
+  return {
+    id: r.id,
+    name: r.name,
+    apiUrl: r.api_url,
+    caCert: r.ca_cert,
+    hasToken: r.service_account_token !== null,
+    createdAt: r.created_at,
+  };
+}
+
+function toEnvironment(row: Row): Environment {
+  const r = parseRow(environmentRow, 'apps_environments', row);
+  if (r.name === null) {
+    throw new ConfigError(`environment ${r.id} has no name yet (DAG names environments at start)`);
+  }
+  return {
+    id: r.id,
+    appId: r.app_id,
+    name: r.name,
+    branch: r.branch,
+    iacId: r.iac_id,
+    iacPath: r.iac_path,
+    clusterId: r.cluster_id,
+    helmType: r.helm_type,
+    helmNamespace: r.helm_namespace,
+    helmName: r.helm_name,
+    iacBranch: r.iac_branch,
+    createdAt: r.created_at,
+  };
+}
+
+/** Turns a constraint violation into the sentence an operator needs. */
+const CONSTRAINT_MESSAGES: Record<string, string> = {
+  apps_repo_url_key: 'an app with this repository URL already exists',
+  apps_name_key: 'an app with this name already exists',
+  apps_git_provider_check: "git provider must be 'github' or 'gitlab'",
+  apps_repo_url_check: 'the repository URL must start with https://, http://, ssh:// or git@',
+  apps_name_check: 'app names use lower-case letters, digits, ".", "_" and "-"',
+  iacs_name_key: 'an IAC repository with this name already exists',
+  iacs_name_check: 'IAC names use letters, digits, ".", "_" and "-"',
+  iacs_repo_url_check: 'the IAC repository URL must start with https://, http://, ssh://, git@ or file://',
+  clusters_name_key: 'a cluster with this name already exists',
+  clusters_name_check: 'cluster names use letters, digits, ".", "_" and "-"',
+  clusters_api_url_check: 'the cluster API URL must be an http(s) URL',
+  apps_environments_name_key: 'this app already has an environment with this name',
+  apps_environments_target_key:
+    'another environment already writes this IAC repository, branch and path',
+  apps_environments_helm_type_check: "helm type must be 'flux' or 'plain'",
+  apps_environments_helm_namespace_check: 'the namespace must be a DNS-1123 label (at most 63 characters)',
+  apps_environments_helm_name_check:
+    'the release name must be a DNS-1123 label of at most 53 characters',
+  apps_environments_iac_path_check:
+    'the IAC path must be relative, without "..", "." or spaces (e.g. clusters/staging/my-app)',
+  apps_environments_branch_check: 'the branch must not be empty or contain spaces',
+  apps_environments_iac_branch_check: 'the IAC branch must not be empty or contain spaces',
+  apps_environments_name_check: 'environment names use lower-case letters, digits, ".", "_" and "-"',
+  apps_environments_iac_id_fkey: 'this IAC repository is still used by an environment',
+  apps_environments_cluster_id_fkey: 'this cluster is still used by an environment',
+};
+
+async function friendly<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    const constraint = (error as { constraint?: unknown }).constraint;
+    if (typeof constraint === 'string' && CONSTRAINT_MESSAGES[constraint]) {
+      throw new UserError(CONSTRAINT_MESSAGES[constraint], { cause: error });
+    }
+    throw error;
+  }
+}
+
+const SECRET_COLUMNS = [
+  { table: 'iacs', column: 'access_token' },
+  { table: 'clusters', column: 'service_account_token' },
+] as const;
+
+export class SqlConfigStore implements ConfigStore {
+  readonly #db: Db;
+  readonly #keyring: Keyring;
+  readonly #masker: SecretMasker | undefined;
+
+  constructor(db: Db, keyring: Keyring, masker?: SecretMasker) {
+    this.#db = db;
+    this.#keyring = keyring;
+    this.#masker = masker;
+  }
+
+  // ---- apps
+
+  async listApps(): Promise<App[]> {
+    const { rows } = await this.#db.query('SELECT * FROM apps ORDER BY id');
+    return rows.map(toApp);
+  }
+
+  async findApp(ref: string): Promise<App | undefined> {
+    const apps = await this.listApps();
+    const key = repoKey(ref);
+    return (
+      apps.find((a) => /^\d+$/.test(ref) && a.id === Number(ref)) ??
+      apps.find((a) => key !== undefined && repoKey(a.repoUrl) === key) ??
+      apps.find((a) => a.name === ref)
+    );
+  }
+
+  async #requireApp(ref: string): Promise<App> {
+    const app = await this.findApp(ref);
+    if (!app) throw new UserError(`unknown app: ${ref} (see: dag apps list)`);
+    return app;
+  }
+
+  async addApp(input: NewApp): Promise<App> {
+    const key = repoKey(input.repoUrl);
+    if (!key) throw new UserError(`not a repository URL: ${input.repoUrl}`);
+    const existing = (await this.listApps()).find((a) => repoKey(a.repoUrl) === key);
+    if (existing) {
+      throw new UserError(`app ${existing.id} (${existing.name}) already uses this repository`);
+    }
+    const { rows } = await friendly(
+      this.#db.query(
+        'INSERT INTO apps (git_provider, repo_url, name) VALUES ($1, $2, $3) RETURNING *',
+        [input.gitProvider, input.repoUrl, input.name ?? null],
+      ),
+    );
+    return toApp(rows[0] as Row);
+  }
+
+  async removeApp(ref: string): Promise<App> {
+    const app = await this.#requireApp(ref);
+    await this.#db.query('DELETE FROM apps WHERE id = $1', [app.id]);
+    return app;
+  }
+
+  // ---- IAC repositories
+
+  async listIacs(): Promise<Iac[]> {
+    const { rows } = await this.#db.query('SELECT * FROM iacs ORDER BY id');
+    return rows.map(toIac);
+  }
+
+  async findIac(ref: string): Promise<Iac | undefined> {
+    const all = await this.listIacs();
+    return all.find((i) => /^\d+$/.test(ref) && i.id === Number(ref)) ?? all.find((i) => i.name === ref);
+  }
+
+  async addIac(input: NewIac): Promise<Iac> {
+    const token = input.accessToken ? this.#keyring.seal(input.accessToken) : null;
+    const { rows } = await friendly(
+      this.#db.query(
+        'INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3) RETURNING *',
+        [input.name, input.repoUrl, token],
+      ),
+    );
+    return toIac(rows[0] as Row);
+  }
+
+  async removeIac(ref: string): Promise<Iac> {
+    const iac = await this.findIac(ref);
+    if (!iac) throw new UserError(`unknown IAC repository: ${ref} (see: dag iacs list)`);
+    await friendly(this.#db.query('DELETE FROM iacs WHERE id = $1', [iac.id]));
+    return iac;
+  }
+
+  iacToken(id: number): Promise<string | null> {
+    return this.#secret('iacs', 'access_token', id);
+  }
+
+  // ---- clusters
+
+  async listClusters(): Promise<Cluster[]> {
+    const { rows } = await this.#db.query('SELECT * FROM clusters ORDER BY id');
+    return rows.map(toCluster);
+  }
+
+  async findCluster(ref: string): Promise<Cluster | undefined> {
+    const all = await this.listClusters();
+    return all.find((c) => /^\d+$/.test(ref) && c.id === Number(ref)) ?? all.find((c) => c.name === ref);
+  }
+
+  async addCluster(input: NewCluster): Promise<Cluster> {
+    const token = input.serviceAccountToken ? this.#keyring.seal(input.serviceAccountToken) : null;
+    const { rows } = await friendly(
+      this.#db.query(
+        'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4) RETURNING *',
+        [input.name, input.apiUrl, token, input.caCert ?? null],
+      ),
+    );
+    return toCluster(rows[0] as Row);
+  }
+
+  async removeCluster(ref: string): Promise<Cluster> {
+    const cluster = await this.findCluster(ref);
+    if (!cluster) throw new UserError(`unknown cluster: ${ref} (see: dag clusters list)`);
+    await friendly(this.#db.query('DELETE FROM clusters WHERE id = $1', [cluster.id]));
+    return cluster;
+  }
+
+  clusterToken(id: number): Promise<string | null> {
+    return this.#secret('clusters', 'service_account_token', id);
+  }
+
+  // ---- environments
+
+  async listEnvironments(appRef?: string): Promise<Environment[]> {
+    await this.#nameEnvironments(); // rows inserted by SQL since start get their names first
+    if (appRef === undefined) {
+      const { rows } = await this.#db.query('SELECT * FROM apps_environments ORDER BY app_id, id');
+      return rows.map(toEnvironment);
+    }
+    const app = await this.#requireApp(appRef);
+    const { rows } = await this.#db.query(
+      'SELECT * FROM apps_environments WHERE app_id = $1 ORDER BY id',
+      [app.id],
+    );
+    return rows.map(toEnvironment);
+  }
+
+  async addEnvironment(input: NewEnvironment): Promise<Environment> {
+    const app = await this.#requireApp(input.app);
+    const iac = await this.findIac(input.iac);
+    if (!iac) throw new UserError(`unknown IAC repository: ${input.iac} (see: dag iacs list)`);
+    const cluster = await this.findCluster(input.cluster);
+    if (!cluster) throw new UserError(`unknown cluster: ${input.cluster} (see: dag clusters list)`);
+    const { rows } = await friendly(
+      this.#db.query(
+        `INSERT INTO apps_environments
+           (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, iac_branch, name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+        [
+          app.id,
+          input.branch,
+          iac.id,
+          input.iacPath.replace(/\/+$/, ''),
+          cluster.id,
+          input.helmType,
+          input.helmNamespace ?? null,
+          input.helmName ?? null,
+          input.iacBranch ?? null,
+          input.name ?? null,
+        ],
+      ),
+    );
+    const id = (rows[0] as { id: number }).id;
+    const all = await this.listEnvironments(String(app.id));
+    return all.find((e) => e.id === id) as Environment;
+  }
+
+  async removeEnvironment(appRef: string, name: string): Promise<Environment> {
+    const env = (await this.listEnvironments(appRef)).find((e) => e.name === name);
+    if (!env) throw new UserError(`app ${appRef} has no environment named ${name}`);
+    await this.#db.query('DELETE FROM apps_environments WHERE id = $1', [env.id]);
+    return env;
+  }
+
+  // ---- upkeep
+
+  async normalize(): Promise<{ sealed: number; resealed: number; named: number }> {
+    let sealed = 0;
+    let resealed = 0;
+    for (const { table, column } of SECRET_COLUMNS) {
+      const counts = await this.#db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ id: number; value: string }>(
+          `SELECT id, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL ORDER BY id FOR UPDATE`,
+        );
+        let s = 0;
+        let r = 0;
+        for (const row of rows) {
+          if (!isSealed(row.value)) {
+            await this.#store(tx, table, column, row.id, row.value);
+            s++;
+          } else if (Keyring.sealedWith(row.value) !== this.#keyring.currentId) {
+            await this.#store(tx, table, column, row.id, this.#keyring.open(row.value));
+            r++;
+          }
+        }
+        return [s, r] as const;
+      });
+      sealed += counts[0];
+      resealed += counts[1];
+    }
+    const named = await this.#nameEnvironments();
+    return { sealed, resealed, named };
+  }
+
+  async secretsReport(): Promise<SecretsReport> {
+    const report: SecretsReport = { sealed: 0, plaintext: 0, oldKey: 0, unknownKey: 0 };
+    for (const { table, column } of SECRET_COLUMNS) {
+      const { rows } = await this.#db.query<{ value: string }>(
+        `SELECT ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL`,
+      );
+      for (const { value } of rows) {
+        const id = Keyring.sealedWith(value);
+        if (!isSealed(value)) report.plaintext++;
+        else if (id === this.#keyring.currentId) report.sealed++;
+        else {
+          try {
+            this.#keyring.open(value);
+            report.oldKey++;
+          } catch {
+            report.unknownKey++;
+          }
+        }
+      }
+    }
+    return report;
+  }
+
+  async #store(tx: Queryable, table: string, column: string, id: number, plaintext: string) {
+    this.#masker?.add(plaintext);
+    await tx.query(`UPDATE ${table} SET ${column} = $1, updated_at = now() WHERE id = $2`, [
+      this.#keyring.seal(plaintext),
+      id,
+    ]);
+  }
+
+  async #secret(table: string, column: string, id: number): Promise<string | null> {
+    const { rows } = await this.#db.query<{ value: string | null }>(
+      `SELECT ${column} AS value FROM ${table} WHERE id = $1`,
+      [id],
+    );
+    if (rows.length === 0) throw new UserError(`no ${table} row with id ${id}`);
+    const value = rows[0]?.value ?? null;
+    if (value === null) return null;
+    if (isSealed(value)) {
+      const plaintext = this.#keyring.open(value);
+      this.#masker?.add(plaintext);
+      return plaintext;
+    }
+    // Inserted as plaintext since start (plain SQL, as the docs show): seal before use.
+    // The WHERE clause keeps a concurrent reseal from being overwritten.
+    this.#masker?.add(value);
+    await this.#db.query(
+      `UPDATE ${table} SET ${column} = $1, updated_at = now() WHERE id = $2 AND ${column} = $3`,
+      [this.#keyring.seal(value), id, value],
+    );
+    return value;
+  }
+
+  async #nameEnvironments(): Promise<number> {
+    const pending = await this.#db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM apps_environments WHERE name IS NULL',
+    );
+    if ((pending.rows[0]?.n ?? 0) === 0) return 0;
+    const apps = new Map((await this.listApps()).map((a) => [a.id, a]));
+    return this.#db.transaction(async (tx) => {
+      const { rows } = await tx.query<Row>(
+        'SELECT * FROM apps_environments ORDER BY app_id, id FOR UPDATE',
+      );
+      const envs = rows.map((row) => parseRow(environmentRow, 'apps_environments', row));
+      const taken = new Map<number, Set<string>>();
+      for (const env of envs) {
+        if (!taken.has(env.app_id)) taken.set(env.app_id, new Set());
+        if (env.name) taken.get(env.app_id)?.add(env.name);
+      }
+      let named = 0;
+      for (const env of envs.filter((e) => e.name === null)) {
+        const names = taken.get(env.app_id) as Set<string>;
+        const name = uniqueEnvironmentName(
+          {
+            id: env.id,
+            branch: env.branch,
+            iacPath: env.iac_path,
+            helmName: env.helm_name,
+            helmNamespace: env.helm_namespace,
+            appName: apps.get(env.app_id)?.name ?? '',
+          },
+          names,
+        );
+        names.add(name);
+        await tx.query('UPDATE apps_environments SET name = $1, updated_at = now() WHERE id = $2', [
+          name,
+          env.id,
+        ]);
+        named++;
+      }
+      return named;
+    });
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Repository URLs in the forms people and providers write them, reduced to one key:
+ * `host/path` in lower case, without scheme, user, port, `www.`, trailing `.git` or `/`.
+ * `git@github.com:Org/App.git`, `ssh://git@github.com/org/app` and
+ * `https://www.github.com/org/app/` all become `github.com/org/app`. GitLab subgroups stay.
+ */
+export function repoKey(url: string): string | undefined {
+  const text = url.trim();
+  let host: string;
+  let path: string;
+  const scp = /^(?:[^@/\s]+@)?([^:/\s]+):(?!\/\/)(.+)$/.exec(text);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      return undefined;
+    }
+    if (!['http:', 'https:', 'ssh:', 'git:', 'git+ssh:', 'ssh+git:'].includes(parsed.protocol)) {
+      return undefined;
+    }
+    host = parsed.hostname;
+    path = decodeURIComponent(parsed.pathname);
+  } else if (scp) {
+    host = scp[1] as string;
+    path = scp[2] as string;
+  } else {
+    return undefined;
+  }
+  host = host.toLowerCase().replace(/^www\./, '');
+  path = path
+    .replace(/^\/+/, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/i, '')
+    .replace(/\/+$/, '')
+    .toLowerCase();
+  if (!host || !path || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    return undefined;
+  }
+  return `${host}/${path}`;
+}
+
+/** The repository's own name: its last path segment (`my-app` for `.../org/my-app.git`). */
+export function repoShortName(url: string): string | undefined {
+  return repoKey(url)?.split('/').at(-1);
+}
