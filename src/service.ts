@@ -44,7 +44,8 @@ export async function startService(
   const db = await openDatabase(settings.database);
   const cleanup: (() => Promise<void>)[] = [() => db.close()];
   const close = async () => {
-    for (const step of cleanup.reverse()) await step().catch((err) => log.error({ err }, 'stop failed'));
+    for (const step of cleanup.reverse())
+      await step().catch((err) => log.error({ err }, 'stop failed'));
   };
   try {
     await migrate(db, log);

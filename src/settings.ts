@@ -62,7 +62,16 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const raw = optional(env, name);
   if (raw === undefined) return fallback;
   const parsed = z.coerce.number().int().min(min).max(max).safeParse(raw);
-  if (!parsed.success) throw new ConfigError(`${name} must be a whole number from ${min} to ${max}`);
+  if (!parsed.success)
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}`);
+  return parsed.data;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const parsed = z.coerce.number().min(min).max(max).safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${name} must be a number from ${min} to ${max}`);
   return parsed.data;
 }
 
@@ -111,18 +120,28 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
   const development = nodeEnv === 'development';
 
   const databaseUrl = urlSetting(env, 'DATABASE_URL');
-  const dataDir = path.resolve(cwd, optional(env, 'DAG_DATA_DIR') ?? '.dag/data');
+  const dataDirText = optional(env, 'DAG_DATA_DIR') ?? '.dag/data';
+  // memory:// keeps the embedded database in memory (tests, throwaway runs).
+  const dataDir = dataDirText === 'memory://' ? dataDirText : path.resolve(cwd, dataDirText);
 
   const keyText = optional(env, 'DAG_ENCRYPTION_KEY');
   const keyFileText = optional(env, 'DAG_ENCRYPTION_KEY_FILE');
   let key = keyText ? parseEncryptionKey(keyText, 'DAG_ENCRYPTION_KEY') : undefined;
-  const keyFile = path.resolve(cwd, keyFileText ?? path.join(path.dirname(dataDir), 'encryption.key'));
+  const keyFile = path.resolve(
+    cwd,
+    keyFileText ??
+      (dataDir === 'memory://'
+        ? '.dag/encryption.key'
+        : path.join(path.dirname(dataDir), 'encryption.key')),
+  );
   if (!key && keyFileText) {
     let content: string;
     try {
       content = readFileSync(keyFile, 'utf8');
     } catch {
-      throw new ConfigError(`DAG_ENCRYPTION_KEY_FILE points to a file that cannot be read: ${keyFileText}`);
+      throw new ConfigError(
+        `DAG_ENCRYPTION_KEY_FILE points to a file that cannot be read: ${keyFileText}`,
+      );
     }
     key = parseEncryptionKey(content, 'DAG_ENCRYPTION_KEY_FILE');
   }
@@ -143,9 +162,12 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
   if (appId || privateKey) {
     if (!appId) throw new ConfigError('PRIVATE_KEY is set but APP_ID is not: set both, or neither');
     if (!privateKey) {
-      throw new ConfigError('APP_ID is set but PRIVATE_KEY (or PRIVATE_KEY_PATH) is not: set both, or neither');
+      throw new ConfigError(
+        'APP_ID is set but PRIVATE_KEY (or PRIVATE_KEY_PATH) is not: set both, or neither',
+      );
     }
-    if (!/^\d+$/.test(appId)) throw new ConfigError('APP_ID must be the numeric ID of the GitHub App');
+    if (!/^\d+$/.test(appId))
+      throw new ConfigError('APP_ID must be the numeric ID of the GitHub App');
     let webhookSecret = optional(env, 'WEBHOOK_SECRET');
     if (!webhookSecret) {
       if (!development) {
@@ -187,7 +209,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
     gitlab,
     worker: {
       concurrency: integer(env, 'DAG_WORKER_CONCURRENCY', 4, 1, 64),
-      pollingIntervalSeconds: integer(env, 'DAG_WORKER_POLL_SECONDS', 2, 1, 60),
+      pollingIntervalSeconds: decimal(env, 'DAG_WORKER_POLL_SECONDS', 2, 0.5, 60),
     },
   };
 }

@@ -30,7 +30,14 @@ export type Delivery = {
   payload: unknown;
 };
 
-export const JOB_STATES = ['created', 'retry', 'active', 'completed', 'cancelled', 'failed'] as const;
+export const JOB_STATES = [
+  'created',
+  'retry',
+  'active',
+  'completed',
+  'cancelled',
+  'failed',
+] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
 export type JobSummary = {
@@ -71,7 +78,17 @@ export class JobQueue {
     this.#log = log;
   }
 
-  static async create(db: Db, log: Logger, options: { supervise?: boolean } = {}): Promise<JobQueue> {
+  static async create(
+    db: Db,
+    log: Logger,
+    options: {
+      /** Run pg-boss maintenance (expiry, retention) in this process; off for the CLI. */
+      supervise?: boolean;
+      /** Create the queues and apply their policy; the CLI leaves them as the server set them. */
+      manageQueues?: boolean;
+      retry?: { limit: number; delaySeconds: number };
+    } = {},
+  ): Promise<JobQueue> {
     const backend = db.queueBackend();
     const common = {
       schema: 'pgboss',
@@ -85,14 +102,23 @@ export class JobQueue {
         : new PgBoss({ ...common, db: fromPglite(backend.pglite), backend: 'pglite' });
     boss.on('error', (error) => log.error({ err: error }, 'job queue error'));
     await boss.start();
-    for (const name of Object.values(QUEUES)) {
-      await boss.createQueue(name, QUEUE_POLICY);
+    for (const name of options.manageQueues === false ? [] : Object.values(QUEUES)) {
+      const policy = {
+        ...QUEUE_POLICY,
+        ...(options.retry
+          ? { retryLimit: options.retry.limit, retryDelay: options.retry.delaySeconds }
+          : {}),
+      };
+      await boss.createQueue(name, policy);
+      await boss.updateQueue(name, policy); // an existing queue takes this version's policy
     }
     return new JobQueue(boss, db, log.child({ component: 'jobs' }));
   }
 
   /** Records a verified delivery as a job; `duplicate` when this delivery was seen before. */
-  async enqueueDelivery(delivery: Delivery): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+  async enqueueDelivery(
+    delivery: Delivery,
+  ): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
     const jobId = jobIdFor(`${delivery.provider}:${delivery.deliveryId}`);
     const inserted = await this.#boss.send(QUEUES.events, delivery, { id: jobId });
     return { status: inserted ? 'queued' : 'duplicate', jobId };
@@ -129,11 +155,14 @@ export class JobQueue {
     );
   }
 
-  async retry(id: string): Promise<boolean> {
-    const found = await this.#findQueueOf(id);
-    if (!found) return false;
-    await this.#boss.retry(found, id);
-    return true;
+  /** Puts a failed or cancelled job back in line; returns the state it was in, if found. */
+  async retry(id: string): Promise<JobState | undefined> {
+    const found = await this.#findJob(id);
+    if (!found) return undefined;
+    if (found.state === 'failed' || found.state === 'cancelled') {
+      await this.#boss.retry(found.name, id);
+    }
+    return found.state;
   }
 
   /** Recent jobs, newest first, optionally in one state. */
@@ -166,17 +195,17 @@ export class JobQueue {
       retryCount: row.retry_count,
       createdOn: new Date(row.created_on),
       completedOn: row.completed_on ? new Date(row.completed_on) : null,
-      error:
-        row.state === 'failed' || row.state === 'retry' ? (row.output?.message ?? null) : null,
+      error: row.state === 'failed' || row.state === 'retry' ? (row.output?.message ?? null) : null,
     }));
   }
 
-  async #findQueueOf(id: string): Promise<string | undefined> {
-    const { rows } = await this.#db.query<{ name: string }>(
-      'SELECT name FROM pgboss.job WHERE id = $1::uuid',
+  async #findJob(id: string): Promise<{ name: string; state: JobState } | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    const { rows } = await this.#db.query<{ name: string; state: JobState }>(
+      'SELECT name, state::text AS state FROM pgboss.job WHERE id = $1::uuid',
       [id],
     );
-    return rows[0]?.name;
+    return rows[0];
   }
 
   /** Stops fetching, lets running jobs finish (up to timeoutMs), and closes the queue. */

@@ -44,7 +44,10 @@ export function gitlabWebhookHandler(
     }
     const token = header(req, 'x-gitlab-token');
     if (token === undefined || !secretsEqual(token, gitlab.webhookSecret)) {
-      glLog.warn({ remote: req.socket.remoteAddress }, 'gitlab webhook rejected: bad X-Gitlab-Token');
+      glLog.warn(
+        { remote: req.socket.remoteAddress },
+        'gitlab webhook rejected: bad X-Gitlab-Token',
+      );
       sendJson(res, 401, { error: 'invalid X-Gitlab-Token' });
       req.resume();
       return true;

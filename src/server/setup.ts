@@ -6,7 +6,10 @@ import type { Handler } from './github.ts';
  * server, and its package exports map does not expose the module, so DAG loads it by file URL
  * next to Probot's entry point and mounts it on DAG's server, beside /healthz and /readyz.
  */
-export async function githubSetupHandler(options: { host: string; port: number }): Promise<Handler> {
+export async function githubSetupHandler(options: {
+  host: string;
+  port: number;
+}): Promise<Handler> {
   const entry = import.meta.resolve('probot');
   const setupModule = (await import(new URL('./apps/setup.js', entry).href)) as {
     setupAppFactory: (o: {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { ConfigError, UserError } from '../errors.ts';
 import type { SecretMasker } from '../log.ts';
 import { repoKey, repoShortName } from '../util/repo-url.ts';
@@ -99,7 +99,8 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   apps_name_check: 'app names use lower-case letters, digits, ".", "_" and "-"',
   iacs_name_key: 'an IAC repository with this name already exists',
   iacs_name_check: 'IAC names use letters, digits, ".", "_" and "-"',
-  iacs_repo_url_check: 'the IAC repository URL must start with https://, http://, ssh://, git@ or file://',
+  iacs_repo_url_check:
+    'the IAC repository URL must start with https://, http://, ssh://, git@ or file://',
   clusters_name_key: 'a cluster with this name already exists',
   clusters_name_check: 'cluster names use letters, digits, ".", "_" and "-"',
   clusters_api_url_check: 'the cluster API URL must be an http(s) URL',
@@ -107,14 +108,16 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   apps_environments_target_key:
     'another environment already writes this IAC repository, branch and path',
   apps_environments_helm_type_check: "helm type must be 'flux' or 'plain'",
-  apps_environments_helm_namespace_check: 'the namespace must be a DNS-1123 label (at most 63 characters)',
+  apps_environments_helm_namespace_check:
+    'the namespace must be a DNS-1123 label (at most 63 characters)',
   apps_environments_helm_name_check:
     'the release name must be a DNS-1123 label of at most 53 characters',
   apps_environments_iac_path_check:
     'the IAC path must be relative, without "..", "." or spaces (e.g. clusters/staging/my-app)',
   apps_environments_branch_check: 'the branch must not be empty or contain spaces',
   apps_environments_iac_branch_check: 'the IAC branch must not be empty or contain spaces',
-  apps_environments_name_check: 'environment names use lower-case letters, digits, ".", "_" and "-"',
+  apps_environments_name_check:
+    'environment names use lower-case letters, digits, ".", "_" and "-"',
   apps_environments_iac_id_fkey: 'this IAC repository is still used by an environment',
   apps_environments_cluster_id_fkey: 'this cluster is still used by an environment',
 };
@@ -201,7 +204,9 @@ export class SqlConfigStore implements ConfigStore {
 
   async findIac(ref: string): Promise<Iac | undefined> {
     const all = await this.listIacs();
-    return all.find((i) => /^\d+$/.test(ref) && i.id === Number(ref)) ?? all.find((i) => i.name === ref);
+    return (
+      all.find((i) => /^\d+$/.test(ref) && i.id === Number(ref)) ?? all.find((i) => i.name === ref)
+    );
   }
 
   async addIac(input: NewIac): Promise<Iac> {
@@ -235,7 +240,9 @@ export class SqlConfigStore implements ConfigStore {
 
   async findCluster(ref: string): Promise<Cluster | undefined> {
     const all = await this.listClusters();
-    return all.find((c) => /^\d+$/.test(ref) && c.id === Number(ref)) ?? all.find((c) => c.name === ref);
+    return (
+      all.find((c) => /^\d+$/.test(ref) && c.id === Number(ref)) ?? all.find((c) => c.name === ref)
+    );
   }
 
   async addCluster(input: NewCluster): Promise<Cluster> {

@@ -41,7 +41,13 @@ export class Keyring {
   open(sealed: string): string {
     const match = SEALED.exec(sealed);
     if (!match) throw new ConfigError('a stored secret is malformed (not a DAG sealed value)');
-    const [, id, iv, tag, ciphertext] = match as unknown as [string, string, string, string, string];
+    const [, id, iv, tag, ciphertext] = match as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     const key = this.#keys.get(id);
     if (!key) {
       throw new ConfigError(
@@ -56,7 +62,9 @@ export class Keyring {
         decipher.final(),
       ]).toString('utf8');
     } catch {
-      throw new ConfigError(`a stored secret sealed with key ${id} failed authentication (tampered or wrong key)`);
+      throw new ConfigError(
+        `a stored secret sealed with key ${id} failed authentication (tampered or wrong key)`,
+      );
     }
   }
 

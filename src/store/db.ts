@@ -13,8 +13,7 @@ export interface Queryable {
 
 /** What the job queue needs to reach the same database. */
 export type QueueBackend =
-  | { kind: 'postgres'; connectionString: string }
-  | { kind: 'embedded'; pglite: PGlite };
+  { kind: 'postgres'; connectionString: string } | { kind: 'embedded'; pglite: PGlite };
 
 /**
  * One database, real Postgres (`pg`) or embedded PGlite, behind one interface so that the

@@ -69,10 +69,19 @@ export async function openEmbedded(dataDir: string): Promise<Db> {
     release();
     throw new ConfigError(`cannot open the embedded database at ${dataDir}`, { cause: error });
   }
+  return embeddedDb(pglite, inMemory ? 'embedded (in memory)' : `embedded (${dataDir})`, release);
+}
+
+/** A Db over an open PGlite instance; `release` runs after it closes. */
+export function embeddedDb(
+  pglite: PGlite,
+  location: string,
+  release: () => void = () => undefined,
+): Db {
   const root = wrap(pglite);
   return {
     kind: 'embedded',
-    location: inMemory ? 'embedded (in memory)' : `embedded (${dataDir})`,
+    location,
     query: root.query,
     transaction: (fn) => pglite.transaction((tx) => fn(wrap(tx))),
     withSession: (fn) => fn(root),

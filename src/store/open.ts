@@ -1,10 +1,12 @@
 import type { Settings } from '../settings.ts';
 import type { Db } from './db.ts';
-import { openEmbedded } from './embedded.ts';
-import { openPostgres } from './postgres.ts';
 
-export function openDatabase(database: Settings['database']): Promise<Db> {
-  return database.kind === 'postgres'
-    ? openPostgres(database.url)
-    : openEmbedded(database.dataDir);
+/** Opens the configured database; each mode loads only its own driver (PGlite is large). */
+export async function openDatabase(database: Settings['database']): Promise<Db> {
+  if (database.kind === 'postgres') {
+    const { openPostgres } = await import('./postgres.ts');
+    return openPostgres(database.url);
+  }
+  const { openEmbedded } = await import('./embedded.ts');
+  return openEmbedded(database.dataDir);
 }

@@ -34,7 +34,9 @@ export function repoKey(url: string): string | undefined {
     .replace(/\.git$/i, '')
     .replace(/\/+$/, '')
     .toLowerCase();
-  if (!host || !path || path.split('/').some((s) => s === '' || s === '.' || s === '..')) {
+  const segments = path.split('/');
+  // A repository lives under an owner (or group): at least two segments.
+  if (!host || segments.length < 2 || segments.some((s) => s === '' || s === '.' || s === '..')) {
     return undefined;
   }
   return `${host}/${path}`;

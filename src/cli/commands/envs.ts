@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import type { ConfigStore, Environment } from '../../store/types.ts';
+import { withContext } from '../context.ts';
+import type { Cli } from '../io.ts';
+import { printList } from '../output.ts';
+import { branch, environmentName, helmType, iacPath, namespace, releaseName } from '../validate.ts';
+
+type AddOptions = {
+  app: string;
+  branch: string;
+  iac: string;
+  path: string;
+  cluster: string;
+  helmType: string;
+  namespace?: string;
+  release?: string;
+  iacBranch?: string;
+  name?: string;
+};
+
+type Named = { app: string; iac: string; cluster: string };
+
+/** Environments with the names of what they refer to, as people type them. */
+async function describe(store: ConfigStore, envs: Environment[]) {
+  const [apps, iacs, clusters] = await Promise.all([
+    store.listApps(),
+    store.listIacs(),
+    store.listClusters(),
+  ]);
+  const appNames = new Map(apps.map((a) => [a.id, a.name]));
+  const iacNames = new Map(iacs.map((i) => [i.id, i.name]));
+  const clusterNames = new Map(clusters.map((c) => [c.id, c.name]));
+  return envs.map((env) => ({
+    env,
+    app: appNames.get(env.appId) ?? String(env.appId),
+    iac: iacNames.get(env.iacId) ?? String(env.iacId),
+    cluster: clusterNames.get(env.clusterId) ?? String(env.clusterId),
+  }));
+}
+
+function environmentJson({ env, app, iac, cluster }: Named & { env: Environment }) {
+  return {
+    id: env.id,
+    app,
+    appId: env.appId,
+    name: env.name,
+    branch: env.branch,
+    iac,
+    iacId: env.iacId,
+    iacPath: env.iacPath,
+    iacBranch: env.iacBranch,
+    cluster,
+    clusterId: env.clusterId,
+    helmType: env.helmType,
+    helmNamespace: env.helmNamespace,
+    helmName: env.helmName,
+    createdAt: env.createdAt.toISOString(),
+  };
+}
+
+export function registerEnvironmentCommands(program: Command, cli: Cli): void {
+  const envs = program
+    .command('envs')
+    .description('environments: which branch of an app deploys where');
+
+  envs
+    .command('add')
+    .description('map an app branch to an IAC repository path and a cluster')
+    .requiredOption('--app <app>', 'app id, repository URL or name')
+    .requiredOption('--branch <branch>', 'app branch that deploys here, e.g. main')
+    .requiredOption('--iac <iac>', 'IAC repository id or name')
+    .requiredOption('--path <path>', 'folder in the IAC repository, e.g. clusters/staging/my-app')
+    .requiredOption('--cluster <cluster>', 'cluster id or name')
+    .requiredOption('--helm-type <type>', "'flux' (HelmRelease) or 'plain' (rendered manifests)")
+    .option('--namespace <namespace>', 'Kubernetes namespace')
+    .option('--release <name>', 'Helm release name')
+    .option('--iac-branch <branch>', "IAC repository branch (default: the repository's default)")
+    .option('--name <name>', 'environment name (default: derived from the path or branch)')
+    .action(async (options: AddOptions) => {
+      const input = {
+        app: options.app,
+        branch: branch('--branch', options.branch),
+        iac: options.iac,
+        iacPath: iacPath(options.path),
+        cluster: options.cluster,
+        helmType: helmType(options.helmType),
+        helmNamespace: options.namespace === undefined ? undefined : namespace(options.namespace),
+        helmName: options.release === undefined ? undefined : releaseName(options.release),
+        iacBranch:
+          options.iacBranch === undefined ? undefined : branch('--iac-branch', options.iacBranch),
+        name: options.name === undefined ? undefined : environmentName(options.name),
+      };
+      const [added] = await withContext(cli, async ({ store }) =>
+        describe(store, [await store.addEnvironment(input)]),
+      );
+      if (!added) return;
+      const { env, app, iac, cluster } = added;
+      const target = `${iac}:${env.iacPath}${env.iacBranch ? ` (branch ${env.iacBranch})` : ''}`;
+      cli.print(
+        `added environment ${env.name} to app ${app}: branch ${env.branch} -> ${target}, ${env.helmType}, cluster ${cluster}`,
+      );
+    });
+
+  envs
+    .command('list')
+    .description('list environments')
+    .option('--app <app>', 'only this app (id, repository URL or name)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { app?: string; json?: boolean }) => {
+      const all = await withContext(cli, async ({ store }) =>
+        describe(store, await store.listEnvironments(options.app)),
+      );
+      printList(cli, options, all, {
+        headers: [
+          'app',
+          'name',
+          'branch',
+          'iac',
+          'path',
+          'iac-branch',
+          'cluster',
+          'type',
+          'namespace',
+          'release',
+        ],
+        row: ({ env, app, iac, cluster }) => [
+          app,
+          env.name,
+          env.branch,
+          iac,
+          env.iacPath,
+          env.iacBranch,
+          cluster,
+          env.helmType,
+          env.helmNamespace,
+          env.helmName,
+        ],
+        json: environmentJson,
+        empty: 'no environments yet (add one: dag envs add --app APP --branch main ...)',
+      });
+    });
+
+  envs
+    .command('remove')
+    .description("remove an app's environment")
+    .argument('<app>', 'app id, repository URL or name')
+    .argument('<env-name>', 'environment name')
+    .action(async (app: string, name: string) => {
+      const env = await withContext(cli, ({ store }) => store.removeEnvironment(app, name));
+      cli.print(`removed environment ${env.name} of app ${app}`);
+    });
+}

@@ -1,0 +1,55 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, SecretMasker } from '../../src/log.ts';
+
+function capture(masker = new SecretMasker()) {
+  const lines: string[] = [];
+  const log = createLogger({
+    masker,
+    destination: new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  return { log, lines, masker };
+}
+
+describe('logger', () => {
+  it('redacts secret-named fields wherever they are', () => {
+    const { log, lines } = capture();
+    log.info(
+      {
+        token: 'tok-1',
+        iac: { access_token: 'tok-2' },
+        req: { headers: { authorization: 'Bearer tok-3', 'x-gitlab-token': 'tok-4' } },
+      },
+      'hello',
+    );
+    const out = lines.join('');
+    for (const t of ['tok-1', 'tok-2', 'tok-3', 'tok-4']) expect(out).not.toContain(t);
+    expect(out).toContain('***');
+  });
+
+  it('masks registered secret values in messages, errors and any field', () => {
+    const { log, lines, masker } = capture();
+    masker.add('glpat-abcdef123456');
+    masker.add('line1"quoted"\nline2');
+    log.error(
+      { err: new Error('push to https://oauth2:glpat-abcdef123456@gitlab.com failed') },
+      'x',
+    );
+    log.warn({ detail: 'line1"quoted"\nline2' }, 'value glpat-abcdef123456 leaked');
+    const out = lines.join('');
+    expect(out).not.toContain('glpat-abcdef123456');
+    expect(out).not.toContain('line1\\"quoted\\"\\nline2');
+    expect(out.match(/\*\*\*/g)?.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('ignores values too short to be secrets', () => {
+    const masker = new SecretMasker();
+    masker.add('ab');
+    expect(masker.mask('about')).toBe('about');
+  });
+});

@@ -1,0 +1,71 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { readSettings } from '../../src/settings.ts';
+
+const pem = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+}).privateKey;
+const hexKey = randomBytes(32).toString('hex');
+
+describe('readSettings', () => {
+  it('defaults to the embedded database and setup mode', () => {
+    const s = readSettings({}, '/srv/dag');
+    expect(s.database).toEqual({ kind: 'embedded', dataDir: '/srv/dag/.dag/data' });
+    expect(s.encryption.keyFile).toBe('/srv/dag/.dag/encryption.key');
+    expect(s.github).toBeUndefined();
+    expect(s.gitlab).toBeUndefined();
+    expect(s.port).toBe(3000);
+  });
+
+  it('accepts the key as 64 hex characters or as base64', () => {
+    const raw = randomBytes(32);
+    const fromHex = readSettings({ DAG_ENCRYPTION_KEY: raw.toString('hex') });
+    const fromB64 = readSettings({ DAG_ENCRYPTION_KEY: raw.toString('base64') });
+    expect(fromHex.encryption.key?.equals(raw)).toBe(true);
+    expect(fromB64.encryption.key?.equals(raw)).toBe(true);
+  });
+
+  it.each([
+    [{ DAG_ENCRYPTION_KEY: 'short' }, /DAG_ENCRYPTION_KEY must be 32 bytes/],
+    [{ DATABASE_URL: 'postgres://db/dag' }, /DAG_ENCRYPTION_KEY is required with DATABASE_URL/],
+    [{ DATABASE_URL: 'not a url', DAG_ENCRYPTION_KEY: hexKey }, /DATABASE_URL is not a valid URL/],
+    [{ APP_ID: '1' }, /PRIVATE_KEY/],
+    [{ APP_ID: 'abc', PRIVATE_KEY: pem, WEBHOOK_SECRET: 's' }, /APP_ID must be the numeric ID/],
+    [{ APP_ID: '1', PRIVATE_KEY: pem }, /WEBHOOK_SECRET is required/],
+    [{ PORT: '70000' }, /PORT must be a whole number/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+  ])('refuses %j', (env, message) => {
+    expect(() => readSettings(env)).toThrow(message);
+  });
+
+  it('uses the development webhook secret only when NODE_ENV=development', () => {
+    const s = readSettings({ APP_ID: '12', PRIVATE_KEY: pem, NODE_ENV: 'development' });
+    expect(s.github?.webhookSecret).toBe('development');
+  });
+
+  it('reads a PEM given with escaped newlines or base64', () => {
+    const escaped = readSettings({
+      APP_ID: '12',
+      PRIVATE_KEY: pem.replace(/\n/g, '\\n'),
+      WEBHOOK_SECRET: 'x',
+    });
+    const b64 = readSettings({
+      APP_ID: '12',
+      PRIVATE_KEY: Buffer.from(pem).toString('base64'),
+      WEBHOOK_SECRET: 'x',
+    });
+    expect(escaped.github?.privateKey).toBe(pem);
+    expect(b64.github?.privateKey).toBe(pem);
+  });
+
+  it('configures GitLab from its webhook secret', () => {
+    const s = readSettings({ GITLAB_WEBHOOK_SECRET: 'tok' });
+    expect(s.gitlab).toEqual({
+      webhookSecret: 'tok',
+      webhookPath: '/api/gitlab/webhooks',
+      url: 'https://gitlab.com',
+    });
+  });
+});
