@@ -32,8 +32,16 @@ export type Settings = {
         baseUrl: string | undefined;
       }
     | undefined;
-  gitlab: { webhookSecret: string; webhookPath: string; url: string } | undefined;
+  gitlab:
+    | { webhookSecret: string; webhookPath: string; url: string; token: string | undefined }
+    | undefined;
   worker: { concurrency: number; pollingIntervalSeconds: number };
+  /** Cached clones of IAC repositories. */
+  cacheDir: string;
+  /** An operator's templates folder; DAG's own templates fill in what it lacks. */
+  templatesDir: string | undefined;
+  /** Author and committer of DAG's commits in IAC repositories. */
+  gitAuthor: { name: string; email: string };
 };
 
 type Env = Record<string, string | undefined>;
@@ -193,8 +201,15 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
         webhookSecret: gitlabSecret,
         webhookPath: optional(env, 'GITLAB_WEBHOOK_PATH') ?? '/api/gitlab/webhooks',
         url: urlSetting(env, 'GITLAB_URL', 'https://gitlab.com') as string,
+        token: optional(env, 'GITLAB_TOKEN'),
       }
     : undefined;
+  const cacheText = optional(env, 'DAG_CACHE_DIR');
+  const templatesText = optional(env, 'DAG_TEMPLATES_DIR');
+  const authorEmail = optional(env, 'DAG_GIT_AUTHOR_EMAIL') ?? 'dag-bot@users.noreply.github.com';
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(authorEmail)) {
+    throw new ConfigError('DAG_GIT_AUTHOR_EMAIL must be an email address');
+  }
 
   return {
     nodeEnv,
@@ -210,6 +225,12 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
     worker: {
       concurrency: integer(env, 'DAG_WORKER_CONCURRENCY', 4, 1, 64),
       pollingIntervalSeconds: decimal(env, 'DAG_WORKER_POLL_SECONDS', 2, 0.5, 60),
+    },
+    cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
+    templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
+    gitAuthor: {
+      name: optional(env, 'DAG_GIT_AUTHOR_NAME') ?? 'DAG',
+      email: authorEmail,
     },
   };
 }

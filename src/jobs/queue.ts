@@ -8,6 +8,8 @@ import type { Db } from '../store/db.ts';
 export const QUEUES = {
   /** Verified webhook deliveries, turned into workflow runs by their handler. */
   events: 'dag.events',
+  /** One environment to deploy one commit to; one at a time per IAC repository and branch. */
+  deploy: 'dag.deploy',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -53,6 +55,15 @@ export type JobSummary = {
   error: string | null;
 };
 
+function describeJob(data: unknown): string {
+  const d = (data ?? {}) as Partial<Delivery> & { environmentId?: number; sha?: string };
+  if (d.provider && d.event) return `${d.provider} ${d.event} delivery ${d.deliveryId ?? '?'}`;
+  if (d.environmentId !== undefined && d.sha) {
+    return `deploy ${d.sha.slice(0, 7)} to environment ${d.environmentId}`;
+  }
+  return 'job';
+}
+
 /** A UUID derived from a key, so that the same key always names the same job. */
 export function jobIdFor(key: string): string {
   const hex = createHash('sha256').update(key).digest('hex');
@@ -60,7 +71,13 @@ export function jobIdFor(key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-export type JobHandler<T> = (data: T, job: { id: string; retryCount: number }) => Promise<void>;
+export type JobInfo = { id: string; retryCount: number; retryLimit: number };
+export type JobHandler<T> = (data: T, job: JobInfo) => Promise<void>;
+
+/** Deploys that write the same IAC repository and branch share a group: one runs at a time. */
+export function deployGroup(target: { iacId: number; iacBranch: string | null }): string {
+  return `iac:${target.iacId}:${target.iacBranch ?? ''}`;
+}
 
 /**
  * The durable job queue (pg-boss) on DAG's own database, embedded or Postgres.
@@ -124,10 +141,26 @@ export class JobQueue {
     return { status: inserted ? 'queued' : 'duplicate', jobId };
   }
 
+  /**
+   * Enqueues one deploy; the same environment and commit is one job however often asked.
+   * Deploys of one IAC repository and branch run one at a time, across all DAG processes.
+   */
+  async enqueueDeploy<T extends { environmentId: number; sha: string }>(
+    request: T,
+    group: string,
+  ): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+    const jobId = jobIdFor(`deploy:${request.environmentId}:${request.sha}`);
+    const inserted = await this.#boss.send(QUEUES.deploy, request, {
+      id: jobId,
+      group: { id: group },
+    });
+    return { status: inserted ? 'queued' : 'duplicate', jobId };
+  }
+
   /** Runs handler for each job of the queue, `concurrency` at a time in this process. */
   async work<T>(
     queue: QueueName,
-    options: { concurrency: number; pollingIntervalSeconds: number },
+    options: { concurrency: number; pollingIntervalSeconds: number; perGroup?: number },
     handler: JobHandler<T>,
   ): Promise<void> {
     await this.#boss.work<T>(
@@ -137,12 +170,14 @@ export class JobQueue {
         pollingIntervalSeconds: options.pollingIntervalSeconds,
         batchSize: 1,
         includeMetadata: true,
+        ...(options.perGroup ? { groupConcurrency: options.perGroup } : {}),
       },
       async (jobs: Job<T>[]) => {
         for (const job of jobs) {
-          const retryCount = (job as { retryCount?: number }).retryCount ?? 0;
+          const meta = job as { retryCount?: number; retryLimit?: number };
+          const retryCount = meta.retryCount ?? 0;
           try {
-            await handler(job.data, { id: job.id, retryCount });
+            await handler(job.data, { id: job.id, retryCount, retryLimit: meta.retryLimit ?? 0 });
           } catch (error) {
             this.#log.warn(
               { err: error, jobId: job.id, queue, retryCount, transient: isTransient(error) },
@@ -172,7 +207,7 @@ export class JobQueue {
       id: string;
       name: string;
       state: JobState;
-      data: Delivery | null;
+      data: unknown;
       output: { message?: string } | null;
       retry_count: number;
       created_on: Date;
@@ -189,9 +224,7 @@ export class JobQueue {
       id: row.id,
       queue: row.name,
       state: row.state,
-      summary: row.data
-        ? `${row.data.provider} ${row.data.event} delivery ${row.data.deliveryId}`
-        : row.name,
+      summary: describeJob(row.data),
       retryCount: row.retry_count,
       createdOn: new Date(row.created_on),
       completedOn: row.completed_on ? new Date(row.completed_on) : null,

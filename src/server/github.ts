@@ -12,18 +12,22 @@ export type Enqueue = (delivery: Delivery) => Promise<{ status: 'queued' | 'dupl
  * GitHub webhooks through Probot: it verifies X-Hub-Signature-256 against WEBHOOK_SECRET
  * (400 when wrong, before any handler runs); DAG then only enqueues the delivery.
  */
-export async function githubWebhookHandler(
-  github: NonNullable<Settings['github']>,
-  enqueue: Enqueue,
-  log: Logger,
-): Promise<Handler> {
-  const probot = new Probot({
+export function createProbot(github: NonNullable<Settings['github']>, log: Logger): Probot {
+  return new Probot({
     appId: github.appId,
     privateKey: github.privateKey,
     secret: github.webhookSecret,
     log: log.child({ component: 'github' }),
     ...(github.baseUrl ? { baseUrl: github.baseUrl } : {}),
   });
+}
+
+export async function githubWebhookHandler(
+  github: NonNullable<Settings['github']>,
+  probot: Probot,
+  enqueue: Enqueue,
+  log: Logger,
+): Promise<Handler> {
   const middleware = await createNodeMiddleware(
     (app) => {
       app.onAny(async (context) => {

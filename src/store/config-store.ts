@@ -8,11 +8,14 @@ import { uniqueEnvironmentName } from './environment-name.ts';
 import {
   appRow,
   clusterRow,
+  deployRow,
   environmentRow,
   iacRow,
   type App,
   type Cluster,
   type ConfigStore,
+  type DeployRecord,
+  type DeployStore,
   type Environment,
   type Iac,
   type NewApp,
@@ -42,7 +45,34 @@ function toApp(row: Row): App {
     gitProvider: r.git_provider,
     repoUrl: r.repo_url,
     name: r.name ?? repoShortName(r.repo_url) ?? `app-${r.id}`,
+    chart: {
+      source: r.chart_source,
+      path: r.chart_path,
+      repoUrl: r.chart_repo_url,
+      name: r.chart_name,
+      version: r.chart_version,
+      secretRef: r.chart_secret_ref,
+    },
+    imageRepository: r.image_repository,
+    imageTagFormat: r.image_tag_format,
+    valuesPath: r.values_path,
     createdAt: r.created_at,
+  };
+}
+
+function toDeploy(row: Row): DeployRecord {
+  const r = parseRow(deployRow, 'deploys', row);
+  return {
+    id: r.id,
+    environmentId: r.environment_id,
+    sha: r.sha,
+    ref: r.ref,
+    pusher: r.pusher,
+    state: r.state,
+    providerDeploymentId: r.provider_deployment_id,
+    iacCommit: r.iac_commit,
+    error: r.error,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -139,7 +169,7 @@ const SECRET_COLUMNS = [
   { table: 'clusters', column: 'service_account_token' },
 ] as const;
 
-export class SqlConfigStore implements ConfigStore {
+export class SqlConfigStore implements ConfigStore, DeployStore {
   readonly #db: Db;
   readonly #keyring: Keyring;
   readonly #masker: SecretMasker | undefined;
@@ -318,6 +348,85 @@ export class SqlConfigStore implements ConfigStore {
     if (!env) throw new UserError(`app ${appRef} has no environment named ${name}`);
     await this.#db.query('DELETE FROM apps_environments WHERE id = $1', [env.id]);
     return env;
+  }
+
+  async findAppByRepoUrls(urls: string[]): Promise<App | undefined> {
+    const keys = new Set(urls.map((u) => repoKey(u)).filter((k) => k !== undefined));
+    return (await this.listApps()).find((a) => keys.has(repoKey(a.repoUrl) ?? ''));
+  }
+
+  async getApp(id: number): Promise<App | undefined> {
+    const { rows } = await this.#db.query('SELECT * FROM apps WHERE id = $1', [id]);
+    return rows[0] ? toApp(rows[0]) : undefined;
+  }
+
+  async getEnvironment(id: number): Promise<Environment | undefined> {
+    await this.#nameEnvironments();
+    const { rows } = await this.#db.query('SELECT * FROM apps_environments WHERE id = $1', [id]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  async getIac(id: number): Promise<Iac | undefined> {
+    const { rows } = await this.#db.query('SELECT * FROM iacs WHERE id = $1', [id]);
+    return rows[0] ? toIac(rows[0]) : undefined;
+  }
+
+  async getCluster(id: number): Promise<Cluster | undefined> {
+    const { rows } = await this.#db.query('SELECT * FROM clusters WHERE id = $1', [id]);
+    return rows[0] ? toCluster(rows[0]) : undefined;
+  }
+
+  // ---- deploys
+
+  async beginDeploy(input: {
+    environmentId: number;
+    sha: string;
+    ref: string;
+    pusher: string | null;
+  }): Promise<DeployRecord> {
+    // Insert-or-read in one statement: concurrent redeliveries get the same row.
+    const { rows } = await this.#db.query(
+      `INSERT INTO deploys (environment_id, sha, ref, pusher) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (environment_id, sha) DO UPDATE SET updated_at = deploys.updated_at
+       RETURNING *`,
+      [input.environmentId, input.sha, input.ref, input.pusher],
+    );
+    return toDeploy(rows[0] as Row);
+  }
+
+  async updateDeploy(
+    id: number,
+    patch: Partial<Pick<DeployRecord, 'state' | 'providerDeploymentId' | 'iacCommit' | 'error'>>,
+  ): Promise<DeployRecord> {
+    const { rows } = await this.#db.query(
+      `UPDATE deploys SET
+         state = COALESCE($2, state),
+         provider_deployment_id = COALESCE($3, provider_deployment_id),
+         iac_commit = COALESCE($4, iac_commit),
+         error = CASE WHEN $2::text = 'success' THEN NULL ELSE COALESCE($5, error) END,
+         updated_at = now()
+       WHERE id = $1 RETURNING *`,
+      [
+        id,
+        patch.state ?? null,
+        patch.providerDeploymentId ?? null,
+        patch.iacCommit ?? null,
+        patch.error ?? null,
+      ],
+    );
+    if (!rows[0]) throw new UserError(`no deploy with id ${id}`);
+    return toDeploy(rows[0]);
+  }
+
+  async listDeploys(
+    options: { environmentId?: number; limit?: number } = {},
+  ): Promise<DeployRecord[]> {
+    const { rows } = await this.#db.query(
+      `SELECT * FROM deploys WHERE ($1::int IS NULL OR environment_id = $1)
+       ORDER BY id DESC LIMIT $2`,
+      [options.environmentId ?? null, options.limit ?? 50],
+    );
+    return rows.map(toDeploy);
   }
 
   // ---- upkeep

@@ -5,12 +5,27 @@ export type GitProvider = (typeof GIT_PROVIDERS)[number];
 export const HELM_TYPES = ['flux', 'plain'] as const;
 export type HelmType = (typeof HELM_TYPES)[number];
 
+export const CHART_SOURCES = ['app-repo', 'helm', 'oci', 'git'] as const;
+export type ChartSourceKind = (typeof CHART_SOURCES)[number];
+
 export type App = {
   id: number;
   gitProvider: GitProvider;
   repoUrl: string;
   /** The name people type: the row's name, or the repo's last path segment. */
   name: string;
+  /** How the Helm release is built (columns with defaults; see the deploy migration). */
+  chart: {
+    source: ChartSourceKind;
+    path: string;
+    repoUrl: string | null;
+    name: string | null;
+    version: string | null;
+    secretRef: string | null;
+  };
+  imageRepository: string | null;
+  imageTagFormat: string;
+  valuesPath: string;
   createdAt: Date;
 };
 
@@ -47,6 +62,39 @@ export type Environment = {
   iacBranch: string | null;
   createdAt: Date;
 };
+
+export const DEPLOY_STATES = ['queued', 'in_progress', 'success', 'failure'] as const;
+export type DeployState = (typeof DEPLOY_STATES)[number];
+
+/** One environment asked to run one source commit. */
+export type DeployRecord = {
+  id: number;
+  environmentId: number;
+  sha: string;
+  ref: string;
+  pusher: string | null;
+  state: DeployState;
+  providerDeploymentId: string | null;
+  iacCommit: string | null;
+  error: string | null;
+  updatedAt: Date;
+};
+
+/** The deploy records: what makes a deploy idempotent and what it reported. */
+export interface DeployStore {
+  /** The record for this environment and commit, created (queued) if it is new. */
+  beginDeploy(input: {
+    environmentId: number;
+    sha: string;
+    ref: string;
+    pusher: string | null;
+  }): Promise<DeployRecord>;
+  updateDeploy(
+    id: number,
+    patch: Partial<Pick<DeployRecord, 'state' | 'providerDeploymentId' | 'iacCommit' | 'error'>>,
+  ): Promise<DeployRecord>;
+  listDeploys(options?: { environmentId?: number; limit?: number }): Promise<DeployRecord[]>;
+}
 
 export type NewApp = { gitProvider: GitProvider; repoUrl: string; name?: string | undefined };
 export type NewIac = { name: string; repoUrl: string; accessToken?: string | undefined };
@@ -100,6 +148,12 @@ export interface ConfigStore {
   clusterToken(id: number): Promise<string | null>;
 
   listEnvironments(appRef?: string): Promise<Environment[]>;
+  /** The app whose repository is any of these URLs (normalized), if one is configured. */
+  findAppByRepoUrls(urls: string[]): Promise<App | undefined>;
+  getEnvironment(id: number): Promise<Environment | undefined>;
+  getApp(id: number): Promise<App | undefined>;
+  getIac(id: number): Promise<Iac | undefined>;
+  getCluster(id: number): Promise<Cluster | undefined>;
   addEnvironment(input: NewEnvironment): Promise<Environment>;
   removeEnvironment(appRef: string, name: string): Promise<Environment>;
 
@@ -115,7 +169,28 @@ export const appRow = z.object({
   git_provider: z.enum(GIT_PROVIDERS),
   repo_url: z.string().min(1),
   name: z.string().nullable(),
+  chart_source: z.enum(CHART_SOURCES),
+  chart_path: z.string().min(1),
+  chart_repo_url: z.string().nullable(),
+  chart_name: z.string().nullable(),
+  chart_version: z.string().nullable(),
+  chart_secret_ref: z.string().nullable(),
+  image_repository: z.string().nullable(),
+  image_tag_format: z.string().min(1),
+  values_path: z.string().min(1),
   created_at: timestamp,
+});
+export const deployRow = z.object({
+  id: z.coerce.number().int(),
+  environment_id: z.number().int(),
+  sha: z.string(),
+  ref: z.string(),
+  pusher: z.string().nullable(),
+  state: z.enum(DEPLOY_STATES),
+  provider_deployment_id: z.string().nullable(),
+  iac_commit: z.string().nullable(),
+  error: z.string().nullable(),
+  updated_at: timestamp,
 });
 export const iacRow = z.object({
   id: z.number().int(),

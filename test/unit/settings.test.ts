@@ -17,6 +17,8 @@ describe('readSettings', () => {
     expect(s.github).toBeUndefined();
     expect(s.gitlab).toBeUndefined();
     expect(s.port).toBe(3000);
+    expect(s.cacheDir).toBe('/srv/dag/.dag/cache');
+    expect(s.gitAuthor).toEqual({ name: 'DAG', email: 'dag-bot@users.noreply.github.com' });
   });
 
   it('accepts the key as 64 hex characters or as base64', () => {
@@ -36,6 +38,7 @@ describe('readSettings', () => {
     [{ APP_ID: '1', PRIVATE_KEY: pem }, /WEBHOOK_SECRET is required/],
     [{ PORT: '70000' }, /PORT must be a whole number/],
     [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ DAG_GIT_AUTHOR_EMAIL: 'not an email' }, /DAG_GIT_AUTHOR_EMAIL must be an email/],
   ])('refuses %j', (env, message) => {
     expect(() => readSettings(env)).toThrow(message);
   });
@@ -61,11 +64,12 @@ describe('readSettings', () => {
   });
 
   it('configures GitLab from its webhook secret', () => {
-    const s = readSettings({ GITLAB_WEBHOOK_SECRET: 'tok' });
+    const s = readSettings({ GITLAB_WEBHOOK_SECRET: 'tok', GITLAB_TOKEN: 'glpat-x' });
     expect(s.gitlab).toEqual({
       webhookSecret: 'tok',
       webhookPath: '/api/gitlab/webhooks',
       url: 'https://gitlab.com',
+      token: 'glpat-x',
     });
   });
 });

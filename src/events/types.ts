@@ -1,0 +1,30 @@
+/** A repository as the provider named it in an event: enough to call its API and match it. */
+export type RepoRef = {
+  provider: 'github' | 'gitlab';
+  /** owner/repo on GitHub; the full path with subgroups on GitLab. */
+  fullName: string;
+  /** Every URL the event gives for the repository (web, https clone, ssh clone). */
+  urls: string[];
+  /** GitLab project id. */
+  projectId?: number;
+  /** GitHub App installation that sent the event. */
+  installationId?: number;
+  /** Web URL, for links. */
+  webUrl: string;
+};
+
+/** A push of commits to a branch, from either provider. */
+export type PushEvent = {
+  kind: 'push';
+  repo: RepoRef;
+  branch: string;
+  /** The pushed head commit. */
+  sha: string;
+  before: string;
+  /** Who pushed, as the provider shows them. */
+  pusher: string;
+  commitUrl: string;
+};
+
+/** What an incoming event is to DAG: something to act on, or a reason to ignore it. */
+export type Normalized<T> = { event: T } | { ignored: string };

@@ -1,0 +1,36 @@
+import type { Probot } from 'probot';
+import type { RepoRef } from '../events/types.ts';
+import { ConfigError } from '../errors.ts';
+import { GitHubPlatform } from './github/github-platform.ts';
+import { GitLabPlatform } from './gitlab/gitlab-platform.ts';
+import type { Platform } from './types.ts';
+
+export type PlatformFor = (repo: RepoRef) => Promise<Platform>;
+
+/**
+ * Builds the Platform for one event's repository: GitHub through the installation that sent
+ * the event (a fresh installation token per call, cached by Probot), GitLab with the bot token.
+ */
+export function platformFactory(options: {
+  probot?: Probot | undefined;
+  gitlab?: { url: string; token: string | undefined } | undefined;
+}): PlatformFor {
+  let gitlab: GitLabPlatform | undefined;
+  return async (repo) => {
+    if (repo.provider === 'github') {
+      if (!options.probot) throw new ConfigError('GitHub is not configured (APP_ID, PRIVATE_KEY)');
+      if (repo.installationId === undefined) {
+        throw new ConfigError(`no GitHub App installation known for ${repo.fullName}`);
+      }
+      const octokit = await options.probot.auth(repo.installationId);
+      return new GitHubPlatform(octokit);
+    }
+    if (!options.gitlab?.token) {
+      throw new ConfigError(
+        'GITLAB_TOKEN is not set: DAG cannot read GitLab projects or report deployments',
+      );
+    }
+    gitlab ??= new GitLabPlatform({ url: options.gitlab.url, token: options.gitlab.token });
+    return gitlab;
+  };
+}

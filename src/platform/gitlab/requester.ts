@@ -1,0 +1,92 @@
+import {
+  GitbeakerRequestError,
+  createRequesterFn,
+  getMatchingRateLimiter,
+  type RateLimiters,
+} from '@gitbeaker/requester-utils';
+
+/**
+ * gitbeaker's stock requester retries 429 and 502 within milliseconds and ignores
+ * Retry-After. This one retries 429 and 5xx (and network errors) with exponential backoff
+ * and jitter, waits as long as Retry-After asks (up to maxDelayMs), and gives up after
+ * `attempts`, leaving the error for DAG's job retry to handle.
+ */
+export type BackoffOptions = { attempts: number; baseDelayMs: number; maxDelayMs: number };
+const DEFAULT_BACKOFF: BackoffOptions = { attempts: 4, baseDelayMs: 500, maxDelayMs: 30_000 };
+
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds * 1000;
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+async function body(response: Response): Promise<unknown> {
+  if (response.status === 204) return null;
+  const type = (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
+  if (type === 'application/json') return (await response.json()) ?? {};
+  if (type.startsWith('text/')) return response.text();
+  return response.blob();
+}
+
+async function failure(request: Request, response: Response): Promise<never> {
+  const text = await response.text();
+  let description = text;
+  if ((response.headers.get('content-type') ?? '').includes('application/json')) {
+    try {
+      const parsed = JSON.parse(text) as { error?: unknown; message?: unknown };
+      const message = parsed.error ?? parsed.message ?? '';
+      description = typeof message === 'string' ? message : JSON.stringify(message);
+    } catch {
+      description = text;
+    }
+  }
+  throw new GitbeakerRequestError(description, { cause: { description, request, response } });
+}
+
+export function backoffRequester(backoff: BackoffOptions = DEFAULT_BACKOFF) {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  return createRequesterFn(
+    (_service, options) => Promise.resolve(options),
+    async (endpoint, options = {}) => {
+      const { rateLimiters, prefixUrl, searchParams, method, asStream, agent, ...init } =
+        options as Record<string, unknown>;
+      void agent;
+      const base = typeof prefixUrl === 'string' ? prefixUrl.replace(/\/?$/, '/') : undefined;
+      const url = new URL(endpoint, base);
+      url.search = typeof searchParams === 'string' ? searchParams : '';
+      const rateLimit = getMatchingRateLimiter(
+        endpoint,
+        rateLimiters as RateLimiters | undefined,
+        method as string | undefined,
+      );
+      for (let attempt = 1; ; attempt++) {
+        await rateLimit();
+        const request = new Request(url, { ...(init as RequestInit), method: method as string });
+        let response: Response;
+        try {
+          response = await fetch(request);
+        } catch (error) {
+          if (attempt >= backoff.attempts) throw error;
+          await sleep(Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** (attempt - 1)));
+          continue;
+        }
+        if (response.ok) {
+          const headers = Object.fromEntries(response.headers.entries());
+          return {
+            body: (asStream ? response.body : await body(response)) as never,
+            headers,
+            status: response.status,
+          };
+        }
+        const retryable = response.status === 429 || response.status >= 500;
+        if (!retryable || attempt >= backoff.attempts) return failure(request, response);
+        const exponential = backoff.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+        const wait = retryAfterMs(response.headers.get('retry-after')) ?? exponential;
+        await response.body?.cancel();
+        await sleep(Math.min(backoff.maxDelayMs, wait));
+      }
+    },
+  );
+}

@@ -1,0 +1,278 @@
+import { ConfigError, DagError, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Platform } from '../platform/types.ts';
+import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
+import type {
+  App,
+  ConfigStore,
+  DeployRecord,
+  DeployStore,
+  Environment,
+  Iac,
+} from '../store/types.ts';
+import { repoKey } from '../util/repo-url.ts';
+import type { DeployRequest } from './deploy-plan.ts';
+
+/** What the deploy workflow needs from the IAC side (src/iac's IacWorkspace fits). */
+export interface IacWriter {
+  apply(
+    target: { url: string; token: string | null; branch: string | null },
+    changes: { path: string; files: Record<string, string>; message: string }[],
+    options: { author: { name: string; email: string } },
+  ): Promise<{ branch: string; head: string; commits: { sha: string | null }[] }>;
+}
+
+export type DeployDeps = {
+  store: ConfigStore & DeployStore;
+  platform: Platform;
+  iac: IacWriter;
+  render: (input: BundleInput) => Bundle;
+  parseValues: (text: string, source: string) => Record<string, unknown>;
+  author: { name: string; email: string };
+  log: Logger;
+  /** Scrubs secrets from text shown to users. */
+  mask: (text: string) => string;
+  /** This is the job's last attempt: report a transient failure instead of retrying. */
+  lastAttempt: boolean;
+};
+
+/** A DNS-1123 release name derived from the app's name (Helm allows 53 characters). */
+export function releaseNameFor(app: App): string {
+  const name = app.name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 53)
+    .replace(/-+$/, '');
+  return name || `app-${app.id}`;
+}
+
+/** The image DAG deploys when the app does not name one: the provider's registry. */
+export function defaultImageRepository(app: App): string {
+  const key = repoKey(app.repoUrl) ?? `unknown/app-${app.id}`;
+  const [host, ...path] = key.split('/');
+  if (app.gitProvider === 'github') return `ghcr.io/${path.join('/')}`;
+  return `${host === 'gitlab.com' ? 'registry.gitlab.com' : `registry.${host}`}/${path.join('/')}`;
+}
+
+export function chartSourceOf(app: App): ChartSource {
+  const { chart } = app;
+  const missing = (what: string) =>
+    new ConfigError(`app ${app.name} uses chart source '${chart.source}' but has no ${what}`);
+  switch (chart.source) {
+    case 'app-repo':
+      return { kind: 'app-repo', path: chart.path };
+    case 'helm':
+      if (!chart.repoUrl) throw missing('chart_repo_url');
+      if (!chart.name) throw missing('chart_name');
+      return { kind: 'helm', url: chart.repoUrl, chart: chart.name, version: chart.version };
+    case 'oci':
+      if (!chart.repoUrl) throw missing('chart_repo_url');
+      return { kind: 'oci', url: chart.repoUrl, version: chart.version };
+    case 'git':
+      if (!chart.repoUrl) throw missing('chart_repo_url');
+      return { kind: 'git', url: chart.repoUrl, ref: chart.version, path: chart.path };
+  }
+}
+
+/** Link to a commit in an IAC repository, when its host has a known web layout. */
+export function iacCommitUrl(repoUrl: string, sha: string): string | undefined {
+  if (!/^https?:\/\//.test(repoUrl)) return undefined;
+  const url = new URL(repoUrl);
+  const path = url.pathname.replace(/\.git\/?$/, '').replace(/\/+$/, '');
+  const base = `${url.protocol}//${url.host}${path}`;
+  return url.hostname.includes('gitlab') ? `${base}/-/commit/${sha}` : `${base}/commit/${sha}`;
+}
+
+export function deployCommitMessage(input: {
+  app: App;
+  env: Environment;
+  request: DeployRequest;
+}): string {
+  const { app, env, request } = input;
+  return [
+    `deploy(${app.name}): ${env.name} ${request.sha.slice(0, 7)}`,
+    '',
+    `Deploy ${request.repo.fullName}@${request.sha.slice(0, 12)} (${request.branch}) to ${env.name}.`,
+    '',
+    `Source: ${request.commitUrl}`,
+    `Dag-App: ${app.name}`,
+    `Dag-Environment: ${env.name}`,
+    `Dag-Source-Repo: ${app.repoUrl}`,
+    `Dag-Source-Commit: ${request.sha}`,
+    `Dag-Pushed-By: ${request.pusher}`,
+    '',
+  ].join('\n');
+}
+
+/** Reads the app repo at the deployed commit: the provider API, or a local checkout. */
+export type SourceReader = {
+  readFile(path: string): Promise<string | undefined>;
+  readFolder(path: string): Promise<Record<string, string> | undefined>;
+};
+
+export type BundleTools = {
+  render: (input: BundleInput) => Bundle;
+  parseValues: (text: string, source: string) => Record<string, unknown>;
+};
+
+/** The exact bundle a deploy of `source.sha` to `env` commits. */
+export async function buildBundle(
+  reader: SourceReader,
+  tools: BundleTools,
+  app: App,
+  env: Environment,
+  source: { sha: string; branch: string; commitUrl: string },
+): Promise<Bundle> {
+  const chart = chartSourceOf(app);
+  const folder = app.valuesPath.replace(/\/+$/, '');
+  const read = async (file: string) => {
+    const text = await reader.readFile(file);
+    return text === undefined ? {} : tools.parseValues(text, file);
+  };
+  const values = {
+    base: await read(`${folder}/values.yaml`),
+    environment: await read(`${folder}/values-${env.name}.yaml`),
+  };
+  const appChart =
+    env.helmType === 'plain' && chart.kind === 'app-repo'
+      ? await reader.readFolder(chart.path)
+      : undefined;
+  return tools.render({
+    app: {
+      name: app.name,
+      repoUrl: app.repoUrl,
+      gitProvider: app.gitProvider,
+      chart,
+      chartSecretRef: app.chart.secretRef,
+      imageRepository: app.imageRepository ?? defaultImageRepository(app),
+      imageTagFormat: app.imageTagFormat,
+    },
+    environment: {
+      name: env.name,
+      helmType: env.helmType,
+      namespace: env.helmNamespace ?? 'default',
+      releaseName: env.helmName ?? releaseNameFor(app),
+      iacPath: env.iacPath,
+    },
+    source,
+    values,
+    appChart,
+  });
+}
+
+/** Why a deploy failed, in words a user can act on. */
+function failureReason(error: unknown): string {
+  if (error instanceof DagError) return error.message;
+  return `internal error: ${errorMessage(error)}`;
+}
+
+/**
+ * Deploys one commit to one environment: renders the release bundle, commits it to the
+ * environment's folder of its IAC repo, and reports on the app repo (deployment and status).
+ * Idempotent per environment and commit: a repeat finds the deploy done, or resumes it.
+ */
+export async function runDeploy(
+  request: DeployRequest,
+  deps: DeployDeps,
+): Promise<DeployRecord | undefined> {
+  const { store, platform, log } = deps;
+  const env = await store.getEnvironment(request.environmentId);
+  if (!env) {
+    log.info(
+      { environmentId: request.environmentId },
+      'environment removed since the push; nothing to deploy',
+    );
+    return undefined;
+  }
+  const app = (await store.getApp(env.appId)) as App;
+  const iac = (await store.getIac(env.iacId)) as Iac;
+  let record = await store.beginDeploy({
+    environmentId: env.id,
+    sha: request.sha,
+    ref: request.branch,
+    pusher: request.pusher,
+  });
+  if (record.state === 'success') {
+    log.info({ deploy: record.id }, 'already deployed; nothing to do');
+    return record;
+  }
+  if (!record.providerDeploymentId) {
+    const id = await platform.createDeployment(request.repo, {
+      sha: request.sha,
+      ref: request.branch,
+      environment: env.name,
+      description: `DAG deploys ${request.sha.slice(0, 7)} to ${env.name}`,
+    });
+    record = await store.updateDeploy(record.id, { providerDeploymentId: id });
+  }
+  const deployment = {
+    id: record.providerDeploymentId as string,
+    sha: request.sha,
+    ref: request.branch,
+    environment: env.name,
+  };
+  await platform.setDeploymentState(request.repo, deployment, {
+    state: 'in_progress',
+    description: `Committing the release to ${iac.name}`,
+  });
+  record = await store.updateDeploy(record.id, { state: 'in_progress' });
+
+  try {
+    const reader: SourceReader = {
+      readFile: (path) => platform.readFile(request.repo, request.sha, path),
+      readFolder: (path) => platform.readFolder(request.repo, request.sha, path),
+    };
+    const bundle = await buildBundle(reader, deps, app, env, {
+      sha: request.sha,
+      branch: request.branch,
+      commitUrl: request.commitUrl,
+    });
+    const token = await store.iacToken(iac.id);
+    const result = await deps.iac.apply(
+      { url: iac.repoUrl, token, branch: env.iacBranch },
+      [
+        {
+          path: env.iacPath,
+          files: bundle.files,
+          message: deployCommitMessage({ app, env, request }),
+        },
+      ],
+      { author: deps.author },
+    );
+    const commit = result.commits[0]?.sha ?? null;
+    const shown = commit ?? result.head;
+    record = await store.updateDeploy(record.id, { state: 'success', iacCommit: shown });
+    await platform.setDeploymentState(request.repo, deployment, {
+      state: 'success',
+      description: commit
+        ? `Committed ${commit.slice(0, 7)} to ${iac.name} ${result.branch}:${env.iacPath}`
+        : `${iac.name} ${result.branch}:${env.iacPath} already had this release`,
+      logUrl: iacCommitUrl(iac.repoUrl, shown),
+    });
+    log.info(
+      { deploy: record.id, environment: env.name, iacCommit: shown, changed: commit !== null },
+      'deployed',
+    );
+    return record;
+  } catch (error) {
+    const permanent =
+      error instanceof DagError && (error.kind === 'user' || error.kind === 'config');
+    const reason = deps.mask(failureReason(error));
+    log.warn({ err: error, deploy: record.id, permanent }, 'deploy failed');
+    if (!permanent && !deps.lastAttempt) {
+      await platform.setDeploymentState(request.repo, deployment, {
+        state: 'queued',
+        description: deps.mask(`Retrying: ${reason}`),
+      });
+      throw error;
+    }
+    record = await store.updateDeploy(record.id, { state: 'failure', error: reason });
+    await platform.setDeploymentState(request.repo, deployment, {
+      state: 'failure',
+      description: reason,
+    });
+    if (permanent) return record;
+    throw error;
+  }
+}
