@@ -1,8 +1,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { QUEUES, JobQueue, type Delivery } from './jobs/queue.ts';
+import { IacWorkspace } from './iac/workspace.ts';
+import { QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
+import { platformFactory } from './platform/factory.ts';
+import { renderBundle } from './render/bundle.ts';
+import { loadTemplates } from './render/templates.ts';
+import { parseValuesFile } from './render/yaml.ts';
 import { createLogger, SecretMasker, type Logger } from './log.ts';
-import { githubWebhookHandler, type Handler } from './server/github.ts';
+import { createProbot, githubWebhookHandler, type Handler } from './server/github.ts';
 import { gitlabWebhookHandler } from './server/gitlab.ts';
 import { createHttpServer } from './server/http.ts';
 import { githubSetupHandler } from './server/setup.ts';
@@ -12,6 +17,8 @@ import type { Db } from './store/db.ts';
 import { loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
+import type { DeployRequest } from './workflows/deploy-plan.ts';
+import { runDeploy } from './workflows/deploy.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 
 export type Service = {
@@ -55,17 +62,44 @@ export async function startService(
       log.info(normalized, 'configuration normalized: secrets sealed, environments named');
     }
 
+    // Templates are compiled (and checked) before DAG accepts any work.
+    const templates = loadTemplates(settings.templatesDir);
+    const probot = settings.github ? createProbot(settings.github, log) : undefined;
+    const platformFor = platformFactory({ probot, gitlab: settings.gitlab });
+    const iac = await IacWorkspace.create({ cacheDir: settings.cacheDir, log });
+
     const queue = await JobQueue.create(db, log);
     cleanup.push(() => queue.stop());
+    const enqueueDeploy = (request: DeployRequest) =>
+      queue.enqueueDeploy(request, deployGroup(request.target));
     if (options.workers ?? true) {
       await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) =>
-        handleDelivery(delivery, { log: log.child({ jobId: job.id }), store }),
+        handleDelivery(delivery, { log: log.child({ jobId: job.id }), store, enqueueDeploy }),
+      );
+      await queue.work<DeployRequest>(
+        QUEUES.deploy,
+        { ...settings.worker, perGroup: 1 },
+        async (request, job) => {
+          await runDeploy(request, {
+            store,
+            platform: await platformFor(request.repo),
+            iac,
+            render: (input) => renderBundle(input, templates),
+            parseValues: parseValuesFile,
+            author: settings.gitAuthor,
+            log: log.child({ jobId: job.id, environmentId: request.environmentId }),
+            mask: (text) => masker.mask(text),
+            lastAttempt: job.retryCount >= job.retryLimit,
+          });
+        },
       );
     }
 
     const enqueue = (delivery: Delivery) => queue.enqueueDelivery(delivery);
     const handlers: Handler[] = [];
-    if (settings.github) handlers.push(await githubWebhookHandler(settings.github, enqueue, log));
+    if (settings.github && probot) {
+      handlers.push(await githubWebhookHandler(settings.github, probot, enqueue, log));
+    }
     if (settings.gitlab) handlers.push(gitlabWebhookHandler(settings.gitlab, enqueue, log));
     const mode = settings.github
       ? settings.gitlab

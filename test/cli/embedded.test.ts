@@ -44,7 +44,7 @@ describe('dag on the embedded database', () => {
     const first = await dag(['db', 'migrate']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(
-      /^applied 1 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n$/,
+      /^applied 2 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n$/,
     );
 
     const again = await dag(['db', 'migrate']);
