@@ -36,7 +36,13 @@ export type Service = {
  */
 export async function startService(
   settings: Settings,
-  options: { log?: Logger; masker?: SecretMasker; workers?: boolean } = {},
+  options: {
+    log?: Logger;
+    masker?: SecretMasker;
+    workers?: boolean;
+    /** GitHub client-side throttling (on in production; tests against mocks turn it off). */
+    githubThrottle?: boolean;
+  } = {},
 ): Promise<Service> {
   const masker = options.masker ?? new SecretMasker();
   if (settings.github) {
@@ -64,7 +70,9 @@ export async function startService(
 
     // Templates are compiled (and checked) before DAG accepts any work.
     const templates = loadTemplates(settings.templatesDir);
-    const probot = settings.github ? createProbot(settings.github, log) : undefined;
+    const probot = settings.github
+      ? createProbot(settings.github, log, { throttle: options.githubThrottle ?? true })
+      : undefined;
     const platformFor = platformFactory({ probot, gitlab: settings.gitlab });
     const iac = await IacWorkspace.create({ cacheDir: settings.cacheDir, log });
 

@@ -14,6 +14,8 @@ export const QUEUES = {
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 const QUEUE_POLICY = {
+  // Workers wake on NOTIFY when a job is created instead of waiting for their next poll.
+  notify: true,
   // Retries back off from 10 s up to 10 min; after 8 failures the job stays `failed`.
   retryLimit: 8,
   retryDelay: 10,
@@ -109,6 +111,7 @@ export class JobQueue {
     const backend = db.queueBackend();
     const common = {
       schema: 'pgboss',
+      useListenNotify: options.manageQueues !== false,
       supervise: options.supervise ?? true,
       schedule: false,
       migrate: true,
@@ -168,6 +171,9 @@ export class JobQueue {
       {
         localConcurrency: options.concurrency,
         pollingIntervalSeconds: options.pollingIntervalSeconds,
+        // NOTIFY wakes workers for new jobs; a deploy whose IAC target was busy is found by
+        // polling, so the backstop poll stays as frequent as the plain one.
+        notifyPollingIntervalSeconds: options.pollingIntervalSeconds,
         batchSize: 1,
         includeMetadata: true,
         ...(options.perGroup ? { groupConcurrency: options.perGroup } : {}),

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Probot, createNodeMiddleware } from 'probot';
+import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
 import { GITHUB_EVENTS } from '../events/handled.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
@@ -12,8 +12,25 @@ export type Enqueue = (delivery: Delivery) => Promise<{ status: 'queued' | 'dupl
  * GitHub webhooks through Probot: it verifies X-Hub-Signature-256 against WEBHOOK_SECRET
  * (400 when wrong, before any handler runs); DAG then only enqueues the delivery.
  */
-export function createProbot(github: NonNullable<Settings['github']>, log: Logger): Probot {
+/**
+ * The GitHub App. Its Octokit retries and throttles (secondary rate limits: content-creating
+ * requests are spaced about a second apart); `throttle: false` is for tests against mocks.
+ */
+export function createProbot(
+  github: NonNullable<Settings['github']>,
+  log: Logger,
+  options: { throttle?: boolean } = {},
+): Probot {
   return new Probot({
+    ...(options.throttle === false
+      ? {
+          // A function default runs after Probot's own, so it has the last word.
+          Octokit: ProbotOctokit.defaults((o: Record<string, unknown>) => ({
+            ...o,
+            throttle: { ...(o.throttle as object), enabled: false },
+          })),
+        }
+      : {}),
     appId: github.appId,
     privateKey: github.privateKey,
     secret: github.webhookSecret,

@@ -47,6 +47,6 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       },
     }),
   });
-  const service = await startService(settings, { log, masker });
+  const service = await startService(settings, { log, masker, githubThrottle: false });
   return Object.assign(service, { logs, secrets });
 }

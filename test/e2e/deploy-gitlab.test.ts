@@ -1,0 +1,126 @@
+import { writeFileSync } from 'node:fs';
+import nock from 'nock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gitlabExample } from '../helpers/gitlab-examples.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+const GITLAB = 'https://gitlab.example.com';
+const BOT_TOKEN = 'glpat-dag-bot-token';
+let h: Harness;
+
+/** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
+const payload = gitlabExample('push-hook');
+const SHA = payload.after as string;
+
+async function deliver(body: object, uuid: string) {
+  return fetch(`${h.dag.url}/api/gitlab/webhooks`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-gitlab-event': 'Push Hook',
+      'x-gitlab-token': h.dag.secrets.gitlab,
+      'x-gitlab-event-uuid': uuid,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+beforeAll(async () => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  h = await startHarness({ GITLAB_URL: GITLAB, GITLAB_TOKEN: BOT_TOKEN });
+  await h.dag.db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'http://example.com/mike/diaspora');
+    INSERT INTO clusters (name, api_url) VALUES ('prod-1', 'https://k8s.example.com:6443');
+  `);
+  await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
+    'iac',
+    h.git.url('iac'),
+    h.iacToken,
+  ]);
+  await h.dag.db.query(`
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
+    VALUES (1, 'master', 1, 'clusters/production/my-app', 1, 'plain', 'production', 'diaspora')`);
+});
+
+afterAll(async () => {
+  if (process.env.DAG_E2E_TRACE) writeFileSync(process.env.DAG_E2E_TRACE, h.dag.logs.join(''));
+  await h?.stop();
+  nock.cleanAll();
+  nock.enableNetConnect();
+});
+
+describe('push to deploy on GitLab, end to end', () => {
+  it('commits a plain chart, and reports through the Deployments API and a commit status', async () => {
+    const auth = { reqheaders: { 'private-token': BOT_TOKEN } };
+    const api = nock(GITLAB, auth)
+      .get(`/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw`)
+      .query({ ref: SHA })
+      .reply(200, 'replicaCount: 2\n', { 'content-type': 'text/plain' })
+      .get(`/api/v4/projects/15/repository/files/deploy%2Fvalues-production.yaml/raw`)
+      .query({ ref: SHA })
+      .reply(404, { message: '404 File Not Found' })
+      // No chart in the app repo: DAG's default chart is used.
+      .get('/api/v4/projects/15/repository/tree')
+      .query((q) => q.path === 'chart' && q.ref === SHA && q.recursive === 'true')
+      .reply(404, { message: '404 Tree Not Found' })
+      .post('/api/v4/projects/15/deployments', (body) => {
+        expect(body).toMatchObject({
+          environment: 'production',
+          sha: SHA,
+          ref: 'master',
+          tag: false,
+        });
+        return true;
+      })
+      .reply(201, { id: 77 })
+      .post(`/api/v4/projects/15/statuses/${SHA}`, (b) => b.state === 'running')
+      .reply(201, {})
+      .post(
+        `/api/v4/projects/15/statuses/${SHA}`,
+        (b) =>
+          b.state === 'success' &&
+          b.name === 'dag/deploy/production' &&
+          /\/iac\/commit\/[0-9a-f]{40}$/.test(String(b.target_url)),
+      )
+      .reply(201, {})
+      .put('/api/v4/projects/15/deployments/77', { status: 'running' })
+      .reply(200, { id: 77 })
+      .put('/api/v4/projects/15/deployments/77', { status: 'success' })
+      .reply(200, { id: 77 });
+
+    const res = await deliver(payload, '6a4ca7f2-6a6e-4b4c-a0e3-4e0a6e3c0f01');
+    expect(res.status).toBe(202);
+    await waitFor(() => api.isDone(), { what: 'the GitLab deploy to finish' });
+
+    const files = await h.git.files('iac', 'main');
+    const chart = Object.keys(files)
+      .filter((f) => f.startsWith('clusters/production/my-app/'))
+      .sort();
+    expect(chart).toEqual(
+      expect.arrayContaining([
+        'clusters/production/my-app/Chart.yaml',
+        'clusters/production/my-app/values.yaml',
+        'clusters/production/my-app/templates/deployment.yaml',
+      ]),
+    );
+    expect(files['clusters/production/my-app/values.yaml']).toContain(`tag: ${SHA}`);
+    expect(files['clusters/production/my-app/values.yaml']).toContain('replicaCount: 2');
+    expect((await h.git.log('iac', 'main'))[0]).toBe(
+      `deploy(diaspora): production ${SHA.slice(0, 7)}`,
+    );
+  });
+
+  it('treats a retried delivery as already received', async () => {
+    const again = await deliver(payload, '6a4ca7f2-6a6e-4b4c-a0e3-4e0a6e3c0f01');
+    expect(await again.json()).toEqual({ status: 'duplicate' });
+    // A new delivery of the same push finds the deploy done: no GitLab call, no commit.
+    const head = await h.git.head('iac', 'main');
+    const other = await deliver(payload, '0d1f0f4e-0000-4000-8000-000000000002');
+    expect(await other.json()).toEqual({ status: 'queued' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await h.git.head('iac', 'main')).toBe(head);
+    expect(nock.pendingMocks()).toEqual([]);
+  });
+});
