@@ -8,6 +8,7 @@ import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerEnvironmentCommands } from './commands/envs.ts';
 import { registerIacCommands } from './commands/iacs.ts';
 import { registerJobCommands } from './commands/jobs.ts';
+import { registerRenderCommand } from './commands/render.ts';
 import { DatabaseUnreachableError } from './database-unreachable.ts';
 import { toCli, type Cli, type CliIo } from './io.ts';
 
@@ -79,6 +80,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerClusterCommands(program, cli);
   registerEnvironmentCommands(program, cli);
   registerJobCommands(program, cli);
+  registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;
 }
