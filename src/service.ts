@@ -86,7 +86,9 @@ export async function startService(
       );
       await queue.work<DeployRequest>(
         QUEUES.deploy,
-        { ...settings.worker, perGroup: 1 },
+        // Deploys to a busy IAC target wait for it by polling (NOTIFY only announces new
+        // jobs): poll at the floor so the next deploy starts within half a second.
+        { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
         async (request, job) => {
           await runDeploy(request, {
             store,

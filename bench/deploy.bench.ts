@@ -1,0 +1,212 @@
+// Push to deploy: webhook received to IAC commit pushed (warm cache), and 20 deploys contending
+// for one IAC branch, each against plain git doing the same change to the same kind of remote.
+
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createLogger, SecretMasker } from '../src/log.ts';
+import { startService, type Service } from '../src/service.ts';
+import { readSettings } from '../src/settings.ts';
+import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
+import { log, median, result, type BenchResult } from './lib.ts';
+
+const exec = promisify(execFile);
+const RUNS = 15;
+const CONTENDED = 20;
+
+/** The few GitLab API answers a deploy needs, from a local server (no network, no mocks). */
+async function fakeGitlab(): Promise<{ url: string; server: Server }> {
+  let id = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET') return send(404, { message: '404 Not Found' });
+    if (req.method === 'POST' && req.url?.endsWith('/deployments')) return send(201, { id: ++id });
+    return send(req.method === 'POST' ? 201 : 200, {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, server };
+}
+
+function pushHook(project: number, name: string, sha: string) {
+  const web = `https://gitlab.example.com/bench/${name}`;
+  return JSON.stringify({
+    object_kind: 'push',
+    ref: 'refs/heads/main',
+    before: '0'.repeat(39) + '1',
+    after: sha,
+    checkout_sha: sha,
+    user_username: 'bench',
+    project_id: project,
+    project: {
+      id: project,
+      path_with_namespace: `bench/${name}`,
+      web_url: web,
+      git_http_url: `${web}.git`,
+    },
+    commits: [],
+  });
+}
+
+const sha = () => randomBytes(20).toString('hex');
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 2));
+}
+
+/** Plain git: fetch, write the same kind of files, commit, push; the token via the same header. */
+async function plainPusher(git: GitServer, token: string, dir: string) {
+  const env = {
+    ...process.env,
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
+    GIT_AUTHOR_NAME: 'plain',
+    GIT_AUTHOR_EMAIL: 'plain@example.com',
+    GIT_COMMITTER_NAME: 'plain',
+    GIT_COMMITTER_EMAIL: 'plain@example.com',
+  };
+  await exec('git', ['clone', '-q', git.url('iac'), dir], { env });
+  return async (folder: string, files: Record<string, string>) => {
+    await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
+    await exec('git', ['reset', '-q', '--hard', 'origin/main'], { cwd: dir, env });
+    await rm(path.join(dir, folder), { recursive: true, force: true });
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, folder, name)), { recursive: true });
+      await writeFile(path.join(dir, folder, name), content);
+    }
+    await exec('git', ['add', '-A'], { cwd: dir, env });
+    await exec('git', ['commit', '-q', '-m', `plain ${folder}`], { cwd: dir, env });
+    await exec('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], { cwd: dir, env });
+  };
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const token = randomBytes(12).toString('hex');
+  const work = await mkdtemp(path.join(os.tmpdir(), 'dag-bench-deploy-'));
+  const git = await startGitServer({ token });
+  const gitlab = await fakeGitlab();
+  let dag: Service | undefined;
+  try {
+    await git.createRepo('iac', { defaultBranch: 'main', files: { 'README.md': 'IAC\n' } });
+    const webhookSecret = randomBytes(12).toString('hex');
+    const settings = readSettings({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DAG_DATA_DIR: 'memory://',
+      DAG_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      GITLAB_WEBHOOK_SECRET: webhookSecret,
+      GITLAB_URL: gitlab.url,
+      GITLAB_TOKEN: 'bench-token',
+      DAG_CACHE_DIR: path.join(work, 'cache'),
+      DAG_WORKER_POLL_SECONDS: '0.5',
+      LOG_LEVEL: 'warn',
+    });
+    const quiet = createLogger({
+      level: 'warn',
+      destination: new Writable({ write: (_c, _e, d) => d() }),
+    });
+    dag = await startService(settings, { log: quiet, masker: new SecretMasker() });
+    const service = dag;
+    await service.db.query(
+      "INSERT INTO clusters (name, api_url) VALUES ('c', 'https://k8s.example.com')",
+    );
+    await service.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
+      'iac',
+      git.url('iac'),
+      token,
+    ]);
+    for (let i = 0; i <= CONTENDED; i++) {
+      await service.db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', $1)", [
+        `https://gitlab.example.com/bench/app-${i}`,
+      ]);
+      await service.db.query(
+        `INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace)
+         VALUES ($1, 'main', 1, $2, 1, 'flux', 'apps')`,
+        [i + 1, `clusters/staging/app-${i}`],
+      );
+    }
+    const deliver = (project: number, name: string, commit: string) =>
+      fetch(`${service.url}/api/gitlab/webhooks`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-gitlab-event': 'Push Hook',
+          'x-gitlab-token': webhookSecret,
+          'idempotency-key': randomBytes(16).toString('hex'),
+        },
+        body: pushHook(project, name, commit),
+      }).then((r) => r.body?.cancel());
+
+    // One deploy end to end, warm: the first one clones, the measured ones fetch.
+    log('deploy: warm-up');
+    let pushes = git.pushes;
+    await deliver(1, 'app-0', sha());
+    await until(() => git.pushes > pushes);
+    const single: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      pushes = git.pushes;
+      const start = performance.now();
+      await deliver(1, 'app-0', sha());
+      await until(() => git.pushes > pushes);
+      single.push(performance.now() - start);
+    }
+    const files = await git.files('iac', 'main');
+    const bundle = Object.fromEntries(
+      Object.entries(files)
+        .filter(([f]) => f.startsWith('clusters/staging/app-0/'))
+        .map(([f, c]) => [f.slice('clusters/staging/app-0/'.length), c]),
+    );
+
+    log('deploy: plain git baseline');
+    const push = await plainPusher(git, token, path.join(work, 'plain'));
+    const plain: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const changed = { ...bundle, 'values.yaml': `${bundle['values.yaml'] ?? ''}# run ${i}\n` };
+      const start = performance.now();
+      await push('clusters/staging/plain', changed);
+      plain.push(performance.now() - start);
+    }
+
+    log(`deploy: ${CONTENDED} apps at once on one IAC branch`);
+    pushes = git.pushes;
+    const before = (await git.log('iac', 'main')).length;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: CONTENDED }, (_, i) => deliver(i + 2, `app-${i + 1}`, sha())),
+    );
+    let done = 0;
+    while (done < CONTENDED) {
+      await new Promise((r) => setTimeout(r, 20));
+      done = (await git.log('iac', 'main')).length - before;
+    }
+    const contended = performance.now() - start;
+
+    const sequential = await (async () => {
+      const t = performance.now();
+      for (let i = 0; i < CONTENDED; i++) {
+        await push(`clusters/staging/plain-${i}`, bundle);
+      }
+      return performance.now() - t;
+    })();
+
+    return [
+      result('deploy.push_to_commit_ms', median(single), 'ms', median(plain)),
+      result('deploy.contended_20_ms', contended, 'ms', sequential),
+    ];
+  } finally {
+    await dag?.close();
+    await git.stop();
+    await new Promise((r) => gitlab.server.close(r));
+    await rm(work, { recursive: true, force: true });
+  }
+}
