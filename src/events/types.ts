@@ -28,3 +28,29 @@ export type PushEvent = {
 
 /** What an incoming event is to DAG: something to act on, or a reason to ignore it. */
 export type Normalized<T> = { event: T } | { ignored: string };
+
+/** A new comment on a pull request (or issue), which may hold commands. */
+export type CommentEvent = {
+  kind: 'comment';
+  repo: RepoRef;
+  /** Pull request (or issue) number. */
+  number: number;
+  isPullRequest: boolean;
+  commentId: number;
+  body: string;
+  author: string;
+  /** Written by a bot (DAG itself included): never a command. */
+  byBot: boolean;
+};
+
+/** A pull request opened, reopened or pushed to. */
+export type PullRequestEvent = {
+  kind: 'pull_request';
+  repo: RepoRef;
+  number: number;
+  action: 'opened' | 'reopened' | 'synchronize';
+  headSha: string;
+  headRef: string;
+  baseRef: string;
+  fork: boolean;
+};

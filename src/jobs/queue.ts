@@ -10,6 +10,8 @@ export const QUEUES = {
   events: 'dag.events',
   /** One environment to deploy one commit to; one at a time per IAC repository and branch. */
   deploy: 'dag.deploy',
+  /** A diff preview of a pull request's head for some environments. */
+  diff: 'dag.diff',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -157,6 +159,17 @@ export class JobQueue {
       id: jobId,
       group: { id: group },
     });
+    return { status: inserted ? 'queued' : 'duplicate', jobId };
+  }
+
+  /** Enqueues a job whose `key` makes it unique: the same key is one job however often asked. */
+  async enqueueKeyed(
+    queue: QueueName,
+    key: string,
+    data: object,
+  ): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+    const jobId = jobIdFor(`${queue}:${key}`);
+    const inserted = await this.#boss.send(queue, data, { id: jobId });
     return { status: inserted ? 'queued' : 'duplicate', jobId };
   }
 

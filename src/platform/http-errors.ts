@@ -11,6 +11,11 @@ export function providerError(provider: string, action: string, error: unknown):
   if (code === undefined || code === 429 || code >= 500) {
     return new TransientError(what, { cause: error, ...(code ? { status: code } : {}) });
   }
+  // GitHub answers 403 for rate limits too: those are transient.
+  const limited =
+    code === 403 &&
+    /rate limit/i.test(String((error as { message?: unknown }).message ?? ''));
+  if (limited) return new TransientError(what, { cause: error, status: code });
   if (code === 401 || code === 403) {
     return new ConfigError(`${what}: DAG's credentials were refused or lack a permission`, {
       cause: error,

@@ -1,3 +1,4 @@
+import type { Permission } from '../commands/authorize.ts';
 import type { RepoRef } from '../events/types.ts';
 
 export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure';
@@ -26,3 +27,52 @@ export interface Platform {
 
 /** Limits for reading a chart folder through a provider API. */
 export const FOLDER_LIMITS = { files: 200, bytes: 2 * 1024 * 1024 } as const;
+
+export type PullRequestInfo = {
+  number: number;
+  headSha: string;
+  headRef: string;
+  baseRef: string;
+  /** The head branch lives in another repository. */
+  fork: boolean;
+  open: boolean;
+};
+
+export type Reaction = 'eyes' | '+1' | '-1' | 'confused' | 'rocket';
+
+export type CheckReport = {
+  name: string;
+  sha: string;
+  status: 'in_progress' | 'completed';
+  conclusion?: 'success' | 'neutral' | 'failure' | undefined;
+  title: string;
+  summary: string;
+  text?: string | undefined;
+};
+
+/**
+ * What pull-request commands need from a provider: who may run them, the state of the pull
+ * request, and DAG's replies (one sticky comment per topic, edited in place).
+ */
+export interface PullRequests {
+  getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo>;
+  /** The commenter's permission on the repository, from the provider's API. */
+  permissionOf(repo: RepoRef, user: string): Promise<Permission>;
+  /** Approved by someone, with no outstanding request for changes. */
+  isApproved(repo: RepoRef, number: number): Promise<boolean>;
+  /** Every check run and commit status on the commit passed (ignoring `ignore` names). */
+  checksPassed(repo: RepoRef, sha: string, ignore: string[]): Promise<boolean>;
+  react(repo: RepoRef, commentId: number, reaction: Reaction): Promise<void>;
+  /**
+   * DAG's comments on the topic, edited in place: `bodies[i]` goes into part i (found by its
+   * hidden `<!-- dag:<topic>:<i> -->` marker), missing parts are created, surplus ones deleted.
+   */
+  upsertComments(repo: RepoRef, number: number, topic: string, bodies: string[]): Promise<void>;
+  /** Creates or updates DAG's check run of this name on the commit. */
+  publishCheck(repo: RepoRef, check: CheckReport): Promise<void>;
+}
+
+/** The hidden marker of part `part` of a topic's sticky comment. */
+export function commentMarker(topic: string, part: number): string {
+  return `<!-- dag:${topic}:${part} -->`;
+}

@@ -12,9 +12,11 @@ import {
   environmentRow,
   iacRow,
   type App,
+  type AppPatch,
   type Cluster,
   type ConfigStore,
   type DeployRecord,
+  type DeployRules,
   type DeployStore,
   type Environment,
   type Iac,
@@ -56,6 +58,7 @@ function toApp(row: Row): App {
     imageRepository: r.image_repository,
     imageTagFormat: r.image_tag_format,
     valuesPath: r.values_path,
+    autoDiff: r.auto_diff,
     createdAt: r.created_at,
   };
 }
@@ -116,7 +119,25 @@ function toEnvironment(row: Row): Environment {
     helmNamespace: r.helm_namespace,
     helmName: r.helm_name,
     iacBranch: r.iac_branch,
+    rules: deployRules(r.name, {
+      requiresApproval: r.deploy_requires_approval,
+      requiresGreenChecks: r.deploy_requires_green_checks,
+      onlyFromOwnBranch: r.deploy_only_from_branch,
+    }),
     createdAt: r.created_at,
+  };
+}
+
+/** The stored rules, with NULL meaning DAG's default: strict for production, open otherwise. */
+export function deployRules(
+  name: string,
+  stored: { [K in keyof DeployRules]: boolean | null },
+): DeployRules {
+  const strict = /^prod(uction)?([-._].*)?$/.test(name);
+  return {
+    requiresApproval: stored.requiresApproval ?? strict,
+    requiresGreenChecks: stored.requiresGreenChecks ?? strict,
+    onlyFromOwnBranch: stored.onlyFromOwnBranch ?? strict,
   };
 }
 
@@ -127,6 +148,11 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   apps_git_provider_check: "git provider must be 'github' or 'gitlab'",
   apps_repo_url_check: 'the repository URL must start with https://, http://, ssh:// or git@',
   apps_name_check: 'app names use lower-case letters, digits, ".", "_" and "-"',
+  apps_chart_source_check: "chart source must be 'app-repo', 'helm', 'oci' or 'git'",
+  apps_chart_path_check:
+    'the chart path must be relative and without ".." (e.g. chart or deploy/chart)',
+  apps_chart_repo_url_check: 'the chart repository URL must start with https://, http:// or oci://',
+  apps_values_path_check: 'the values path must be relative and without ".." (e.g. deploy)',
   iacs_name_key: 'an IAC repository with this name already exists',
   iacs_name_check: 'IAC names use letters, digits, ".", "_" and "-"',
   iacs_repo_url_check:
@@ -161,6 +187,41 @@ async function friendly<T>(work: Promise<T>): Promise<T> {
       throw new UserError(CONSTRAINT_MESSAGES[constraint], { cause: error });
     }
     throw error;
+  }
+}
+
+/** The column of each field updateApp may set. */
+const APP_PATCH_COLUMNS = {
+  chartSource: 'chart_source',
+  chartPath: 'chart_path',
+  chartRepoUrl: 'chart_repo_url',
+  chartName: 'chart_name',
+  chartVersion: 'chart_version',
+  chartSecretRef: 'chart_secret_ref',
+  imageRepository: 'image_repository',
+  imageTagFormat: 'image_tag_format',
+  valuesPath: 'values_path',
+} as const satisfies Record<keyof AppPatch, string>;
+
+/** Why an app's chart settings cannot build a release (see chartSourceOf), if they cannot. */
+function chartProblem(chart: App['chart']): string | undefined {
+  const url = chart.repoUrl ?? '';
+  switch (chart.source) {
+    case 'app-repo':
+      return undefined;
+    case 'helm':
+      if (!url.startsWith('https://')) {
+        return "chart source 'helm' needs the Helm repository's https:// URL (for a chart in an OCI registry use chart source 'oci')";
+      }
+      return chart.name ? undefined : "chart source 'helm' needs the chart's name";
+    case 'oci':
+      return url.startsWith('oci://')
+        ? undefined
+        : "chart source 'oci' needs the chart's oci:// URL (e.g. oci://ghcr.io/org/charts/my-app)";
+    case 'git':
+      return /^https?:\/\//.test(url)
+        ? undefined
+        : "chart source 'git' needs the chart repository's https:// URL";
   }
 }
 
@@ -217,6 +278,40 @@ export class SqlConfigStore implements ConfigStore, DeployStore {
       ),
     );
     return toApp(rows[0] as Row);
+  }
+
+  async updateApp(ref: string, patch: AppPatch): Promise<App> {
+    const app = await this.#requireApp(ref);
+    const fields = (Object.keys(APP_PATCH_COLUMNS) as (keyof AppPatch)[]).filter(
+      (field) => patch[field] !== undefined,
+    );
+    if (fields.length === 0) return app;
+    // Read, check and write under the row's lock: a concurrent edit cannot slip in between.
+    return this.#db.transaction(async (tx) => {
+      const { rows: locked } = await tx.query<Row>('SELECT * FROM apps WHERE id = $1 FOR UPDATE', [
+        app.id,
+      ]);
+      if (!locked[0]) throw new UserError(`unknown app: ${ref} (see: dag apps list)`);
+      const current = toApp(locked[0]);
+      const pick = <T>(value: T | undefined, old: T): T => (value === undefined ? old : value);
+      const problem = chartProblem({
+        source: pick(patch.chartSource, current.chart.source),
+        path: pick(patch.chartPath, current.chart.path),
+        repoUrl: pick(patch.chartRepoUrl, current.chart.repoUrl),
+        name: pick(patch.chartName, current.chart.name),
+        version: pick(patch.chartVersion, current.chart.version),
+        secretRef: pick(patch.chartSecretRef, current.chart.secretRef),
+      });
+      if (problem) throw new UserError(`app ${current.name}: ${problem}`);
+      const assignments = fields.map((field, i) => `${APP_PATCH_COLUMNS[field]} = $${i + 2}`);
+      const { rows } = await friendly(
+        tx.query<Row>(
+          `UPDATE apps SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 RETURNING *`,
+          [current.id, ...fields.map((field) => patch[field])],
+        ),
+      );
+      return toApp(rows[0] as Row);
+    });
   }
 
   async removeApp(ref: string): Promise<App> {

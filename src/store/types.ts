@@ -26,6 +26,8 @@ export type App = {
   imageRepository: string | null;
   imageTagFormat: string;
   valuesPath: string;
+  /** Post the diff preview when a pull request opens or moves. */
+  autoDiff: boolean;
   createdAt: Date;
 };
 
@@ -60,7 +62,15 @@ export type Environment = {
   helmName: string | null;
   /** null: the IAC repo's default branch. */
   iacBranch: string | null;
+  /** Who may /deploy a pull request here, beyond write access (defaults resolved). */
+  rules: DeployRules;
   createdAt: Date;
+};
+
+export type DeployRules = {
+  requiresApproval: boolean;
+  requiresGreenChecks: boolean;
+  onlyFromOwnBranch: boolean;
 };
 
 export const DEPLOY_STATES = ['queued', 'in_progress', 'success', 'failure'] as const;
@@ -97,6 +107,21 @@ export interface DeployStore {
 }
 
 export type NewApp = { gitProvider: GitProvider; repoUrl: string; name?: string | undefined };
+/**
+ * A change to how an app's release is built: an absent (undefined) field is kept, null clears a
+ * nullable one (back to its default).
+ */
+export type AppPatch = {
+  chartSource?: ChartSourceKind | undefined;
+  chartPath?: string | undefined;
+  chartRepoUrl?: string | null | undefined;
+  chartName?: string | null | undefined;
+  chartVersion?: string | null | undefined;
+  chartSecretRef?: string | null | undefined;
+  imageRepository?: string | null | undefined;
+  imageTagFormat?: string | undefined;
+  valuesPath?: string | undefined;
+};
 export type NewIac = { name: string; repoUrl: string; accessToken?: string | undefined };
 export type NewCluster = {
   name: string;
@@ -132,6 +157,11 @@ export interface ConfigStore {
   /** By id, repo URL, or short name. */
   findApp(ref: string): Promise<App | undefined>;
   addApp(input: NewApp): Promise<App>;
+  /**
+   * Changes an app's chart, image and values settings; refuses a combination a deploy could not
+   * use (e.g. chart source 'helm' without a chart name) before writing anything.
+   */
+  updateApp(ref: string, patch: AppPatch): Promise<App>;
   removeApp(ref: string): Promise<App>;
 
   listIacs(): Promise<Iac[]>;
@@ -178,6 +208,7 @@ export const appRow = z.object({
   image_repository: z.string().nullable(),
   image_tag_format: z.string().min(1),
   values_path: z.string().min(1),
+  auto_diff: z.boolean(),
   created_at: timestamp,
 });
 export const deployRow = z.object({
@@ -219,5 +250,8 @@ export const environmentRow = z.object({
   helm_namespace: z.string().nullable(),
   helm_name: z.string().nullable(),
   iac_branch: z.string().nullable(),
+  deploy_requires_approval: z.boolean().nullable(),
+  deploy_requires_green_checks: z.boolean().nullable(),
+  deploy_only_from_branch: z.boolean().nullable(),
   created_at: timestamp,
 });

@@ -11,6 +11,8 @@ export type DeployRequest = {
   pusher: string;
   repo: RepoRef;
   commitUrl: string;
+  /** Set when a /deploy command asked for it: DAG reports back on this pull request. */
+  pullRequest?: number | undefined;
 };
 
 export type DeployPlan =

@@ -1,6 +1,6 @@
 import { ConfigError, DagError, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Platform } from '../platform/types.ts';
+import type { Platform, PullRequests } from '../platform/types.ts';
 import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
 import type {
   App,
@@ -12,6 +12,7 @@ import type {
 } from '../store/types.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
+import { escapeMarkdown } from './markdown.ts';
 
 /** What the deploy workflow needs from the IAC side (src/iac's IacWorkspace fits). */
 export interface IacWriter {
@@ -161,6 +162,22 @@ export async function buildBundle(
   });
 }
 
+/** A /deploy of a pull request reports in the pull request too, in its own sticky comment. */
+async function reportOnPullRequest(
+  platform: Platform,
+  request: DeployRequest,
+  env: Environment,
+  text: string,
+): Promise<void> {
+  if (request.pullRequest === undefined || !('upsertComments' in platform)) return;
+  await (platform as Platform & PullRequests).upsertComments(
+    request.repo,
+    request.pullRequest,
+    `deploy-${env.name}`,
+    [text],
+  );
+}
+
 /** Why a deploy failed, in words a user can act on. */
 function failureReason(error: unknown): string {
   if (error instanceof DagError) return error.message;
@@ -250,6 +267,19 @@ export async function runDeploy(
         : `${iac.name} ${result.branch}:${env.iacPath} already had this release`,
       logUrl: iacCommitUrl(iac.repoUrl, shown),
     });
+    const link = iacCommitUrl(iac.repoUrl, shown);
+    await reportOnPullRequest(
+      platform,
+      request,
+      env,
+      [
+        `**DAG** deployed \`${request.sha.slice(0, 7)}\` of #${request.pullRequest} to **${env.name}**: ` +
+          `IAC commit ${link ? `[\`${shown.slice(0, 7)}\`](${link})` : `\`${shown.slice(0, 7)}\``} ` +
+          `in ${iac.name} \`${result.branch}:${env.iacPath}\`${commit ? '' : ' (already there)'}.`,
+        '',
+        `${env.name} now runs this pull request's code until the next deploy to it.`,
+      ].join('\n'),
+    );
     log.info(
       { deploy: record.id, environment: env.name, iacCommit: shown, changed: commit !== null },
       'deployed',
@@ -272,6 +302,12 @@ export async function runDeploy(
       state: 'failure',
       description: reason,
     });
+    await reportOnPullRequest(
+      platform,
+      request,
+      env,
+      `**DAG** could not deploy \`${request.sha.slice(0, 7)}\` of #${request.pullRequest} to **${env.name}**: ${escapeMarkdown(reason)}`,
+    );
     if (permanent) return record;
     throw error;
   }

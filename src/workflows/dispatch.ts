@@ -1,14 +1,80 @@
+import { normalizeGithubComment, normalizeGithubPullRequest } from '../events/pull-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
-import type { Normalized, PushEvent } from '../events/types.ts';
+import type { Normalized, PushEvent, RepoRef } from '../events/types.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
+import type { Platform, PullRequests } from '../platform/types.ts';
 import type { ConfigStore } from '../store/types.ts';
 import { planDeploys, type DeployRequest } from './deploy-plan.ts';
+import type { DiffRequest } from './diff-request.ts';
+import { handleCommentCommands } from './pr-command.ts';
+
+type Queued = Promise<{ status: 'queued' | 'duplicate' }>;
 
 export type WorkflowDeps = {
   log: Logger;
   store: ConfigStore;
-  enqueueDeploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' }>;
+  enqueueDeploy: (request: DeployRequest) => Queued;
+  enqueueDiff: (request: DiffRequest) => Queued;
+  platformFor: (repo: RepoRef) => Promise<Platform>;
+};
+
+async function reviewPlatform(
+  deps: WorkflowDeps,
+  repo: RepoRef,
+): Promise<(Platform & PullRequests) | undefined> {
+  const platform = await deps.platformFor(repo);
+  return 'upsertComments' in platform ? (platform as Platform & PullRequests) : undefined;
+}
+
+const onGithubComment: Workflow = async (delivery, deps) => {
+  const normalized = normalizeGithubComment(delivery.payload);
+  if ('ignored' in normalized) return;
+  const event = normalized.event;
+  const platform = await reviewPlatform(deps, event.repo);
+  if (!platform) return;
+  await handleCommentCommands(event, {
+    store: deps.store,
+    platform,
+    log: deps.log,
+    deploy: deps.enqueueDeploy,
+    diff: async ({ app, pr, environments }) => {
+      await deps.enqueueDiff({
+        repo: event.repo,
+        appId: app.id,
+        pr,
+        environmentIds: environments.map((e) => e.id),
+        origin: 'command',
+      });
+    },
+  });
+};
+
+/** Opened, reopened or pushed to: preview the environments merging would deploy. */
+const onGithubPullRequest: Workflow = async (delivery, deps) => {
+  const normalized = normalizeGithubPullRequest(delivery.payload);
+  if ('ignored' in normalized) return;
+  const event = normalized.event;
+  const app = await deps.store.findAppByRepoUrls(event.repo.urls);
+  if (!app?.autoDiff) return;
+  const envs = (await deps.store.listEnvironments(String(app.id))).filter(
+    (e) => e.branch === event.baseRef,
+  );
+  if (envs.length === 0) return;
+  await deps.enqueueDiff({
+    repo: event.repo,
+    appId: app.id,
+    pr: {
+      number: event.number,
+      headSha: event.headSha,
+      headRef: event.headRef,
+      baseRef: event.baseRef,
+      fork: event.fork,
+      open: true,
+    },
+    environmentIds: envs.map((e) => e.id),
+    origin: 'auto',
+  });
 };
 export type Workflow = (delivery: Delivery, deps: WorkflowDeps) => Promise<void>;
 
@@ -41,6 +107,8 @@ function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflo
  */
 const WORKFLOWS: Partial<Record<`${Delivery['provider']}:${string}`, Workflow>> = {
   'github:push': onPush(normalizeGithubPush),
+  'github:issue_comment': onGithubComment,
+  'github:pull_request': onGithubPullRequest,
   'gitlab:Push Hook': onPush(normalizeGitlabPush),
 };
 

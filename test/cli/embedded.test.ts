@@ -44,7 +44,7 @@ describe('dag on the embedded database', () => {
     const first = await dag(['db', 'migrate']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(
-      /^applied 2 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n$/,
+      /^applied 3 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n {2}\d+_pr-commands\n$/,
     );
 
     const again = await dag(['db', 'migrate']);
@@ -78,6 +78,15 @@ describe('dag on the embedded database', () => {
         name: 'my-app',
         gitProvider: 'gitlab',
         repoUrl: 'https://gitlab.com/org/my-app',
+        chartSource: 'app-repo',
+        chartPath: 'chart',
+        chartRepoUrl: null,
+        chartName: null,
+        chartVersion: null,
+        chartSecretRef: null,
+        imageRepository: null,
+        imageTagFormat: '{{sha}}',
+        valuesPath: 'deploy',
         createdAt: expect.stringMatching(/Z$/),
       },
     ]);

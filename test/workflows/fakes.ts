@@ -62,3 +62,55 @@ export class FakeIac implements IacWriter {
     return { branch: 'main', head: 'f'.repeat(40), commits };
   }
 }
+
+import type { Permission } from '../../src/commands/authorize.ts';
+import type {
+  CheckReport,
+  PullRequestInfo,
+  PullRequests,
+  Reaction,
+} from '../../src/platform/types.ts';
+
+/** A FakePlatform that also answers pull-request questions and records DAG's replies. */
+export class FakeReviewPlatform extends FakePlatform implements PullRequests {
+  pr: PullRequestInfo = {
+    number: 7,
+    headSha: 'b'.repeat(40),
+    headRef: 'feature',
+    baseRef: 'main',
+    fork: false,
+    open: true,
+  };
+  permissions: Record<string, Permission> = {};
+  approved = false;
+  green = false;
+  reactions: Reaction[] = [];
+  comments = new Map<string, string[]>();
+  checks: CheckReport[] = [];
+  asked: string[] = [];
+
+  async getPullRequest() {
+    return this.pr;
+  }
+  async permissionOf(_repo: RepoRef, user: string) {
+    this.asked.push(`permission:${user}`);
+    return this.permissions[user] ?? 'none';
+  }
+  async isApproved() {
+    this.asked.push('approved');
+    return this.approved;
+  }
+  async checksPassed() {
+    this.asked.push('checks');
+    return this.green;
+  }
+  async react(_repo: RepoRef, _id: number, reaction: Reaction) {
+    this.reactions.push(reaction);
+  }
+  async upsertComments(_repo: RepoRef, _number: number, topic: string, bodies: string[]) {
+    this.comments.set(topic, bodies);
+  }
+  async publishCheck(_repo: RepoRef, check: CheckReport) {
+    this.checks.push(check);
+  }
+}

@@ -2,7 +2,17 @@ import type { ProbotOctokit } from 'probot';
 import type { RepoRef } from '../../events/types.ts';
 import { UserError } from '../../errors.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
-import { FOLDER_LIMITS, type DeploymentState, type Platform } from '../types.ts';
+import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
+import {
+  FOLDER_LIMITS,
+  commentMarker,
+  type CheckReport,
+  type DeploymentState,
+  type Platform,
+  type PullRequestInfo,
+  type PullRequests,
+  type Reaction,
+} from '../types.ts';
 
 type Rest = Pick<InstanceType<typeof ProbotOctokit>, 'request'>;
 
@@ -20,7 +30,7 @@ const GITHUB_STATE: Record<DeploymentState, string> = {
 };
 
 /** GitHub through an installation's Octokit (Probot's: retries and throttling built in). */
-export class GitHubPlatform implements Platform {
+export class GitHubPlatform implements Platform, PullRequests {
   readonly provider = 'github' as const;
   readonly #octokit: Rest;
 
@@ -120,6 +130,203 @@ export class GitHubPlatform implements Platform {
       );
     } catch (error) {
       throw providerError('GitHub', `reporting the ${deployment.environment} deployment`, error);
+    }
+  }
+
+  async getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/pulls/{pull_number}',
+        {
+          ...split(repo),
+          pull_number: number,
+        },
+      );
+      return {
+        number,
+        headSha: data.head.sha,
+        headRef: data.head.ref,
+        baseRef: data.base.ref,
+        fork: data.head.repo?.full_name !== data.base.repo.full_name,
+        open: data.state === 'open',
+      };
+    } catch (error) {
+      throw providerError('GitHub', `reading pull request #${number}`, error);
+    }
+  }
+
+  async permissionOf(repo: RepoRef, user: string): Promise<Permission> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/collaborators/{username}/permission',
+        { ...split(repo), username: user },
+      );
+      // role_name is the fine-grained one (maintain, triage); permission the classic one.
+      const role = (data as { role_name?: string }).role_name ?? data.permission;
+      return (PERMISSIONS as readonly string[]).includes(role) ? (role as Permission) : 'read';
+    } catch (error) {
+      if (httpStatus(error) === 404) return 'none';
+      throw providerError('GitHub', `reading ${user}'s permission`, error);
+    }
+  }
+
+  async isApproved(repo: RepoRef, number: number): Promise<boolean> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews',
+        { ...split(repo), pull_number: number, per_page: 100 },
+      );
+      const latest = new Map<string, string>();
+      for (const review of data) {
+        if (!review.user || review.state === 'COMMENTED') continue;
+        latest.set(review.user.login, review.state);
+      }
+      const states = [...latest.values()];
+      return states.includes('APPROVED') && !states.includes('CHANGES_REQUESTED');
+    } catch (error) {
+      throw providerError('GitHub', `reading the reviews of #${number}`, error);
+    }
+  }
+
+  async checksPassed(repo: RepoRef, sha: string, ignore: string[]): Promise<boolean> {
+    const passed = new Set(['success', 'neutral', 'skipped']);
+    try {
+      const runs = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+        {
+          ...split(repo),
+          ref: sha,
+          per_page: 100,
+        },
+      );
+      const checks = runs.data.check_runs.filter((run) => !ignore.includes(run.name));
+      if (checks.some((run) => run.status !== 'completed' || !passed.has(run.conclusion ?? ''))) {
+        return false;
+      }
+      const status = await this.#octokit.request('GET /repos/{owner}/{repo}/commits/{ref}/status', {
+        ...split(repo),
+        ref: sha,
+      });
+      const statuses = status.data.statuses.filter((s) => !ignore.includes(s.context));
+      return statuses.every((s) => s.state === 'success');
+    } catch (error) {
+      throw providerError('GitHub', `reading the checks of ${sha.slice(0, 7)}`, error);
+    }
+  }
+
+  async react(repo: RepoRef, commentId: number, reaction: Reaction): Promise<void> {
+    try {
+      await this.#octokit.request(
+        'POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions',
+        {
+          ...split(repo),
+          comment_id: commentId,
+          content: reaction,
+        },
+      );
+    } catch (error) {
+      throw providerError('GitHub', 'reacting to the command', error);
+    }
+  }
+
+  async upsertComments(
+    repo: RepoRef,
+    number: number,
+    topic: string,
+    bodies: string[],
+  ): Promise<void> {
+    let existing: {
+      id: number | bigint;
+      body?: string | undefined;
+      user: { type?: string } | null;
+    }[];
+    try {
+      existing = [];
+      for (let page = 1; ; page++) {
+        const { data } = await this.#octokit.request(
+          'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
+          { ...split(repo), issue_number: number, per_page: 100, page },
+        );
+        existing.push(...data);
+        if (data.length < 100) break;
+      }
+    } catch (error) {
+      throw providerError('GitHub', `reading the comments of #${number}`, error);
+    }
+    const parts = new Map<number, number>();
+    const prefix = `<!-- dag:${topic}:`;
+    for (const comment of existing) {
+      if (comment.user?.type !== 'Bot' || !comment.body?.startsWith(prefix)) continue;
+      const part = Number(/^<!-- dag:[^:]+:(\d+) -->/.exec(comment.body)?.[1]);
+      if (Number.isInteger(part) && !parts.has(part)) parts.set(part, Number(comment.id));
+    }
+    try {
+      for (const [index, body] of bodies.entries()) {
+        const text = `${commentMarker(topic, index)}\n${body}`;
+        const id = parts.get(index);
+        if (id === undefined) {
+          await this.#octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+            ...split(repo),
+            issue_number: number,
+            body: text,
+          });
+        } else {
+          await this.#octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
+            ...split(repo),
+            comment_id: id,
+            body: text,
+          });
+        }
+      }
+      for (const [part, id] of parts) {
+        if (part < bodies.length) continue;
+        await this.#octokit.request('DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}', {
+          ...split(repo),
+          comment_id: id,
+        });
+      }
+    } catch (error) {
+      throw providerError('GitHub', `writing DAG's ${topic} comment on #${number}`, error);
+    }
+  }
+
+  async publishCheck(repo: RepoRef, check: CheckReport): Promise<void> {
+    const output = {
+      title: check.title,
+      summary: check.summary,
+      ...(check.text ? { text: check.text } : {}),
+    };
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+        {
+          ...split(repo),
+          ref: check.sha,
+          check_name: check.name,
+        },
+      );
+      const existing = data.check_runs[0];
+      const fields = {
+        status: check.status,
+        ...(check.conclusion ? { conclusion: check.conclusion } : {}),
+        output,
+      };
+      if (existing) {
+        await this.#octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
+          ...split(repo),
+          check_run_id: existing.id,
+          ...fields,
+        });
+      } else {
+        await this.#octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+          ...split(repo),
+          name: check.name,
+          head_sha: check.sha,
+          ...fields,
+        });
+      }
+    } catch (error) {
+      throw providerError('GitHub', `publishing the ${check.name} check`, error);
     }
   }
 }

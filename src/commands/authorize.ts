@@ -1,0 +1,86 @@
+import type { Command } from './parse.ts';
+import type { DeployRules } from '../store/types.ts';
+
+/** Repository permission levels, weakest first (GitHub's names; GitLab's map onto them). */
+export const PERMISSIONS = ['none', 'read', 'triage', 'write', 'maintain', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/** What is known about the commenter and the pull request when a command is checked. */
+export type CommandFacts = {
+  permission: Permission;
+  /** The pull request comes from a fork. */
+  fork: boolean;
+  /** The branch the pull request goes into. */
+  baseBranch: string;
+  /** Only needed (and only fetched) when an environment's rules ask for it. */
+  approved?: boolean | undefined;
+  checksGreen?: boolean | undefined;
+};
+
+export type Decision = { allowed: true } | { allowed: false; rule: string; reason: string };
+
+const atLeast = (p: Permission, min: Permission) =>
+  PERMISSIONS.indexOf(p) >= PERMISSIONS.indexOf(min);
+
+/** The facts a command needs beyond permission and fork, so callers fetch only those. */
+export function factsNeeded(rules: DeployRules | undefined): {
+  approval: boolean;
+  checks: boolean;
+} {
+  return {
+    approval: rules?.requiresApproval ?? false,
+    checks: rules?.requiresGreenChecks ?? false,
+  };
+}
+
+/**
+ * Whether this commenter may run this command. Every command needs write access, checked
+ * through the provider's API (not the comment's author association). `/deploy` adds: no forks,
+ * and the target environment's rules. A refusal names the rule that failed.
+ */
+export function authorize(
+  command: Command,
+  facts: CommandFacts,
+  target?: { environment: string; branch: string; rules: DeployRules },
+): Decision {
+  if (command.kind === 'help') return { allowed: true };
+  if (!atLeast(facts.permission, 'write')) {
+    return {
+      allowed: false,
+      rule: 'write-access',
+      reason: `DAG commands need write access to the repository (you have ${facts.permission})`,
+    };
+  }
+  if (command.kind !== 'deploy' || !target) return { allowed: true };
+  if (facts.fork) {
+    return {
+      allowed: false,
+      rule: 'no-forks',
+      reason:
+        'pull requests from forks cannot be deployed: their code has not been reviewed into this repository',
+    };
+  }
+  const { rules, environment, branch } = target;
+  if (rules.onlyFromOwnBranch && facts.baseBranch !== branch) {
+    return {
+      allowed: false,
+      rule: 'own-branch',
+      reason: `${environment} only takes pull requests into ${branch} (this one goes into ${facts.baseBranch})`,
+    };
+  }
+  if (rules.requiresApproval && facts.approved !== true) {
+    return {
+      allowed: false,
+      rule: 'approval',
+      reason: `${environment} needs an approved pull request with no changes requested`,
+    };
+  }
+  if (rules.requiresGreenChecks && facts.checksGreen !== true) {
+    return {
+      allowed: false,
+      rule: 'green-checks',
+      reason: `${environment} needs every check on the head commit to have passed`,
+    };
+  }
+  return { allowed: true };
+}

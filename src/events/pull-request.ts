@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import type { CommentEvent, Normalized, PullRequestEvent, RepoRef } from './types.ts';
+
+const repository = z.looseObject({
+  full_name: z.string().min(3),
+  html_url: z.string().url(),
+  clone_url: z.string().optional(),
+  ssh_url: z.string().optional(),
+});
+const installation = z.looseObject({ id: z.number().int() }).optional();
+
+const githubComment = z.looseObject({
+  action: z.string(),
+  issue: z.looseObject({
+    number: z.number().int().positive(),
+    pull_request: z.looseObject({}).optional(),
+  }),
+  comment: z.looseObject({
+    id: z.number().int(),
+    body: z.string().nullable(),
+    user: z.looseObject({ login: z.string(), type: z.string() }),
+  }),
+  repository,
+  installation,
+});
+
+const githubPullRequest = z.looseObject({
+  action: z.string(),
+  number: z.number().int().positive(),
+  pull_request: z.looseObject({
+    head: z.looseObject({
+      sha: z.string().regex(/^[0-9a-f]{40}$/),
+      ref: z.string(),
+      repo: z.looseObject({ full_name: z.string() }).nullable(),
+    }),
+    base: z.looseObject({ ref: z.string(), repo: z.looseObject({ full_name: z.string() }) }),
+  }),
+  repository,
+  installation,
+});
+
+function invalid(what: string, error: z.ZodError): UserError {
+  const issue = error.issues[0];
+  return new UserError(
+    `${what} payload is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
+  );
+}
+
+function githubRepo(r: z.infer<typeof repository>, inst: z.infer<typeof installation>): RepoRef {
+  return {
+    provider: 'github',
+    fullName: r.full_name,
+    urls: [r.html_url, r.clone_url, r.ssh_url].filter(
+      (u): u is string => typeof u === 'string' && u.length > 0,
+    ),
+    ...(inst ? { installationId: inst.id } : {}),
+    webUrl: r.html_url,
+  };
+}
+
+/** A GitHub issue_comment: only newly created comments can hold commands. */
+export function normalizeGithubComment(payload: unknown): Normalized<CommentEvent> {
+  const parsed = githubComment.safeParse(payload);
+  if (!parsed.success) throw invalid('GitHub issue_comment', parsed.error);
+  const p = parsed.data;
+  if (p.action !== 'created') return { ignored: `comment ${p.action}, not created` };
+  return {
+    event: {
+      kind: 'comment',
+      repo: githubRepo(p.repository, p.installation),
+      number: p.issue.number,
+      isPullRequest: p.issue.pull_request !== undefined,
+      commentId: p.comment.id,
+      body: p.comment.body ?? '',
+      author: p.comment.user.login,
+      byBot: p.comment.user.type === 'Bot',
+    },
+  };
+}
+
+const PR_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
+
+export function normalizeGithubPullRequest(payload: unknown): Normalized<PullRequestEvent> {
+  const parsed = githubPullRequest.safeParse(payload);
+  if (!parsed.success) throw invalid('GitHub pull_request', parsed.error);
+  const p = parsed.data;
+  if (!PR_ACTIONS.has(p.action)) return { ignored: `pull request ${p.action}` };
+  const pr = p.pull_request;
+  return {
+    event: {
+      kind: 'pull_request',
+      repo: githubRepo(p.repository, p.installation),
+      number: p.number,
+      action: p.action as PullRequestEvent['action'],
+      headSha: pr.head.sha,
+      headRef: pr.head.ref,
+      baseRef: pr.base.ref,
+      fork: pr.head.repo?.full_name !== pr.base.repo.full_name,
+    },
+  };
+}

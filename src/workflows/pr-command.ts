@@ -1,0 +1,204 @@
+import { authorize, type CommandFacts, type Decision } from '../commands/authorize.ts';
+import { USAGE, parseCommands, type Command, type CommandMistake } from '../commands/parse.ts';
+import type { CommentEvent } from '../events/types.ts';
+import type { Logger } from '../log.ts';
+import type { Platform, PullRequestInfo, PullRequests } from '../platform/types.ts';
+import type { App, ConfigStore, Environment } from '../store/types.ts';
+import type { DeployRequest } from './deploy-plan.ts';
+import { code, escapeMarkdown } from './markdown.ts';
+
+export type CommandDeps = {
+  store: ConfigStore;
+  platform: Platform & PullRequests;
+  log: Logger;
+  /** Queues the diff preview of these environments for the pull request's head. */
+  diff: (input: { app: App; pr: PullRequestInfo; environments: Environment[] }) => Promise<void>;
+  /** Queues a deploy (the push workflow's deploy job). */
+  deploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' }>;
+};
+
+type Outcome = { ok: boolean; lines: string[] };
+
+const HELP_LINES = [
+  `- \`${USAGE.diff}\`: preview what merging (or deploying) this pull request changes, in the IAC repository and on the cluster`,
+  `- \`${USAGE.deploy}\`: deploy this pull request's head commit to an environment`,
+  `- \`${USAGE.promote}\`: open the promotion pull request from one environment to the next`,
+  `- \`${USAGE.help}\`: this list`,
+];
+
+function environmentList(envs: Environment[]): string {
+  return envs.length === 0
+    ? 'This app has no environments yet.'
+    : `Environments: ${envs.map((e) => `${code(e.name)} (from ${code(e.branch)})`).join(', ')}.`;
+}
+
+function mistakeLines(mistakes: CommandMistake[], envs: Environment[]): string[] {
+  return [
+    ...mistakes.map(
+      (m) => `- ${code(m.line)}: ${escapeMarkdown(m.problem)}. Usage: \`${m.usage}\``,
+    ),
+    '',
+    environmentList(envs),
+  ];
+}
+
+/** The environments a command names; `undefined` means those the pull request would deploy. */
+function targets(
+  name: string | undefined,
+  envs: Environment[],
+  pr: PullRequestInfo,
+): Environment[] | string {
+  if (name === 'all') return envs;
+  if (name === undefined) {
+    const merging = envs.filter((e) => e.branch === pr.baseRef);
+    return merging.length > 0 ? merging : envs;
+  }
+  const env = envs.find((e) => e.name === name);
+  return env ? [env] : `there is no environment ${code(name)}. ${environmentList(envs)}`;
+}
+
+async function facts(
+  deps: CommandDeps,
+  event: CommentEvent,
+  pr: PullRequestInfo,
+  needs: { approval: boolean; checks: boolean },
+): Promise<CommandFacts> {
+  return {
+    permission: await deps.platform.permissionOf(event.repo, event.author),
+    fork: pr.fork,
+    baseBranch: pr.baseRef,
+    approved: needs.approval ? await deps.platform.isApproved(event.repo, pr.number) : undefined,
+    checksGreen: needs.checks
+      ? await deps.platform.checksPassed(event.repo, pr.headSha, ['dag/diff'])
+      : undefined,
+  };
+}
+
+function refused(decision: Decision, what: string): Outcome | undefined {
+  if (decision.allowed) return undefined;
+  return { ok: false, lines: [`- ${what}: refused (${decision.rule}): ${decision.reason}.`] };
+}
+
+async function run(
+  command: Command,
+  ctx: {
+    deps: CommandDeps;
+    event: CommentEvent;
+    app: App;
+    envs: Environment[];
+    pr: PullRequestInfo;
+  },
+): Promise<Outcome> {
+  const { deps, event, app, envs, pr } = ctx;
+  switch (command.kind) {
+    case 'help':
+      return { ok: true, lines: [...HELP_LINES, '', environmentList(envs)] };
+    case 'promote':
+      return {
+        ok: false,
+        lines: ['- `/promote`: promotion pull requests are not enabled in this version of DAG.'],
+      };
+    case 'diff': {
+      const chosen = targets(command.target, envs, pr);
+      if (typeof chosen === 'string') return { ok: false, lines: [`- \`/diff\`: ${chosen}`] };
+      const no = refused(
+        authorize(command, await facts(deps, event, pr, { approval: false, checks: false })),
+        '`/diff`',
+      );
+      if (no) return no;
+      await deps.diff({ app, pr, environments: chosen });
+      return {
+        ok: true,
+        lines: [
+          `- \`/diff\`: preview of ${chosen.map((e) => `\`${e.name}\``).join(', ')} for \`${pr.headSha.slice(0, 7)}\` queued; it appears in DAG's diff comment.`,
+        ],
+      };
+    }
+    case 'deploy': {
+      const chosen = targets(command.environment, envs, pr);
+      if (typeof chosen === 'string') return { ok: false, lines: [`- \`/deploy\`: ${chosen}`] };
+      if (chosen.length !== 1) {
+        return {
+          ok: false,
+          lines: [
+            `- \`/deploy\`: say which environment: \`${USAGE.deploy}\`. ${environmentList(envs)}`,
+          ],
+        };
+      }
+      const env = chosen[0] as Environment;
+      const needs = { approval: env.rules.requiresApproval, checks: env.rules.requiresGreenChecks };
+      const decision = authorize(command, await facts(deps, event, pr, needs), {
+        environment: env.name,
+        branch: env.branch,
+        rules: env.rules,
+      });
+      const no = refused(decision, `\`/deploy ${env.name}\``);
+      if (no) return no;
+      if (!pr.open)
+        return { ok: false, lines: [`- \`/deploy\`: pull request #${pr.number} is closed.`] };
+      await deps.deploy({
+        environmentId: env.id,
+        target: { iacId: env.iacId, iacBranch: env.iacBranch },
+        sha: pr.headSha,
+        branch: pr.headRef,
+        pusher: event.author,
+        repo: event.repo,
+        commitUrl: `${event.repo.webUrl}/commit/${pr.headSha}`,
+        pullRequest: pr.number,
+      });
+      return {
+        ok: true,
+        lines: [
+          `- \`/deploy ${env.name}\`: deploying \`${pr.headSha.slice(0, 7)}\` of #${pr.number}. ${env.name} runs this pull request's code until the next deploy to it.`,
+        ],
+      };
+    }
+  }
+}
+
+/**
+ * Commands in a pull-request comment: acknowledged with a reaction, checked against who may run
+ * what, run, and answered in DAG's one `command` comment on the pull request, edited in place.
+ */
+export async function handleCommentCommands(event: CommentEvent, deps: CommandDeps): Promise<void> {
+  const { platform, store, log } = deps;
+  if (event.byBot || !event.isPullRequest) return;
+  const parsed = parseCommands(event.body);
+  if (parsed.commands.length === 0 && parsed.mistakes.length === 0) return;
+  const app = await store.findAppByRepoUrls(event.repo.urls);
+  if (!app) {
+    await platform.upsertComments(event.repo, event.number, 'not-configured', [
+      [
+        `DAG is not configured for ${code(event.repo.fullName)}, so it cannot run commands here.`,
+        '',
+        'An operator registers the repository and its environments:',
+        '```sh',
+        `dag apps add --provider ${event.repo.provider} --repo-url ${event.repo.webUrl}`,
+        'dag envs add --app <app> --branch <branch> --iac <iac> --path <iac path> --cluster <cluster> --helm-type flux',
+        '```',
+      ].join('\n'),
+    ]);
+    return;
+  }
+  await platform.react(event.repo, event.commentId, 'eyes');
+  const envs = await store.listEnvironments(String(app.id));
+  const lines: string[] = [];
+  let ok = parsed.mistakes.length === 0;
+  if (parsed.mistakes.length > 0) lines.push(...mistakeLines(parsed.mistakes, envs));
+  if (parsed.commands.length > 0) {
+    const pr = await platform.getPullRequest(event.repo, event.number);
+    for (const command of parsed.commands) {
+      const outcome = await run(command, { deps, event, app, envs, pr });
+      ok &&= outcome.ok;
+      lines.push(...outcome.lines);
+    }
+  }
+  await platform.upsertComments(event.repo, event.number, 'command', [
+    [`**DAG** — @${escapeMarkdown(event.author)}'s commands:`, '', ...lines].join('\n'),
+  ]);
+  await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
+  log.info(
+    { pr: event.number, commands: parsed.commands.map((c) => c.kind), ok },
+    'commands handled',
+  );
+}

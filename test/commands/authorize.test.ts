@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { authorize, type CommandFacts } from '../../src/commands/authorize.ts';
+import type { Command } from '../../src/commands/parse.ts';
+
+const deploy: Command = { kind: 'deploy', environment: 'production' };
+const facts = (over: Partial<CommandFacts> = {}): CommandFacts => ({
+  permission: 'write',
+  fork: false,
+  baseBranch: 'main',
+  approved: true,
+  checksGreen: true,
+  ...over,
+});
+const strict = { requiresApproval: true, requiresGreenChecks: true, onlyFromOwnBranch: true };
+const open = { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false };
+const production = { environment: 'production', branch: 'main', rules: strict };
+const staging = { environment: 'staging', branch: 'develop', rules: open };
+
+describe('authorize', () => {
+  it.each([
+    [
+      'help for anyone',
+      { kind: 'help' } as Command,
+      facts({ permission: 'none' }),
+      undefined,
+      true,
+      undefined,
+    ],
+    [
+      'diff with write',
+      { kind: 'diff', target: 'all' } as Command,
+      facts(),
+      undefined,
+      true,
+      undefined,
+    ],
+    [
+      'diff with read only',
+      { kind: 'diff', target: undefined } as Command,
+      facts({ permission: 'read' }),
+      undefined,
+      false,
+      'write-access',
+    ],
+    [
+      'triage is not write',
+      deploy,
+      facts({ permission: 'triage' }),
+      staging,
+      false,
+      'write-access',
+    ],
+    [
+      'deploy to staging with write',
+      deploy,
+      facts({ baseBranch: 'feature', approved: false, checksGreen: false }),
+      staging,
+      true,
+      undefined,
+    ],
+    [
+      'deploy from a fork',
+      deploy,
+      facts({ fork: true, permission: 'admin' }),
+      staging,
+      false,
+      'no-forks',
+    ],
+    [
+      'production from another branch',
+      deploy,
+      facts({ baseBranch: 'develop' }),
+      production,
+      false,
+      'own-branch',
+    ],
+    [
+      'production without approval',
+      deploy,
+      facts({ approved: false }),
+      production,
+      false,
+      'approval',
+    ],
+    [
+      'production with red checks',
+      deploy,
+      facts({ checksGreen: false }),
+      production,
+      false,
+      'green-checks',
+    ],
+    [
+      'production with everything',
+      deploy,
+      facts({ permission: 'maintain' }),
+      production,
+      true,
+      undefined,
+    ],
+  ] as const)('%s', (_name, command, f, target, allowed, rule) => {
+    const decision = authorize(command, f, target);
+    expect(decision.allowed).toBe(allowed);
+    if (!decision.allowed) {
+      expect(decision.rule).toBe(rule);
+      expect(decision.reason.length).toBeGreaterThan(10);
+    }
+  });
+});
