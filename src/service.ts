@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ConfigError } from './errors.ts';
 import { IacWorkspace } from './iac/workspace.ts';
+import { ClusterClients } from './k8s/client.ts';
 import { QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
 import { platformFactory } from './platform/factory.ts';
 import { renderBundle } from './render/bundle.ts';
@@ -17,7 +19,10 @@ import type { Db } from './store/db.ts';
 import { loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
+import type { Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
+import { runDiff } from './workflows/diff.ts';
+import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
 import { runDeploy } from './workflows/deploy.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 
@@ -80,10 +85,37 @@ export async function startService(
     cleanup.push(() => queue.stop());
     const enqueueDeploy = (request: DeployRequest) =>
       queue.enqueueDeploy(request, deployGroup(request.target));
+    const enqueueDiff = (request: DiffRequest) =>
+      queue.enqueueKeyed(QUEUES.diff, diffJobKey(request), request);
+    const clusters = new ClusterClients({ store, log });
+    const tools = {
+      render: (input: Parameters<typeof renderBundle>[0]) => renderBundle(input, templates),
+      parseValues: parseValuesFile,
+    };
     if (options.workers ?? true) {
       await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) =>
-        handleDelivery(delivery, { log: log.child({ jobId: job.id }), store, enqueueDeploy }),
+        handleDelivery(delivery, {
+          log: log.child({ jobId: job.id }),
+          store,
+          enqueueDeploy,
+          enqueueDiff,
+          platformFor,
+        }),
       );
+      await queue.work<DiffRequest>(QUEUES.diff, settings.worker, async (request, job) => {
+        const platform = await platformFor(request.repo);
+        if (!('upsertComments' in platform)) {
+          throw new ConfigError(`${request.repo.provider} has no pull-request support in DAG yet`);
+        }
+        await runDiff(request, {
+          store,
+          platform: platform as Platform & PullRequests,
+          iac,
+          clusters,
+          tools,
+          log: log.child({ jobId: job.id, pr: request.pr.number }),
+        });
+      });
       await queue.work<DeployRequest>(
         QUEUES.deploy,
         // Deploys to a busy IAC target wait for it by polling (NOTIFY only announces new
@@ -94,8 +126,7 @@ export async function startService(
             store,
             platform: await platformFor(request.repo),
             iac,
-            render: (input) => renderBundle(input, templates),
-            parseValues: parseValuesFile,
+            ...tools,
             author: settings.gitAuthor,
             log: log.child({ jobId: job.id, environmentId: request.environmentId }),
             mask: (text) => masker.mask(text),

@@ -13,8 +13,7 @@ export function providerError(provider: string, action: string, error: unknown):
   }
   // GitHub answers 403 for rate limits too: those are transient.
   const limited =
-    code === 403 &&
-    /rate limit/i.test(String((error as { message?: unknown }).message ?? ''));
+    code === 403 && /rate limit/i.test(String((error as { message?: unknown }).message ?? ''));
   if (limited) return new TransientError(what, { cause: error, status: code });
   if (code === 401 || code === 403) {
     return new ConfigError(`${what}: DAG's credentials were refused or lack a permission`, {

@@ -1,0 +1,66 @@
+/** What a `dag/diff` preview says about one pull request: the input of every renderer. */
+
+export type FileChange = 'created' | 'changed' | 'deleted';
+export type ObjectChange = FileChange | 'unchanged';
+
+/** A file of the IAC repository that the pull request would change. */
+export type IacFileDiff = {
+  path: string;
+  change: FileChange;
+  /** Unified diff of the file (masked: see `maskDiffText`). */
+  diff: string;
+};
+
+/** A Kubernetes object the change would create, change or delete (or leave as it is). */
+export type ObjectDiff = {
+  /** Stable identity, e.g. `Deployment.apps/prod/web` (see `objectRef`). */
+  key: string;
+  kind: string;
+  namespace: string | null;
+  name: string;
+  change: ObjectChange;
+  /** kubectl-diff-style unified diff, secrets masked (see `diffObjects`). */
+  diff?: string;
+  /** Why the object could not be diffed or validated (e.g. the dry-run's message). */
+  error?: string;
+};
+
+export type ValidationResult = 'passed' | 'failed' | 'skipped';
+
+/** The server-side dry-run: `skipped` with a reason such as "cluster unreachable". */
+export type Validation = { result: ValidationResult; reason?: string };
+
+export type EnvironmentDiff = {
+  environment: string;
+  iacFiles: IacFileDiff[];
+  objects: ObjectDiff[];
+  validation: Validation;
+  notes: string[];
+};
+
+export type DiffCommentModel = {
+  pr: number;
+  /** The pull request head the preview was computed for. */
+  headSha: string;
+  /** The head moved on since: the preview is stale and a new one is on its way. */
+  outdated?: boolean;
+  environments: EnvironmentDiff[];
+};
+
+export type EnvironmentCounts = {
+  created: number;
+  changed: number;
+  deleted: number;
+  unchanged: number;
+  errors: number;
+  iacFiles: number;
+};
+
+export function environmentCounts(environment: EnvironmentDiff): EnvironmentCounts {
+  const counts = { created: 0, changed: 0, deleted: 0, unchanged: 0, errors: 0 };
+  for (const object of environment.objects) {
+    counts[object.change]++;
+    if (object.error) counts.errors++;
+  }
+  return { ...counts, iacFiles: environment.iacFiles.length };
+}

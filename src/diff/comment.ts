@@ -1,0 +1,282 @@
+import type {
+  DiffCommentModel,
+  EnvironmentDiff,
+  IacFileDiff,
+  ObjectDiff,
+  Validation,
+} from './comment-model.ts';
+import { environmentCounts } from './comment-model.ts';
+import type { CommentPart } from './comment-state.ts';
+import { renderMarkers } from './comment-state.ts';
+import { escapeInline, fenced, fenceFor, sanitizeCode, trimTrailingNewlines } from './markdown.ts';
+import { maskDiffText, maskText } from './mask-text.ts';
+
+export type {
+  DiffCommentModel,
+  EnvironmentCounts,
+  EnvironmentDiff,
+  FileChange,
+  IacFileDiff,
+  ObjectChange,
+  ObjectDiff,
+  Validation,
+  ValidationResult,
+} from './comment-model.ts';
+export { environmentCounts } from './comment-model.ts';
+export type { CommentPart, DiffCommentLevel, DiffCommentState } from './comment-state.ts';
+export { parseDiffComment } from './comment-state.ts';
+
+/** The line that replaces the end of a diff cut to fit, inside its code fence. */
+export type TruncationNote = (omittedLines: number) => string;
+
+export const COMMENT_TRUNCATION_NOTE: TruncationNote = (lines) =>
+  `… ${lines} lines omitted, see the dag/diff check run`;
+
+/**
+ * One unit of a rendered preview, never split between comments: an environment's heading, an IAC
+ * file's diff, or an object's diff (each a `<details>` section with its own code fence).
+ */
+export type Block = {
+  environment: string;
+  kind: 'environment' | 'iac-file' | 'object';
+  /** The whole block, ending with a newline. */
+  text: string;
+  /**
+   * The block in at most `maxChars` characters, its diff cut inside the fence and ended by the
+   * truncation note; null when not even the frame fits.
+   */
+  fit(maxChars: number): string | null;
+  /** One Markdown list item naming the file or object; null for an environment heading. */
+  listing: string | null;
+};
+
+const MAX_REASON_CHARS = 1_000;
+const MAX_NOTES = 20;
+const MAX_NOTE_CHARS = 500;
+const MAX_ERROR_CHARS = 4_000;
+
+/** The visible top of a comment: markers, title, part and level notes, the outdated warning. */
+export function renderHeader(model: DiffCommentModel, part: CommentPart): string {
+  const sha = escapeInline(model.headSha.slice(0, 12), 12);
+  const lines = [`${renderMarkers(model, part)}## DAG diff preview for <code>${sha}</code>`];
+  if (model.outdated) {
+    lines.push(
+      `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this pull request; an updated preview is on its way.`,
+    );
+  }
+  const note = levelNote(part);
+  if (note) lines.push(note);
+  return `${lines.join('\n\n')}\n`;
+}
+
+function levelNote({ level, part, parts }: CommentPart): string | null {
+  switch (level) {
+    case 'single':
+      return null;
+    case 'split':
+      return parts > 1
+        ? `_Part ${part} of ${parts}: the preview is split at object boundaries._`
+        : null;
+    case 'per-environment':
+      return `_Part ${part} of ${parts}: one comment per environment. Objects that do not fit are listed by name; the **dag/diff** check run has more._`;
+    case 'summary':
+      return '_The diff is too large for comments: this lists what changes. The **dag/diff** check run shows the diffs._';
+  }
+}
+
+/** The table every preview starts with: one row per environment. */
+export function renderSummaryTable(model: DiffCommentModel): string {
+  if (model.environments.length === 0) {
+    return '_This pull request changes no environment._\n';
+  }
+  const rows = model.environments.map((environment) => {
+    const counts = environmentCounts(environment);
+    const errors =
+      counts.errors > 0 ? ` · ⚠️ ${counts.errors} error${counts.errors === 1 ? '' : 's'}` : '';
+    return `| ${escapeInline(environment.environment, 100)} | ${counts.iacFiles} | ${counts.created} | ${counts.changed} | ${counts.deleted} | ${counts.unchanged} | ${validationText(environment.validation, 200)}${errors} |`;
+  });
+  return [
+    '| Environment | IAC files | Created | Changed | Deleted | Unchanged | Server-side validation |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
+function validationText(validation: Validation, maxChars: number): string {
+  const reason = validation.reason
+    ? `: ${escapeInline(maskText(validation.reason), maxChars)}`
+    : '';
+  switch (validation.result) {
+    case 'passed':
+      return `✅ passed${reason}`;
+    case 'failed':
+      return `❌ failed${reason}`;
+    case 'skipped':
+      return `⏭️ skipped${reason}`;
+  }
+}
+
+/** `### staging`: an environment's heading line. */
+export function environmentHeading(environment: string): string {
+  return `### ${escapeInline(environment, 100)}\n`;
+}
+
+/** `### staging (continued)`: opens a part that goes on with an environment. */
+export function continuationHeading(environment: string): string {
+  return `### ${escapeInline(environment, 100)} (continued)\n`;
+}
+
+/**
+ * An environment's blocks in order: its heading (validation, counts, notes), then each IAC file's
+ * diff, then each object that is not unchanged (or has an error).
+ */
+export function environmentBlocks(environment: EnvironmentDiff, note: TruncationNote): Block[] {
+  const name = environment.environment;
+  const blocks: Block[] = [headingBlock(environment)];
+  for (const file of environment.iacFiles) blocks.push(fileBlock(name, file, note));
+  for (const object of environment.objects) {
+    if (object.change !== 'unchanged' || object.error) blocks.push(objectBlock(name, object, note));
+  }
+  return blocks;
+}
+
+function headingBlock(environment: EnvironmentDiff): Block {
+  const counts = environmentCounts(environment);
+  const lines = [
+    environmentHeading(environment.environment).trimEnd(),
+    `**Server-side validation:** ${validationText(environment.validation, MAX_REASON_CHARS)}`,
+    `**Objects:** ${counts.created} created, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.unchanged} unchanged · **IAC files:** ${counts.iacFiles}${counts.errors > 0 ? ` · ⚠️ ${counts.errors} with errors` : ''}`,
+  ];
+  const notes = environment.notes.slice(0, MAX_NOTES);
+  if (notes.length > 0) {
+    const more = environment.notes.length - notes.length;
+    lines.push(
+      [
+        ...notes.map((note) => `- ${escapeInline(maskText(note), MAX_NOTE_CHARS)}`),
+        ...(more > 0 ? [`- … and ${more} more notes`] : []),
+      ].join('\n'),
+    );
+  }
+  const text = `${lines.join('\n\n')}\n`;
+  return {
+    environment: environment.environment,
+    kind: 'environment',
+    text,
+    fit: (maxChars) => (text.length <= maxChars ? text : null),
+    listing: null,
+  };
+}
+
+const CHANGE_LABEL = {
+  created: '<b>created</b>',
+  changed: '<b>changed</b>',
+  deleted: '<b>deleted</b>',
+  unchanged: '<b>unchanged</b>',
+} as const;
+
+function fileBlock(environment: string, file: IacFileDiff, note: TruncationNote): Block {
+  const title = `📄 ${CHANGE_LABEL[file.change]} <code>${escapeInline(file.path)}</code>`;
+  return detailsBlock({
+    environment,
+    kind: 'iac-file',
+    title,
+    diff: file.diff,
+    error: undefined,
+    note,
+  });
+}
+
+function objectBlock(environment: string, object: ObjectDiff, note: TruncationNote): Block {
+  const where = object.namespace === null ? object.name : `${object.namespace}/${object.name}`;
+  const title = `${CHANGE_LABEL[object.change]} ${escapeInline(object.kind, 100)} <code>${escapeInline(where)}</code>${object.error ? ' ⚠️' : ''}`;
+  return detailsBlock({
+    environment,
+    kind: 'object',
+    title,
+    diff: object.diff ?? '',
+    error: object.error,
+    note,
+  });
+}
+
+type DetailsInput = {
+  environment: string;
+  kind: 'iac-file' | 'object';
+  /** Safe HTML for the `<summary>`. */
+  title: string;
+  diff: string;
+  error: string | undefined;
+  note: TruncationNote;
+};
+
+/**
+ * `<details><summary>title (+a −r)</summary>`, a blank line (so GitHub renders Markdown again),
+ * the diff in a fence longer than any backtick run in it, the error in its own fence, `</details>`.
+ */
+function detailsBlock(input: DetailsInput): Block {
+  const code = trimTrailingNewlines(sanitizeCode(maskDiffText(input.diff)));
+  const { added, removed } = countChanges(code);
+  const stats = code === '' ? '' : ` (+${added} −${removed})`;
+  const open = `<details><summary>${input.title}${stats}</summary>\n\n`;
+  const errorText =
+    input.error === undefined || input.error === ''
+      ? ''
+      : `**Error:**\n\n${fenced(trimTrailingNewlines(sanitizeCode(maskText(clamp(input.error, MAX_ERROR_CHARS)))), 'text')}\n\n`;
+  const render = (diff: string) =>
+    `${open}${diff === '' ? (errorText ? '' : '_No diff available._\n\n') : `${fenced(diff, 'diff')}\n\n`}${errorText}</details>\n`;
+  const text = render(code);
+  const fit = (maxChars: number): string | null => {
+    if (text.length <= maxChars) return text;
+    const lines = code.split('\n');
+    const frame = render(input.note(lines.length)).length + 2 * (fenceFor(code).length - 3);
+    const budget = maxChars - frame;
+    if (budget < 0) return null;
+    let kept = 0;
+    let used = 0;
+    while (kept < lines.length && used + (lines[kept]?.length ?? 0) + 1 <= budget) {
+      used += (lines[kept]?.length ?? 0) + 1;
+      kept++;
+    }
+    for (; kept >= 0; kept = kept > 8 ? Math.floor(kept * 0.9) : kept - 1) {
+      const shown = [...lines.slice(0, kept), input.note(lines.length - kept)].join('\n');
+      const out = render(shown);
+      if (out.length <= maxChars) return out;
+    }
+    return null;
+  };
+  const listing = `- ${input.title}${stats}`;
+  return { environment: input.environment, kind: input.kind, text, fit, listing };
+}
+
+function countChanges(diff: string): { added: number; removed: number } {
+  let added = 0;
+  let removed = 0;
+  let inHunk = false;
+  for (const line of diff.split('\n')) {
+    if (line.startsWith('@@')) inHunk = true;
+    else if (!inHunk) continue;
+    else if (line.startsWith('+')) added++;
+    else if (line.startsWith('-')) removed++;
+  }
+  return { added, removed };
+}
+
+function clamp(text: string, maxChars: number): string {
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
+}
+
+/**
+ * The whole preview as one comment body, whatever its size (see `renderDiffComments` in
+ * `split.ts` for the size-controlled comments DAG posts).
+ */
+export function renderDiffComment(model: DiffCommentModel): string {
+  const blocks = model.environments.flatMap((environment) =>
+    environmentBlocks(environment, COMMENT_TRUNCATION_NOTE),
+  );
+  return [
+    renderHeader(model, { level: 'single', part: 1, parts: 1 }),
+    renderSummaryTable(model),
+    ...blocks.map((block) => block.text),
+  ].join('\n');
+}

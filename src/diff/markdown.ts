@@ -1,0 +1,90 @@
+/**
+ * Markdown that user-controlled text cannot break out of. Everything outside a code fence goes
+ * through `escapeInline`; everything inside one goes through `codeBlock`, whose fence is longer
+ * than any backtick run in the code.
+ */
+
+const ENTITIES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+  '`': '&#96;',
+  '*': '&#42;',
+  _: '&#95;',
+  '[': '&#91;',
+  ']': '&#93;',
+  '(': '&#40;',
+  ')': '&#41;',
+  '{': '&#123;',
+  '}': '&#125;',
+  '|': '&#124;',
+  '\\': '&#92;',
+  '~': '&#126;',
+  '#': '&#35;',
+  '!': '&#33;',
+  ':': '&#58;',
+  $: '&#36;',
+};
+
+/** Longest text shown outside a code fence, in characters (longer text ends with `…`). */
+export const MAX_INLINE_CHARS = 300;
+
+/**
+ * Text that renders as itself, on one line, both in Markdown and inside an HTML block such as
+ * `<summary>`: HTML and Markdown punctuation become character references (no tags, links,
+ * emphasis, tables cells or autolinks), `@` cannot mention anyone, line breaks and other control
+ * characters become spaces, and long text is cut at `maxChars`.
+ */
+export function escapeInline(text: string, maxChars: number = MAX_INLINE_CHARS): string {
+  // eslint-disable-next-line no-control-regex
+  let flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
+  if (flat.length > maxChars) flat = `${flat.slice(0, Math.max(0, maxChars - 1))}…`;
+  return flat
+    .replace(/[&<>"'`*_[\](){}|\\~#!:$]/g, (c) => ENTITIES[c] ?? c)
+    .replace(/@/g, '@\u200b');
+}
+
+/** A backtick fence longer than any run of backticks in `code` (at least three). */
+export function fenceFor(code: string): string {
+  let longest = 0;
+  for (const match of code.matchAll(/`+/g)) longest = Math.max(longest, match[0].length);
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+/** Longest line kept inside a code block; the rest of a longer line is cut. */
+export const MAX_CODE_LINE_CHARS = 2_000;
+
+/**
+ * Code as it may sit between fences: CRLF becomes LF, a lone CR (a line break to CommonMark)
+ * becomes `␍`, NUL becomes U+FFFD, and lines past `MAX_CODE_LINE_CHARS` are cut with a note.
+ */
+export function sanitizeCode(code: string): string {
+  let out = code.replace(/\r\n/g, '\n').replace(/\r/g, '␍').replaceAll('\u0000', '\uFFFD');
+  if (out.length > MAX_CODE_LINE_CHARS) {
+    const lines = out.split('\n');
+    if (lines.every((line) => line.length <= MAX_CODE_LINE_CHARS)) return out;
+    out = lines
+      .map((line) =>
+        line.length > MAX_CODE_LINE_CHARS
+          ? `${line.slice(0, MAX_CODE_LINE_CHARS)} … (${line.length - MAX_CODE_LINE_CHARS} more characters)`
+          : line,
+      )
+      .join('\n');
+  }
+  return out;
+}
+
+/** A fenced code block of already sanitized `code` (which must not end with a newline). */
+export function fenced(code: string, language: string): string {
+  const fence = fenceFor(code);
+  return `${fence}${language}\n${code}\n${fence}`;
+}
+
+/** `text` without its trailing newlines (a loop: `/\n+$/` is quadratic on long inner runs). */
+export function trimTrailingNewlines(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
+  return end === text.length ? text : text.slice(0, end);
+}

@@ -1,0 +1,63 @@
+import {
+  findSecretRanges,
+  MASK_PREFIX,
+  PEM_BEGIN,
+  PEM_END,
+  replaceRanges,
+} from './credential-patterns.ts';
+
+/** A line that is nothing but a long run of base64: the body of a PEM block or a key. */
+const BASE64_LINE = /^(\s*)[A-Za-z0-9+/]{40,}={0,2}\s*$/;
+
+/**
+ * Free text with its credential-shaped parts (tokens, JWTs, PEM blocks, URL passwords,
+ * `password: ...` assignments) replaced by `***`. For text that has no structure to mask by:
+ * error messages, notes, IAC file diffs. Markers of `maskPair` are left as they are.
+ */
+export function maskText(text: string): string {
+  return replaceRanges(text, findSecretRanges(text), () => MASK_PREFIX);
+}
+
+/**
+ * A unified diff with each line's credential-shaped parts masked, keeping every line and its
+ * `+`/`-`/` ` prefix. A PEM block split over lines is masked line by line, separately on the old
+ * and new side, and so is any bare base64 line (a block whose header is outside the hunk).
+ */
+export function maskDiffText(diff: string): string {
+  if (diff === '') return diff;
+  let oldPem = false;
+  let newPem = false;
+  const lines = diff.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const prefix = line[0];
+    if (prefix !== ' ' && prefix !== '-' && prefix !== '+') continue;
+    if (line.startsWith('--- ') || line.startsWith('+++ ')) {
+      lines[i] = maskText(line);
+      continue;
+    }
+    const body = line.slice(1);
+    const old = prefix !== '+';
+    const added = prefix !== '-';
+    const inside = (old && oldPem) || (added && newPem);
+    let masked: string;
+    const begin = PEM_BEGIN.exec(body);
+    if (begin) {
+      const closed = PEM_END.test(body.slice(begin.index + begin[0].length));
+      if (old) oldPem = !closed;
+      if (added) newPem = !closed;
+      masked = `${maskText(body.slice(0, begin.index))}${MASK_PREFIX}`;
+    } else if (inside) {
+      if (PEM_END.test(body)) {
+        if (old) oldPem = false;
+        if (added) newPem = false;
+      }
+      masked = `${/^\s*/.exec(body)?.[0] ?? ''}${MASK_PREFIX}`;
+    } else {
+      const base64 = BASE64_LINE.exec(body);
+      masked = base64 ? `${base64[1] ?? ''}${MASK_PREFIX}` : maskText(body);
+    }
+    lines[i] = prefix + masked;
+  }
+  return lines.join('\n');
+}

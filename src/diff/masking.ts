@@ -1,0 +1,344 @@
+import { isPlainObject } from '../render/plain-object.ts';
+import {
+  findSecretRanges,
+  isCredentialKey,
+  MASK_PREFIX,
+  replaceRanges,
+} from './credential-patterns.ts';
+
+/**
+ * What a masked value becomes. A marker says only whether the value differs between the live and
+ * the desired object, never anything about the value itself (not even its length).
+ */
+export const MASKED = {
+  /** Both sides hold the same value. */
+  unchanged: `${MASK_PREFIX} (value unchanged)`,
+  /** Live side of a value that changes. */
+  old: `${MASK_PREFIX} (old value)`,
+  /** Desired side of a value that changes. */
+  changed: `${MASK_PREFIX} (value changed)`,
+  /** Desired side of a value the live object does not have. */
+  added: `${MASK_PREFIX} (new value)`,
+  /** Live side of a value the desired object drops. */
+  removed: `${MASK_PREFIX} (value removed)`,
+} as const;
+
+export type MaskedPair = { live: unknown; desired: unknown };
+
+type Side = 'live' | 'desired';
+
+/** Annotations that repeat the whole object (Secret data included): masked as one value. */
+const WHOLE_VALUE_KEYS = new Set(['kubectl.kubernetes.io/last-applied-configuration']);
+
+/** Deeper than this, a subtree is masked whole: no real object nests this far. */
+const MAX_DEPTH = 100;
+
+/** `--password`, `-token` as a command-line flag whose value is the next argument. */
+const CREDENTIAL_FLAG = /^--?([A-Za-z][A-Za-z0-9_.-]*)$/;
+
+/** A value that stands for a credential rather than being one: `${DB_PASSWORD}`, `{{ .x }}`. */
+const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\})$/;
+
+/**
+ * Masks a Kubernetes object's secrets on both sides of a diff at once, so each marker can say
+ * whether the value changed. `live` or `desired` may be null/undefined (an object being created
+ * or deleted). Inputs are not modified; the results are fresh copies.
+ *
+ * - `Secret` `data` and `stringData`: every value (compared after base64-decoding `data`, so a
+ *   `stringData` value equal to the live `data` value is unchanged).
+ * - Anywhere (ConfigMap data, container `env[].value`, HelmRelease values, custom resources):
+ *   values under credential-named keys (`password`, `apiKey`, `{name: DB_PASSWORD, value}`),
+ *   and credential-shaped text (tokens, JWTs, PEM blocks, URL passwords, `password=...` lines).
+ * - The `kubectl.kubernetes.io/last-applied-configuration` annotation, which repeats the object.
+ */
+export function maskPair(live: unknown, desired: unknown): MaskedPair {
+  const secret = isSecret(live) || isSecret(desired);
+  const l = isPlainObject(live) ? live : undefined;
+  const d = isPlainObject(desired) ? desired : undefined;
+  if (!secret || (l === undefined && d === undefined)) {
+    const [ml, md] = walk(nullToUndefined(live), nullToUndefined(desired), false, 0);
+    return { live: ml ?? null, desired: md ?? null };
+  }
+  const [ml, md] = walkMap(l, d, 0, (key) =>
+    key === 'data' || key === 'stringData' ? secretData : undefined,
+  );
+  return { live: ml ?? null, desired: md ?? null };
+}
+
+/** Masks a Helm values map (or any other untyped tree) on both sides of a diff. */
+export function maskValuesPair(live: unknown, desired: unknown): MaskedPair {
+  const [ml, md] = walk(nullToUndefined(live), nullToUndefined(desired), false, 0);
+  return { live: ml ?? null, desired: md ?? null };
+}
+
+/** Masks one object on its own (nothing to compare with): every marker is "unchanged". */
+export function maskObject(value: unknown): unknown {
+  return maskPair(value, value).desired;
+}
+
+function isSecret(value: unknown): boolean {
+  return (
+    isPlainObject(value) &&
+    value.kind === 'Secret' &&
+    (value.apiVersion === undefined || value.apiVersion === 'v1')
+  );
+}
+
+function nullToUndefined(value: unknown): unknown {
+  return value === null ? undefined : value;
+}
+
+type Pair = [unknown, unknown];
+type Special = (live: unknown, desired: unknown, liveRoot: Pair) => Pair;
+
+/** The marker for one side of a fully masked value, given the value on the other side. */
+export function marker(side: Side, own: unknown, other: unknown): string {
+  if (other === undefined) return side === 'live' ? MASKED.removed : MASKED.added;
+  if (sameValue(own, other)) return MASKED.unchanged;
+  return side === 'live' ? MASKED.old : MASKED.changed;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function walk(live: unknown, desired: unknown, credential: boolean, depth: number): Pair {
+  if (depth > MAX_DEPTH) return maskWhole(live, desired);
+  const liveMap = isPlainObject(live);
+  const desiredMap = isPlainObject(desired);
+  if (liveMap || desiredMap) {
+    if (liveMap && desiredMap) return walkMap(live, desired, depth);
+    // A mapping on one side only: mask each side on its own.
+    return [
+      liveMap ? walkMap(live, undefined, depth)[0] : walk(live, undefined, credential, depth)[0],
+      desiredMap
+        ? walkMap(undefined, desired, depth)[1]
+        : walk(undefined, desired, credential, depth)[1],
+    ];
+  }
+  const liveList = Array.isArray(live);
+  const desiredList = Array.isArray(desired);
+  if (liveList || desiredList) {
+    if (liveList && desiredList) return walkList(live, desired, credential, depth);
+    return [
+      liveList
+        ? walkList(live, undefined, credential, depth)[0]
+        : walk(live, undefined, credential, depth)[0],
+      desiredList
+        ? walkList(undefined, desired, credential, depth)[1]
+        : walk(undefined, desired, credential, depth)[1],
+    ];
+  }
+  return leaf(live, desired, credential);
+}
+
+function walkMap(
+  live: Record<string, unknown> | undefined,
+  desired: Record<string, unknown> | undefined,
+  depth: number,
+  special?: (key: string) => Special | undefined,
+): [Record<string, unknown> | undefined, Record<string, unknown> | undefined] {
+  const keys = new Set<string>();
+  if (live) for (const key of Object.keys(live)) keys.add(key);
+  if (desired) for (const key of Object.keys(desired)) keys.add(key);
+  const outLive: [string, unknown][] = [];
+  const outDesired: [string, unknown][] = [];
+  for (const key of keys) {
+    const l = live && Object.hasOwn(live, key) ? live[key] : undefined;
+    const d = desired && Object.hasOwn(desired, key) ? desired[key] : undefined;
+    const handler = special?.(key);
+    let pair: Pair;
+    if (handler) {
+      pair = handler(l, d, [live, desired]);
+    } else if (WHOLE_VALUE_KEYS.has(key)) {
+      pair = maskWhole(l, d);
+    } else {
+      const credential =
+        isCredentialKey(key) || (key === 'value' && namedCredential(live, desired));
+      pair = walk(l, d, credential, depth + 1);
+    }
+    if (live && Object.hasOwn(live, key)) outLive.push([key, pair[0]]);
+    if (desired && Object.hasOwn(desired, key)) outDesired.push([key, pair[1]]);
+  }
+  // Object.fromEntries defines own properties, so a `__proto__` key stays a plain key.
+  return [
+    live ? Object.fromEntries(outLive) : undefined,
+    desired ? Object.fromEntries(outDesired) : undefined,
+  ];
+}
+
+/** `{name: DB_PASSWORD, value: ...}` (container env, Helm `set` lists): the name says it. */
+function namedCredential(
+  live: Record<string, unknown> | undefined,
+  desired: Record<string, unknown> | undefined,
+): boolean {
+  const name = desired?.name ?? live?.name;
+  return typeof name === 'string' && isCredentialKey(name);
+}
+
+function walkList(
+  live: unknown[] | undefined,
+  desired: unknown[] | undefined,
+  credential: boolean,
+  depth: number,
+): [unknown[] | undefined, unknown[] | undefined] {
+  const outLive = live ? new Array<unknown>(live.length) : undefined;
+  const outDesired = desired ? new Array<unknown>(desired.length) : undefined;
+  const byName = namedItems(live) && namedItems(desired);
+  if (byName && live && desired) {
+    // Containers, env vars, volumes...: pair items by name, not by position.
+    const liveIndex = new Map<unknown, number>();
+    live.forEach((item, i) => liveIndex.set((item as { name: unknown }).name, i));
+    const paired = new Set<number>();
+    desired.forEach((item, i) => {
+      const j = liveIndex.get((item as { name: unknown }).name);
+      if (j !== undefined && !paired.has(j)) paired.add(j);
+      const [l, d] = walk(j === undefined ? undefined : live[j], item, credential, depth + 1);
+      if (outDesired) outDesired[i] = d;
+      if (j !== undefined && outLive) outLive[j] = l;
+    });
+    live.forEach((item, j) => {
+      if (!paired.has(j) && outLive) outLive[j] = walk(item, undefined, credential, depth + 1)[0];
+    });
+    return [outLive, outDesired];
+  }
+  const length = Math.max(live?.length ?? 0, desired?.length ?? 0);
+  for (let i = 0; i < length; i++) {
+    // `["--password", "x"]`: the argument after a credential flag is the credential.
+    const flag = (list: unknown[] | undefined) => {
+      const previous = i > 0 ? list?.[i - 1] : undefined;
+      const name = typeof previous === 'string' ? CREDENTIAL_FLAG.exec(previous)?.[1] : undefined;
+      return name !== undefined && isCredentialKey(name);
+    };
+    const itemCredential = credential || flag(live) || flag(desired);
+    const [l, d] = walk(
+      live && i < live.length ? live[i] : undefined,
+      desired && i < desired.length ? desired[i] : undefined,
+      itemCredential,
+      depth + 1,
+    );
+    if (outLive && i < outLive.length) outLive[i] = l;
+    if (outDesired && i < outDesired.length) outDesired[i] = d;
+  }
+  return [outLive, outDesired];
+}
+
+function namedItems(list: unknown[] | undefined): boolean {
+  if (!list || list.length === 0) return false;
+  const names = new Set<unknown>();
+  for (const item of list) {
+    if (!isPlainObject(item) || typeof item.name !== 'string' || names.has(item.name)) return false;
+    names.add(item.name);
+  }
+  return true;
+}
+
+function leaf(live: unknown, desired: unknown, credential: boolean): Pair {
+  if (credential) {
+    return [
+      maskable(live) ? marker('live', live, desired) : live,
+      maskable(desired) ? marker('desired', desired, live) : desired,
+    ];
+  }
+  if (typeof live !== 'string' && typeof desired !== 'string') return [live, desired];
+  return maskTextPair(live, desired);
+}
+
+/** Under a credential key, strings and numbers are masked; booleans, null and "" are not. */
+function maskable(value: unknown): boolean {
+  if (typeof value === 'number' || typeof value === 'bigint') return true;
+  if (typeof value !== 'string' || value === '') return false;
+  return !value.startsWith(MASK_PREFIX) && !PLACEHOLDER.test(value.trim());
+}
+
+/** Credential-shaped parts of two strings, each marked against the other side's secrets. */
+function maskTextPair(live: unknown, desired: unknown): Pair {
+  if (live === desired && typeof live === 'string') {
+    // The common case: the same text on both sides, so every secret in it is unchanged.
+    const ranges = findSecretRanges(live);
+    if (ranges.length === 0) return [live, desired];
+    const masked = replaceRanges(live, ranges, () => MASKED.unchanged);
+    return [masked, masked];
+  }
+  const liveRanges = typeof live === 'string' ? findSecretRanges(live) : [];
+  const desiredRanges = typeof desired === 'string' ? findSecretRanges(desired) : [];
+  if (liveRanges.length === 0 && desiredRanges.length === 0) return [live, desired];
+  const secretsOf = (text: unknown, ranges: typeof liveRanges) =>
+    new Set(ranges.map(({ start, end }) => (text as string).slice(start, end)));
+  const liveSecrets = secretsOf(live, liveRanges);
+  const desiredSecrets = secretsOf(desired, desiredRanges);
+  const liveOut =
+    typeof live === 'string'
+      ? replaceRanges(live, liveRanges, (secret) =>
+          desiredSecrets.has(secret)
+            ? MASKED.unchanged
+            : desired === undefined
+              ? MASKED.removed
+              : MASKED.old,
+        )
+      : live;
+  const desiredOut =
+    typeof desired === 'string'
+      ? replaceRanges(desired, desiredRanges, (secret) =>
+          liveSecrets.has(secret)
+            ? MASKED.unchanged
+            : live === undefined
+              ? MASKED.added
+              : MASKED.changed,
+        )
+      : desired;
+  return [liveOut, desiredOut];
+}
+
+/** A whole subtree (or scalar) replaced by one marker on each side where it exists. */
+function maskWhole(live: unknown, desired: unknown): Pair {
+  return [
+    live === undefined ? undefined : marker('live', live, desired),
+    desired === undefined ? undefined : marker('desired', desired, live),
+  ];
+}
+
+/**
+ * A Secret's `data` or `stringData`: every value masked, compared with the other side's value
+ * for the same key after decoding (`stringData` wins over `data`, as the API server merges them).
+ */
+const secretData: Special = (live, desired, [liveRoot, desiredRoot]) => {
+  const liveValues = effectiveSecretValues(liveRoot);
+  const desiredValues = effectiveSecretValues(desiredRoot);
+  const side = (value: unknown, which: Side, other: Map<string, string> | undefined) => {
+    if (value === undefined) return undefined;
+    if (!isPlainObject(value))
+      return which === 'live' ? maskWhole(value, desired)[0] : maskWhole(live, value)[1];
+    const own = which === 'live' ? liveValues : desiredValues;
+    return Object.fromEntries(
+      Object.keys(value).map((key) => {
+        const item = value[key];
+        if (item === null || item === '') return [key, item];
+        const otherValue = other === undefined ? undefined : other.get(key);
+        return [key, marker(which, own?.get(key), otherValue)];
+      }),
+    );
+  };
+  return [side(live, 'live', desiredValues), side(desired, 'desired', liveValues)];
+};
+
+/** key -> value as base64 of the bytes the Secret will hold; undefined when there is no object. */
+function effectiveSecretValues(root: unknown): Map<string, string> | undefined {
+  if (!isPlainObject(root)) return undefined;
+  const values = new Map<string, string>();
+  if (isPlainObject(root.data)) {
+    for (const [key, value] of Object.entries(root.data)) {
+      if (typeof value === 'string')
+        values.set(key, Buffer.from(value, 'base64').toString('base64'));
+      else values.set(key, JSON.stringify(value) ?? '');
+    }
+  }
+  if (isPlainObject(root.stringData)) {
+    for (const [key, value] of Object.entries(root.stringData)) {
+      values.set(key, Buffer.from(String(value), 'utf8').toString('base64'));
+    }
+  }
+  return values;
+}

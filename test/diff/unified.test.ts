@@ -1,0 +1,278 @@
+import { isDeepStrictEqual } from 'node:util';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { displayYaml } from '../../src/diff/display-yaml.ts';
+import { objectRef } from '../../src/diff/object-ref.ts';
+import { diffObjects, unifiedDiff } from '../../src/diff/unified.ts';
+import { generatePairs } from './generate-objects.ts';
+
+const lines = (count: number, prefix: string) =>
+  Array.from({ length: count }, (_, i) => `${prefix}-${i}`).join('\n') + '\n';
+
+describe('unifiedDiff', () => {
+  it.each([
+    {
+      name: 'equal texts give no diff',
+      old: 'a\nb\n',
+      new: 'a\nb\n',
+      expected: '',
+    },
+    {
+      name: 'one changed line, with context',
+      old: 'a\nb\nc\nd\ne\n',
+      new: 'a\nb\nC\nd\ne\n',
+      expected: '--- a/f.yaml\n+++ b/f.yaml\n@@ -1,5 +1,5 @@\n a\n b\n-c\n+C\n d\n e\n',
+    },
+    {
+      name: 'a created file',
+      old: '',
+      new: 'x\ny\n',
+      expected: '--- a/f.yaml\n+++ b/f.yaml\n@@ -0,0 +1,2 @@\n+x\n+y\n',
+    },
+    {
+      name: 'a deleted file',
+      old: 'x\n',
+      new: '',
+      expected: '--- a/f.yaml\n+++ b/f.yaml\n@@ -1,1 +0,0 @@\n-x\n',
+    },
+    {
+      name: 'no newline at the end',
+      old: 'a\nb',
+      new: 'a\nc',
+      expected:
+        '--- a/f.yaml\n+++ b/f.yaml\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n',
+    },
+  ])('$name', ({ old, new: next, expected }) => {
+    expect(unifiedDiff(old, next, { path: 'f.yaml' }).text).toBe(expected);
+  });
+
+  it('honours the context option and counts lines', () => {
+    const old = lines(20, 'l');
+    const next = old.replace('l-10\n', 'L-10\n');
+    const diff = unifiedDiff(old, next, { path: 'f', context: 1 });
+    expect(diff.text).toContain('@@ -10,3 +10,3 @@\n l-9\n-l-10\n+L-10\n l-11\n');
+    expect(diff).toMatchObject({ added: 1, removed: 1, fallback: false });
+  });
+
+  it('keeps control characters in a header from forging diff lines', () => {
+    const diff = unifiedDiff('a\n', 'b\n', { path: 'x\n+++ evil' });
+    expect(diff.text.split('\n').slice(0, 2)).toEqual([
+      '--- a/x\\x0a+++ evil',
+      '+++ b/x\\x0a+++ evil',
+    ]);
+  });
+
+  it('falls back to a whole-file replacement, quickly, when jsdiff gives up', () => {
+    // 20,000 lines, every one different: an edit distance of 40,000 lines. Unbounded, jsdiff
+    // would take minutes; with the caps it gives up and returns undefined.
+    const old = lines(20_000, 'old');
+    const next = lines(20_000, 'new');
+    const started = performance.now();
+    const diff = unifiedDiff(old, next, { path: 'big.yaml' });
+    const elapsed = performance.now() - started;
+    expect(diff.fallback).toBe(true);
+    expect(diff).toMatchObject({ added: 20_000, removed: 20_000 });
+    expect(elapsed).toBeLessThan(3_000);
+    const body = diff.text.split('\n');
+    expect(body.slice(0, 3)).toEqual([
+      '--- a/big.yaml',
+      '+++ b/big.yaml',
+      '@@ -1,20000 +1,20000 @@',
+    ]);
+    expect(body[3]).toBe('-old-0');
+    expect(body[20_002]).toBe('-old-19999');
+    expect(body[20_003]).toBe('+new-0');
+  });
+
+  it('falls back when the timeout passes first', () => {
+    const old = lines(3_000, 'a');
+    const next = lines(3_000, 'b');
+    const started = performance.now();
+    const diff = unifiedDiff(old, next, { path: 'f', timeoutMs: 5, maxEditLength: 1e9 });
+    expect(diff.fallback).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('diffObjects', () => {
+  const deployment = (image: string, extra: Record<string, unknown> = {}) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'prod', ...extra },
+    spec: { replicas: 2, template: { spec: { containers: [{ name: 'app', image }] } } },
+  });
+
+  it('has kubectl-diff-style headers and YAML bodies', () => {
+    const diff = diffObjects(deployment('web:1'), deployment('web:2'));
+    expect(diff.text).toBe(
+      [
+        '--- live/Deployment/prod/web',
+        '+++ desired/Deployment/prod/web',
+        '@@ -8,5 +8,5 @@',
+        '   template:',
+        '     spec:',
+        '       containers:',
+        '-        - image: web:1',
+        '+        - image: web:2',
+        '           name: app',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('ignores key order', () => {
+    const live = deployment('web:1');
+    const reordered = {
+      spec: live.spec,
+      metadata: live.metadata,
+      kind: live.kind,
+      apiVersion: live.apiVersion,
+    };
+    expect(diffObjects(live, reordered).text).toBe('');
+  });
+
+  it('diffs a created and a deleted object against nothing', () => {
+    const created = diffObjects(null, deployment('web:1'));
+    expect(
+      created.text.startsWith(
+        '--- live/Deployment/prod/web\n+++ desired/Deployment/prod/web\n@@ -0,0 +1,',
+      ),
+    ).toBe(true);
+    expect(created.removed).toBe(0);
+    const deleted = diffObjects(deployment('web:1'), null);
+    expect(deleted.added).toBe(0);
+    expect(deleted.text).toContain('-kind: Deployment');
+  });
+
+  it('masks secrets before diffing', () => {
+    const secret = (value: string) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's' },
+      data: { token: Buffer.from(value).toString('base64') },
+    });
+    const diff = diffObjects(secret('one'), secret('two'));
+    expect(diff.text).toContain('-  token: "*** (old value)"');
+    expect(diff.text).toContain('+  token: "*** (value changed)"');
+    expect(diff.text).not.toContain(Buffer.from('one').toString('base64'));
+  });
+
+  it.each([
+    [
+      {
+        kind: 'ClusterRole',
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        metadata: { name: 'view' },
+      },
+      'ClusterRole.rbac.authorization.k8s.io/view',
+      'ClusterRole/view',
+    ],
+    [
+      { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'db', namespace: 'prod' } },
+      'Secret/prod/db',
+      'Secret/prod/db',
+    ],
+    [{ metadata: 5 }, 'Unknown/(unnamed)', 'Unknown/(unnamed)'],
+    [null, 'Unknown/(unnamed)', 'Unknown/(unnamed)'],
+  ])('objectRef(%j)', (object, key, path) => {
+    expect(objectRef(object)).toMatchObject({ key, path });
+  });
+});
+
+describe('displayYaml', () => {
+  it.each([
+    [
+      'strings that look like other types',
+      {
+        a: 'yes',
+        b: 'No',
+        c: 'null',
+        d: '0644',
+        e: '12:30',
+        f: '1e3',
+        g: '1.0.1',
+        h: '.inf',
+        i: '~',
+        j: '',
+      },
+    ],
+    [
+      'indicators and separators',
+      {
+        a: '- x',
+        b: 'a: b',
+        c: 'a #b',
+        d: '#x',
+        e: '*x',
+        f: '&x',
+        g: '!x',
+        h: '%x',
+        i: '@x',
+        j: '`x',
+        k: '{x}',
+        l: '[x]',
+        m: 'x:',
+        n: ' x',
+        o: 'x ',
+        p: '"x"',
+        q: "'x'",
+        r: '|x',
+        s: '>x',
+        t: '?x',
+        u: '<<',
+      },
+    ],
+    [
+      'plain-looking values',
+      {
+        image: 'registry.example.com/a/b:1.2@sha256:00ff',
+        url: 'http://x.y:80/p?q=1',
+        cpu: '100m',
+        mem: '256Mi',
+        pct: '25%',
+      },
+    ],
+    [
+      'multi-line strings',
+      {
+        a: 'x\ny\n',
+        b: 'x\ny',
+        c: 'x\ny\n\n',
+        d: ' lead\nx\n',
+        e: 'trail \nx',
+        f: 'x\n  indented\n\ny\n',
+        g: 'x\r\ny\n',
+        h: 'tab\tx\ny\n',
+        i: 'x\ny \n',
+      },
+    ],
+    [
+      'special keys',
+      { 'app.kubernetes.io/name': 1, 'a b': 2, 'a: b': 3, '': 4, '- x': 5, yes: 6, '0': 7 },
+    ],
+    [
+      'nesting',
+      {
+        list: [[1, [2]], [], {}, { a: [] }, null, true, 1.5, -3],
+        map: { empty: {}, list: [{ a: 1, b: [{ c: 'd\ne\n' }] }] },
+      },
+    ],
+    [
+      'control characters and unicode',
+      { a: 'x\u0000y', b: 'line\u2028sep', c: 'héllo wörld', d: '\ufeffbom', e: 'emoji 🚀' },
+    ],
+  ])('%s read back as the same value (YAML 1.1 and 1.2)', (_label, value) => {
+    const text = displayYaml(value);
+    for (const version of ['1.1', '1.2'] as const) {
+      expect(parse(text, { version }), `${version}:\n${text}`).toEqual(value);
+    }
+  });
+
+  it('reads back the generated Deployments and ConfigMaps', () => {
+    for (const { live, desired } of generatePairs(20)) {
+      for (const value of [live, desired]) {
+        expect(isDeepStrictEqual(parse(displayYaml(value), { version: '1.1' }), value)).toBe(true);
+      }
+    }
+  });
+});
