@@ -1,0 +1,176 @@
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/errors.ts';
+import type { RepoRef } from '../../src/events/types.ts';
+import type { ClusterClient } from '../../src/k8s/cluster-client.ts';
+import { ClusterError } from '../../src/k8s/cluster-error.ts';
+import type { KubeObject } from '../../src/k8s/object.ts';
+import { createLogger } from '../../src/log.ts';
+import { renderBundle } from '../../src/render/bundle.ts';
+import { loadTemplates } from '../../src/render/templates.ts';
+import { parseValuesFile } from '../../src/render/yaml.ts';
+import { SqlConfigStore } from '../../src/store/config-store.ts';
+import { Keyring } from '../../src/store/crypto.ts';
+import { runDiff, type DiffDeps } from '../../src/workflows/diff.ts';
+import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
+import { FakeReviewPlatform } from './fakes.ts';
+
+const quiet = createLogger({
+  level: 'silent',
+  destination: new Writable({ write: (_c, _e, d) => d() }),
+});
+const templates = loadTemplates();
+const repo: RepoRef = {
+  provider: 'github',
+  fullName: 'org/my-app',
+  urls: ['https://github.com/org/my-app'],
+  installationId: 1,
+  webUrl: 'https://github.com/org/my-app',
+};
+
+let lane: LaneDb;
+let store: SqlConfigStore;
+let platform: FakeReviewPlatform;
+let client: ClusterClient;
+
+const cluster = { id: 1, name: 'c1', apiUrl: 'https://k8s.example.com' };
+/** A cluster where every object exists as DAG last applied it, except what a test changes. */
+function clusterAnswering(apply: (o: KubeObject) => Promise<KubeObject>): ClusterClient {
+  return {
+    cluster,
+    isNamespaced: async () => true,
+    dryRunApply: apply,
+    read: async () => undefined,
+  };
+}
+
+function deps(): DiffDeps {
+  return {
+    store,
+    platform,
+    iac: { read: async () => ({ branch: 'main', head: 'f'.repeat(40), files: {} }) },
+    clusters: { get: async () => client },
+    tools: { render: (input) => renderBundle(input, templates), parseValues: parseValuesFile },
+    log: quiet,
+  };
+}
+
+const request = (environmentIds: number[]) => ({
+  repo,
+  appId: 1,
+  pr: {
+    number: 7,
+    headSha: platform.pr.headSha,
+    headRef: 'feature',
+    baseRef: 'main',
+    fork: false,
+    open: true,
+  },
+  environmentIds,
+  origin: 'command' as const,
+});
+
+beforeEach(async () => {
+  lane = await openLane('embedded');
+  store = new SqlConfigStore(lane.db, new Keyring(randomKey()));
+  await lane.db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/my-app');
+    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
+    INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace)
+      VALUES (1, 'main', 1, 'clusters/production/my-app', 1, 'flux', 'apps'),
+             (1, 'develop', 1, 'clusters/staging/my-app', 1, 'plain', 'apps');
+  `);
+  await store.normalize();
+  platform = new FakeReviewPlatform();
+  client = clusterAnswering(async (o) => ({ ...o, metadata: { ...o.metadata, uid: 'u1' } }));
+});
+afterEach(() => lane.drop());
+
+describe('runDiff', () => {
+  it('shows new objects as created, with the IAC files, and concludes neutral', async () => {
+    const model = await runDiff(request([1]), deps());
+    const env = model.environments[0];
+    expect(env?.validation).toEqual({ result: 'passed' });
+    expect(env?.objects.map((o) => [o.kind, o.change])).toEqual([
+      ['HelmRelease', 'created'],
+      ['GitRepository', 'created'],
+    ]);
+    expect(env?.iacFiles.map((f) => f.change)).toEqual([
+      'created',
+      'created',
+      'created',
+      'created',
+      'created',
+    ]);
+    expect(platform.comments.get('diff')?.[0]).toContain('production');
+    expect(platform.checks.map((c) => [c.status, c.conclusion])).toEqual([
+      ['in_progress', undefined],
+      ['completed', 'neutral'],
+    ]);
+  });
+
+  it('answers an unreachable cluster in the preview, keeping the IAC diff', async () => {
+    client = clusterAnswering(async () => {
+      throw new ClusterError('unreachable', 'cluster c1 is unreachable (connection refused)', {
+        cluster: 'c1',
+      });
+    });
+    const model = await runDiff(request([1]), deps());
+    expect(model.environments[0]?.validation).toEqual({
+      result: 'skipped',
+      reason: 'cluster c1 is unreachable (connection refused)',
+    });
+    expect(model.environments[0]?.iacFiles.length).toBeGreaterThan(0);
+    expect(platform.comments.get('diff')?.[0]).toContain('unreachable');
+  });
+
+  it('fails the check when the API server rejects an object, with its message', async () => {
+    client = clusterAnswering(async (o) => {
+      if (o.kind === 'HelmRelease') {
+        throw new ClusterError(
+          'invalid',
+          'HelmRelease "my-app" is invalid: spec.interval: Invalid value',
+          { cluster: 'c1' },
+        );
+      }
+      return o;
+    });
+    const model = await runDiff(request([1]), deps());
+    expect(model.environments[0]?.validation.result).toBe('failed');
+    expect(platform.checks.at(-1)?.conclusion).toBe('failure');
+    expect(platform.comments.get('diff')?.[0]).toContain('spec.interval: Invalid value');
+  });
+
+  it('says the live diff of a plain chart needs helm, and still shows its IAC diff', async () => {
+    const model = await runDiff(request([2]), deps());
+    expect(model.environments[0]?.validation).toEqual({
+      result: 'skipped',
+      reason: 'helm is not available',
+    });
+    expect(model.environments[0]?.iacFiles.some((f) => f.path.endsWith('Chart.yaml'))).toBe(true);
+  });
+
+  it('reports a values file that does not parse as a failed preview', async () => {
+    platform.files['deploy/values.yaml'] = 'a: [1,\n';
+    const model = await runDiff(request([1]), deps());
+    expect(model.environments[0]?.validation.result).toBe('failed');
+    expect(model.environments[0]?.validation.reason).toMatch(/deploy\/values\.yaml line/);
+  });
+
+  it('marks a preview outdated when the pull request head moved on meanwhile', async () => {
+    const r = request([1]);
+    platform.pr = { ...platform.pr, headSha: 'c'.repeat(40) };
+    const model = await runDiff(r, deps());
+    expect(model.outdated).toBe(true);
+    expect(platform.comments.get('diff')?.[0]).toMatch(/outdated/i);
+  });
+
+  it('never fails because of a rendering error from the platform either', async () => {
+    platform.readFile = async () => {
+      throw new UserError('GitHub API: reading deploy/values.yaml failed (HTTP 422)');
+    };
+    const model = await runDiff(request([1]), deps());
+    expect(model.environments[0]?.validation.reason).toContain('HTTP 422');
+  });
+});

@@ -1,0 +1,92 @@
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.ts';
+import { SqlConfigStore } from '../../src/store/config-store.ts';
+import { Keyring } from '../../src/store/crypto.ts';
+import type { DiffRequest } from '../../src/workflows/diff-request.ts';
+import { handleDelivery, type WorkflowDeps } from '../../src/workflows/dispatch.ts';
+import { githubExample } from '../helpers/github-examples.ts';
+import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
+import { FakeReviewPlatform } from './fakes.ts';
+
+const quiet = createLogger({
+  level: 'silent',
+  destination: new Writable({ write: (_c, _e, d) => d() }),
+});
+let lane: LaneDb;
+let store: SqlConfigStore;
+let diffs: DiffRequest[];
+
+function deps(): WorkflowDeps {
+  return {
+    log: quiet,
+    store,
+    enqueueDeploy: async () => ({ status: 'queued' }),
+    enqueueDiff: async (request) => {
+      diffs.push(request);
+      return { status: 'queued' };
+    },
+    platformFor: async () => new FakeReviewPlatform(),
+  };
+}
+
+const delivery = (action: string) => ({
+  provider: 'github' as const,
+  deliveryId: `d-${action}`,
+  event: 'pull_request',
+  payload: githubExample('pull_request', (p) => p.action === action),
+});
+
+beforeEach(async () => {
+  lane = await openLane('embedded');
+  store = new SqlConfigStore(lane.db, new Keyring(randomKey()));
+  // The pull_request examples are for Codertocat/Hello-World, into master.
+  await lane.db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/Codertocat/Hello-World');
+    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
+    INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type)
+      VALUES (1, 'master', 1, 'clusters/production/hello', 1, 'flux'),
+             (1, 'develop', 1, 'clusters/staging/hello', 1, 'flux');
+  `);
+  await store.normalize();
+  diffs = [];
+});
+afterEach(() => lane.drop());
+
+describe('automatic diff on pull request events', () => {
+  it.each(['opened', 'reopened', 'synchronize'])(
+    'previews the environments merging would deploy when a pull request is %s',
+    async (action) => {
+      await handleDelivery(delivery(action), deps());
+      expect(diffs).toHaveLength(1);
+      expect(diffs[0]).toMatchObject({
+        origin: 'auto',
+        environmentIds: [1],
+        pr: { baseRef: 'master' },
+      });
+    },
+  );
+
+  it('does nothing for other actions, or when the app turned automatic diffs off', async () => {
+    await handleDelivery(delivery('closed'), deps());
+    await handleDelivery(delivery('labeled'), deps());
+    await lane.db.query('UPDATE apps SET auto_diff = false');
+    await handleDelivery(delivery('synchronize'), deps());
+    expect(diffs).toEqual([]);
+  });
+
+  it('rejects a pull_request payload that is not one, naming the field', async () => {
+    await expect(
+      handleDelivery(
+        {
+          provider: 'github',
+          deliveryId: 'x',
+          event: 'pull_request',
+          payload: { action: 'opened' },
+        },
+        deps(),
+      ),
+    ).rejects.toThrow(/GitHub pull_request payload is invalid at number/);
+  });
+});
