@@ -3,56 +3,20 @@
 
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { branchPush, githubExample, githubSignature } from '../helpers/github-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
+import {
+  GITHUB_API,
+  deliverGithub,
+  expectNoPendingGithubCalls,
+  githubPushPayload,
+  mockGithubApp,
+  restoreNetwork,
+} from './github.ts';
 import { startHarness, type Harness } from './harness.ts';
 
-const API = 'https://api.github.com';
-const INSTALLATION = 4711;
 const RAW = { 'content-type': 'application/vnd.github.raw' };
 let h: Harness;
 let wrongToken: string;
-let seq = 0;
-
-/** The branch push example of @octokit/webhooks-examples, for another repo and commit. */
-function pushPayload(fullName: string, sha: string) {
-  const payload = githubExample('push', branchPush) as Record<string, unknown> & {
-    repository: Record<string, unknown>;
-  };
-  const [owner, name] = fullName.split('/') as [string, string];
-  payload.after = sha;
-  payload.installation = { id: INSTALLATION };
-  payload.repository = {
-    ...payload.repository,
-    name,
-    full_name: fullName,
-    html_url: `https://github.com/${fullName}`,
-    clone_url: `https://github.com/${fullName}.git`,
-    ssh_url: `git@github.com:${fullName}.git`,
-    owner: { ...(payload.repository.owner as object), login: owner },
-  };
-  payload.head_commit = {
-    ...(payload.head_commit as object),
-    id: sha,
-    url: `https://github.com/${fullName}/commit/${sha}`,
-  };
-  return payload;
-}
-
-async function deliver(payload: object) {
-  const body = JSON.stringify(payload);
-  const res = await fetch(`${h.dag.url}/api/github/webhooks`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': 'push',
-      'x-github-delivery': `failure-${++seq}`,
-      'x-hub-signature-256': githubSignature(body, h.dag.secrets.github),
-    },
-    body,
-  });
-  expect(res.status).toBeLessThan(300);
-}
 
 /** An app deploying its `master` branch to `staging` through the named IAC repository. */
 async function configure(fullName: string, iac: string): Promise<number> {
@@ -132,8 +96,7 @@ async function expectFailedOnce(
 }
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
+  mockGithubApp();
   h = await startHarness();
   wrongToken = `wrong-${h.iacToken.split('').reverse().join('')}`;
   // Tokens go in as plain SQL would put them: DAG seals them before use.
@@ -144,24 +107,13 @@ beforeAll(async () => {
   await h.dag.db.query(
     "INSERT INTO clusters (name, api_url) VALUES ('staging', 'https://k8s.example.com')",
   );
-  nock(API)
-    .persist()
-    .post(`/app/installations/${INSTALLATION}/access_tokens`)
-    .reply(201, {
-      token: 'ghs_installationtoken',
-      expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    });
 });
 
-afterEach(() => {
-  const pending = nock.pendingMocks().filter((m) => !m.includes('access_tokens'));
-  expect(pending).toEqual([]);
-});
+afterEach(expectNoPendingGithubCalls);
 
 afterAll(async () => {
   await h?.stop();
-  nock.cleanAll();
-  nock.enableNetConnect();
+  restoreNetwork();
 });
 
 describe('deploys that fail for a reason the user must fix, on GitHub', () => {
@@ -171,7 +123,7 @@ describe('deploys that fail for a reason the user must fix, on GitHub', () => {
     const before = { head: await h.git.head('iac', 'main'), pushes: h.git.pushes };
     const refusedBefore = h.git.unauthorized;
     const calls = deploymentCalls(
-      nock(API)
+      nock(GITHUB_API)
         .get('/repos/org/stale-token/contents/deploy%2Fvalues.yaml')
         .query({ ref: sha })
         .reply(200, 'replicaCount: 1\n', RAW)
@@ -184,7 +136,7 @@ describe('deploys that fail for a reason the user must fix, on GitHub', () => {
       (description) =>
         description === "the IAC repository rejected DAG's token (check the token and its scopes)",
     );
-    await deliver(pushPayload('org/stale-token', sha));
+    await deliverGithub(h, 'push', githubPushPayload('org/stale-token', sha));
     await waitFor(() => calls.isDone(), { what: 'the failure status' });
 
     const error = await expectFailedOnce(environmentId, sha, before);
@@ -207,7 +159,7 @@ describe('deploys that fail for a reason the user must fix, on GitHub', () => {
     const before = { head: await h.git.head('iac', 'main'), pushes: h.git.pushes };
     let reported = '';
     const calls = deploymentCalls(
-      nock(API)
+      nock(GITHUB_API)
         .get('/repos/org/broken-values/contents/deploy%2Fvalues.yaml')
         .query({ ref: sha })
         .reply(200, 'image:\n  tag: latest\n replicaCount: 2\n', RAW),
@@ -219,7 +171,7 @@ describe('deploys that fail for a reason the user must fix, on GitHub', () => {
         return description.startsWith('deploy/values.yaml line 3: ');
       },
     );
-    await deliver(pushPayload('org/broken-values', sha));
+    await deliverGithub(h, 'push', githubPushPayload('org/broken-values', sha));
     await waitFor(() => calls.isDone(), { what: 'the failure status' });
 
     expect(reported).toMatch(/^deploy\/values\.yaml line 3: .*column/);

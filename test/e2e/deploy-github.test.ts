@@ -2,57 +2,18 @@ import { writeFileSync } from 'node:fs';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { branchPush, githubExample, githubSignature } from '../helpers/github-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
+import {
+  GITHUB_API,
+  deliverGithub,
+  expectNoPendingGithubCalls,
+  githubPushPayload,
+  mockGithubApp,
+  restoreNetwork,
+} from './github.ts';
 import { kustomizeBuild, startHarness, type Harness } from './harness.ts';
 
-const API = 'https://api.github.com';
-const INSTALLATION = 4711;
 let h: Harness;
-let seq = 0;
-
-/** The branch push example of @octokit/webhooks-examples, adapted: another repo, a real sha. */
-function pushPayload(fullName: string, sha: string) {
-  const payload = githubExample('push', branchPush) as Record<string, unknown> & {
-    repository: Record<string, unknown>;
-  };
-  const [owner, name] = fullName.split('/') as [string, string];
-  payload.after = sha;
-  payload.installation = {
-    id: INSTALLATION,
-    node_id: 'MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDcxMQ==',
-  };
-  payload.repository = {
-    ...payload.repository,
-    name,
-    full_name: fullName,
-    html_url: `https://github.com/${fullName}`,
-    clone_url: `https://github.com/${fullName}.git`,
-    ssh_url: `git@github.com:${fullName}.git`,
-    owner: { ...(payload.repository.owner as object), login: owner },
-  };
-  payload.head_commit = {
-    ...(payload.head_commit as object),
-    id: sha,
-    url: `https://github.com/${fullName}/commit/${sha}`,
-  };
-  return payload;
-}
-
-async function deliver(payload: object, deliveryId = `e2e-${++seq}`) {
-  const body = JSON.stringify(payload);
-  const res = await fetch(`${h.dag.url}/api/github/webhooks`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': 'push',
-      'x-github-delivery': deliveryId,
-      'x-hub-signature-256': githubSignature(body, h.dag.secrets.github),
-    },
-    body,
-  });
-  expect(res.status).toBeLessThan(300);
-}
 
 /** The GitHub calls one deploy makes, exactly: values files, deployment, two statuses. */
 function expectDeployCalls(
@@ -61,7 +22,7 @@ function expectDeployCalls(
   environment: string,
   deploymentId: number,
 ) {
-  const scope = nock(API)
+  const scope = nock(GITHUB_API)
     .get(`/repos/${fullName}/contents/deploy%2Fvalues.yaml`)
     .query({ ref: sha })
     .reply(200, 'replicaCount: 1\nmessage: "x\\nevil: true"\n', {
@@ -108,8 +69,7 @@ async function configure(fullName: string, env: { name: string; branch: string; 
 }
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
+  mockGithubApp();
   h = await startHarness();
   // The IAC token goes in as plain SQL would put it: DAG seals it before use.
   await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
@@ -120,24 +80,13 @@ beforeAll(async () => {
   await h.dag.db.query(
     "INSERT INTO clusters (name, api_url) VALUES ('staging', 'https://k8s.example.com')",
   );
-  nock(API)
-    .persist()
-    .post(`/app/installations/${INSTALLATION}/access_tokens`)
-    .reply(201, {
-      token: 'ghs_installationtoken',
-      expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    });
 });
 
-afterEach(() => {
-  const pending = nock.pendingMocks().filter((m) => !m.includes('access_tokens'));
-  expect(pending).toEqual([]);
-});
+afterEach(expectNoPendingGithubCalls);
 
 afterAll(async () => {
   await h?.stop();
-  nock.cleanAll();
-  nock.enableNetConnect();
+  restoreNetwork();
 });
 
 describe('push to deploy on GitHub, end to end', () => {
@@ -149,7 +98,7 @@ describe('push to deploy on GitHub, end to end', () => {
       path: 'clusters/staging/my-app',
     });
     const calls = expectDeployCalls('org/my-app', sha, 'staging', 101);
-    await deliver(pushPayload('org/my-app', sha));
+    await deliverGithub(h, 'push', githubPushPayload('org/my-app', sha));
     await waitFor(() => calls.isDone(), { what: 'the deploy to report success' });
 
     const log = await h.git.log('iac', 'main');
@@ -204,9 +153,9 @@ describe('push to deploy on GitHub, end to end', () => {
       path: 'clusters/staging/redelivered',
     });
     const calls = expectDeployCalls('org/redelivered', sha, 'staging', 202);
-    const payload = pushPayload('org/redelivered', sha);
-    for (let i = 0; i < 5; i++) await deliver(payload, 'same-delivery-id');
-    await deliver(payload, 'another-delivery-of-the-same-push');
+    const payload = githubPushPayload('org/redelivered', sha);
+    for (let i = 0; i < 5; i++) await deliverGithub(h, 'push', payload, 'same-delivery-id');
+    await deliverGithub(h, 'push', payload, 'another-delivery-of-the-same-push');
     await waitFor(() => calls.isDone(), { what: 'the deploy' });
     // Give any duplicate time to show itself: nock would see an unexpected call.
     await new Promise((r) => setTimeout(r, 1500));
@@ -216,11 +165,14 @@ describe('push to deploy on GitHub, end to end', () => {
   });
 
   it('ignores unmapped branches and tag pushes with a 2xx and no calls', async () => {
-    const tag = { ...pushPayload('org/my-app', 'c3'.repeat(20)), ref: 'refs/tags/v1.0.0' };
-    const other = { ...pushPayload('org/my-app', 'c3'.repeat(20)), ref: 'refs/heads/feature/x' };
+    const tag = { ...githubPushPayload('org/my-app', 'c3'.repeat(20)), ref: 'refs/tags/v1.0.0' };
+    const other = {
+      ...githubPushPayload('org/my-app', 'c3'.repeat(20)),
+      ref: 'refs/heads/feature/x',
+    };
     const before = await h.git.head('iac', 'main');
-    await deliver(tag);
-    await deliver(other);
+    await deliverGithub(h, 'push', tag);
+    await deliverGithub(h, 'push', other);
     await new Promise((r) => setTimeout(r, 1500));
     expect(await h.git.head('iac', 'main')).toBe(before);
   });
@@ -245,7 +197,10 @@ describe('push to deploy on GitHub, end to end', () => {
       'edited by a person\n',
       'docs: a human edit',
     );
-    await Promise.all([...apps.map((a) => deliver(pushPayload(a, sha))), outside]);
+    await Promise.all([
+      ...apps.map((a) => deliverGithub(h, 'push', githubPushPayload(a, sha))),
+      outside,
+    ]);
     try {
       await waitFor(() => scopes.every((s) => s.isDone()), {
         timeoutMs: 60_000,

@@ -5,12 +5,19 @@ import {
   startFakeKubeApiserver,
   type FakeKubeApiserver,
 } from '../helpers/fake-kube-apiserver.ts';
-import { githubExample, githubSignature } from '../helpers/github-examples.ts';
+import { githubExample } from '../helpers/github-examples.ts';
+import {
+  GITHUB_API,
+  INSTALLATION,
+  deliverGithub,
+  expectNoPendingGithubCalls,
+  mockGithubApp,
+  restoreNetwork,
+} from './github.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
 
-const API = 'https://api.github.com';
-const INSTALLATION = 4242;
+const API = GITHUB_API;
 const REPO = 'org/my-app';
 const PR = 7;
 const HEAD = 'e5'.repeat(20);
@@ -44,21 +51,6 @@ function commentPayload(body: string, commentId: number) {
   return payload;
 }
 
-async function deliver(event: string, payload: object) {
-  const body = JSON.stringify(payload);
-  const res = await fetch(`${h.dag.url}/api/github/webhooks`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-github-event': event,
-      'x-github-delivery': `pr-${Math.random()}`,
-      'x-hub-signature-256': githubSignature(body, h.dag.secrets.github),
-    },
-    body,
-  });
-  expect(res.status).toBeLessThan(300);
-}
-
 const pull = {
   number: PR,
   state: 'open',
@@ -67,8 +59,7 @@ const pull = {
 };
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
+  mockGithubApp();
   h = await startHarness();
   kube = await startFakeKubeApiserver({ token: SA_TOKEN, crds: FLUX_CRDS });
   kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } });
@@ -100,24 +91,14 @@ beforeAll(async () => {
     INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, name)
       VALUES (1, 'main', 1, 'clusters/staging/my-app', 1, 'flux', 'apps', 'my-app', 'staging');
   `);
-  nock(API)
-    .persist()
-    .post(`/app/installations/${INSTALLATION}/access_tokens`)
-    .reply(201, {
-      token: 'ghs_installation',
-      expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    });
 });
 
-afterEach(() => {
-  expect(nock.pendingMocks().filter((m) => !m.includes('access_tokens'))).toEqual([]);
-});
+afterEach(expectNoPendingGithubCalls);
 
 afterAll(async () => {
   await h?.stop();
   await kube?.stop();
-  nock.cleanAll();
-  nock.enableNetConnect();
+  restoreNetwork();
 });
 
 describe('/diff on a GitHub pull request, end to end', () => {
@@ -175,7 +156,7 @@ describe('/diff on a GitHub pull request, end to end', () => {
       })
       .reply(200, {});
 
-    await deliver('issue_comment', commentPayload('/diff staging', 501));
+    await deliverGithub(h, 'issue_comment', commentPayload('/diff staging', 501));
     await waitFor(() => scope.isDone(), { timeoutMs: 20_000, what: 'the diff preview' });
 
     expect(diffComment).toContain('staging');
