@@ -23,7 +23,7 @@ import type { Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
-import { runDeploy } from './workflows/deploy.ts';
+import { announceDeploy, runDeploy } from './workflows/deploy.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 
 export type Service = {
@@ -83,8 +83,10 @@ export async function startService(
 
     const queue = await JobQueue.create(db, log);
     cleanup.push(() => queue.stop());
-    const enqueueDeploy = (request: DeployRequest) =>
-      queue.enqueueDeploy(request, deployGroup(request.target));
+    const enqueueDeploy = async (request: DeployRequest) => {
+      await announceDeploy(request, { store, platform: await platformFor(request.repo) });
+      return queue.enqueueDeploy(request, deployGroup(request.target));
+    };
     const enqueueDiff = (request: DiffRequest) =>
       queue.enqueueKeyed(QUEUES.diff, diffJobKey(request), request);
     const clusters = new ClusterClients({ store, log });

@@ -178,6 +178,57 @@ async function reportOnPullRequest(
   );
 }
 
+/** The provider's deployment record of this deploy, created once (it survives retries). */
+async function ensureDeployment(
+  platform: Platform,
+  store: DeployStore,
+  request: DeployRequest,
+  environment: string,
+  record: DeployRecord,
+): Promise<DeployRecord> {
+  if (record.providerDeploymentId) return record;
+  const id = await platform.createDeployment(request.repo, {
+    sha: request.sha,
+    ref: request.branch,
+    environment,
+    description: `DAG deploys ${request.sha.slice(0, 7)} to ${environment}`,
+  });
+  return store.updateDeploy(record.id, { providerDeploymentId: id });
+}
+
+/**
+ * Announces a deploy as soon as it is queued: the provider's deployment for the environment,
+ * in state `queued`, so the app repository shows it while it waits for its IAC target.
+ */
+export async function announceDeploy(
+  request: DeployRequest,
+  deps: { store: ConfigStore & DeployStore; platform: Platform },
+): Promise<void> {
+  const env = await deps.store.getEnvironment(request.environmentId);
+  if (!env) return;
+  let record = await deps.store.beginDeploy({
+    environmentId: env.id,
+    sha: request.sha,
+    ref: request.branch,
+    pusher: request.pusher,
+  });
+  if (record.state !== 'queued') return;
+  record = await ensureDeployment(deps.platform, deps.store, request, env.name, record);
+  await deps.platform.setDeploymentState(
+    request.repo,
+    {
+      id: record.providerDeploymentId as string,
+      sha: request.sha,
+      ref: request.branch,
+      environment: env.name,
+    },
+    {
+      state: 'queued',
+      description: `Queued: DAG deploys ${request.sha.slice(0, 7)} to ${env.name}`,
+    },
+  );
+}
+
 /** Why a deploy failed, in words a user can act on. */
 function failureReason(error: unknown): string {
   if (error instanceof DagError) return error.message;
@@ -214,15 +265,7 @@ export async function runDeploy(
     log.info({ deploy: record.id }, 'already deployed; nothing to do');
     return record;
   }
-  if (!record.providerDeploymentId) {
-    const id = await platform.createDeployment(request.repo, {
-      sha: request.sha,
-      ref: request.branch,
-      environment: env.name,
-      description: `DAG deploys ${request.sha.slice(0, 7)} to ${env.name}`,
-    });
-    record = await store.updateDeploy(record.id, { providerDeploymentId: id });
-  }
+  record = await ensureDeployment(platform, store, request, env.name, record);
   const deployment = {
     id: record.providerDeploymentId as string,
     sha: request.sha,

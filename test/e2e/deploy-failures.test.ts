@@ -34,7 +34,7 @@ async function configure(fullName: string, iac: string): Promise<number> {
   return env.rows[0]?.id as number;
 }
 
-/** The calls of a deploy that fails after it started: deployment, in_progress, failure. */
+/** The calls of a deploy that fails after it started: deployment, queued, in_progress, failure. */
 function deploymentCalls(
   scope: nock.Scope,
   fullName: string,
@@ -53,6 +53,11 @@ function deploymentCalls(
       payload: { dag: { ref: 'master' } },
     })
     .reply(201, { id: deploymentId })
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body: Record<string, unknown>) => body.state === 'queued',
+    )
+    .reply(201, {})
     .post(
       `/repos/${fullName}/deployments/${deploymentId}/statuses`,
       (body: Record<string, unknown>) => body.state === 'in_progress',

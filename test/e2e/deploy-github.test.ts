@@ -31,26 +31,33 @@ function expectDeployCalls(
     .get(`/repos/${fullName}/contents/deploy%2Fvalues-${environment}.yaml`)
     .query({ ref: sha })
     .reply(404, { message: 'Not Found' })
-    .post(`/repos/${fullName}/deployments`, (body) => {
-      expect(body).toMatchObject({
-        ref: sha,
-        environment,
-        auto_merge: false,
-        required_contexts: [],
-      });
-      return true;
-    })
+    // Body matchers are predicates: nock tries each interceptor, so they must not throw.
+    .post(
+      `/repos/${fullName}/deployments`,
+      (body) =>
+        body.ref === sha &&
+        body.environment === environment &&
+        body.auto_merge === false &&
+        Array.isArray(body.required_contexts) &&
+        body.required_contexts.length === 0,
+    )
     .reply(201, { id: deploymentId })
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body) => body.state === 'queued',
+    )
+    .reply(201, {})
     .post(
       `/repos/${fullName}/deployments/${deploymentId}/statuses`,
       (body) => body.state === 'in_progress',
     )
     .reply(201, {})
-    .post(`/repos/${fullName}/deployments/${deploymentId}/statuses`, (body) => {
-      expect(body.state).toBe('success');
-      expect(body.log_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/iac\/commit\/[0-9a-f]{40}$/);
-      return true;
-    })
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body) =>
+        body.state === 'success' &&
+        /^http:\/\/127\.0\.0\.1:\d+\/iac\/commit\/[0-9a-f]{40}$/.test(String(body.log_url)),
+    )
     .reply(201, {});
   return scope;
 }

@@ -65,16 +65,15 @@ describe('push to deploy on GitLab, end to end', () => {
       .get('/api/v4/projects/15/repository/tree')
       .query((q) => q.path === 'chart' && q.ref === SHA && q.recursive === 'true')
       .reply(404, { message: '404 Tree Not Found' })
-      .post('/api/v4/projects/15/deployments', (body) => {
-        expect(body).toMatchObject({
-          environment: 'production',
-          sha: SHA,
-          ref: 'master',
-          tag: false,
-        });
-        return true;
+      .post('/api/v4/projects/15/deployments', {
+        environment: 'production',
+        sha: SHA,
+        ref: 'master',
+        tag: false,
       })
       .reply(201, { id: 77 })
+      .post(`/api/v4/projects/15/statuses/${SHA}`, (b) => b.state === 'pending')
+      .reply(201, {})
       .post(`/api/v4/projects/15/statuses/${SHA}`, (b) => b.state === 'running')
       .reply(201, {})
       .post(
