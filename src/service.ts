@@ -6,6 +6,7 @@ import { ClusterClients } from './k8s/client.ts';
 import { QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
 import { platformFactory } from './platform/factory.ts';
 import { renderBundle } from './render/bundle.ts';
+import { helmTemplate } from './render/helm-template.ts';
 import { loadTemplates } from './render/templates.ts';
 import { parseValuesFile } from './render/yaml.ts';
 import { createLogger, SecretMasker, type Logger } from './log.ts';
@@ -110,6 +111,8 @@ export async function startService(
           throw new ConfigError(`${request.repo.provider} has no pull-request support in DAG yet`);
         }
         await runDiff(request, {
+          helmTemplate: (chart, release) =>
+            helmTemplate(chart, release, { helm: settings.helmPath }),
           store,
           platform: platform as Platform & PullRequests,
           iac,

@@ -42,6 +42,8 @@ export type Settings = {
   templatesDir: string | undefined;
   /** Author and committer of DAG's commits in IAC repositories. */
   gitAuthor: { name: string; email: string };
+  /** The `helm` binary for `helm template` of plain charts in diff previews. */
+  helmPath: string;
 };
 
 type Env = Record<string, string | undefined>;
@@ -232,5 +234,6 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
       name: optional(env, 'DAG_GIT_AUTHOR_NAME') ?? 'DAG',
       email: authorEmail,
     },
+    helmPath: optional(env, 'DAG_HELM_PATH') ?? 'helm',
   };
 }

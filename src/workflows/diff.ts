@@ -5,6 +5,7 @@ import { isKubeObject, type KubeObject } from '../k8s/object.ts';
 import { objectKey } from '../k8s/normalize.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
+import type { HelmTemplateResult } from '../render/helm-template.ts';
 import { parseYamlDocuments } from '../render/yaml.ts';
 import type { ConfigStore, Environment } from '../store/types.ts';
 import type {
@@ -29,6 +30,11 @@ export interface IacReader {
 }
 
 export type DiffDeps = {
+  /** Renders a plain chart's objects (`helm template`); absent or unavailable: IAC diff only. */
+  helmTemplate?: (
+    chart: Record<string, string>,
+    release: { name: string; namespace: string },
+  ) => Promise<HelmTemplateResult>;
   store: ConfigStore;
   platform: Platform & PullRequests;
   iac: IacReader;
@@ -140,21 +146,30 @@ async function environmentDiff(
   }
   const iacFiles = fileDiffs(current, files, env.iacPath);
 
-  if (env.helmType === 'plain') {
-    notes.push(
-      'Live diff skipped: plain charts are rendered with `helm template`, and no `helm` binary is installed here. The IAC diff above is complete.',
-    );
-    return {
-      environment: env.name,
-      iacFiles,
-      objects: [],
-      validation: { result: 'skipped', reason: 'helm is not available' },
-      notes,
-    };
-  }
-
   const namespace = env.helmNamespace ?? 'default';
-  const desired = objectsOf(files);
+  let desired: KubeObject[];
+  if (env.helmType === 'plain') {
+    const rendered = deps.helmTemplate
+      ? await deps
+          .helmTemplate(files, { name: env.helmName ?? app.name, namespace })
+          .catch((error: unknown) => ({ unavailable: reasonOf(error) }))
+      : { unavailable: 'no `helm` binary is configured' };
+    if ('unavailable' in rendered) {
+      notes.push(
+        `Live diff skipped: plain charts are rendered with \`helm template\`, and ${rendered.unavailable}. The IAC diff above is complete.`,
+      );
+      return {
+        environment: env.name,
+        iacFiles,
+        objects: [],
+        validation: { result: 'skipped', reason: 'helm is not available' },
+        notes,
+      };
+    }
+    desired = rendered.objects.filter(isKubeObject);
+  } else {
+    desired = objectsOf(files);
+  }
   let validation: Validation = { result: 'passed' };
   const pairs: ObjectPair[] = [];
   try {

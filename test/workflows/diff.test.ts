@@ -142,6 +142,31 @@ describe('runDiff', () => {
     expect(platform.comments.get('diff')?.[0]).toContain('spec.interval: Invalid value');
   });
 
+  it('dry-runs the objects helm template renders for a plain chart', async () => {
+    const seen: string[] = [];
+    const model = await runDiff(request([2]), {
+      ...deps(),
+      helmTemplate: async (chart, release) => {
+        seen.push(Object.keys(chart).sort().join(','), release.name, release.namespace);
+        return {
+          objects: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'Deployment',
+              metadata: { name: 'my-app', namespace: 'apps' },
+            },
+          ],
+        };
+      },
+    });
+    expect(seen[0]).toContain('Chart.yaml');
+    expect(seen.slice(1)).toEqual(['my-app', 'apps']);
+    expect(model.environments[0]?.validation).toEqual({ result: 'passed' });
+    expect(model.environments[0]?.objects.map((o) => [o.kind, o.change])).toEqual([
+      ['Deployment', 'created'],
+    ]);
+  });
+
   it('says the live diff of a plain chart needs helm, and still shows its IAC diff', async () => {
     const model = await runDiff(request([2]), deps());
     expect(model.environments[0]?.validation).toEqual({

@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { UserError } from '../errors.ts';
+import { parseYamlDocuments } from './yaml.ts';
+
+/** What `helm template` produced, or why it could not run. */
+export type HelmTemplateResult = { objects: unknown[] } | { unavailable: string };
+
+/**
+ * Renders a plain chart's workloads with `helm template`, as Argo CD or `helm install` would,
+ * so they can be dry-run on the cluster. A missing `helm` binary is an answer, not an error.
+ */
+export async function helmTemplate(
+  chart: Record<string, string>,
+  release: { name: string; namespace: string },
+  options: { helm?: string; timeoutMs?: number } = {},
+): Promise<HelmTemplateResult> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dag-helm-'));
+  try {
+    for (const [file, content] of Object.entries(chart)) {
+      const target = path.resolve(dir, file);
+      if (!target.startsWith(`${dir}${path.sep}`))
+        throw new UserError(`chart file ${file} escapes its folder`);
+      await mkdir(path.dirname(target), { recursive: true });
+      await writeFile(target, content);
+    }
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        options.helm ?? 'helm',
+        ['template', release.name, dir, '--namespace', release.namespace],
+        {
+          timeout: options.timeoutMs ?? 60_000,
+          maxBuffer: 64 * 1024 * 1024,
+          env: { PATH: process.env.PATH ?? '' },
+        },
+        (error, stdout, stderr) => {
+          if (!error) return resolve(stdout);
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+            return reject(Object.assign(error, { missing: true }));
+          reject(
+            new UserError(
+              `helm template failed: ${String(stderr).trim().slice(0, 2000) || error.message}`,
+            ),
+          );
+        },
+      );
+    }).catch((error: unknown) => {
+      if ((error as { missing?: boolean }).missing) return undefined;
+      throw error;
+    });
+    if (output === undefined) return { unavailable: 'no `helm` binary is installed' };
+    return {
+      objects: parseYamlDocuments(output, 'helm template output').filter((d) => d !== null),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
