@@ -4,6 +4,7 @@ import { DagError, errorMessage } from '../errors.ts';
 import { registerAppCommands } from './commands/apps.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
 import { registerDbCommands } from './commands/db.ts';
+import { registerDeployCommands } from './commands/deploys.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerEnvironmentCommands } from './commands/envs.ts';
 import { registerIacCommands } from './commands/iacs.ts';
@@ -80,6 +81,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerClusterCommands(program, cli);
   registerEnvironmentCommands(program, cli);
   registerJobCommands(program, cli);
+  registerDeployCommands(program, cli);
   registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;

@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { openEmbedded } from '../../src/store/embedded.ts';
+import { dagWith, randomKey, tempDir, type Dag } from './run-dag.ts';
+
+let dag: Dag;
+
+beforeAll(async () => {
+  const dir = tempDir();
+  const dataDir = path.join(dir, 'data');
+  dag = dagWith({ DAG_DATA_DIR: dataDir, DAG_ENCRYPTION_KEY: randomKey() });
+  for (const args of [
+    ['db', 'migrate'],
+    ['apps', 'add', '--provider', 'github', '--repo-url', 'https://github.com/org/my-app'],
+    ['iacs', 'add', '--name', 'iac', '--repo-url', 'https://github.com/org/iac.git'],
+    ['clusters', 'add', '--name', 'c1', '--api-url', 'https://k8s.example.com'],
+    [
+      'envs',
+      'add',
+      '--app',
+      'my-app',
+      '--branch',
+      'develop',
+      '--iac',
+      'iac',
+      '--path',
+      'clusters/staging/my-app',
+      '--cluster',
+      'c1',
+      '--helm-type',
+      'flux',
+      '--name',
+      'staging',
+    ],
+    [
+      'envs',
+      'add',
+      '--app',
+      'my-app',
+      '--branch',
+      'main',
+      '--iac',
+      'iac',
+      '--path',
+      'clusters/production/my-app',
+      '--cluster',
+      'c1',
+      '--helm-type',
+      'flux',
+      '--name',
+      'production',
+    ],
+  ]) {
+    const result = await dag(args);
+    expect(result.code, result.stderr).toBe(0);
+  }
+  // Deploys as the workflow records them (the CLI only reads them).
+  const db = await openEmbedded(dataDir);
+  await db.query(`
+    INSERT INTO deploys (environment_id, sha, ref, pusher, state, iac_commit)
+      VALUES (1, '${'a'.repeat(40)}', 'develop', 'octocat', 'success', '${'c'.repeat(40)}');
+    INSERT INTO deploys (environment_id, sha, ref, pusher, state, error)
+      VALUES (2, '${'b'.repeat(40)}', 'main', 'octocat', 'failure', 'deploy/values-production.yaml line 3: bad indentation');
+  `);
+  await db.close();
+}, 60_000);
+
+describe('dag deploys list', () => {
+  it('lists deploys newest first, with app and environment names', async () => {
+    const result = await dag(['deploys', 'list', '--json']);
+    expect(result.code).toBe(0);
+    const rows = JSON.parse(result.stdout) as {
+      id: number;
+      app: string;
+      environment: string;
+      state: string;
+    }[];
+    expect(rows.map((r) => [r.id, r.app, r.environment, r.state])).toEqual([
+      [2, 'my-app', 'production', 'failure'],
+      [1, 'my-app', 'staging', 'success'],
+    ]);
+  });
+
+  it('shows failed deploys with the reason a person must act on', async () => {
+    const result = await dag(['deploys', 'list', '--failed']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('deploy/values-production.yaml line 3: bad indentation');
+    expect(result.stdout).not.toContain('staging');
+  });
+
+  it('filters by app and environment, and explains a wrong one', async () => {
+    const staging = await dag(['deploys', 'list', '--app', 'my-app', '--env', 'staging', '--json']);
+    expect((JSON.parse(staging.stdout) as unknown[]).length).toBe(1);
+    const wrong = await dag(['deploys', 'list', '--app', 'my-app', '--env', 'qa']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('app my-app has no environment qa');
+    const noApp = await dag(['deploys', 'list', '--env', 'qa']);
+    expect(noApp.code).toBe(2);
+    expect(noApp.stderr).toContain('--env needs --app');
+  });
+});
