@@ -56,7 +56,6 @@ export class SecretMasker {
 
 export type LogOptions = {
   level?: string;
-  format?: 'json' | 'pretty';
   masker?: SecretMasker;
   destination?: DestinationStream;
 };

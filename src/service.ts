@@ -56,8 +56,7 @@ export async function startService(
     masker.add(settings.github.privateKey);
   }
   if (settings.gitlab) masker.add(settings.gitlab.webhookSecret);
-  const log =
-    options.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat, masker });
+  const log = options.log ?? createLogger({ level: settings.logLevel, masker });
 
   const keyring = loadKeyring(settings.encryption, settings.database, log);
   const db = await openDatabase(settings.database);

@@ -13,7 +13,6 @@ export type Settings = {
   port: number;
   host: string | undefined;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-  logFormat: 'json' | 'pretty';
   database: { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
   encryption: {
     /** Current key (32 bytes), or undefined when none is set (embedded mode then generates one). */
@@ -219,7 +218,6 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
     port: integer(env, 'PORT', 3000, 0, 65535),
     host: optional(env, 'HOST'),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
     database: databaseUrl ? { kind: 'postgres', url: databaseUrl } : { kind: 'embedded', dataDir },
     encryption: { key, keyFile, oldKeys },
     github,
