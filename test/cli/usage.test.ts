@@ -52,10 +52,16 @@ describe('dag usage', () => {
   });
 
   it('reports commander usage errors on one line with exit 2', async () => {
+    expect(await dag(['frobnicate'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "dag: unknown command 'frobnicate'\n",
+    });
+    // A near miss keeps commander's suggestion, on the same line.
     expect(await dag(['deploy'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: "dag: unknown command 'deploy'\n",
+      stderr: "dag: unknown command 'deploy' (Did you mean deploys?)\n",
     });
     expect(await dag(['apps', 'add', '--provider', 'gitlab'])).toEqual({
       code: 2,
