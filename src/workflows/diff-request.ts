@@ -9,10 +9,16 @@ export type DiffRequest = {
   environmentIds: number[];
   /** 'command': someone asked with /diff; 'auto': the pull request opened or moved. */
   origin: 'command' | 'auto';
+  /** The /diff comment, which gets its final reaction when the preview is posted. */
+  commentId?: number | undefined;
 };
 
-/** One job per head commit and set of environments: a repeated /diff is the same job. */
+/**
+ * One job per head commit, set of environments and asking comment: a redelivered webhook is
+ * the same job, a new /diff comment asks again.
+ */
 export function diffJobKey(request: DiffRequest): string {
   const envs = [...request.environmentIds].sort((a, b) => a - b).join(',');
-  return `${request.repo.provider}:${request.repo.fullName}#${request.pr.number}@${request.pr.headSha}:${envs}`;
+  const asker = request.commentId === undefined ? 'auto' : `comment-${request.commentId}`;
+  return `${request.repo.provider}:${request.repo.fullName}#${request.pr.number}@${request.pr.headSha}:${envs}:${asker}`;
 }

@@ -262,6 +262,9 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     summary: output.summary,
     text: output.text,
   });
+  if (request.commentId !== undefined) {
+    await platform.react(request.repo, request.commentId, '+1');
+  }
   log.info(
     { pr: request.pr.number, level: comments.level, parts: comments.bodies.length, failed },
     'diff preview posted',

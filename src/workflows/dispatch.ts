@@ -38,13 +38,14 @@ const onGithubComment: Workflow = async (delivery, deps) => {
     platform,
     log: deps.log,
     deploy: deps.enqueueDeploy,
-    diff: async ({ app, pr, environments }) => {
+    diff: async ({ app, pr, environments, commentId }) => {
       await deps.enqueueDiff({
         repo: event.repo,
         appId: app.id,
         pr,
         environmentIds: environments.map((e) => e.id),
         origin: 'command',
+        commentId,
       });
     },
   });

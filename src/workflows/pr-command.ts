@@ -11,13 +11,21 @@ export type CommandDeps = {
   store: ConfigStore;
   platform: Platform & PullRequests;
   log: Logger;
-  /** Queues the diff preview of these environments for the pull request's head. */
-  diff: (input: { app: App; pr: PullRequestInfo; environments: Environment[] }) => Promise<void>;
+  /**
+   * Queues the diff preview of these environments for the pull request's head; the diff job
+   * gives the command comment its final reaction once the preview is posted.
+   */
+  diff: (input: {
+    app: App;
+    pr: PullRequestInfo;
+    environments: Environment[];
+    commentId: number;
+  }) => Promise<void>;
   /** Queues a deploy (the push workflow's deploy job). */
   deploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' }>;
 };
 
-type Outcome = { ok: boolean; lines: string[] };
+type Outcome = { ok: boolean; lines: string[]; diffQueued?: boolean };
 
 const HELP_LINES = [
   `- \`${USAGE.diff}\`: preview what merging (or deploying) this pull request changes, in the IAC repository and on the cluster`,
@@ -106,9 +114,10 @@ async function run(
         '`/diff`',
       );
       if (no) return no;
-      await deps.diff({ app, pr, environments: chosen });
+      await deps.diff({ app, pr, environments: chosen, commentId: event.commentId });
       return {
         ok: true,
+        diffQueued: true,
         lines: [
           `- \`/diff\`: preview of ${chosen.map((e) => `\`${e.name}\``).join(', ')} for \`${pr.headSha.slice(0, 7)}\` queued; it appears in DAG's diff comment.`,
         ],
@@ -184,19 +193,22 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   const envs = await store.listEnvironments(String(app.id));
   const lines: string[] = [];
   let ok = parsed.mistakes.length === 0;
+  let diffQueued = false;
   if (parsed.mistakes.length > 0) lines.push(...mistakeLines(parsed.mistakes, envs));
   if (parsed.commands.length > 0) {
     const pr = await platform.getPullRequest(event.repo, event.number);
     for (const command of parsed.commands) {
       const outcome = await run(command, { deps, event, app, envs, pr });
       ok &&= outcome.ok;
+      diffQueued ||= outcome.diffQueued === true;
       lines.push(...outcome.lines);
     }
   }
   await platform.upsertComments(event.repo, event.number, 'command', [
     [`**DAG** — @${escapeMarkdown(event.author)}'s commands:`, '', ...lines].join('\n'),
   ]);
-  await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
+  // A queued diff reacts when its preview is posted; anything else is done now.
+  if (!ok || !diffQueued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
   log.info(
     { pr: event.number, commands: parsed.commands.map((c) => c.kind), ok },
     'commands handled',

@@ -110,6 +110,13 @@ describe('runDiff', () => {
     ]);
   });
 
+  it('gives the /diff comment its final reaction once the preview is posted', async () => {
+    await runDiff({ ...request([1]), commentId: 99 }, deps());
+    expect(platform.reactions).toEqual(['+1']);
+    await runDiff(request([1]), deps());
+    expect(platform.reactions).toEqual(['+1']);
+  });
+
   it('answers an unreachable cluster in the preview, keeping the IAC diff', async () => {
     client = clusterAnswering(async () => {
       throw new ClusterError('unreachable', 'cluster c1 is unreachable (connection refused)', {

@@ -24,7 +24,7 @@ const repo: RepoRef = {
 let lane: LaneDb;
 let store: SqlConfigStore;
 let platform: FakeReviewPlatform;
-let diffs: { environments: string[] }[];
+let diffs: { environments: string[]; commentId?: number }[];
 let deploys: DeployRequest[];
 
 const comment = (body: string, over: Partial<CommentEvent> = {}): CommentEvent => ({
@@ -44,8 +44,8 @@ function deps(): CommandDeps {
     store,
     platform,
     log: quiet,
-    diff: async ({ environments }) => {
-      diffs.push({ environments: environments.map((e) => e.name) });
+    diff: async ({ environments, commentId }) => {
+      diffs.push({ environments: environments.map((e) => e.name), commentId });
     },
     deploy: async (request) => {
       deploys.push(request);
@@ -82,18 +82,18 @@ describe('PR commands', () => {
     expect(platform.comments.size).toBe(0);
   });
 
-  it('/diff previews the environments merging would deploy, acknowledged with reactions', async () => {
+  it('/diff previews the environments merging would deploy; the diff job gives the final reaction', async () => {
     await handleCommentCommands(comment('/diff'), deps());
-    expect(diffs).toEqual([{ environments: ['production'] }]);
-    expect(platform.reactions).toEqual(['eyes', '+1']);
+    expect(diffs).toEqual([{ environments: ['production'], commentId: 99 }]);
+    expect(platform.reactions).toEqual(['eyes']);
     expect(platform.comments.get('command')?.[0]).toContain('preview of `production`');
   });
 
   it('/diff all and /diff <env>', async () => {
     await handleCommentCommands(comment('/diff all\n/diff staging'), deps());
     expect(diffs).toEqual([
-      { environments: ['staging', 'production'] },
-      { environments: ['staging'] },
+      { environments: ['staging', 'production'], commentId: 99 },
+      { environments: ['staging'], commentId: 99 },
     ]);
   });
 
