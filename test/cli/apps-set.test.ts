@@ -6,7 +6,15 @@ import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { AppPatch, ChartSourceKind } from '../../src/store/types.ts';
 import { openLane, randomKey as randomKeyBuffer, type LaneDb } from '../helpers/lanes.ts';
-import { dagWith, randomKey, tempDir, type Dag } from './run-dag.ts';
+import {
+  appWithStaging,
+  dagWith,
+  randomKey,
+  renderArgs,
+  runSteps,
+  tempDir,
+  type Dag,
+} from './run-dag.ts';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 let dag: Dag;
@@ -18,19 +26,7 @@ type Rendered = Record<string, Record<string, unknown>>;
 /** `dag render` of the staging environment, each file parsed. */
 async function render(): Promise<Rendered> {
   const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}`);
-  const result = await dag([
-    'render',
-    'my-app',
-    'staging',
-    '--sha',
-    SHA,
-    '--branch',
-    'develop',
-    '--repo-dir',
-    repoDir,
-    '--out',
-    out,
-  ]);
+  const result = await dag(renderArgs(SHA, repoDir, out));
   expect(result.code, result.stderr).toBe(0);
   const files: Rendered = {};
   for (const name of readdirSync(out)) {
@@ -54,20 +50,7 @@ beforeAll(async () => {
   writeFileSync(path.join(repoDir, 'deploy/values.yaml'), 'from: deploy\n');
   writeFileSync(path.join(repoDir, 'helm/values.yaml'), 'from: helm\n');
   writeFileSync(path.join(repoDir, 'helm/values-staging.yaml'), 'replicaCount: 2\n');
-  for (const args of [
-    ['db', 'migrate'],
-    ['apps', 'add', '--provider', 'github', '--repo-url', 'https://github.com/org/my-app'],
-    ['iacs', 'add', '--name', 'iac', '--repo-url', 'https://github.com/org/iac.git'],
-    ['clusters', 'add', '--name', 'k8s', '--api-url', 'https://k8s.example.com:6443'],
-    [
-      ...['envs', 'add', '--app', 'my-app', '--branch', 'develop', '--iac', 'iac'],
-      ...['--path', 'clusters/staging/my-app', '--cluster', 'k8s', '--helm-type', 'flux'],
-      ...['--namespace', 'staging'],
-    ],
-  ]) {
-    const result = await dag(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
+  await runSteps(dag, appWithStaging('github', 'https://github.com/org/my-app'));
 }, 60_000);
 
 describe('dag apps set', () => {

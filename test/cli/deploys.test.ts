@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openEmbedded } from '../../src/store/embedded.ts';
-import { dagWith, randomKey, tempDir, type Dag } from './run-dag.ts';
+import { appWithStaging, dagWith, randomKey, runSteps, tempDir, type Dag } from './run-dag.ts';
 
 let dag: Dag;
 
@@ -9,51 +9,13 @@ beforeAll(async () => {
   const dir = tempDir();
   const dataDir = path.join(dir, 'data');
   dag = dagWith({ DAG_DATA_DIR: dataDir, DAG_ENCRYPTION_KEY: randomKey() });
-  for (const args of [
-    ['db', 'migrate'],
-    ['apps', 'add', '--provider', 'github', '--repo-url', 'https://github.com/org/my-app'],
-    ['iacs', 'add', '--name', 'iac', '--repo-url', 'https://github.com/org/iac.git'],
-    ['clusters', 'add', '--name', 'c1', '--api-url', 'https://k8s.example.com'],
+  await runSteps(dag, [
+    ...appWithStaging('github', 'https://github.com/org/my-app'),
     [
-      'envs',
-      'add',
-      '--app',
-      'my-app',
-      '--branch',
-      'develop',
-      '--iac',
-      'iac',
-      '--path',
-      'clusters/staging/my-app',
-      '--cluster',
-      'c1',
-      '--helm-type',
-      'flux',
-      '--name',
-      'staging',
+      ...['envs', 'add', '--app', 'my-app', '--branch', 'main', '--iac', 'iac'],
+      ...['--path', 'clusters/production/my-app', '--cluster', 'k8s', '--helm-type', 'flux'],
     ],
-    [
-      'envs',
-      'add',
-      '--app',
-      'my-app',
-      '--branch',
-      'main',
-      '--iac',
-      'iac',
-      '--path',
-      'clusters/production/my-app',
-      '--cluster',
-      'c1',
-      '--helm-type',
-      'flux',
-      '--name',
-      'production',
-    ],
-  ]) {
-    const result = await dag(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
+  ]);
   // Deploys as the workflow records them (the CLI only reads them).
   const db = await openEmbedded(dataDir);
   await db.query(`

@@ -2,7 +2,15 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { dagWith, randomKey, tempDir, type Dag } from './run-dag.ts';
+import {
+  appWithStaging,
+  dagWith,
+  randomKey,
+  renderArgs,
+  runSteps,
+  tempDir,
+  type Dag,
+} from './run-dag.ts';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 let dag: Dag;
@@ -15,51 +23,13 @@ beforeAll(async () => {
   mkdirSync(path.join(repoDir, 'deploy'), { recursive: true });
   writeFileSync(path.join(repoDir, 'deploy/values.yaml'), 'replicaCount: 1\n');
   writeFileSync(path.join(repoDir, 'deploy/values-staging.yaml'), 'replicaCount: 3\n');
-  for (const args of [
-    ['db', 'migrate'],
-    ['apps', 'add', '--provider', 'gitlab', '--repo-url', 'https://gitlab.com/org/my-app'],
-    ['iacs', 'add', '--name', 'prod-iac', '--repo-url', 'https://gitlab.com/org/iac-repo.git'],
-    ['clusters', 'add', '--name', 'prod-1', '--api-url', 'https://k8s.example.com:6443'],
-    [
-      'envs',
-      'add',
-      '--app',
-      'my-app',
-      '--branch',
-      'develop',
-      '--iac',
-      'prod-iac',
-      '--path',
-      'clusters/staging/my-app',
-      '--cluster',
-      'prod-1',
-      '--helm-type',
-      'flux',
-      '--namespace',
-      'staging',
-    ],
-  ]) {
-    const result = await dag(args);
-    expect(result.code, result.stderr).toBe(0);
-  }
+  await runSteps(dag, appWithStaging('gitlab', 'https://gitlab.com/org/my-app'));
 }, 60_000);
 
 describe('dag render', () => {
   it('writes the bundle a deploy of that commit would commit, values from the checkout', async () => {
     const out = path.join(repoDir, '..', 'out');
-    const result = await dag([
-      'render',
-      'my-app',
-      'staging',
-      '--sha',
-      SHA,
-      '--branch',
-      'develop',
-      '--repo-dir',
-      repoDir,
-      '--out',
-      out,
-    ]);
+    const result = await dag(renderArgs(SHA, repoDir, out));
     expect(result.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual([
       'helmrelease.yaml',

@@ -63,3 +63,36 @@ export function writeCaFile(dir: string): string {
   writeFileSync(file, `${TEST_CA_PEM}\n`);
   return file;
 }
+
+/** Runs `dag` commands in order; each must succeed. */
+export async function runSteps(dag: Dag, steps: string[][]): Promise<void> {
+  for (const args of steps) {
+    const result = await dag(args);
+    if (result.code !== 0) {
+      throw new Error(`dag ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
+    }
+  }
+}
+
+/** A migrated database with one app, an IAC repo `iac`, a cluster `k8s` and a staging environment. */
+export function appWithStaging(provider: 'github' | 'gitlab', repoUrl: string): string[][] {
+  return [
+    ['db', 'migrate'],
+    ['apps', 'add', '--provider', provider, '--repo-url', repoUrl],
+    ['iacs', 'add', '--name', 'iac', '--repo-url', `${new URL(repoUrl).origin}/org/iac.git`],
+    ['clusters', 'add', '--name', 'k8s', '--api-url', 'https://k8s.example.com:6443'],
+    [
+      ...['envs', 'add', '--app', 'my-app', '--branch', 'develop', '--iac', 'iac'],
+      ...['--path', 'clusters/staging/my-app', '--cluster', 'k8s', '--helm-type', 'flux'],
+      ...['--namespace', 'staging'],
+    ],
+  ];
+}
+
+/** `dag render` of my-app's staging environment at `sha`, from a checkout, into `out`. */
+export function renderArgs(sha: string, repoDir: string, out?: string): string[] {
+  return [
+    ...['render', 'my-app', 'staging', '--sha', sha, '--branch', 'develop', '--repo-dir', repoDir],
+    ...(out ? ['--out', out] : []),
+  ];
+}

@@ -1,17 +1,12 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobQueue, QUEUES, jobIdFor, type Delivery } from '../../src/jobs/queue.ts';
-import { createLogger } from '../../src/log.ts';
 import { openPostgres } from '../../src/store/postgres.ts';
 import type { Db } from '../../src/store/db.ts';
 import { freshPostgresDatabase, type FreshDatabase } from '../helpers/databases.ts';
 import { LANES, openLane, type LaneDb } from '../helpers/lanes.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { quiet } from '../helpers/quiet-log.ts';
 
-const quiet = createLogger({
-  level: 'silent',
-  destination: new Writable({ write: (_c, _e, d) => d() }),
-});
 const delivery = (n: number | string): Delivery => ({
   provider: 'github',
   deliveryId: `d-${n}`,

@@ -1,8 +1,6 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TransientError, UserError } from '../../src/errors.ts';
 import type { RepoRef } from '../../src/events/types.ts';
-import { createLogger } from '../../src/log.ts';
 import type { BundleInput } from '../../src/render/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
@@ -16,11 +14,8 @@ import {
 } from '../../src/workflows/deploy.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeIac, FakePlatform } from './fakes.ts';
+import { quiet } from '../helpers/quiet-log.ts';
 
-const quiet = createLogger({
-  level: 'silent',
-  destination: new Writable({ write: (_c, _e, d) => d() }),
-});
 const SHA = 'a'.repeat(40);
 const repo: RepoRef = {
   provider: 'github',

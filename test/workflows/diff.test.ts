@@ -1,11 +1,9 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import type { RepoRef } from '../../src/events/types.ts';
 import type { ClusterClient } from '../../src/k8s/cluster-client.ts';
 import { ClusterError } from '../../src/k8s/cluster-error.ts';
 import type { KubeObject } from '../../src/k8s/object.ts';
-import { createLogger } from '../../src/log.ts';
 import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
 import { parseValuesFile } from '../../src/render/yaml.ts';
@@ -14,11 +12,8 @@ import { Keyring } from '../../src/store/crypto.ts';
 import { runDiff, type DiffDeps } from '../../src/workflows/diff.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
+import { quiet } from '../helpers/quiet-log.ts';
 
-const quiet = createLogger({
-  level: 'silent',
-  destination: new Writable({ write: (_c, _e, d) => d() }),
-});
 const templates = loadTemplates();
 const repo: RepoRef = {
   provider: 'github',

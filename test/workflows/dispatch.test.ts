@@ -1,6 +1,4 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DiffRequest } from '../../src/workflows/diff-request.ts';
@@ -8,11 +6,8 @@ import { handleDelivery, type WorkflowDeps } from '../../src/workflows/dispatch.
 import { githubExample } from '../helpers/github-examples.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
+import { quiet } from '../helpers/quiet-log.ts';
 
-const quiet = createLogger({
-  level: 'silent',
-  destination: new Writable({ write: (_c, _e, d) => d() }),
-});
 let lane: LaneDb;
 let store: SqlConfigStore;
 let diffs: DiffRequest[];

@@ -1,18 +1,13 @@
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CommentEvent, RepoRef } from '../../src/events/types.ts';
-import { createLogger } from '../../src/log.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import { handleCommentCommands, type CommandDeps } from '../../src/workflows/pr-command.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
+import { quiet } from '../helpers/quiet-log.ts';
 
-const quiet = createLogger({
-  level: 'silent',
-  destination: new Writable({ write: (_c, _e, d) => d() }),
-});
 const repo: RepoRef = {
   provider: 'github',
   fullName: 'org/my-app',
