@@ -1,10 +1,10 @@
 import type { ProbotOctokit } from 'probot';
 import type { RepoRef } from '../../events/types.ts';
 import { UserError } from '../../errors.ts';
+import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
 import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import {
-  FOLDER_LIMITS,
   commentMarker,
   type CheckReport,
   type DeploymentState,
@@ -72,19 +72,10 @@ export class GitHubPlatform implements Platform, PullRequests {
       throw providerError('GitHub', `listing files at ${ref.slice(0, 7)}`, error);
     }
     const prefix = `${path.replace(/\/+$/, '')}/`;
-    const blobs = tree.filter((e) => e.type === 'blob' && e.path?.startsWith(prefix));
-    if (blobs.length === 0) return undefined;
-    if (blobs.length > FOLDER_LIMITS.files) {
-      throw new UserError(`${path} has more than ${FOLDER_LIMITS.files} files`);
-    }
-    const total = blobs.reduce((n, b) => n + (b.size ?? 0), 0);
-    if (total > FOLDER_LIMITS.bytes) throw new UserError(`${path} is larger than 2 MiB`);
-    const files: Record<string, string> = {};
-    for (const blob of blobs) {
-      const file = blob.path as string;
-      files[file.slice(prefix.length)] = (await this.readFile(repo, ref, file)) ?? '';
-    }
-    return files;
+    const blobs = tree.flatMap((e) =>
+      e.type === 'blob' && e.path?.startsWith(prefix) ? [{ path: e.path, size: e.size }] : [],
+    );
+    return readListedFolder(path, blobs, (file) => this.readFile(repo, ref, file));
   }
 
   async createDeployment(

@@ -1,8 +1,8 @@
 import { Gitlab } from '@gitbeaker/core';
 import type { RepoRef } from '../../events/types.ts';
-import { UserError } from '../../errors.ts';
+import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
-import { FOLDER_LIMITS, type DeploymentState, type Platform } from '../types.ts';
+import type { DeploymentState, Platform } from '../types.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
 
 // A new GitLab deployment is `created`, which is DAG's `queued`.
@@ -68,20 +68,7 @@ export class GitLabPlatform implements Platform {
       throw providerError('GitLab', `listing ${path} at ${ref.slice(0, 7)}`, error);
     }
     const blobs = entries.filter((e) => e.type === 'blob');
-    if (blobs.length === 0) return undefined;
-    if (blobs.length > FOLDER_LIMITS.files) {
-      throw new UserError(`${path} has more than ${FOLDER_LIMITS.files} files`);
-    }
-    const prefix = `${path.replace(/\/+$/, '')}/`;
-    const files: Record<string, string> = {};
-    let bytes = 0;
-    for (const blob of blobs) {
-      const text = (await this.readFile(repo, ref, blob.path)) ?? '';
-      bytes += Buffer.byteLength(text);
-      if (bytes > FOLDER_LIMITS.bytes) throw new UserError(`${path} is larger than 2 MiB`);
-      files[blob.path.slice(prefix.length)] = text;
-    }
-    return files;
+    return readListedFolder(path, blobs, (file) => this.readFile(repo, ref, file));
   }
 
   async createDeployment(
