@@ -76,3 +76,60 @@ export interface PullRequests {
 export function commentMarker(topic: string, part: number): string {
   return `<!-- dag:${topic}:${part} -->`;
 }
+
+/** A pull request (GitHub) or merge request (GitLab) DAG opened or looks for. */
+export type ChangeRequest = {
+  number: number;
+  /** Web address, for links. */
+  url: string;
+  state: 'open' | 'closed' | 'merged';
+  headRef: string;
+  baseRef: string;
+  headSha: string;
+  title: string;
+  body: string;
+  /** The commit the merge produced (merged only). */
+  mergeCommitSha: string | null;
+};
+
+/** What `head` has that `base` has not, from the provider's compare API (one request). */
+export type Comparison = {
+  /** Commits in head and not in base, oldest first, at most the `limit` asked for. */
+  commits: { sha: string; title: string; author: string | null; url: string }[];
+  /** How many commits head is ahead of base in all. */
+  totalCommits: number;
+  /** Paths of the files that differ (as many as the provider lists). */
+  files: string[];
+  /** Web address of the comparison. */
+  url: string;
+};
+
+/**
+ * Pull (merge) requests DAG opens itself: promotion PRs, in an application or an IAC
+ * repository. Every method is one or two provider requests, whatever the size of the change.
+ */
+export interface ChangeRequests {
+  readonly provider: 'github' | 'gitlab';
+  /** The longest description the provider accepts. */
+  readonly maxBodyLength: number;
+  /** The open request from branch `head` into `base` of the same repository, if any. */
+  findOpenChangeRequest(
+    repo: RepoRef,
+    head: string,
+    base: string,
+  ): Promise<ChangeRequest | undefined>;
+  getChangeRequest(repo: RepoRef, number: number): Promise<ChangeRequest>;
+  createChangeRequest(
+    repo: RepoRef,
+    input: { head: string; base: string; title: string; body: string; labels: string[] },
+  ): Promise<ChangeRequest>;
+  updateChangeRequest(
+    repo: RepoRef,
+    number: number,
+    input: { title: string; body: string },
+  ): Promise<ChangeRequest>;
+  /** Posts `note` as a comment, then closes the request. */
+  closeChangeRequest(repo: RepoRef, number: number, note: string): Promise<void>;
+  commentOnChangeRequest(repo: RepoRef, number: number, body: string): Promise<void>;
+  compare(repo: RepoRef, base: string, head: string, limit: number): Promise<Comparison>;
+}

@@ -35,6 +35,8 @@ export type Iac = {
   id: number;
   name: string;
   repoUrl: string;
+  /** The IAC repository's provider when configured (NULL: told by its URL). */
+  gitProvider: GitProvider | null;
   hasToken: boolean;
   createdAt: Date;
 };
@@ -122,7 +124,12 @@ export type AppPatch = {
   imageTagFormat?: string | undefined;
   valuesPath?: string | undefined;
 };
-export type NewIac = { name: string; repoUrl: string; accessToken?: string | undefined };
+export type NewIac = {
+  name: string;
+  repoUrl: string;
+  accessToken?: string | undefined;
+  gitProvider?: GitProvider | undefined;
+};
 export type NewCluster = {
   name: string;
   apiUrl: string;
@@ -255,3 +262,80 @@ export const environmentRow = z.object({
   deploy_only_from_branch: z.boolean().nullable(),
   created_at: timestamp,
 });
+
+/**
+ * How a promotion moves a release from one environment to the next:
+ * - `folder`: DAG renders the source environment's deployed commit with the target's values on
+ *   its own branch of the target's IAC repository, and opens a PR into the target's IAC branch;
+ * - `iac-branch`: a PR from the source's IAC branch into the target's (same IAC repository);
+ * - `app-branch`: a PR from the source's app branch into the target's, in the app repository
+ *   (the merge is a push, which deploys as usual).
+ */
+export const PROMOTION_STRATEGIES = ['folder', 'iac-branch', 'app-branch'] as const;
+export type PromotionStrategy = (typeof PROMOTION_STRATEGIES)[number];
+
+/** Which environment promotes to which. */
+export type PromotionRoute = {
+  id: number;
+  appId: number;
+  fromEnvironmentId: number;
+  toEnvironmentId: number;
+  /**
+   * The stored strategy, or when the row leaves it NULL: `iac-branch` when both environments
+   * live in one IAC repository on different branches, else `folder`.
+   */
+  strategy: PromotionStrategy;
+  /** Open or update the promotion after every successful deploy to the source environment. */
+  automatic: boolean;
+  createdAt: Date;
+};
+
+export const PROMOTION_STATES = ['open', 'closed', 'merged'] as const;
+export type PromotionState = (typeof PROMOTION_STATES)[number];
+
+/** DAG's promotion pull request of a route (at most one open per route). */
+export type PromotionRecord = {
+  id: number;
+  routeId: number;
+  /** The repository the pull request lives in (IAC or app repository). */
+  repoUrl: string;
+  number: number;
+  url: string;
+  /** Head and base branch of the pull request. */
+  branch: string;
+  baseBranch: string;
+  /** The commit DAG last pushed to its branch (`folder`); null for the branch strategies. */
+  pushedHead: string | null;
+  /** The app commit being promoted. */
+  sourceSha: string | null;
+  state: PromotionState;
+  /** A person pushed to DAG's branch: DAG no longer rewrites it. */
+  handsOff: boolean;
+  /** The target environment's deploy was reported after the merge. */
+  reported: boolean;
+  updatedAt: Date;
+};
+
+export type NewPromotionRoute = {
+  app: string;
+  from: string;
+  to: string;
+  strategy?: PromotionStrategy | undefined;
+  automatic?: boolean | undefined;
+};
+
+/** Promotion routes (operators edit them with the CLI or SQL) and DAG's promotion PRs. */
+export interface PromotionStore {
+  /** Refuses routes that cannot work (same environment, other app, wrong layout for the strategy). */
+  addRoute(input: NewPromotionRoute): Promise<PromotionRoute>;
+  listRoutes(appRef?: string): Promise<PromotionRoute[]>;
+  getRoute(id: number): Promise<PromotionRoute | undefined>;
+  removeRoute(appRef: string, from: string, to: string): Promise<PromotionRoute>;
+  /** The route's open promotion, else its latest one. */
+  currentPromotion(routeId: number): Promise<PromotionRecord | undefined>;
+  /** Inserts (no id) or updates (id) a promotion record. */
+  savePromotion(
+    record: Omit<PromotionRecord, 'id' | 'updatedAt'> & { id?: number | undefined },
+  ): Promise<PromotionRecord>;
+  findPromotionByPullRequest(repoUrl: string, number: number): Promise<PromotionRecord | undefined>;
+}
