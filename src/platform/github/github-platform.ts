@@ -6,7 +6,10 @@ import { httpStatus, providerError } from '../http-errors.ts';
 import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import {
   commentMarker,
+  type ChangeRequest,
+  type ChangeRequests,
   type CheckReport,
+  type Comparison,
   type DeploymentState,
   type Platform,
   type PullRequestInfo,
@@ -22,6 +25,35 @@ function split(repo: RepoRef): { owner: string; repo: string } {
   return { owner, repo: name };
 }
 
+/** What DAG reads of a pull request; the list and the single-PR endpoints both give it. */
+type Pull = {
+  number: number;
+  html_url: string;
+  state: string;
+  merged?: boolean | undefined;
+  merged_at: string | null;
+  merge_commit_sha: string | null;
+  title: string;
+  body: string | null;
+  head: { ref: string; sha: string };
+  base: { ref: string };
+};
+
+function changeRequest(pull: Pull): ChangeRequest {
+  const merged = pull.merged === true || pull.merged_at !== null;
+  return {
+    number: pull.number,
+    url: pull.html_url,
+    state: merged ? 'merged' : pull.state === 'closed' ? 'closed' : 'open',
+    headRef: pull.head.ref,
+    baseRef: pull.base.ref,
+    headSha: pull.head.sha,
+    title: pull.title,
+    body: pull.body ?? '',
+    mergeCommitSha: merged ? pull.merge_commit_sha : null,
+  };
+}
+
 const GITHUB_STATE: Record<DeploymentState, string> = {
   queued: 'queued',
   in_progress: 'in_progress',
@@ -29,9 +61,13 @@ const GITHUB_STATE: Record<DeploymentState, string> = {
   failure: 'failure',
 };
 
-/** GitHub through an installation's Octokit (Probot's: retries and throttling built in). */
-export class GitHubPlatform implements Platform, PullRequests {
+/**
+ * GitHub through Probot's Octokit (retries and throttling built in), with an installation's
+ * token or, for an IAC repository without the App, the IAC's own token.
+ */
+export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
   readonly provider = 'github' as const;
+  readonly maxBodyLength = 65536;
   readonly #octokit: Rest;
 
   constructor(octokit: Rest) {
@@ -318,6 +354,143 @@ export class GitHubPlatform implements Platform, PullRequests {
       }
     } catch (error) {
       throw providerError('GitHub', `publishing the ${check.name} check`, error);
+    }
+  }
+
+  async findOpenChangeRequest(
+    repo: RepoRef,
+    head: string,
+    base: string,
+  ): Promise<ChangeRequest | undefined> {
+    const { owner, repo: name } = split(repo);
+    try {
+      const { data } = await this.#octokit.request('GET /repos/{owner}/{repo}/pulls', {
+        owner,
+        repo: name,
+        state: 'open',
+        // Qualified by the owner: a fork's branch of the same name is someone else's.
+        head: `${owner}:${head}`,
+        base,
+        per_page: 1,
+      });
+      return data[0] ? changeRequest(data[0]) : undefined;
+    } catch (error) {
+      throw providerError('GitHub', `looking for an open pull request from ${head}`, error);
+    }
+  }
+
+  async getChangeRequest(repo: RepoRef, number: number): Promise<ChangeRequest> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/pulls/{pull_number}',
+        { ...split(repo), pull_number: number },
+      );
+      return changeRequest(data);
+    } catch (error) {
+      throw providerError('GitHub', `reading pull request #${number}`, error);
+    }
+  }
+
+  async createChangeRequest(
+    repo: RepoRef,
+    input: { head: string; base: string; title: string; body: string; labels: string[] },
+  ): Promise<ChangeRequest> {
+    let created: ChangeRequest;
+    try {
+      const { data } = await this.#octokit.request('POST /repos/{owner}/{repo}/pulls', {
+        ...split(repo),
+        head: input.head,
+        base: input.base,
+        title: input.title,
+        body: input.body,
+        maintainer_can_modify: false,
+      });
+      created = changeRequest(data);
+    } catch (error) {
+      throw providerError('GitHub', `opening a pull request from ${input.head}`, error);
+    }
+    if (input.labels.length === 0) return created;
+    try {
+      // GitHub creates the labels the repository does not have yet.
+      await this.#octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/labels', {
+        ...split(repo),
+        issue_number: created.number,
+        labels: input.labels,
+      });
+    } catch (error) {
+      throw providerError('GitHub', `labelling pull request #${created.number}`, error);
+    }
+    return created;
+  }
+
+  async updateChangeRequest(
+    repo: RepoRef,
+    number: number,
+    input: { title: string; body: string },
+  ): Promise<ChangeRequest> {
+    try {
+      const { data } = await this.#octokit.request(
+        'PATCH /repos/{owner}/{repo}/pulls/{pull_number}',
+        { ...split(repo), pull_number: number, title: input.title, body: input.body },
+      );
+      return changeRequest(data);
+    } catch (error) {
+      throw providerError('GitHub', `updating pull request #${number}`, error);
+    }
+  }
+
+  async closeChangeRequest(repo: RepoRef, number: number, note: string): Promise<void> {
+    await this.commentOnChangeRequest(repo, number, note);
+    try {
+      await this.#octokit.request('PATCH /repos/{owner}/{repo}/pulls/{pull_number}', {
+        ...split(repo),
+        pull_number: number,
+        state: 'closed',
+      });
+    } catch (error) {
+      throw providerError('GitHub', `closing pull request #${number}`, error);
+    }
+  }
+
+  async commentOnChangeRequest(repo: RepoRef, number: number, body: string): Promise<void> {
+    try {
+      await this.#octokit.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', {
+        ...split(repo),
+        issue_number: number,
+        body,
+      });
+    } catch (error) {
+      throw providerError('GitHub', `commenting on pull request #${number}`, error);
+    }
+  }
+
+  async compare(repo: RepoRef, base: string, head: string, limit: number): Promise<Comparison> {
+    try {
+      // Commits come oldest first, so the first page holds the oldest `limit` of them.
+      const { data } = await this.#octokit.request('GET /repos/{owner}/{repo}/compare/{basehead}', {
+        ...split(repo),
+        basehead: `${base}...${head}`,
+        per_page: Math.min(100, Math.max(1, limit)),
+      });
+      return {
+        commits: data.commits.slice(0, limit).map((c) => ({
+          sha: c.sha,
+          title: c.commit.message.split('\n', 1)[0] ?? '',
+          author: c.author?.login ?? c.commit.author?.name ?? null,
+          url: c.html_url,
+        })),
+        totalCommits: data.total_commits,
+        files: (data.files ?? []).map((f) => f.filename),
+        url: data.html_url,
+      };
+    } catch (error) {
+      if (httpStatus(error) === 404) {
+        throw new UserError(
+          `GitHub API: cannot compare ${base}...${head} in ${repo.fullName}: a branch or commit does not exist there (HTTP 404)`,
+          { cause: error, status: 404 },
+        );
+      }
+      throw providerError('GitHub', `comparing ${base}...${head}`, error);
     }
   }
 }

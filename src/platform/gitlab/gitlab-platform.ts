@@ -1,8 +1,15 @@
-import { Gitlab } from '@gitbeaker/core';
+import { Gitlab, type MergeRequestSchema } from '@gitbeaker/core';
+import { UserError } from '../../errors.ts';
 import type { RepoRef } from '../../events/types.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
-import type { DeploymentState, Platform } from '../types.ts';
+import type {
+  ChangeRequest,
+  ChangeRequests,
+  Comparison,
+  DeploymentState,
+  Platform,
+} from '../types.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
 
 // A new GitLab deployment is `created`, which is DAG's `queued`.
@@ -24,10 +31,26 @@ function project(repo: RepoRef): number | string {
   return repo.projectId ?? repo.fullName;
 }
 
-/** GitLab through its REST API (gitbeaker) with DAG's bot token. */
-export class GitLabPlatform implements Platform {
+function changeRequest(mr: MergeRequestSchema): ChangeRequest {
+  const state = mr.state === 'opened' ? 'open' : mr.state === 'merged' ? 'merged' : 'closed';
+  return {
+    number: mr.iid,
+    url: mr.web_url,
+    state,
+    headRef: mr.source_branch,
+    baseRef: mr.target_branch,
+    headSha: mr.sha,
+    title: mr.title,
+    body: mr.description ?? '',
+    mergeCommitSha: state === 'merged' ? (mr.merge_commit_sha ?? mr.squash_commit_sha) : null,
+  };
+}
+
+/** GitLab through its REST API (gitbeaker) with DAG's bot token (or an IAC's own token). */
+export class GitLabPlatform implements Platform, ChangeRequests {
   readonly provider = 'gitlab' as const;
-  readonly #api: InstanceType<typeof Gitlab>;
+  readonly maxBodyLength = 1_000_000;
+  readonly #api: Gitlab<false>;
 
   constructor(options: { url: string; token: string; backoff?: BackoffOptions }) {
     this.#api = new Gitlab({
@@ -113,6 +136,119 @@ export class GitLabPlatform implements Platform {
       await this.#api.Deployments.edit(project(repo), Number(deployment.id), status);
     } catch (error) {
       throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
+    }
+  }
+
+  async findOpenChangeRequest(
+    repo: RepoRef,
+    head: string,
+    base: string,
+  ): Promise<ChangeRequest | undefined> {
+    try {
+      const requests = await this.#api.MergeRequests.all({
+        projectId: project(repo),
+        state: 'opened',
+        sourceBranch: head,
+        targetBranch: base,
+        perPage: 20,
+        maxPages: 1,
+      });
+      // A fork's branch of the same name is someone else's merge request.
+      const own = requests.find((mr) => mr.source_project_id === mr.target_project_id);
+      return own ? changeRequest(own) : undefined;
+    } catch (error) {
+      throw providerError('GitLab', `looking for an open merge request from ${head}`, error);
+    }
+  }
+
+  async getChangeRequest(repo: RepoRef, number: number): Promise<ChangeRequest> {
+    try {
+      return changeRequest(await this.#api.MergeRequests.show(project(repo), number));
+    } catch (error) {
+      throw providerError('GitLab', `reading merge request !${number}`, error);
+    }
+  }
+
+  async createChangeRequest(
+    repo: RepoRef,
+    input: { head: string; base: string; title: string; body: string; labels: string[] },
+  ): Promise<ChangeRequest> {
+    try {
+      const created = await this.#api.MergeRequests.create(
+        project(repo),
+        input.head,
+        input.base,
+        input.title,
+        {
+          description: input.body,
+          // GitLab creates the labels the project does not have yet.
+          ...(input.labels.length > 0 ? { labels: input.labels.join(',') } : {}),
+        },
+      );
+      return changeRequest(created);
+    } catch (error) {
+      throw providerError('GitLab', `opening a merge request from ${input.head}`, error);
+    }
+  }
+
+  async updateChangeRequest(
+    repo: RepoRef,
+    number: number,
+    input: { title: string; body: string },
+  ): Promise<ChangeRequest> {
+    try {
+      const updated = await this.#api.MergeRequests.edit(project(repo), number, {
+        title: input.title,
+        description: input.body,
+      });
+      return changeRequest(updated);
+    } catch (error) {
+      throw providerError('GitLab', `updating merge request !${number}`, error);
+    }
+  }
+
+  async closeChangeRequest(repo: RepoRef, number: number, note: string): Promise<void> {
+    await this.commentOnChangeRequest(repo, number, note);
+    try {
+      await this.#api.MergeRequests.edit(project(repo), number, { stateEvent: 'close' });
+    } catch (error) {
+      throw providerError('GitLab', `closing merge request !${number}`, error);
+    }
+  }
+
+  async commentOnChangeRequest(repo: RepoRef, number: number, body: string): Promise<void> {
+    try {
+      await this.#api.MergeRequestNotes.create(project(repo), number, body);
+    } catch (error) {
+      throw providerError('GitLab', `commenting on merge request !${number}`, error);
+    }
+  }
+
+  async compare(repo: RepoRef, base: string, head: string, limit: number): Promise<Comparison> {
+    try {
+      const result = await this.#api.Repositories.compare(project(repo), base, head);
+      // GitLab lists every commit, oldest first; DAG keeps the oldest `limit`.
+      const commits = result.commits ?? [];
+      const webUrl = typeof result.web_url === 'string' ? result.web_url : undefined;
+      return {
+        commits: commits.slice(0, limit).map((c) => ({
+          sha: c.id,
+          title: c.title,
+          author: c.author_name || null,
+          url: typeof c.web_url === 'string' ? c.web_url : `${repo.webUrl}/-/commit/${c.id}`,
+        })),
+        totalCommits: commits.length,
+        files: (result.diffs ?? []).map((d) => d.new_path),
+        url: webUrl ?? `${repo.webUrl}/-/compare/${base}...${head}`,
+      };
+    } catch (error) {
+      if (httpStatus(error) === 404) {
+        throw new UserError(
+          `GitLab API: cannot compare ${base}...${head} in ${repo.fullName}: a branch or commit does not exist there (HTTP 404)`,
+          { cause: error, status: 404 },
+        );
+      }
+      throw providerError('GitLab', `comparing ${base}...${head}`, error);
     }
   }
 }
