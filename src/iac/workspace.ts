@@ -1,8 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DagError, TransientError, UserError } from '../errors.ts';
+import { ConfigError, DagError, TransientError, UserError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, sleep } from './backoff.ts';
+import {
+  changedFiles,
+  checkCommitId,
+  fetchBranch,
+  isRebuildOf,
+  pushWithLease,
+  remoteBranchHead,
+  type ChangedFile,
+} from './branch.ts';
 import { checkFilePaths, checkFolderPath } from './change-paths.ts';
 import { IacClone, type CloneContext } from './clone.ts';
 import { readFolder, replaceFolder } from './folder.ts';
@@ -44,6 +53,21 @@ export type ApplyResult = {
   pushed: boolean;
   attempts: number;
 };
+
+export type PublishOptions = ApplyOptions & {
+  /** The commit DAG last pushed to `head`, or null when DAG believes the branch does not exist. */
+  expectedHead: string | null;
+};
+
+export type { ChangedFile };
+
+export type PublishResult =
+  /** The base branch already holds exactly these folders: nothing to propose, nothing pushed. */
+  | { status: 'nothing'; base: string }
+  /** `head` now is one commit on the base tip with the changes (pushed, or already exactly that). */
+  | { status: 'pushed' | 'up-to-date'; base: string; head: string; files: ChangedFile[] }
+  /** `head` has a commit DAG did not push (a person pushed to it): nothing was pushed. */
+  | { status: 'foreign'; base: string; remoteHead: string };
 
 export type FolderSnapshot = { branch: string; head: string; files: Record<string, string> };
 
@@ -151,6 +175,86 @@ export class IacWorkspace {
     });
   }
 
+  /**
+   * Makes DAG's own branch `head` (e.g. a promotion pull request's) exactly one commit by the
+   * bot on the current tip of the target branch (the base), holding the changes. The push is
+   * leased on options.expectedHead, so a commit someone else pushed to `head` is never
+   * overwritten; the base branch is never pushed to, and its cached clone is left at its tip.
+   * `base` in the result is the base tip the branch was built on.
+   */
+  async publishBranch(
+    target: IacTarget,
+    head: string,
+    changes: IacChange[],
+    options: PublishOptions,
+  ): Promise<PublishResult> {
+    const planned = changes.map(checkChange);
+    const author = checkAuthor(options.author);
+    const expected = checkCommitId(options.expectedHead);
+    const remote = parseRemote(target.url, target.token);
+    const base = target.branch === null ? null : checkBranchName(target.branch);
+    const branch = checkOwnBranch(head, base);
+    const log = this.#ctx.log.child({ repo: remote.url });
+
+    return this.#withClone(remote, base, async (clone) => {
+      checkOwnBranch(branch, clone.branch);
+      const baseTip = await clone.head();
+      if (baseTip === '') {
+        throw new ConfigError(
+          `branch ${JSON.stringify(clone.branch)} of the IAC repository has no commit yet: DAG cannot propose changes on top of it`,
+        );
+      }
+      // Commit on a detached HEAD, so the base branch never moves; back to it afterwards.
+      await clone.git(['checkout', '--quiet', '--detach']);
+      let result: PublishResult;
+      try {
+        result = await publishOn(clone, baseTip, branch, planned, author, expected);
+      } finally {
+        await restoreBranch(clone).catch((error: unknown) => {
+          log.warn({ err: error }, 'could not reset the cached IAC clone: its next use resets it');
+        });
+      }
+      log.info(
+        {
+          branch,
+          base: clone.branch,
+          status: result.status,
+          ...(result.status === 'foreign'
+            ? { remoteHead: result.remoteHead }
+            : result.status === 'nothing'
+              ? {}
+              : { head: result.head }),
+        },
+        "publishing DAG's IAC branch",
+      );
+      return result;
+    });
+  }
+
+  /**
+   * Deletes DAG's own branch `head` if it still is at `expectedHead`, the commit DAG last pushed
+   * to it (with a lease: a commit someone else pushed meanwhile is never deleted). 'foreign'
+   * when it holds another commit (any commit when expectedHead is null).
+   */
+  async deleteBranch(
+    target: IacTarget,
+    head: string,
+    expectedHead: string | null,
+  ): Promise<'deleted' | 'absent' | 'foreign'> {
+    const expected = checkCommitId(expectedHead);
+    const remote = parseRemote(target.url, target.token);
+    const base = target.branch === null ? null : checkBranchName(target.branch);
+    const branch = checkOwnBranch(head, base);
+    const log = this.#ctx.log.child({ repo: remote.url });
+
+    return this.#withClone(remote, base, async (clone) => {
+      checkOwnBranch(branch, clone.branch);
+      const result = await deleteOn(clone, branch, expected);
+      log.info({ branch, base: clone.branch, status: result }, "deleting DAG's IAC branch");
+      return result;
+    });
+  }
+
   /** The files of folder `path` at the remote tip of the branch (e.g. for diff previews). */
   async read(target: IacTarget, path: string): Promise<FolderSnapshot> {
     const folder = checkFolderPath(path);
@@ -198,29 +302,131 @@ async function commitChanges(
   changes: IacChange[],
   author: { name: string; email: string },
 ): Promise<ApplyResult['commits']> {
+  const commits: ApplyResult['commits'] = [];
+  for (const change of changes) {
+    const sha = (await stageChange(clone, change))
+      ? await commitStaged(clone, author, change.message)
+      : null;
+    commits.push({ message: change.message, sha });
+  }
+  return commits;
+}
+
+/** Makes the change's folder hold exactly its files and stages it; false when nothing changed. */
+async function stageChange(clone: IacClone, change: IacChange): Promise<boolean> {
+  await replaceFolder(clone.dir, change.path, change.files);
+  await clone.git(
+    Object.keys(change.files).length === 0
+      ? // A deletion: `git add` fails on a path that matches nothing (a folder already gone).
+        ['rm', '-r', '--cached', '--quiet', '--ignore-unmatch', '--', change.path]
+      : // --force: DAG commits every file it renders, even one a .gitignore matches.
+        ['add', '--all', '--force', '--', change.path],
+  );
+  const staged = await clone.git(['diff', '--cached', '--name-only', '-z', '--', change.path]);
+  return staged.stdout !== '';
+}
+
+/** Commits what is staged, with the bot as author and committer: the new commit. */
+async function commitStaged(
+  clone: IacClone,
+  author: { name: string; email: string },
+  message: string,
+): Promise<string> {
   const env = {
     GIT_AUTHOR_NAME: author.name,
     GIT_AUTHOR_EMAIL: author.email,
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   };
-  const commits: ApplyResult['commits'] = [];
+  await clone.git(
+    ['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-F', '-'],
+    { env, input: message },
+  );
+  return clone.head();
+}
+
+/** publishBranch on the clone, detached at the base tip. */
+async function publishOn(
+  clone: IacClone,
+  baseTip: string,
+  head: string,
+  changes: IacChange[],
+  author: { name: string; email: string },
+  expected: string | null,
+): Promise<PublishResult> {
+  const foreign = (remoteHead: string): PublishResult => ({
+    status: 'foreign',
+    base: baseTip,
+    remoteHead,
+  });
+  // What the push is leased on: DAG's own commit, or null when the branch is absent (also
+  // when a person deleted it: DAG may recreate it).
+  let lease = await remoteBranchHead(clone, head);
+  if (lease !== null && lease !== expected) return foreign(lease);
+
+  const messages: string[] = [];
   for (const change of changes) {
-    await replaceFolder(clone.dir, change.path, change.files);
-    // --force: DAG commits every file it renders, even one the repository's .gitignore matches.
-    await clone.git(['add', '--all', '--force', '--', change.path]);
-    const staged = await clone.git(['diff', '--cached', '--name-only', '-z', '--', change.path]);
-    if (staged.stdout === '') {
-      commits.push({ message: change.message, sha: null });
-      continue;
-    }
-    await clone.git(
-      ['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-F', '-'],
-      { env, input: change.message },
-    );
-    commits.push({ message: change.message, sha: await clone.head() });
+    if (await stageChange(clone, change)) messages.push(change.message);
   }
-  return commits;
+  if (messages.length === 0) return { status: 'nothing', base: baseTip };
+  const sha = await commitStaged(clone, author, messages.join('\n\n'));
+  const files = await changedFiles(clone, baseTip, sha);
+
+  if (lease !== null) {
+    const fetched = await fetchBranch(clone, head);
+    if (fetched !== null && fetched !== lease) return foreign(fetched);
+    if (fetched !== null && (await isRebuildOf(clone, fetched, baseTip, sha))) {
+      return { status: 'up-to-date', base: baseTip, head: fetched, files };
+    }
+    lease = fetched;
+  }
+  if (await pushWithLease(clone, head, sha, lease)) {
+    return { status: 'pushed', base: baseTip, head: sha, files };
+  }
+  const now = await remoteBranchHead(clone, head);
+  if (now === null || now === lease) throw leaseRefused(head);
+  return foreign(now);
+}
+
+/** deleteBranch on the clone. */
+async function deleteOn(
+  clone: IacClone,
+  head: string,
+  expected: string | null,
+): Promise<'deleted' | 'absent' | 'foreign'> {
+  const current = await remoteBranchHead(clone, head);
+  if (current === null) return 'absent';
+  if (current !== expected) return 'foreign';
+  if (await pushWithLease(clone, head, '', current)) return 'deleted';
+  const now = await remoteBranchHead(clone, head);
+  if (now === null) return 'absent';
+  if (now === current) throw leaseRefused(head);
+  return 'foreign';
+}
+
+// The lease was refused, yet the branch is where DAG expected it (a transient refusal, or a
+// person's change that came and went): nothing is known to be wrong, so try again later.
+function leaseRefused(head: string): TransientError {
+  return new TransientError(
+    `the IAC branch ${JSON.stringify(head)} changed while DAG pushed to it: try again`,
+  );
+}
+
+/** Back on the base branch at its tip (which it never left), with a clean work tree. */
+async function restoreBranch(clone: IacClone): Promise<void> {
+  await clone.git(['checkout', '--quiet', '--force', clone.branch, '--']);
+  await clone.git(['clean', '-ffdxq']);
+}
+
+/** Checks the name of DAG's own branch, which must not be its base branch. */
+function checkOwnBranch(head: string, base: string | null): string {
+  const branch = checkBranchName(head);
+  if (branch === base) {
+    throw new ConfigError(
+      `DAG's IAC branch ${JSON.stringify(branch)} must differ from its base branch`,
+    );
+  }
+  return branch;
 }
 
 function checkChange(change: IacChange): IacChange {
