@@ -24,7 +24,12 @@ export type GitServer = {
   url(repoName: string): string;
   createRepo(
     name: string,
-    options?: { defaultBranch?: string; files?: Record<string, string> },
+    options?: {
+      defaultBranch?: string;
+      files?: Record<string, string>;
+      /** Allow rewriting and deleting `dag/` branches (DAG's promotion branches) only. */
+      dagBranches?: boolean;
+    },
   ): Promise<void>;
   /** receive-pack (push) requests the backend answered with 200, accepted or not. */
   readonly pushes: number;
@@ -56,12 +61,19 @@ export type GitServer = {
 const HUMAN = { name: 'A Human', email: 'human@example.com' };
 
 // Refuses and records any update that is not a fast-forward. The client's git never sends such an
-// update unless it is forced, so a line in force-pushes.log means someone forced.
+// update unless it is forced, so a line in force-pushes.log means someone forced. A repository
+// created with `dagBranches` lets DAG rewrite and delete its own `dag/` branches, as a host's
+// branch protection would, and nothing else.
 const PRE_RECEIVE = `#!/bin/sh
 zero=0000000000000000000000000000000000000000
 status=0
+own=$(git config --bool dagtest.dagbranches || echo false)
 while read old new ref; do
-  if [ "$old" != "$zero" ] && [ "$new" != "$zero" ]; then
+  case "$ref" in refs/heads/dag/*) [ "$own" = true ] && continue ;; esac
+  if [ "$new" = "$zero" ] && [ "$own" = true ]; then
+    echo "deleting $ref is refused by the test server" >&2
+    status=1
+  elif [ "$old" != "$zero" ] && [ "$new" != "$zero" ]; then
     if ! git merge-base --is-ancestor "$old" "$new"; then
       echo "$ref $old $new" >> "$DAG_TEST_FORCE_LOG"
       echo "force push refused by the test server" >&2
@@ -183,13 +195,15 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
     },
     authUsers,
 
-    async createRepo(name, { defaultBranch = 'main', files } = {}) {
+    async createRepo(name, { defaultBranch = 'main', files, dagBranches = false } = {}) {
       const path = bare(name);
       await git(repos, ['init', '--quiet', '--bare', `--initial-branch=${defaultBranch}`, path]);
+      // With dagBranches the hook alone guards everything but `dag/` branches.
       for (const [key, value] of [
         ['http.receivepack', 'true'],
-        ['receive.denyNonFastForwards', 'true'],
-        ['receive.denyDeletes', 'true'],
+        ['receive.denyNonFastForwards', String(!dagBranches)],
+        ['receive.denyDeletes', String(!dagBranches)],
+        ['dagtest.dagbranches', String(dagBranches)],
       ] as const) {
         await git(path, ['config', key, value]);
       }

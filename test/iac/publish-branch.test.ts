@@ -1,4 +1,4 @@
-import { chmod, readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, UserError } from '../../src/errors.ts';
@@ -32,34 +32,11 @@ const SEED = {
   'apps/b/deployment.yaml': 'kind: Deployment # b\n',
 };
 
-// The test server refuses every rewrite and deletion of a branch. Repositories for DAG's own
-// branches allow both on `dag/` branches only, the way a host's branch protection would leave
-// them: the base branch still refuses (and records, in server.forcePushes) any force push.
-const PRE_RECEIVE = `#!/bin/sh
-zero=0000000000000000000000000000000000000000
-status=0
-while read old new ref; do
-  case "$ref" in refs/heads/dag/*) continue ;; esac
-  if [ "$new" = "$zero" ]; then
-    echo "deleting $ref is refused by the test server" >&2
-    status=1
-  elif [ "$old" != "$zero" ] && ! git merge-base --is-ancestor "$old" "$new"; then
-    echo "$ref $old $new" >> "$DAG_TEST_FORCE_LOG"
-    echo "force push refused by the test server" >&2
-    status=1
-  fi
-done
-exit $status
-`;
-
 async function seededRepo(prefix: string): Promise<string> {
   const name = repoName(prefix);
-  await server.createRepo(name, { files: SEED });
-  await server.git(name, ['config', 'receive.denyNonFastForwards', 'false']);
-  await server.git(name, ['config', 'receive.denyDeletes', 'false']);
-  const hook = join(await server.git(name, ['rev-parse', '--absolute-git-dir']), 'hooks');
-  await writeFile(join(hook, 'pre-receive'), PRE_RECEIVE);
-  await chmod(join(hook, 'pre-receive'), 0o755);
+  // DAG may rewrite and delete its own `dag/` branches only; the base branch still refuses (and
+  // records, in server.forcePushes) any force push.
+  await server.createRepo(name, { files: SEED, dagBranches: true });
   return name;
 }
 
