@@ -9,6 +9,7 @@ import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerEnvironmentCommands } from './commands/envs.ts';
 import { registerIacCommands } from './commands/iacs.ts';
 import { registerJobCommands } from './commands/jobs.ts';
+import { registerPromotionCommands } from './commands/promotions.ts';
 import { registerRenderCommand } from './commands/render.ts';
 import { DatabaseUnreachableError } from './database-unreachable.ts';
 import { toCli, type Cli, type CliIo } from './io.ts';
@@ -64,7 +65,7 @@ function errorLine(error: unknown): string | undefined {
 export function buildProgram(io: CliIo | Cli): Command {
   const cli = toCli(io);
   const program = new Command('dag')
-    .description('administer DAG: apps, IAC repositories, clusters, environments, jobs')
+    .description('administer DAG: apps, IAC repositories, clusters, environments, promotions, jobs')
     .version(packageJson.version, '-V, --version')
     .showSuggestionAfterError(true)
     // Settings inherited by every subcommand defined below: throw instead of exiting, and
@@ -82,6 +83,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerEnvironmentCommands(program, cli);
   registerJobCommands(program, cli);
   registerDeployCommands(program, cli);
+  registerPromotionCommands(program, cli);
   registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;

@@ -1,11 +1,13 @@
-import type { z } from 'zod';
 import { ConfigError, UserError } from '../errors.ts';
 import type { SecretMasker } from '../log.ts';
 import { repoKey, repoShortName } from '../util/repo-url.ts';
 import { Keyring, isSealed } from './crypto.ts';
 import type { Db, Queryable } from './db.ts';
 import { uniqueEnvironmentName } from './environment-name.ts';
+import { SqlPromotionStore } from './promotion-store.ts';
+import { constraintMessages, parseRow, type Row } from './rows.ts';
 import {
+  isProductionName,
   appRow,
   clusterRow,
   deployRow,
@@ -24,21 +26,12 @@ import {
   type NewCluster,
   type NewEnvironment,
   type NewIac,
+  type NewPromotionRoute,
+  type PromotionRecord,
+  type PromotionRoute,
+  type PromotionStore,
   type SecretsReport,
 } from './types.ts';
-
-type Row = Record<string, unknown>;
-
-function parseRow<T>(schema: z.ZodType<T>, table: string, row: Row): T {
-  const parsed = schema.safeParse(row);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      `row ${String(row.id)} of ${table} is invalid: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
-    );
-  }
-  return parsed.data;
-}
 
 function toApp(row: Row): App {
   const r = parseRow(appRow, 'apps', row);
@@ -85,6 +78,7 @@ function toIac(row: Row): Iac {
     id: r.id,
     name: r.name,
     repoUrl: r.repo_url,
+    gitProvider: r.git_provider,
     hasToken: r.access_token !== null,
     createdAt: r.created_at,
   };
@@ -133,7 +127,7 @@ export function deployRules(
   name: string,
   stored: { [K in keyof DeployRules]: boolean | null },
 ): DeployRules {
-  const strict = /^prod(uction)?([-._].*)?$/.test(name);
+  const strict = isProductionName(name);
   return {
     requiresApproval: stored.requiresApproval ?? strict,
     requiresGreenChecks: stored.requiresGreenChecks ?? strict,
@@ -142,7 +136,7 @@ export function deployRules(
 }
 
 /** Turns a constraint violation into the sentence an operator needs. */
-const CONSTRAINT_MESSAGES: Record<string, string> = {
+const friendly = constraintMessages({
   apps_repo_url_key: 'an app with this repository URL already exists',
   apps_name_key: 'an app with this name already exists',
   apps_git_provider_check: "git provider must be 'github' or 'gitlab'",
@@ -155,6 +149,7 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
   apps_values_path_check: 'the values path must be relative and without ".." (e.g. deploy)',
   iacs_name_key: 'an IAC repository with this name already exists',
   iacs_name_check: 'IAC names use letters, digits, ".", "_" and "-"',
+  iacs_git_provider_check: "git provider must be 'github' or 'gitlab'",
   iacs_repo_url_check:
     'the IAC repository URL must start with https://, http://, ssh://, git@ or file://',
   clusters_name_key: 'a cluster with this name already exists',
@@ -176,19 +171,7 @@ const CONSTRAINT_MESSAGES: Record<string, string> = {
     'environment names use lower-case letters, digits, ".", "_" and "-"',
   apps_environments_iac_id_fkey: 'this IAC repository is still used by an environment',
   apps_environments_cluster_id_fkey: 'this cluster is still used by an environment',
-};
-
-async function friendly<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    const constraint = (error as { constraint?: unknown }).constraint;
-    if (typeof constraint === 'string' && CONSTRAINT_MESSAGES[constraint]) {
-      throw new UserError(CONSTRAINT_MESSAGES[constraint], { cause: error });
-    }
-    throw error;
-  }
-}
+});
 
 /** The column of each field updateApp may set. */
 const APP_PATCH_COLUMNS = {
@@ -230,15 +213,17 @@ const SECRET_COLUMNS = [
   { table: 'clusters', column: 'service_account_token' },
 ] as const;
 
-export class SqlConfigStore implements ConfigStore, DeployStore {
+export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore {
   readonly #db: Db;
   readonly #keyring: Keyring;
   readonly #masker: SecretMasker | undefined;
+  readonly #promotions: SqlPromotionStore;
 
   constructor(db: Db, keyring: Keyring, masker?: SecretMasker) {
     this.#db = db;
     this.#keyring = keyring;
     this.#masker = masker;
+    this.#promotions = new SqlPromotionStore(db, this);
   }
 
   // ---- apps
@@ -338,8 +323,8 @@ export class SqlConfigStore implements ConfigStore, DeployStore {
     const token = input.accessToken ? this.#keyring.seal(input.accessToken) : null;
     const { rows } = await friendly(
       this.#db.query(
-        'INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3) RETURNING *',
-        [input.name, input.repoUrl, token],
+        'INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ($1, $2, $3, $4) RETURNING *',
+        [input.name, input.repoUrl, token, input.gitProvider ?? null],
       ),
     );
     return toIac(rows[0] as Row);
@@ -522,6 +507,41 @@ export class SqlConfigStore implements ConfigStore, DeployStore {
       [options.environmentId ?? null, options.limit ?? 50],
     );
     return rows.map(toDeploy);
+  }
+
+  // ---- promotions (SqlPromotionStore)
+
+  addRoute(input: NewPromotionRoute): Promise<PromotionRoute> {
+    return this.#promotions.addRoute(input);
+  }
+
+  listRoutes(appRef?: string): Promise<PromotionRoute[]> {
+    return this.#promotions.listRoutes(appRef);
+  }
+
+  getRoute(id: number): Promise<PromotionRoute | undefined> {
+    return this.#promotions.getRoute(id);
+  }
+
+  removeRoute(appRef: string, from: string, to: string): Promise<PromotionRoute> {
+    return this.#promotions.removeRoute(appRef, from, to);
+  }
+
+  currentPromotion(routeId: number): Promise<PromotionRecord | undefined> {
+    return this.#promotions.currentPromotion(routeId);
+  }
+
+  savePromotion(
+    record: Omit<PromotionRecord, 'id' | 'updatedAt'> & { id?: number | undefined },
+  ): Promise<PromotionRecord> {
+    return this.#promotions.savePromotion(record);
+  }
+
+  findPromotionByPullRequest(
+    repoUrl: string,
+    number: number,
+  ): Promise<PromotionRecord | undefined> {
+    return this.#promotions.findPromotionByPullRequest(repoUrl, number);
   }
 
   // ---- upkeep

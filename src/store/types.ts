@@ -1,3 +1,4 @@
+import { PERMISSIONS, type Permission } from '../commands/authorize.ts';
 import { z } from 'zod';
 
 export const GIT_PROVIDERS = ['github', 'gitlab'] as const;
@@ -68,6 +69,11 @@ export type Environment = {
   rules: DeployRules;
   createdAt: Date;
 };
+
+/** An environment DAG guards by default: production or prod (also `production-eu`, `prod.1`). */
+export function isProductionName(name: string): boolean {
+  return /^prod(uction)?([-._].*)?$/.test(name);
+}
 
 export type DeployRules = {
   requiresApproval: boolean;
@@ -234,6 +240,7 @@ export const iacRow = z.object({
   id: z.number().int(),
   name: z.string().min(1),
   repo_url: z.string().min(1),
+  git_provider: z.enum(GIT_PROVIDERS).nullable(),
   access_token: z.string().nullable(),
   created_at: timestamp,
 });
@@ -285,8 +292,15 @@ export type PromotionRoute = {
    * live in one IAC repository on different branches, else `folder`.
    */
   strategy: PromotionStrategy;
+  /** The row leaves the strategy NULL: `strategy` is the inferred one. */
+  strategyInferred: boolean;
   /** Open or update the promotion after every successful deploy to the source environment. */
   automatic: boolean;
+  /**
+   * The least permission on the app repository a /promote needs (default resolved: `maintain`
+   * into production or prod, `write` otherwise).
+   */
+  requiredPermission: Permission;
   createdAt: Date;
 };
 
@@ -322,6 +336,7 @@ export type NewPromotionRoute = {
   to: string;
   strategy?: PromotionStrategy | undefined;
   automatic?: boolean | undefined;
+  requiredPermission?: Permission | undefined;
 };
 
 /** Promotion routes (operators edit them with the CLI or SQL) and DAG's promotion PRs. */
@@ -339,3 +354,37 @@ export interface PromotionStore {
   ): Promise<PromotionRecord>;
   findPromotionByPullRequest(repoUrl: string, number: number): Promise<PromotionRecord | undefined>;
 }
+
+/** A route row with what its environments tell (joined from apps_environments). */
+export const promotionRouteRow = z.object({
+  id: z.number().int(),
+  app_id: z.number().int(),
+  from_environment_id: z.number().int(),
+  to_environment_id: z.number().int(),
+  strategy: z.enum(PROMOTION_STRATEGIES).nullable(),
+  automatic: z.boolean(),
+  required_permission: z.enum(PERMISSIONS).nullable(),
+  created_at: timestamp,
+  to_name: z.string(),
+  from_app_id: z.number().int(),
+  from_iac_id: z.number().int(),
+  from_iac_branch: z.string().nullable(),
+  to_app_id: z.number().int(),
+  to_iac_id: z.number().int(),
+  to_iac_branch: z.string().nullable(),
+});
+export const promotionRow = z.object({
+  id: z.coerce.number().int(),
+  route_id: z.number().int(),
+  repo_url: z.string().min(1),
+  number: z.number().int().positive(),
+  url: z.string().min(1),
+  branch: z.string().min(1),
+  base_branch: z.string().min(1),
+  pushed_head: z.string().nullable(),
+  source_sha: z.string().nullable(),
+  state: z.enum(PROMOTION_STATES),
+  hands_off: z.boolean(),
+  reported: z.boolean(),
+  updated_at: timestamp,
+});

@@ -44,7 +44,7 @@ describe('dag on the embedded database', () => {
     const first = await dag(['db', 'migrate']);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(
-      /^applied 3 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n {2}\d+_pr-commands\n$/,
+      /^applied 4 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n {2}\d+_pr-commands\n {2}\d+_promotions\n$/,
     );
 
     const again = await dag(['db', 'migrate']);
@@ -96,6 +96,7 @@ describe('dag on the embedded database', () => {
         id: 1,
         name: 'prod-iac',
         repoUrl: 'https://gitlab.com/org/iac-repo.git',
+        gitProvider: null,
         hasToken: true,
         createdAt: expect.any(String),
       },
@@ -111,7 +112,7 @@ describe('dag on the embedded database', () => {
         createdAt: expect.any(String),
       },
     ]);
-    expect((await dag(['iacs', 'list'])).stdout).toMatch(/^1\s+prod-iac\s+\S+\s+set$/m);
+    expect((await dag(['iacs', 'list'])).stdout).toMatch(/^1\s+prod-iac\s+-\s+\S+\s+set$/m);
   });
 
   it('stores both tokens sealed and never prints them', async () => {
