@@ -5,6 +5,7 @@ import { IacWorkspace } from './iac/workspace.ts';
 import { ClusterClients } from './k8s/client.ts';
 import { QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
 import { platformFactory } from './platform/factory.ts';
+import { iacPlatformFactory } from './platform/iac-platform.ts';
 import { renderBundle } from './render/bundle.ts';
 import { helmTemplate } from './render/helm-template.ts';
 import { loadTemplates } from './render/templates.ts';
@@ -20,12 +21,13 @@ import type { Db } from './store/db.ts';
 import { loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
-import type { Platform, PullRequests } from './platform/types.ts';
+import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
 import { announceDeploy, runDeploy } from './workflows/deploy.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
+import { promotionJobKey, runPromotion, type PromotionRequest } from './workflows/promote.ts';
 
 export type Service = {
   url: string;
@@ -79,6 +81,12 @@ export async function startService(
       ? createProbot(settings.github, log, { throttle: options.githubThrottle ?? true })
       : undefined;
     const platformFor = platformFactory({ probot, gitlab: settings.gitlab });
+    const iacPlatformFor = iacPlatformFactory({
+      probot,
+      githubApiUrl: settings.github?.baseUrl,
+      gitlab: settings.gitlab,
+      throttle: options.githubThrottle ?? true,
+    });
     const iac = await IacWorkspace.create({ cacheDir: settings.cacheDir, log });
 
     const queue = await JobQueue.create(db, log);
@@ -89,6 +97,13 @@ export async function startService(
     };
     const enqueueDiff = (request: DiffRequest) =>
       queue.enqueueKeyed(QUEUES.diff, diffJobKey(request), request);
+    const enqueuePromotion = (request: PromotionRequest) =>
+      queue.enqueueKeyed(
+        QUEUES.promote,
+        promotionJobKey(request),
+        request,
+        `route-${request.routeId}`,
+      );
     const clusters = new ClusterClients({ store, log });
     const tools = {
       render: (input: Parameters<typeof renderBundle>[0]) => renderBundle(input, templates),
@@ -101,6 +116,7 @@ export async function startService(
           store,
           enqueueDeploy,
           enqueueDiff,
+          enqueuePromotion,
           platformFor,
         }),
       );
@@ -126,13 +142,47 @@ export async function startService(
         // jobs): poll at the floor so the next deploy starts within half a second.
         { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
         async (request, job) => {
-          await runDeploy(request, {
+          const record = await runDeploy(request, {
             store,
             platform: await platformFor(request.repo),
             iac,
             ...tools,
             author: settings.gitAuthor,
             log: log.child({ jobId: job.id, environmentId: request.environmentId }),
+            mask: (text) => masker.mask(text),
+            lastAttempt: job.retryCount >= job.retryLimit,
+          });
+          // A release that reached its environment moves on along automatic routes.
+          if (record?.state !== 'success') return;
+          for (const route of await store.listRoutes()) {
+            if (!route.automatic || route.fromEnvironmentId !== request.environmentId) continue;
+            await enqueuePromotion({
+              routeId: route.id,
+              appRepo: request.repo,
+              origin: { kind: 'deploy', sha: request.sha },
+            });
+          }
+        },
+      );
+      await queue.work<PromotionRequest>(
+        QUEUES.promote,
+        { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
+        async (request, job) => {
+          const appPlatform = await platformFor(request.appRepo);
+          if (!('compare' in appPlatform)) {
+            throw new ConfigError(`${request.appRepo.provider} has no promotion support in DAG`);
+          }
+          await runPromotion(request, {
+            helmTemplate: (chart, release) =>
+              helmTemplate(chart, release, { helm: settings.helmPath }),
+            clusters,
+            store,
+            appPlatform: appPlatform as Platform & ChangeRequests & Partial<PullRequests>,
+            iacHost: async (target, token) => iacPlatformFor(target, token),
+            iac,
+            tools,
+            author: settings.gitAuthor,
+            log: log.child({ jobId: job.id, route: request.routeId }),
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
           });

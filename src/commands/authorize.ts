@@ -84,3 +84,20 @@ export function authorize(
   }
   return { allowed: true };
 }
+
+/**
+ * Whether this commenter may open the promotion into `environment`: at least `required`
+ * permission on the app repository (more than write access for production, by default).
+ */
+export function authorizePromotion(
+  permission: Permission,
+  required: Permission,
+  environment: string,
+): Decision {
+  if (atLeast(permission, required)) return { allowed: true };
+  return {
+    allowed: false,
+    rule: 'promote-permission',
+    reason: `promoting to ${environment} needs ${required} access to the repository (you have ${permission})`,
+  };
+}

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
-import type { CommentEvent, Normalized, PullRequestEvent, RepoRef } from './types.ts';
+import type {
+  CommentEvent,
+  MergedPullRequestEvent,
+  Normalized,
+  PullRequestEvent,
+  RepoRef,
+} from './types.ts';
 
 const repository = z.looseObject({
   full_name: z.string().min(3),
@@ -97,6 +103,31 @@ export function normalizeGithubPullRequest(payload: unknown): Normalized<PullReq
       headRef: pr.head.ref,
       baseRef: pr.base.ref,
       fork: pr.head.repo?.full_name !== pr.base.repo.full_name,
+    },
+  };
+}
+
+const githubPullRequestClosed = githubPullRequest.extend({
+  pull_request: z.looseObject({
+    merged: z.boolean().nullable().optional(),
+    body: z.string().nullable().optional(),
+  }),
+});
+
+/** A pull request merged (closed with `merged`): DAG's promotions report the target's deploy. */
+export function normalizeGithubMerge(payload: unknown): Normalized<MergedPullRequestEvent> {
+  const parsed = githubPullRequestClosed.safeParse(payload);
+  if (!parsed.success) throw invalid('GitHub pull_request', parsed.error);
+  const p = parsed.data;
+  if (p.action !== 'closed' || p.pull_request.merged !== true) {
+    return { ignored: `pull request ${p.action}, not merged` };
+  }
+  return {
+    event: {
+      kind: 'merged',
+      repo: githubRepo(p.repository, p.installation),
+      number: p.number,
+      body: p.pull_request.body ?? '',
     },
   };
 }

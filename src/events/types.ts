@@ -54,3 +54,12 @@ export type PullRequestEvent = {
   baseRef: string;
   fork: boolean;
 };
+
+/** A pull request merged into its base branch. */
+export type MergedPullRequestEvent = {
+  kind: 'merged';
+  repo: RepoRef;
+  number: number;
+  /** Its description, where DAG's promotion PRs keep their metadata. */
+  body: string;
+};

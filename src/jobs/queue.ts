@@ -12,6 +12,8 @@ export const QUEUES = {
   deploy: 'dag.deploy',
   /** A diff preview of a pull request's head for some environments. */
   diff: 'dag.diff',
+  /** Opening or updating one route's promotion pull request; one at a time per route. */
+  promote: 'dag.promote',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
@@ -162,14 +164,21 @@ export class JobQueue {
     return { status: inserted ? 'queued' : 'duplicate', jobId };
   }
 
-  /** Enqueues a job whose `key` makes it unique: the same key is one job however often asked. */
+  /**
+   * Enqueues a job whose `key` makes it unique: the same key is one job however often asked.
+   * Jobs of one `group` run one at a time (with a worker started with `perGroup: 1`).
+   */
   async enqueueKeyed(
     queue: QueueName,
     key: string,
     data: object,
+    group?: string,
   ): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
     const jobId = jobIdFor(`${queue}:${key}`);
-    const inserted = await this.#boss.send(queue, data, { id: jobId });
+    const inserted = await this.#boss.send(queue, data, {
+      id: jobId,
+      ...(group === undefined ? {} : { group: { id: group } }),
+    });
     return { status: inserted ? 'queued' : 'duplicate', jobId };
   }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { HelmTemplateResult } from '../render/helm-template.ts';
 import { parseYamlDocuments } from '../render/yaml.ts';
-import type { ConfigStore, Environment } from '../store/types.ts';
+import type { App, ConfigStore, Environment } from '../store/types.ts';
 import type {
   DiffCommentModel,
   EnvironmentDiff,
@@ -29,16 +29,20 @@ export interface IacReader {
   ): Promise<{ branch: string; head: string; files: Record<string, string> }>;
 }
 
-export type DiffDeps = {
+/** What previewing an environment's new files needs: rendering plain charts, its cluster. */
+export type PreviewDeps = {
   /** Renders a plain chart's objects (`helm template`); absent or unavailable: IAC diff only. */
   helmTemplate?: (
     chart: Record<string, string>,
     release: { name: string; namespace: string },
   ) => Promise<HelmTemplateResult>;
+  clusters: { get(clusterId: number): Promise<ClusterClient> };
+};
+
+export type DiffDeps = PreviewDeps & {
   store: ConfigStore;
   platform: Platform & PullRequests;
   iac: IacReader;
-  clusters: { get(clusterId: number): Promise<ClusterClient> };
   tools: BundleTools;
   log: Logger;
 };
@@ -144,6 +148,25 @@ async function environmentDiff(
       `The IAC repository could not be read (${reasonOf(error)}): files are shown as new.`,
     );
   }
+  return previewEnvironment({ env, app, current, files, notes }, deps);
+}
+
+/**
+ * What replacing `current` with `files` in the environment's IAC folder changes: the file diffs,
+ * and each object server-side dry-run applied on the environment's cluster against the live one
+ * (objects the new files drop show as deleted). Errors are answers in the result.
+ */
+export async function previewEnvironment(
+  input: {
+    env: Environment;
+    app: App;
+    current: Record<string, string>;
+    files: Record<string, string>;
+    notes: string[];
+  },
+  deps: PreviewDeps,
+): Promise<EnvironmentDiff> {
+  const { env, app, current, files, notes } = input;
   const iacFiles = fileDiffs(current, files, env.iacPath);
 
   const namespace = env.helmNamespace ?? 'default';

@@ -1,21 +1,29 @@
-import { normalizeGithubComment, normalizeGithubPullRequest } from '../events/pull-request.ts';
+import {
+  normalizeGithubComment,
+  normalizeGithubMerge,
+  normalizeGithubPullRequest,
+} from '../events/pull-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
 import type { Normalized, PushEvent, RepoRef } from '../events/types.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
-import type { ConfigStore } from '../store/types.ts';
+import type { ConfigStore, PromotionStore } from '../store/types.ts';
+import { repoKey } from '../util/repo-url.ts';
 import { planDeploys, type DeployRequest } from './deploy-plan.ts';
 import type { DiffRequest } from './diff-request.ts';
 import { handleCommentCommands } from './pr-command.ts';
+import type { PromotionRequest } from './promote.ts';
+import { parsePromotionMetadata } from './promotion-body.ts';
 
 type Queued = Promise<{ status: 'queued' | 'duplicate' }>;
 
 export type WorkflowDeps = {
   log: Logger;
-  store: ConfigStore;
+  store: ConfigStore & PromotionStore;
   enqueueDeploy: (request: DeployRequest) => Queued;
   enqueueDiff: (request: DiffRequest) => Queued;
+  enqueuePromotion: (request: PromotionRequest) => Queued;
   platformFor: (repo: RepoRef) => Promise<Platform>;
 };
 
@@ -48,11 +56,55 @@ const onGithubComment: Workflow = async (delivery, deps) => {
         commentId,
       });
     },
+    promote: async ({ route, commentId, author }) => {
+      await deps.enqueuePromotion({
+        routeId: route.id,
+        appRepo: event.repo,
+        origin: { kind: 'command', number: event.number, commentId, author },
+      });
+    },
   });
 };
 
+/**
+ * A merged pull request that is one of DAG's promotions (its metadata, checked against DAG's
+ * record of that pull request and the route's app): report the target environment's deploy.
+ */
+async function onGithubMerge(delivery: Delivery, deps: WorkflowDeps): Promise<void> {
+  const normalized = normalizeGithubMerge(delivery.payload);
+  if ('ignored' in normalized) return;
+  const event = normalized.event;
+  const metadata = parsePromotionMetadata(event.body);
+  if (!metadata) return;
+  const record = await deps.store.findPromotionByPullRequest(event.repo.webUrl, event.number);
+  const route = record ? await deps.store.getRoute(record.routeId) : undefined;
+  const app = route ? await deps.store.getApp(route.appId) : undefined;
+  if (
+    !record ||
+    !app ||
+    record.routeId !== metadata.route ||
+    repoKey(app.repoUrl) !== repoKey(metadata.appRepo.webUrl)
+  ) {
+    deps.log.warn(
+      { repo: event.repo.fullName, number: event.number },
+      'merged pull request carries promotion metadata DAG has no record of: ignored',
+    );
+    return;
+  }
+  const { status } = await deps.enqueuePromotion({
+    routeId: record.routeId,
+    appRepo: { ...metadata.appRepo, urls: [metadata.appRepo.webUrl] },
+    origin: { kind: 'merged', repoUrl: event.repo.webUrl, number: event.number },
+  });
+  deps.log.info({ route: record.routeId, number: event.number, status }, 'promotion merged');
+}
+
 /** Opened, reopened or pushed to: preview the environments merging would deploy. */
 const onGithubPullRequest: Workflow = async (delivery, deps) => {
+  if ((delivery.payload as { action?: unknown }).action === 'closed') {
+    await onGithubMerge(delivery, deps);
+    return;
+  }
   const normalized = normalizeGithubPullRequest(delivery.payload);
   if ('ignored' in normalized) return;
   const event = normalized.event;

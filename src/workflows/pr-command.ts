@@ -1,14 +1,25 @@
-import { authorize, type CommandFacts, type Decision } from '../commands/authorize.ts';
+import {
+  authorize,
+  authorizePromotion,
+  type CommandFacts,
+  type Decision,
+} from '../commands/authorize.ts';
 import { USAGE, parseCommands, type Command, type CommandMistake } from '../commands/parse.ts';
 import type { CommentEvent } from '../events/types.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequestInfo, PullRequests } from '../platform/types.ts';
-import type { App, ConfigStore, Environment } from '../store/types.ts';
+import type {
+  App,
+  ConfigStore,
+  Environment,
+  PromotionRoute,
+  PromotionStore,
+} from '../store/types.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { code, escapeMarkdown } from './markdown.ts';
 
 export type CommandDeps = {
-  store: ConfigStore;
+  store: ConfigStore & PromotionStore;
   platform: Platform & PullRequests;
   log: Logger;
   /**
@@ -23,14 +34,20 @@ export type CommandDeps = {
   }) => Promise<void>;
   /** Queues a deploy (the push workflow's deploy job). */
   deploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' }>;
+  /**
+   * Queues the promotion of a route; the promotion job answers in DAG's `promote` comment with
+   * the pull request's link and gives the command comment its final reaction.
+   */
+  promote: (input: { route: PromotionRoute; commentId: number; author: string }) => Promise<void>;
 };
 
-type Outcome = { ok: boolean; lines: string[]; diffQueued?: boolean };
+/** `queued`: a job gives the command comment its final reaction when it is done. */
+type Outcome = { ok: boolean; lines: string[]; queued?: boolean };
 
 const HELP_LINES = [
   `- \`${USAGE.diff}\`: preview what merging (or deploying) this pull request changes, in the IAC repository and on the cluster`,
   `- \`${USAGE.deploy}\`: deploy this pull request's head commit to an environment`,
-  `- \`${USAGE.promote}\`: open the promotion pull request from one environment to the next`,
+  `- \`${USAGE.promote}\`: open (or update) the promotion pull request from one environment to the next (also in issues)`,
   `- \`${USAGE.help}\`: this list`,
 ];
 
@@ -65,6 +82,51 @@ function targets(
   return env ? [env] : `there is no environment ${code(name)}. ${environmentList(envs)}`;
 }
 
+function routeList(routes: PromotionRoute[], envs: Environment[]): string {
+  const name = (id: number) => envs.find((e) => e.id === id)?.name ?? `#${id}`;
+  return routes.length === 0
+    ? 'This app has no promotion routes: an operator adds one with `dag promotions add --app <app> --from <env> --to <env>`.'
+    : `Routes: ${routes.map((r) => `${code(name(r.fromEnvironmentId))} → ${code(name(r.toEnvironmentId))}`).join(', ')}.`;
+}
+
+/**
+ * The route a /promote means: the one between the environments it names; with none named, the
+ * app's only route, or in a pull request the one from the environment of its base branch.
+ */
+function chooseRoute(
+  command: { from: string | undefined; to: string | undefined },
+  routes: PromotionRoute[],
+  envs: Environment[],
+  pr: PullRequestInfo | undefined,
+): PromotionRoute | string {
+  const name = (id: number) => envs.find((e) => e.id === id)?.name;
+  for (const named of [command.from, command.to]) {
+    if (named !== undefined && !envs.some((e) => e.name === named)) {
+      return `there is no environment ${code(named)}. ${environmentList(envs)}`;
+    }
+  }
+  const matching = routes.filter(
+    (r) =>
+      (command.from === undefined || name(r.fromEnvironmentId) === command.from) &&
+      (command.to === undefined || name(r.toEnvironmentId) === command.to),
+  );
+  if (matching.length === 1) return matching[0] as PromotionRoute;
+  if (matching.length === 0) {
+    const between = [
+      command.from && `from ${code(command.from)}`,
+      command.to && `to ${code(command.to)}`,
+    ]
+      .filter(Boolean)
+      .join(' ');
+    return `there is no promotion route ${between}. ${routeList(routes, envs)}`;
+  }
+  const fromBase = pr
+    ? matching.filter((r) => envs.find((e) => e.id === r.fromEnvironmentId)?.branch === pr.baseRef)
+    : [];
+  if (fromBase.length === 1) return fromBase[0] as PromotionRoute;
+  return `say which promotion: \`${USAGE.promote}\`. ${routeList(matching, envs)}`;
+}
+
 async function facts(
   deps: CommandDeps,
   event: CommentEvent,
@@ -94,19 +156,35 @@ async function run(
     event: CommentEvent;
     app: App;
     envs: Environment[];
-    pr: PullRequestInfo;
+    /** Undefined for a comment on an issue. */
+    pr: PullRequestInfo | undefined;
   },
 ): Promise<Outcome> {
   const { deps, event, app, envs, pr } = ctx;
   switch (command.kind) {
     case 'help':
       return { ok: true, lines: [...HELP_LINES, '', environmentList(envs)] };
-    case 'promote':
+    case 'promote': {
+      const routes = await deps.store.listRoutes(String(app.id));
+      const route = chooseRoute(command, routes, envs, pr);
+      if (typeof route === 'string') return { ok: false, lines: [`- \`/promote\`: ${route}`] };
+      const to = envs.find((e) => e.id === route.toEnvironmentId) as Environment;
+      const from = envs.find((e) => e.id === route.fromEnvironmentId) as Environment;
+      const permission = await deps.platform.permissionOf(event.repo, event.author);
+      const what = `\`/promote ${from.name} ${to.name}\``;
+      const no = refused(authorizePromotion(permission, route.requiredPermission, to.name), what);
+      if (no) return no;
+      await deps.promote({ route, commentId: event.commentId, author: event.author });
       return {
-        ok: false,
-        lines: ['- `/promote`: promotion pull requests are not enabled in this version of DAG.'],
+        ok: true,
+        queued: true,
+        lines: [
+          `- ${what}: DAG is preparing the promotion pull request; its link follows in DAG's reply.`,
+        ],
       };
+    }
     case 'diff': {
+      if (!pr) return { ok: false, lines: ['- `/diff`: works in pull requests only.'] };
       const chosen = targets(command.target, envs, pr);
       if (typeof chosen === 'string') return { ok: false, lines: [`- \`/diff\`: ${chosen}`] };
       const no = refused(
@@ -117,13 +195,14 @@ async function run(
       await deps.diff({ app, pr, environments: chosen, commentId: event.commentId });
       return {
         ok: true,
-        diffQueued: true,
+        queued: true,
         lines: [
           `- \`/diff\`: preview of ${chosen.map((e) => `\`${e.name}\``).join(', ')} for \`${pr.headSha.slice(0, 7)}\` queued; it appears in DAG's diff comment.`,
         ],
       };
     }
     case 'deploy': {
+      if (!pr) return { ok: false, lines: ['- `/deploy`: works in pull requests only.'] };
       const chosen = targets(command.environment, envs, pr);
       if (typeof chosen === 'string') return { ok: false, lines: [`- \`/deploy\`: ${chosen}`] };
       if (chosen.length !== 1) {
@@ -171,7 +250,7 @@ async function run(
  */
 export async function handleCommentCommands(event: CommentEvent, deps: CommandDeps): Promise<void> {
   const { platform, store, log } = deps;
-  if (event.byBot || !event.isPullRequest) return;
+  if (event.byBot) return;
   const parsed = parseCommands(event.body);
   if (parsed.commands.length === 0 && parsed.mistakes.length === 0) return;
   const app = await store.findAppByRepoUrls(event.repo.urls);
@@ -193,22 +272,24 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   const envs = await store.listEnvironments(String(app.id));
   const lines: string[] = [];
   let ok = parsed.mistakes.length === 0;
-  let diffQueued = false;
+  let queued = false;
   if (parsed.mistakes.length > 0) lines.push(...mistakeLines(parsed.mistakes, envs));
   if (parsed.commands.length > 0) {
-    const pr = await platform.getPullRequest(event.repo, event.number);
+    const pr = event.isPullRequest
+      ? await platform.getPullRequest(event.repo, event.number)
+      : undefined;
     for (const command of parsed.commands) {
       const outcome = await run(command, { deps, event, app, envs, pr });
       ok &&= outcome.ok;
-      diffQueued ||= outcome.diffQueued === true;
+      queued ||= outcome.queued === true;
       lines.push(...outcome.lines);
     }
   }
   await platform.upsertComments(event.repo, event.number, 'command', [
     [`**DAG** — @${escapeMarkdown(event.author)}'s commands:`, '', ...lines].join('\n'),
   ]);
-  // A queued diff reacts when its preview is posted; anything else is done now.
-  if (!ok || !diffQueued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
+  // A queued diff or promotion reacts when it is done; anything else is done now.
+  if (!ok || !queued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
   log.info(
     { pr: event.number, commands: parsed.commands.map((c) => c.kind), ok },
     'commands handled',

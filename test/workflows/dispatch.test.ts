@@ -2,6 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DiffRequest } from '../../src/workflows/diff-request.ts';
+import type { PromotionRequest } from '../../src/workflows/promote.ts';
+import { renderMetadata } from '../../src/workflows/promotion-body.ts';
 import { handleDelivery, type WorkflowDeps } from '../../src/workflows/dispatch.ts';
 import { githubExample } from '../helpers/github-examples.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
@@ -11,6 +13,7 @@ import { quiet } from '../helpers/quiet-log.ts';
 let lane: LaneDb;
 let store: SqlConfigStore;
 let diffs: DiffRequest[];
+let promotions: PromotionRequest[];
 
 function deps(): WorkflowDeps {
   return {
@@ -19,6 +22,10 @@ function deps(): WorkflowDeps {
     enqueueDeploy: async () => ({ status: 'queued' }),
     enqueueDiff: async (request) => {
       diffs.push(request);
+      return { status: 'queued' };
+    },
+    enqueuePromotion: async (request) => {
+      promotions.push(request);
       return { status: 'queued' };
     },
     platformFor: async () => new FakeReviewPlatform(),
@@ -46,6 +53,7 @@ beforeEach(async () => {
   `);
   await store.normalize();
   diffs = [];
+  promotions = [];
 });
 afterEach(() => lane.drop());
 
@@ -83,5 +91,91 @@ describe('automatic diff on pull request events', () => {
         deps(),
       ),
     ).rejects.toThrow(/GitHub pull_request payload is invalid at number/);
+  });
+});
+
+describe('merged promotion pull requests', () => {
+  const appRepo = {
+    provider: 'github' as const,
+    fullName: 'Codertocat/Hello-World',
+    webUrl: 'https://github.com/Codertocat/Hello-World',
+    installationId: 2,
+  };
+  /** The `closed` example, merged, in the IAC repository, with DAG's metadata in its body. */
+  const merged = (route: number, repoUrl = appRepo.webUrl) => {
+    const payload = githubExample('pull_request', (p) => p.action === 'closed') as {
+      pull_request: Record<string, unknown>;
+      repository: Record<string, unknown>;
+      number: number;
+    };
+    payload.pull_request = {
+      ...payload.pull_request,
+      merged: true,
+      body: `${renderMetadata({
+        v: 1,
+        route,
+        strategy: 'folder',
+        from: 'staging',
+        to: 'production',
+        source: 'c'.repeat(40),
+        target: null,
+        appRepo: { ...appRepo, webUrl: repoUrl },
+      })}\n## Promote`,
+    };
+    return {
+      provider: 'github' as const,
+      deliveryId: `m-${route}`,
+      event: 'pull_request',
+      payload,
+    };
+  };
+
+  it("reports the target's deploy of DAG's own promotion, checked against its record", async () => {
+    const route = await store.addRoute({ app: 'hello-world', from: 'staging', to: 'production' });
+    const delivery = merged(route.id);
+    const repoUrl = (delivery.payload.repository as { html_url: string }).html_url;
+    await store.savePromotion({
+      routeId: route.id,
+      repoUrl,
+      number: delivery.payload.number,
+      url: `${repoUrl}/pull/${delivery.payload.number}`,
+      branch: 'dag/promote/hello-world/staging-to-production',
+      baseBranch: 'master',
+      pushedHead: 'd'.repeat(40),
+      sourceSha: 'c'.repeat(40),
+      state: 'open',
+      handsOff: false,
+      reported: false,
+    });
+    await handleDelivery(delivery, deps());
+    expect(promotions).toEqual([
+      {
+        routeId: route.id,
+        appRepo: { ...appRepo, urls: [appRepo.webUrl] },
+        origin: { kind: 'merged', repoUrl, number: delivery.payload.number },
+      },
+    ]);
+  });
+
+  it('ignores metadata DAG has no record of, or that names another app', async () => {
+    const route = await store.addRoute({ app: 'hello-world', from: 'staging', to: 'production' });
+    await handleDelivery(merged(route.id), deps());
+    const delivery = merged(route.id, 'https://github.com/evil/app');
+    const repoUrl = (delivery.payload.repository as { html_url: string }).html_url;
+    await store.savePromotion({
+      routeId: route.id,
+      repoUrl,
+      number: delivery.payload.number,
+      url: `${repoUrl}/pull/1`,
+      branch: 'dag/promote/x',
+      baseBranch: 'master',
+      pushedHead: null,
+      sourceSha: null,
+      state: 'open',
+      handsOff: false,
+      reported: false,
+    });
+    await handleDelivery(delivery, deps());
+    expect(promotions).toEqual([]);
   });
 });

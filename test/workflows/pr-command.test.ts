@@ -21,6 +21,7 @@ let store: SqlConfigStore;
 let platform: FakeReviewPlatform;
 let diffs: { environments: string[]; commentId?: number }[];
 let deploys: DeployRequest[];
+let promotions: { routeId: number; commentId: number; author: string }[];
 
 const comment = (body: string, over: Partial<CommentEvent> = {}): CommentEvent => ({
   kind: 'comment',
@@ -46,6 +47,9 @@ function deps(): CommandDeps {
       deploys.push(request);
       return { status: 'queued' };
     },
+    promote: async ({ route, commentId, author }) => {
+      promotions.push({ routeId: route.id, commentId, author });
+    },
   };
 }
 
@@ -65,16 +69,28 @@ beforeEach(async () => {
   platform.permissions = { dev: 'write', viewer: 'read' };
   diffs = [];
   deploys = [];
+  promotions = [];
 });
 afterEach(() => lane.drop());
 
 describe('PR commands', () => {
-  it('ignores comments without commands, by bots, and on issues', async () => {
+  it('ignores comments without commands, and by bots', async () => {
     await handleCommentCommands(comment('LGTM'), deps());
     await handleCommentCommands(comment('/deploy staging', { byBot: true }), deps());
-    await handleCommentCommands(comment('/deploy staging', { isPullRequest: false }), deps());
     expect(platform.reactions).toEqual([]);
     expect(platform.comments.size).toBe(0);
+  });
+
+  it('answers /diff and /deploy in an issue with where they work, without reading a pull request', async () => {
+    await handleCommentCommands(
+      comment('/deploy staging\n/diff', { isPullRequest: false }),
+      deps(),
+    );
+    const reply = platform.comments.get('command')?.[0] ?? '';
+    expect(reply).toContain('`/deploy`: works in pull requests only.');
+    expect(reply).toContain('`/diff`: works in pull requests only.');
+    expect(platform.reactions).toEqual(['eyes', '-1']);
+    expect(deploys).toEqual([]);
   });
 
   it('/diff previews the environments merging would deploy; the diff job gives the final reaction', async () => {
@@ -150,13 +166,89 @@ describe('PR commands', () => {
     expect(deploys).toHaveLength(1);
   });
 
-  it('asks which environment when /deploy is ambiguous, and answers /help and /promote', async () => {
+  it('asks which environment when /deploy is ambiguous, and answers /help', async () => {
     platform.pr = { ...platform.pr, baseRef: 'release' };
-    await handleCommentCommands(comment('/deploy\n/help\n/promote'), deps());
+    await handleCommentCommands(comment('/deploy\n/help'), deps());
     const reply = platform.comments.get('command')?.[0] ?? '';
     expect(reply).toContain('say which environment');
     expect(reply).toContain('/diff [environment|all]');
-    expect(reply).toContain('promotion pull requests are not enabled');
+    expect(reply).toContain('/promote [from] [to]');
+  });
+
+  describe('/promote', () => {
+    const addRoutes = async () => {
+      await store.addEnvironment({
+        app: 'my-app',
+        name: 'qa',
+        branch: 'qa',
+        iac: 'iac',
+        iacPath: 'clusters/qa/my-app',
+        cluster: 'c1',
+        helmType: 'flux',
+      });
+      const toProduction = await store.addRoute({
+        app: 'my-app',
+        from: 'staging',
+        to: 'production',
+      });
+      const toQa = await store.addRoute({ app: 'my-app', from: 'staging', to: 'qa' });
+      return { toProduction, toQa };
+    };
+
+    it('says how to add a route when the app has none', async () => {
+      await handleCommentCommands(comment('/promote', { isPullRequest: false }), deps());
+      expect(platform.comments.get('command')?.[0]).toContain('dag promotions add');
+      expect(platform.reactions).toEqual(['eyes', '-1']);
+      expect(promotions).toEqual([]);
+    });
+
+    it('queues the named route from an issue; the promotion job gives the final reaction', async () => {
+      const { toQa } = await addRoutes();
+      await handleCommentCommands(comment('/promote staging qa', { isPullRequest: false }), deps());
+      expect(promotions).toEqual([{ routeId: toQa.id, commentId: 99, author: 'dev' }]);
+      expect(platform.comments.get('command')?.[0]).toContain('its link follows');
+      expect(platform.reactions).toEqual(['eyes']);
+      expect(platform.asked).toEqual(['permission:dev']);
+    });
+
+    it('asks which route when several match, and names unknown environments and routes', async () => {
+      await addRoutes();
+      await handleCommentCommands(comment('/promote', { isPullRequest: false }), deps());
+      let reply = platform.comments.get('command')?.[0] ?? '';
+      expect(reply).toContain('say which promotion');
+      expect(reply).toContain('`staging` → `production`, `staging` → `qa`');
+      await handleCommentCommands(comment('/promote staging nowhere'), deps());
+      reply = platform.comments.get('command')?.[0] ?? '';
+      expect(reply).toContain('there is no environment `nowhere`');
+      await handleCommentCommands(comment('/promote production'), deps());
+      reply = platform.comments.get('command')?.[0] ?? '';
+      expect(reply).toContain('there is no promotion route from `production`');
+      expect(promotions).toEqual([]);
+    });
+
+    it("in a pull request, takes the route from its base branch's environment", async () => {
+      await addRoutes();
+      const fromQa = await store.addRoute({ app: 'my-app', from: 'qa', to: 'production' });
+      platform.pr = { ...platform.pr, baseRef: 'qa' };
+      platform.permissions = { dev: 'maintain' };
+      // Three routes; the pull request goes into qa's branch, and one route leaves qa.
+      await handleCommentCommands(comment('/promote'), deps());
+      expect(promotions.map((p) => p.routeId)).toEqual([fromQa.id]);
+    });
+
+    it('needs maintain to promote into production by default, write elsewhere', async () => {
+      await addRoutes();
+      await handleCommentCommands(comment('/promote staging production'), deps());
+      expect(platform.comments.get('command')?.[0]).toContain(
+        'refused (promote-permission): promoting to production needs maintain access to the repository (you have write)',
+      );
+      expect(promotions).toEqual([]);
+      await handleCommentCommands(comment('/promote staging qa'), deps());
+      expect(promotions).toHaveLength(1);
+      platform.permissions = { dev: 'maintain' };
+      await handleCommentCommands(comment('/promote staging production'), deps());
+      expect(promotions).toHaveLength(2);
+    });
   });
 
   it('tells an unconfigured repository how to configure it, once, in one comment', async () => {

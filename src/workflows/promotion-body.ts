@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import type { EnvironmentDiff } from '../diff/comment-model.ts';
+import { escapeInline } from '../diff/markdown.ts';
+import { renderDiffComments } from '../diff/split.ts';
+import type { Comparison } from '../platform/types.ts';
+import { PROMOTION_STRATEGIES, type PromotionStrategy } from '../store/types.ts';
+
+/** Labels on every promotion pull request DAG opens. */
+export const PROMOTION_LABELS = ['dag', 'promotion'];
+
+/** Commits listed in a promotion body; the rest are behind the compare link. */
+export const LISTED_COMMITS = 20;
+/** Changed files listed in a promotion body. */
+const LISTED_FILES = 100;
+/** Room kept for the diff preview before it falls back to a summary. */
+const MIN_PREVIEW_CHARS = 2_000;
+
+const repoSchema = z.object({
+  provider: z.enum(['github', 'gitlab']),
+  fullName: z.string().min(1).max(300),
+  webUrl: z.string().url().max(500),
+  installationId: z.number().int().optional(),
+  projectId: z.number().int().optional(),
+});
+
+const metadataSchema = z.object({
+  v: z.literal(1),
+  route: z.number().int().positive(),
+  strategy: z.enum(PROMOTION_STRATEGIES),
+  from: z.string().max(200),
+  to: z.string().max(200),
+  /** The app commit promoted, when known. */
+  source: z.string().max(64).nullable(),
+  /** The app commit the target ran when the promotion was last built. */
+  target: z.string().max(64).nullable(),
+  /** The app repository, where the target's deploy is reported after the merge. */
+  appRepo: repoSchema,
+});
+
+/** What DAG writes into its promotion PR to read it back (e.g. from a merge webhook). */
+export type PromotionMetadata = z.infer<typeof metadataSchema>;
+
+const MARKER = /^<!-- dag:promotion (\{[^\n]*\}) -->$/m;
+
+export function renderMetadata(metadata: PromotionMetadata): string {
+  // JSON with <, >, & and - escaped: nothing in it can close the HTML comment early.
+  const safe = JSON.stringify(metadata).replace(
+    /[<>&-]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return `<!-- dag:promotion ${safe} -->`;
+}
+
+/**
+ * DAG's metadata in a pull request body, or null when there is none (or it is damaged). Anyone
+ * who can edit the body can type it: callers check it against DAG's own promotion records.
+ */
+export function parsePromotionMetadata(body: string): PromotionMetadata | null {
+  const json = MARKER.exec(body)?.[1];
+  if (json === undefined) return null;
+  try {
+    const parsed = metadataSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export type ChangedFile = { path: string; change: 'added' | 'modified' | 'deleted' };
+
+export type PromotionBody = {
+  metadata: PromotionMetadata;
+  app: string;
+  from: string;
+  to: string;
+  strategy: PromotionStrategy;
+  /** Where the change goes: repository name, head and base branch. */
+  where: { repo: string; head: string; base: string; path?: string | undefined };
+  source: { sha: string | null; url: string | null };
+  target: { sha: string | null; url: string | null };
+  /** The app commits promoted (undefined: not known, e.g. the target has no DAG release). */
+  commits?: Comparison | undefined;
+  /** Why the commits could not be listed. */
+  commitsNote?: string | undefined;
+  files: ChangedFile[];
+  preview?: EnvironmentDiff | undefined;
+};
+
+function commitLink(sha: string | null, url: string | null): string {
+  if (!sha) return '_nothing deployed by DAG yet_';
+  const short = `<code>${escapeInline(sha.slice(0, 12), 12)}</code>`;
+  return url && /^https?:\/\//.test(url) ? `[${short}](${url})` : short;
+}
+
+const STRATEGY_TEXT: Record<PromotionStrategy, string> = {
+  folder: 'folder per environment: the source release, rendered with the target values',
+  'iac-branch': 'branch per environment in the IAC repository',
+  'app-branch': 'branch per environment in the app repository (the merge deploys as a push)',
+};
+
+function commitSection(body: PromotionBody): string[] {
+  const { commits } = body;
+  if (!commits) {
+    return body.commitsNote ? ['### Commits', '', `_${escapeInline(body.commitsNote, 500)}_`] : [];
+  }
+  const lines = [`### Commits (${commits.totalCommits})`, ''];
+  if (commits.totalCommits === 0) lines.push('_No new commits: the same code, new configuration._');
+  for (const commit of commits.commits.slice(0, LISTED_COMMITS)) {
+    const author = commit.author ? ` — ${escapeInline(commit.author, 100)}` : '';
+    lines.push(
+      `- ${commitLink(commit.sha, commit.url)} ${escapeInline(commit.title, 200)}${author}`,
+    );
+  }
+  const listed = Math.min(commits.commits.length, LISTED_COMMITS);
+  if (commits.totalCommits > listed) {
+    lines.push(`- … and ${commits.totalCommits - listed} more: [compare](${commits.url})`);
+  }
+  return lines;
+}
+
+function fileSection(files: ChangedFile[]): string[] {
+  const lines = [`### Files that change (${files.length})`, ''];
+  for (const file of files.slice(0, LISTED_FILES)) {
+    lines.push(`- <code>${escapeInline(file.path, 300)}</code> (${file.change})`);
+  }
+  if (files.length > LISTED_FILES) lines.push(`- … and ${files.length - LISTED_FILES} more`);
+  return lines;
+}
+
+/**
+ * The description of a promotion pull request, within `maxChars`: metadata, what moves from
+ * where to where, the commits, the files, then as much of the target's diff preview as fits.
+ */
+export function renderPromotionBody(body: PromotionBody, maxChars: number): string {
+  const { where } = body;
+  const location = `${escapeInline(where.repo, 200)} <code>${escapeInline(where.head, 200)}</code> → <code>${escapeInline(where.base, 200)}</code>${where.path ? ` (<code>${escapeInline(where.path, 300)}</code>)` : ''}`;
+  const head = [
+    renderMetadata(body.metadata),
+    `## Promote ${escapeInline(body.app, 100)} from ${escapeInline(body.from, 100)} to ${escapeInline(body.to, 100)}`,
+    '',
+    '| | |',
+    '| --- | --- |',
+    `| ${escapeInline(body.from, 100)} runs | ${commitLink(body.source.sha, body.source.url)} |`,
+    `| ${escapeInline(body.to, 100)} runs | ${commitLink(body.target.sha, body.target.url)} |`,
+    `| Strategy | ${STRATEGY_TEXT[body.strategy]} |`,
+    `| Change | ${location} |`,
+    '',
+    ...commitSection(body),
+    '',
+    ...fileSection(body.files),
+    '',
+  ].join('\n');
+  const foot = [
+    '',
+    '---',
+    body.strategy === 'folder'
+      ? `_Opened by DAG. A new promotion rebuilds <code>${escapeInline(where.head, 200)}</code> from <code>${escapeInline(where.base, 200)}</code>; if you push to that branch, DAG stops rewriting it. Comment <code>/promote</code> in the app repository to refresh this pull request._`
+      : '_Opened by DAG. Comment <code>/promote</code> in the app repository to refresh this pull request._',
+  ].join('\n');
+  const budget = maxChars - head.length - foot.length - 100;
+  let preview = '';
+  if (body.preview && budget >= MIN_PREVIEW_CHARS) {
+    const model = { pr: 0, headSha: body.source.sha ?? '', environments: [body.preview] };
+    preview = `### Diff preview of ${escapeInline(body.to, 100)}\n\n${renderDiffComments(model, { maxChars: budget, maxParts: 1 }).bodies[0] ?? ''}`;
+  } else if (body.preview) {
+    preview = '_The diff preview does not fit in this description._';
+  }
+  const text = `${head}\n${preview}${foot}`;
+  // The fixed parts are bounded (lists are capped), so this only guards pathological names.
+  return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
+}
