@@ -199,7 +199,8 @@ async function reportMerge(
       await store.updateDeploy(deploy.id, { state: 'success', iacCommit: merge });
     }
   }
-  if (route.route.strategy === 'folder') await deleteDagBranch(route, record, deps);
+  // Whatever the merge took (a person's commits too) is in the base now: the branch can go.
+  if (route.route.strategy === 'folder') await deleteDagBranch(route, record, deps, request.headSha);
   deps.log.info(
     { route: route.route.id, number: record.number, sha },
     'promotion merged: target deploy reported',
@@ -207,16 +208,18 @@ async function reportMerge(
   return store.savePromotion({ ...record, state: 'merged', reported: true });
 }
 
+/** Deletes DAG's promotion branch if it still is at `expected` (by default DAG's own push). */
 async function deleteDagBranch(
   route: Route,
   record: PromotionRecord,
   deps: PromoteDeps,
+  expected: string | null = record.pushedHead,
 ): Promise<void> {
   const { iac, token } = await iacOf(deps.store, route.to);
   const result = await deps.iac.deleteBranch(
     { url: iac.repoUrl, token, branch: record.baseBranch },
     record.branch,
-    record.pushedHead,
+    expected,
   );
   deps.log.info({ branch: record.branch, result }, 'promotion branch cleaned up');
 }

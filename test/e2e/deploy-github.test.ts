@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import nock from 'nock';
+import type nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { waitFor } from '../helpers/wait.ts';
 import {
-  GITHUB_API,
   deliverGithub,
+  expectDeployCalls,
   expectNoPendingGithubCalls,
   githubPushPayload,
   mockGithubApp,
@@ -14,53 +14,6 @@ import {
 import { kustomizeBuild, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
-
-/** The GitHub calls one deploy makes, exactly: values files, deployment, two statuses. */
-function expectDeployCalls(
-  fullName: string,
-  sha: string,
-  environment: string,
-  deploymentId: number,
-) {
-  const scope = nock(GITHUB_API)
-    .get(`/repos/${fullName}/contents/deploy%2Fvalues.yaml`)
-    .query({ ref: sha })
-    .reply(200, 'replicaCount: 1\nmessage: "x\\nevil: true"\n', {
-      'content-type': 'application/vnd.github.raw',
-    })
-    .get(`/repos/${fullName}/contents/deploy%2Fvalues-${environment}.yaml`)
-    .query({ ref: sha })
-    .reply(404, { message: 'Not Found' })
-    // Body matchers are predicates: nock tries each interceptor, so they must not throw.
-    .post(
-      `/repos/${fullName}/deployments`,
-      (body) =>
-        body.ref === sha &&
-        body.environment === environment &&
-        body.auto_merge === false &&
-        Array.isArray(body.required_contexts) &&
-        body.required_contexts.length === 0,
-    )
-    .reply(201, { id: deploymentId })
-    .post(
-      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
-      (body) => body.state === 'queued',
-    )
-    .reply(201, {})
-    .post(
-      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
-      (body) => body.state === 'in_progress',
-    )
-    .reply(201, {})
-    .post(
-      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
-      (body) =>
-        body.state === 'success' &&
-        /^http:\/\/127\.0\.0\.1:\d+\/iac\/commit\/[0-9a-f]{40}$/.test(String(body.log_url)),
-    )
-    .reply(201, {});
-  return scope;
-}
 
 async function configure(fullName: string, env: { name: string; branch: string; path: string }) {
   const db = h.dag.db;

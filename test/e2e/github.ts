@@ -34,6 +34,49 @@ export function githubPushPayload(fullName: string, sha: string) {
   return payload;
 }
 
+/**
+ * The issue_comment example of @octokit/webhooks-examples, adapted: a new comment on issue or
+ * pull request `number` of `fullName`, from the installation DAG's App mock knows.
+ */
+export function githubCommentPayload(
+  fullName: string,
+  input: { number: number; commentId: number; body: string; pullRequest: boolean; user?: string },
+) {
+  const payload = githubExample('issue_comment', (p) => p.action === 'created') as Record<
+    string,
+    unknown
+  > & {
+    issue: Record<string, unknown>;
+    comment: Record<string, unknown>;
+    repository: Record<string, unknown>;
+  };
+  const issue = { ...payload.issue };
+  delete issue.pull_request;
+  payload.issue = {
+    ...issue,
+    number: input.number,
+    ...(input.pullRequest
+      ? { pull_request: { url: `${GITHUB_API}/repos/${fullName}/pulls/${input.number}` } }
+      : {}),
+  };
+  payload.comment = {
+    ...payload.comment,
+    id: input.commentId,
+    body: input.body,
+    ...(input.user
+      ? { user: { ...(payload.comment.user as object), login: input.user, type: 'User' } }
+      : {}),
+  };
+  payload.repository = {
+    ...payload.repository,
+    full_name: fullName,
+    html_url: `https://github.com/${fullName}`,
+    clone_url: `https://github.com/${fullName}.git`,
+  };
+  payload.installation = { id: INSTALLATION, node_id: 'x' };
+  return payload;
+}
+
 let deliveries = 0;
 
 /** Sends a correctly signed GitHub webhook to DAG and expects it to be acknowledged. */
@@ -78,4 +121,52 @@ export function expectNoPendingGithubCalls(): void {
 export function restoreNetwork(): void {
   nock.cleanAll();
   nock.enableNetConnect();
+}
+
+/** The GitHub calls one deploy makes, exactly: values files, deployment, two statuses. */
+export function expectDeployCalls(
+  fullName: string,
+  sha: string,
+  environment: string,
+  deploymentId: number,
+  values = 'replicaCount: 1\nmessage: "x\\nevil: true"\n',
+) {
+  const scope = nock(GITHUB_API)
+    .get(`/repos/${fullName}/contents/deploy%2Fvalues.yaml`)
+    .query({ ref: sha })
+    .reply(200, values, {
+      'content-type': 'application/vnd.github.raw',
+    })
+    .get(`/repos/${fullName}/contents/deploy%2Fvalues-${environment}.yaml`)
+    .query({ ref: sha })
+    .reply(404, { message: 'Not Found' })
+    // Body matchers are predicates: nock tries each interceptor, so they must not throw.
+    .post(
+      `/repos/${fullName}/deployments`,
+      (body) =>
+        body.ref === sha &&
+        body.environment === environment &&
+        body.auto_merge === false &&
+        Array.isArray(body.required_contexts) &&
+        body.required_contexts.length === 0,
+    )
+    .reply(201, { id: deploymentId })
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body) => body.state === 'queued',
+    )
+    .reply(201, {})
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body) => body.state === 'in_progress',
+    )
+    .reply(201, {})
+    .post(
+      `/repos/${fullName}/deployments/${deploymentId}/statuses`,
+      (body) =>
+        body.state === 'success' &&
+        /^http:\/\/127\.0\.0\.1:\d+\/[\w./-]+\/commit\/[0-9a-f]{40}$/.test(String(body.log_url)),
+    )
+    .reply(201, {});
+  return scope;
 }

@@ -5,12 +5,11 @@ import {
   startFakeKubeApiserver,
   type FakeKubeApiserver,
 } from '../helpers/fake-kube-apiserver.ts';
-import { githubExample } from '../helpers/github-examples.ts';
 import {
   GITHUB_API,
-  INSTALLATION,
   deliverGithub,
   expectNoPendingGithubCalls,
+  githubCommentPayload,
   mockGithubApp,
   restoreNetwork,
 } from './github.ts';
@@ -25,31 +24,9 @@ const SA_TOKEN = `sa-token-${Math.random().toString(36).slice(2)}`;
 let h: Harness;
 let kube: FakeKubeApiserver;
 
-/** The issue_comment example of @octokit/webhooks-examples, adapted: a comment on PR #7. */
-function commentPayload(body: string, commentId: number) {
-  const payload = githubExample('issue_comment', (p) => p.action === 'created') as Record<
-    string,
-    unknown
-  > & {
-    issue: Record<string, unknown>;
-    comment: Record<string, unknown>;
-    repository: Record<string, unknown>;
-  };
-  payload.issue = {
-    ...payload.issue,
-    number: PR,
-    pull_request: { url: `${API}/repos/${REPO}/pulls/${PR}` },
-  };
-  payload.comment = { ...payload.comment, id: commentId, body };
-  payload.repository = {
-    ...payload.repository,
-    full_name: REPO,
-    html_url: `https://github.com/${REPO}`,
-    clone_url: `https://github.com/${REPO}.git`,
-  };
-  payload.installation = { id: INSTALLATION, node_id: 'x' };
-  return payload;
-}
+/** A comment on PR #7 of the app repository. */
+const commentPayload = (body: string, commentId: number) =>
+  githubCommentPayload(REPO, { number: PR, commentId, body, pullRequest: true });
 
 const pull = {
   number: PR,

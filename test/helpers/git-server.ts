@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export type GitServer = {
-  /** Root directory holding the bare repositories (`<name>.git`). */
+  /** Root directory holding the bare repositories (`<name>.git`; a name may be `owner/repo`). */
   dir: string;
   /** `http://127.0.0.1:<port>/<name>.git`, without credentials. */
   url(repoName: string): string;
@@ -115,7 +115,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
     }
     authUsers.add(credentials.user);
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (!/^\/[A-Za-z0-9._-]+\.git\//.test(url.pathname)) {
+    if (!/^\/([A-Za-z0-9._-]+\/)?[A-Za-z0-9._-]+\.git\//.test(url.pathname)) {
       req.resume();
       res.writeHead(404);
       res.end('not found\n');
@@ -212,7 +212,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
       await chmod(hook, 0o755);
       if (!files) return;
       // Build the first commit without a work tree: blobs into a private index, then a tree.
-      const index = join(dir, `index-${name}`);
+      const index = join(dir, `index-${name.replace('/', '_')}`);
       for (const [file, content] of Object.entries(files)) {
         const blob = await git(path, ['hash-object', '-w', '--stdin'], { input: content });
         await git(path, ['update-index', '--add', '--cacheinfo', `100644,${blob},${file}`], {
@@ -229,7 +229,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
 
     async commitOutside(name, branch, path, content, message) {
       workCount += 1;
-      const clone = join(work, `${name}-${workCount}`);
+      const clone = join(work, `${name.replace('/', '_')}-${workCount}`);
       await git(work, [
         'clone',
         '--quiet',
