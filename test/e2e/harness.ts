@@ -51,15 +51,16 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   };
 }
 
-/** `kubectl kustomize` of a folder of a checkout of the IAC repo's branch. */
+/** `kubectl kustomize` of a folder of a checkout of an IAC repo's branch (`iac` by default). */
 export async function kustomizeBuild(
   git: GitServer,
   branch: string,
   folder: string,
+  repo = 'iac',
 ): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dag-e2e-checkout-'));
   try {
-    const files = await git.files('iac', branch);
+    const files = await git.files(repo, branch);
     const { mkdir, writeFile } = await import('node:fs/promises');
     for (const [file, content] of Object.entries(files)) {
       await mkdir(path.dirname(path.join(dir, file)), { recursive: true });

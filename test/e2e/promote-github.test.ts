@@ -1,0 +1,403 @@
+// Promotion PRs on GitHub, folder per environment, end to end: signed webhooks in, DAG's jobs,
+// a real IAC repository over git's smart HTTP, and nock at the GitHub API boundary (the app
+// repository through the App's installation, the IAC repository through its own token).
+
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { waitFor } from '../helpers/wait.ts';
+import {
+  GITHUB_API,
+  deliverGithub,
+  expectDeployCalls,
+  expectNoPendingGithubCalls,
+  githubCommentPayload,
+  githubPushPayload,
+  mockGithubApp,
+  restoreNetwork,
+} from './github.ts';
+import {
+  FLUX_LAYOUT,
+  fixtureFiles,
+  kustomizeBuild,
+  startHarness,
+  type Harness,
+} from './harness.ts';
+
+const APP = 'org/shop';
+const IAC = 'org/iac';
+const BRANCH = 'dag/promote/shop/staging-to-production';
+const ISSUE = 3;
+const RAW = { 'content-type': 'application/vnd.github.raw' };
+const sha = (n: number) => `a${n}`.repeat(20);
+
+let h: Harness;
+/** The IAC repository's API: GitHub Enterprise style, on the git server's origin. */
+let iacApi: string;
+let comments = 300;
+
+/** `/promote` in issue #3 of the app repository, by a maintainer. */
+async function promote(text = '/promote') {
+  const id = ++comments;
+  await deliverGithub(
+    h,
+    'issue_comment',
+    githubCommentPayload(APP, {
+      number: ISSUE,
+      commentId: id,
+      body: text,
+      pullRequest: false,
+      user: 'lead',
+    }),
+  );
+  return id;
+}
+
+/** The command's acknowledgement: 👀, the permission, DAG's command reply. */
+function commandCalls(commentId: number) {
+  return nock(GITHUB_API)
+    .post(`/repos/${APP}/issues/comments/${commentId}/reactions`, { content: 'eyes' })
+    .reply(201, {})
+    .get(`/repos/${APP}/collaborators/lead/permission`)
+    .reply(200, { permission: 'admin', role_name: 'maintain' })
+    .get(`/repos/${APP}/issues/${ISSUE}/comments`)
+    .query(true)
+    .reply(200, [])
+    .post(`/repos/${APP}/issues/${ISSUE}/comments`, (b) =>
+      String(b.body).startsWith('<!-- dag:command:0 -->'),
+    )
+    .reply(201, { id: 1 });
+}
+
+/** The promotion job's answer in the issue, and the command's final reaction. */
+function replyCalls(commentId: number, reaction: '+1' | '-1', says: RegExp) {
+  return nock(GITHUB_API)
+    .get(`/repos/${APP}/issues/${ISSUE}/comments`)
+    .query(true)
+    .reply(200, [])
+    .post(
+      `/repos/${APP}/issues/${ISSUE}/comments`,
+      (b) => String(b.body).startsWith('<!-- dag:promote:0 -->') && says.test(String(b.body)),
+    )
+    .reply(201, { id: 2 })
+    .post(`/repos/${APP}/issues/comments/${commentId}/reactions`, { content: reaction })
+    .reply(201, {});
+}
+
+/** The app's values at the promoted commit: base and production. */
+function valuesReads(source: string) {
+  return nock(GITHUB_API)
+    .get(`/repos/${APP}/contents/deploy%2Fvalues.yaml`)
+    .query({ ref: source })
+    .reply(200, 'replicaCount: 1\n', RAW)
+    .get(`/repos/${APP}/contents/deploy%2Fvalues-production.yaml`)
+    .query({ ref: source })
+    .reply(200, 'replicaCount: 3\n', RAW);
+}
+
+/** The app commits between what production runs and what is promoted (GitHub's compare). */
+function compareCalls(base: string, head: string) {
+  return nock(GITHUB_API)
+    .get(`/repos/${APP}/compare/${base}...${head}`)
+    .query({ per_page: 20 })
+    .reply(200, {
+      html_url: `https://github.com/${APP}/compare/${base}...${head}`,
+      total_commits: 1,
+      commits: [
+        {
+          sha: head,
+          html_url: `https://github.com/${APP}/commit/${head}`,
+          commit: { message: 'Faster checkout\n\nDetails.', author: { name: 'Dev' } },
+          author: { login: 'dev' },
+        },
+      ],
+      files: [{ filename: 'src/checkout.ts' }],
+    });
+}
+
+/** The IAC repository's API, authenticated with the IAC's own token. */
+const iac = () =>
+  nock(new URL(iacApi).origin, { reqheaders: { authorization: `token ${h.iacToken}` } });
+
+function pull(number: number, head: string, state: 'open' | 'closed' = 'open', merged = false) {
+  return {
+    number,
+    html_url: `${iacApi.replace('/api/v3', '')}/${IAC}/pull/${number}`,
+    state,
+    merged,
+    merged_at: merged ? '2026-11-21T10:00:00Z' : null,
+    merge_commit_sha: merged ? head : null,
+    title: 'Promote shop',
+    body: '',
+    head: { ref: BRANCH, sha: head },
+    base: { ref: 'main' },
+  };
+}
+
+async function deploy(source: string, branch: string, environment: string, id: number) {
+  const calls = expectDeployCalls(APP, source, environment, id, 'replicaCount: 1\n');
+  await deliverGithub(h, 'push', {
+    ...githubPushPayload(APP, source),
+    ref: `refs/heads/${branch}`,
+  });
+  await waitFor(() => calls.isDone(), { what: `the ${environment} deploy of ${source}` });
+}
+
+async function promotionRecord() {
+  const { rows } = await h.dag.db.query<{
+    number: number;
+    state: string;
+    pushed_head: string | null;
+    hands_off: boolean;
+    source_sha: string | null;
+  }>('SELECT number, state, pushed_head, hands_off, source_sha FROM promotions ORDER BY id');
+  return rows;
+}
+
+const branchExists = async () => (await h.git.git(IAC, ['branch', '--list', BRANCH])).trim() !== '';
+
+beforeAll(async () => {
+  mockGithubApp();
+  h = await startHarness();
+  await h.git.createRepo(IAC, { files: await fixtureFiles(FLUX_LAYOUT), dagBranches: true });
+  iacApi = `${new URL(h.git.url(IAC)).origin}/api/v3`;
+  const db = h.dag.db;
+  await db.query(
+    `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ('iac', $1, $2, 'github')`,
+    [h.git.url(IAC), h.iacToken],
+  );
+  // Nothing listens on port 1: the live diff is skipped, the IAC diff stays.
+  await db.query("INSERT INTO clusters (name, api_url) VALUES ('k8s', 'https://127.0.0.1:1')");
+  await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
+    `https://github.com/${APP}`,
+  ]);
+  await db.query(`
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
+    VALUES (1, 'develop', 1, 'clusters/staging/my-app', 1, 'flux', 'apps', 'staging'),
+           (1, 'main', 1, 'clusters/production/my-app', 1, 'flux', 'apps', 'production');
+    INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id) VALUES (1, 1, 2);
+  `);
+  await deploy(sha(0), 'main', 'production', 100);
+  await deploy(sha(1), 'develop', 'staging', 101);
+});
+
+afterEach(expectNoPendingGithubCalls);
+
+afterAll(async () => {
+  await h?.stop();
+  restoreNetwork();
+});
+
+describe('promotion PRs, folder per environment, on GitHub', () => {
+  it('opens the PR: staging release rendered with production values on a DAG branch', async () => {
+    const commentId = comments + 1;
+    const scopes = [
+      commandCalls(commentId),
+      valuesReads(sha(1)),
+      compareCalls(sha(0), sha(1)),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls`)
+        .query({ state: 'open', head: `org:${BRANCH}`, base: 'main', per_page: 1 })
+        .reply(200, [])
+        .post(
+          `/api/v3/repos/${IAC}/pulls`,
+          (b) =>
+            b.head === BRANCH &&
+            b.base === 'main' &&
+            String(b.title).startsWith(`Promote shop ${sha(1).slice(0, 7)} from staging`) &&
+            String(b.body).startsWith('<!-- dag:promotion {') &&
+            String(b.body).includes('Faster checkout') &&
+            String(b.body).includes('clusters/production/my-app/helmrelease.yaml'),
+        )
+        .reply(201, pull(12, 'x'.repeat(40)))
+        .post(`/api/v3/repos/${IAC}/issues/12/labels`, { labels: ['dag', 'promotion'] })
+        .reply(200, []),
+      replyCalls(commentId, '+1', /opened the promotion .*\/org\/iac\/pull\/12/),
+    ];
+    await promote('/promote staging production');
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the promotion PR' });
+
+    // One bot commit on main's tip, holding the production release of staging's commit.
+    const main = await h.git.head(IAC, 'main');
+    const head = await h.git.head(IAC, BRANCH);
+    expect(await h.git.git(IAC, ['rev-parse', `${head}^`])).toBe(main);
+    const files = await h.git.files(IAC, BRANCH);
+    const release = parse(files['clusters/production/my-app/helmrelease.yaml'] as string) as {
+      metadata: { annotations: Record<string, string> };
+    };
+    expect(release.metadata.annotations['dag.dev/source-commit']).toBe(sha(1));
+    expect(release.metadata.annotations['dag.dev/environment']).toBe('production');
+    expect(parse(files['clusters/production/my-app/values.yaml'] as string)).toMatchObject({
+      replicaCount: 3,
+    });
+    // Staging's folder is untouched; both environments still build.
+    expect(files['clusters/staging/my-app/helmrelease.yaml']).toBe(
+      (await h.git.files(IAC, 'main'))['clusters/staging/my-app/helmrelease.yaml'],
+    );
+    for (const [branch, folder] of [
+      [BRANCH, 'components/apps/production'],
+      ['main', 'components/apps/staging'],
+    ] as const) {
+      const kinds = parseAllDocuments(await kustomizeBuild(h.git, branch, folder, IAC)).map(
+        (d) => (d.toJS() as { kind: string }).kind,
+      );
+      expect(kinds).toContain('HelmRelease');
+    }
+    expect(await promotionRecord()).toEqual([
+      { number: 12, state: 'open', pushed_head: head, hands_off: false, source_sha: sha(1) },
+    ]);
+  });
+
+  it('updates the same PR for a newer staging release, rebuilding the branch on main', async () => {
+    await deploy(sha(2), 'develop', 'staging', 102);
+    const before = await h.git.head(IAC, BRANCH);
+    const commentId = comments + 1;
+    const scopes = [
+      commandCalls(commentId),
+      valuesReads(sha(2)),
+      compareCalls(sha(0), sha(2)),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls/12`)
+        .reply(200, pull(12, before))
+        .patch(
+          `/api/v3/repos/${IAC}/pulls/12`,
+          (b) => String(b.title).includes(sha(2).slice(0, 7)) && String(b.body).includes(sha(2)),
+        )
+        .reply(200, pull(12, 'y'.repeat(40))),
+      replyCalls(commentId, '+1', /updated the promotion/),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the updated promotion PR' });
+
+    const head = await h.git.head(IAC, BRANCH);
+    expect(head).not.toBe(before);
+    expect(await h.git.git(IAC, ['rev-list', '--count', `main..${BRANCH}`])).toBe('1');
+    expect(await h.git.git(IAC, ['rev-parse', `${head}^`])).toBe(await h.git.head(IAC, 'main'));
+    expect(h.git.forcePushes).toBe(0);
+    expect(await promotionRecord()).toMatchObject([
+      { number: 12, state: 'open', pushed_head: head, source_sha: sha(2) },
+    ]);
+  });
+
+  it('stops rewriting its branch once a person pushed to it, and says so on the PR', async () => {
+    const person = await h.git.commitOutside(
+      IAC,
+      BRANCH,
+      'components/apps/production/podinfo-values.yaml',
+      'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    replicaCount: 4\n',
+      'production needs four replicas',
+    );
+    const pushed = (await promotionRecord())[0]?.pushed_head as string;
+    let commentId = comments + 1;
+    let scopes = [
+      commandCalls(commentId),
+      valuesReads(sha(2)),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls/12`)
+        .reply(200, pull(12, pushed))
+        .post(`/api/v3/repos/${IAC}/issues/12/comments`, (b) =>
+          String(b.body).includes('no longer rewrites this branch'),
+        )
+        .reply(201, {}),
+      replyCalls(commentId, '-1', /a person pushed to its branch/),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the hands-off comment' });
+    expect(await h.git.head(IAC, BRANCH)).toBe(person);
+    expect(await promotionRecord()).toMatchObject([{ number: 12, hands_off: true }]);
+
+    // Asked again: DAG leaves the branch alone and says why, without touching anything.
+    commentId = comments + 1;
+    scopes = [
+      commandCalls(commentId),
+      iac().get(`/api/v3/repos/${IAC}/pulls/12`).reply(200, pull(12, person)),
+      replyCalls(commentId, '-1', /Merge or close/),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the hands-off answer' });
+    expect(await h.git.head(IAC, BRANCH)).toBe(person);
+  });
+
+  it('after the merge, reports the production deploy and has nothing left to promote', async () => {
+    // The PR is merged (fast-forward, for the test): main holds the person's commit too.
+    const merged = await h.git.head(IAC, BRANCH);
+    await h.git.git(IAC, ['update-ref', 'refs/heads/main', merged]);
+    const commentId = comments + 1;
+    const scopes = [
+      commandCalls(commentId),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls/12`)
+        .reply(200, pull(12, merged, 'closed', true)),
+      nock(GITHUB_API)
+        .post(
+          `/repos/${APP}/deployments`,
+          (b) => b.ref === sha(2) && b.environment === 'production',
+        )
+        .reply(201, { id: 300 })
+        .post(
+          `/repos/${APP}/deployments/300/statuses`,
+          (b) =>
+            b.state === 'success' &&
+            String(b.description).includes('Promoted from staging') &&
+            String(b.log_url).endsWith(`/${IAC}/commit/${merged}`),
+        )
+        .reply(201, {}),
+      valuesReads(sha(2)),
+      replyCalls(commentId, '+1', /nothing to promote/),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the merge report' });
+    expect(await branchExists()).toBe(false);
+    expect(await promotionRecord()).toMatchObject([{ number: 12, state: 'merged' }]);
+    const { rows } = await h.dag.db.query<{ state: string; iac_commit: string }>(
+      'SELECT state, iac_commit FROM deploys WHERE environment_id = 2 AND sha = $1',
+      [sha(2)],
+    );
+    expect(rows).toEqual([{ state: 'success', iac_commit: merged }]);
+  });
+
+  it('closes its PR with a note when production got the release another way', async () => {
+    await deploy(sha(3), 'develop', 'staging', 103);
+    let commentId = comments + 1;
+    let scopes = [
+      commandCalls(commentId),
+      valuesReads(sha(3)),
+      compareCalls(sha(2), sha(3)),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls`)
+        .query(true)
+        .reply(200, [])
+        .post(`/api/v3/repos/${IAC}/pulls`)
+        .reply(201, pull(13, 'z'.repeat(40)))
+        .post(`/api/v3/repos/${IAC}/issues/13/labels`)
+        .reply(200, []),
+      replyCalls(commentId, '+1', /opened the promotion .*\/pull\/13/),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the second promotion PR' });
+
+    // Someone lands the same change on main by hand; the PR is still open.
+    const head = await h.git.head(IAC, BRANCH);
+    await h.git.git(IAC, ['update-ref', 'refs/heads/main', head]);
+    commentId = comments + 1;
+    scopes = [
+      commandCalls(commentId),
+      valuesReads(sha(3)),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls/13`)
+        .reply(200, pull(13, head))
+        .post(`/api/v3/repos/${IAC}/issues/13/comments`, (b) =>
+          String(b.body).includes('production already runs what staging runs'),
+        )
+        .reply(201, {})
+        .patch(`/api/v3/repos/${IAC}/pulls/13`, { state: 'closed' })
+        .reply(200, pull(13, head, 'closed')),
+      replyCalls(commentId, '+1', /nothing to promote.*closed .*\/pull\/13/s),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the closed promotion PR' });
+    expect(await branchExists()).toBe(false);
+    expect((await promotionRecord())[1]).toMatchObject({ number: 13, state: 'closed' });
+    expect(h.git.forcePushes).toBe(0);
+  });
+});
