@@ -11,7 +11,6 @@ import {
   deliverGithub,
   expectDeployCalls,
   expectNoPendingGithubCalls,
-  githubCommentPayload,
   githubPushPayload,
   mockGithubApp,
   restoreNetwork,
@@ -23,6 +22,7 @@ import {
   startHarness,
   type Harness,
 } from './harness.ts';
+import { nextComment, promotionCommands, pullResponse } from './promotion.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
@@ -34,55 +34,8 @@ const sha = (n: number) => `a${n}`.repeat(20);
 let h: Harness;
 /** The IAC repository's API: GitHub Enterprise style, on the git server's origin. */
 let iacApi: string;
-let comments = 300;
 
-/** `/promote` in issue #3 of the app repository, by a maintainer. */
-async function promote(text = '/promote') {
-  const id = ++comments;
-  await deliverGithub(
-    h,
-    'issue_comment',
-    githubCommentPayload(APP, {
-      number: ISSUE,
-      commentId: id,
-      body: text,
-      pullRequest: false,
-      user: 'lead',
-    }),
-  );
-  return id;
-}
-
-/** The command's acknowledgement: 👀, the permission, DAG's command reply. */
-function commandCalls(commentId: number) {
-  return nock(GITHUB_API)
-    .post(`/repos/${APP}/issues/comments/${commentId}/reactions`, { content: 'eyes' })
-    .reply(201, {})
-    .get(`/repos/${APP}/collaborators/lead/permission`)
-    .reply(200, { permission: 'admin', role_name: 'maintain' })
-    .get(`/repos/${APP}/issues/${ISSUE}/comments`)
-    .query(true)
-    .reply(200, [])
-    .post(`/repos/${APP}/issues/${ISSUE}/comments`, (b) =>
-      String(b.body).startsWith('<!-- dag:command:0 -->'),
-    )
-    .reply(201, { id: 1 });
-}
-
-/** The promotion job's answer in the issue, and the command's final reaction. */
-function replyCalls(commentId: number, reaction: '+1' | '-1', says: RegExp) {
-  return nock(GITHUB_API)
-    .get(`/repos/${APP}/issues/${ISSUE}/comments`)
-    .query(true)
-    .reply(200, [])
-    .post(
-      `/repos/${APP}/issues/${ISSUE}/comments`,
-      (b) => String(b.body).startsWith('<!-- dag:promote:0 -->') && says.test(String(b.body)),
-    )
-    .reply(201, { id: 2 })
-    .post(`/repos/${APP}/issues/comments/${commentId}/reactions`, { content: reaction })
-    .reply(201, {});
-}
+const { promote, commandCalls, replyCalls } = promotionCommands(() => h, APP, ISSUE);
 
 /** The app's values at the promoted commit: base and production. */
 function valuesReads(source: string) {
@@ -119,20 +72,18 @@ function compareCalls(base: string, head: string) {
 const iac = () =>
   nock(new URL(iacApi).origin, { reqheaders: { authorization: `token ${h.iacToken}` } });
 
-function pull(number: number, head: string, state: 'open' | 'closed' = 'open', merged = false) {
-  return {
-    number,
-    html_url: `${iacApi.replace('/api/v3', '')}/${IAC}/pull/${number}`,
+const pull = (number: number, head: string, state: 'open' | 'closed' = 'open', merged = false) =>
+  pullResponse(
+    {
+      number,
+      webBase: `${new URL(iacApi).origin}/${IAC}`,
+      head,
+      headRef: BRANCH,
+      baseRef: 'main',
+    },
     state,
     merged,
-    merged_at: merged ? '2026-11-21T10:00:00Z' : null,
-    merge_commit_sha: merged ? head : null,
-    title: 'Promote shop',
-    body: '',
-    head: { ref: BRANCH, sha: head },
-    base: { ref: 'main' },
-  };
-}
+  );
 
 async function deploy(source: string, branch: string, environment: string, id: number) {
   const calls = expectDeployCalls(APP, source, environment, id, 'replicaCount: 1\n');
@@ -190,7 +141,7 @@ afterAll(async () => {
 
 describe('promotion PRs, folder per environment, on GitHub', () => {
   it('opens the PR: staging release rendered with production values on a DAG branch', async () => {
-    const commentId = comments + 1;
+    const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
       valuesReads(sha(1)),
@@ -251,7 +202,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
   it('updates the same PR for a newer staging release, rebuilding the branch on main', async () => {
     await deploy(sha(2), 'develop', 'staging', 102);
     const before = await h.git.head(IAC, BRANCH);
-    const commentId = comments + 1;
+    const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
       valuesReads(sha(2)),
@@ -288,7 +239,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
       'production needs four replicas',
     );
     const pushed = (await promotionRecord())[0]?.pushed_head as string;
-    let commentId = comments + 1;
+    let commentId = nextComment();
     let scopes = [
       commandCalls(commentId),
       valuesReads(sha(2)),
@@ -307,7 +258,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     expect(await promotionRecord()).toMatchObject([{ number: 12, hands_off: true }]);
 
     // Asked again: DAG leaves the branch alone and says why, without touching anything.
-    commentId = comments + 1;
+    commentId = nextComment();
     scopes = [
       commandCalls(commentId),
       iac().get(`/api/v3/repos/${IAC}/pulls/12`).reply(200, pull(12, person)),
@@ -322,7 +273,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     // The PR is merged (fast-forward, for the test): main holds the person's commit too.
     const merged = await h.git.head(IAC, BRANCH);
     await h.git.git(IAC, ['update-ref', 'refs/heads/main', merged]);
-    const commentId = comments + 1;
+    const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
       iac()
@@ -358,7 +309,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
 
   it('closes its PR with a note when production got the release another way', async () => {
     await deploy(sha(3), 'develop', 'staging', 103);
-    let commentId = comments + 1;
+    let commentId = nextComment();
     let scopes = [
       commandCalls(commentId),
       valuesReads(sha(3)),
@@ -379,7 +330,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     // Someone lands the same change on main by hand; the PR is still open.
     const head = await h.git.head(IAC, BRANCH);
     await h.git.git(IAC, ['update-ref', 'refs/heads/main', head]);
-    commentId = comments + 1;
+    commentId = nextComment();
     scopes = [
       commandCalls(commentId),
       valuesReads(sha(3)),
