@@ -352,3 +352,103 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     expect(h.git.forcePushes).toBe(0);
   });
 });
+
+describe('API thrift', () => {
+  const CHARTS = 'org/charts';
+  const TEMPLATES = 48;
+  const charts = promotionCommands(() => h, CHARTS, 9);
+  const chartYaml = 'apiVersion: v2\nname: charts\nversion: 1.0.0\n';
+  const template = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n';
+
+  /** The app's chart through the provider API: a tree listing, then one read per file. */
+  function chartReads(source: string) {
+    const files = [
+      'chart/Chart.yaml',
+      'chart/values.yaml',
+      ...Array.from({ length: TEMPLATES }, (_, i) => `chart/templates/t${i + 1}.yaml`),
+    ];
+    return nock(GITHUB_API)
+      .get(`/repos/${CHARTS}/git/trees/${source}`)
+      .query({ recursive: '1' })
+      .reply(200, {
+        sha: source,
+        truncated: false,
+        tree: files.map((path) => ({ path, type: 'blob', size: 80 })),
+      })
+      .get(`/repos/${CHARTS}/contents/chart%2FChart.yaml`)
+      .query({ ref: source })
+      .reply(200, chartYaml, RAW)
+      .get(`/repos/${CHARTS}/contents/chart%2Fvalues.yaml`)
+      .query({ ref: source })
+      .reply(200, 'port: 8080\n', RAW)
+      .get(/\/repos\/org\/charts\/contents\/chart%2Ftemplates%2Ft\d+\.yaml/)
+      .query({ ref: source })
+      .times(TEMPLATES)
+      .reply(200, template, RAW);
+  }
+
+  it('promotes a 50-file release with 7 provider requests, not one per file', async () => {
+    const source = sha(9);
+    await h.dag.db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
+      `https://github.com/${CHARTS}`,
+    ]);
+    await h.dag.db.query(`
+      INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
+      VALUES (2, 'develop', 1, 'clusters/staging/charts', 1, 'plain', 'apps', 'staging'),
+             (2, 'main', 1, 'clusters/production/charts', 1, 'plain', 'apps', 'production');
+      INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id) VALUES (2, 3, 4);
+    `);
+    // Staging runs the release: its deploy reads the chart file by file.
+    const deployCalls = [
+      expectDeployCalls(CHARTS, source, 'staging', 900, 'replicaCount: 1\n'),
+      chartReads(source),
+    ];
+    await deliverGithub(h, 'push', {
+      ...githubPushPayload(CHARTS, source),
+      ref: 'refs/heads/develop',
+    });
+    await waitFor(() => deployCalls.every((s) => s.isDone()), { what: 'the chart deploy' });
+
+    const commentId = nextComment();
+    const branch = 'dag/promote/charts/staging-to-production';
+    const job = [
+      nock(GITHUB_API)
+        .get(`/repos/${CHARTS}/contents/deploy%2Fvalues.yaml`)
+        .query({ ref: source })
+        .reply(200, 'replicaCount: 1\n', RAW)
+        .get(`/repos/${CHARTS}/contents/deploy%2Fvalues-production.yaml`)
+        .query({ ref: source })
+        .reply(200, 'replicaCount: 3\n', RAW)
+        .get(`/repos/${CHARTS}/contents/chart%2FChart.yaml`)
+        .query({ ref: source })
+        .reply(200, chartYaml, RAW)
+        .get(`/repos/${CHARTS}/contents/chart%2Fvalues.yaml`)
+        .query({ ref: source })
+        .reply(200, 'port: 8080\n', RAW),
+      iac()
+        .get(`/api/v3/repos/${IAC}/pulls`)
+        .query(true)
+        .reply(200, [])
+        .post(`/api/v3/repos/${IAC}/pulls`, (b) =>
+          String(b.body).includes('Files that change (50)'),
+        )
+        .reply(201, { ...pull(30, 'p'.repeat(40)), head: { ref: branch, sha: 'p'.repeat(40) } })
+        .post(`/api/v3/repos/${IAC}/issues/30/labels`)
+        .reply(200, []),
+    ];
+    // Every request the promotion job may make is one of these; an extra one fails the job.
+    expect(job.flatMap((scope) => scope.pendingMocks())).toHaveLength(7);
+    const around = [
+      charts.commandCalls(commentId),
+      charts.replyCalls(commentId, '+1', /opened the promotion/),
+    ];
+    await charts.promote();
+    await waitFor(() => [...job, ...around].every((s) => s.isDone()), {
+      what: 'the 50-file promotion',
+    });
+    const files = Object.keys(await h.git.files(IAC, branch)).filter((f) =>
+      f.startsWith('clusters/production/charts/'),
+    );
+    expect(files).toHaveLength(50);
+  });
+});
