@@ -13,6 +13,7 @@ import { createLogger, SecretMasker } from '../src/log.ts';
 import { startService, type Service } from '../src/service.ts';
 import { readSettings } from '../src/settings.ts';
 import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
+import { pushHook, sha, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
@@ -35,32 +36,6 @@ async function fakeGitlab(): Promise<{ url: string; server: Server }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, server };
-}
-
-function pushHook(project: number, name: string, sha: string) {
-  const web = `https://gitlab.example.com/bench/${name}`;
-  return JSON.stringify({
-    object_kind: 'push',
-    ref: 'refs/heads/main',
-    before: '0'.repeat(39) + '1',
-    after: sha,
-    checkout_sha: sha,
-    user_username: 'bench',
-    project_id: project,
-    project: {
-      id: project,
-      path_with_namespace: `bench/${name}`,
-      web_url: web,
-      git_http_url: `${web}.git`,
-    },
-    commits: [],
-  });
-}
-
-const sha = () => randomBytes(20).toString('hex');
-
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 2));
 }
 
 /** Plain git: fetch, write the same kind of files, commit, push; the token via the same header. */
