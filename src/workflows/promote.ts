@@ -200,7 +200,8 @@ async function reportMerge(
     }
   }
   // Whatever the merge took (a person's commits too) is in the base now: the branch can go.
-  if (route.route.strategy === 'folder') await deleteDagBranch(route, record, deps, request.headSha);
+  if (route.route.strategy === 'folder')
+    await deleteDagBranch(route, record, deps, request.headSha);
   deps.log.info(
     { route: route.route.id, number: record.number, sha },
     'promotion merged: target deploy reported',
