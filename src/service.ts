@@ -27,7 +27,12 @@ import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
 import { announceDeploy, runDeploy } from './workflows/deploy.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
-import { promotionJobKey, runPromotion, type PromotionRequest } from './workflows/promote.ts';
+import {
+  automaticPromotions,
+  promotionJobKey,
+  runPromotion,
+  type PromotionRequest,
+} from './workflows/promote.ts';
 
 export type Service = {
   url: string;
@@ -154,13 +159,8 @@ export async function startService(
           });
           // A release that reached its environment moves on along automatic routes.
           if (record?.state !== 'success') return;
-          for (const route of await store.listRoutes()) {
-            if (!route.automatic || route.fromEnvironmentId !== request.environmentId) continue;
-            await enqueuePromotion({
-              routeId: route.id,
-              appRepo: request.repo,
-              origin: { kind: 'deploy', sha: request.sha },
-            });
+          for (const promotion of await automaticPromotions(store, request)) {
+            await enqueuePromotion(promotion);
           }
         },
       );

@@ -772,3 +772,18 @@ export function promotionJobKey(request: PromotionRequest): string {
         : `merged-${origin.repoUrl}#${origin.number}`;
   return `route-${request.routeId}:${why}`;
 }
+
+/** The promotions a successful deploy starts: one per automatic route leaving its environment. */
+export async function automaticPromotions(
+  store: PromotionStore,
+  deployed: { environmentId: number; sha: string; repo: RepoRef },
+): Promise<PromotionRequest[]> {
+  const routes = await store.listRoutes();
+  return routes
+    .filter((route) => route.automatic && route.fromEnvironmentId === deployed.environmentId)
+    .map((route) => ({
+      routeId: route.id,
+      appRepo: deployed.repo,
+      origin: { kind: 'deploy', sha: deployed.sha },
+    }));
+}
