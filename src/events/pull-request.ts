@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { gitlabProject, gitlabRepo } from './gitlab-project.ts';
 import type {
   CommentEvent,
   MergedPullRequestEvent,
@@ -128,6 +129,36 @@ export function normalizeGithubMerge(payload: unknown): Normalized<MergedPullReq
       repo: githubRepo(p.repository, p.installation),
       number: p.number,
       body: p.pull_request.body ?? '',
+    },
+  };
+}
+
+const gitlabMergeRequest = z.looseObject({
+  object_kind: z.string(),
+  project: gitlabProject,
+  object_attributes: z.looseObject({
+    iid: z.number().int().positive(),
+    action: z.string().optional(),
+    state: z.string(),
+    description: z.string().nullable().optional(),
+  }),
+});
+
+/** A GitLab Merge Request Hook for a merge: DAG's promotions report the target's deploy. */
+export function normalizeGitlabMerge(payload: unknown): Normalized<MergedPullRequestEvent> {
+  const parsed = gitlabMergeRequest.safeParse(payload);
+  if (!parsed.success) throw invalid('GitLab Merge Request Hook', parsed.error);
+  const p = parsed.data;
+  const mr = p.object_attributes;
+  if (p.object_kind !== 'merge_request' || mr.action !== 'merge') {
+    return { ignored: `merge request ${mr.action ?? mr.state}, not merged` };
+  }
+  return {
+    event: {
+      kind: 'merged',
+      repo: gitlabRepo(p.project),
+      number: mr.iid,
+      body: mr.description ?? '',
     },
   };
 }

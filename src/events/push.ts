@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { gitlabProject, gitlabRepo } from './gitlab-project.ts';
 import { UserError } from '../errors.ts';
 import type { Normalized, PushEvent } from './types.ts';
 
@@ -33,13 +34,7 @@ const gitlabPush = z.looseObject({
   user_username: z.string().optional(),
   user_name: z.string().optional(),
   project_id: z.number().int().optional(),
-  project: z.looseObject({
-    id: z.number().int(),
-    path_with_namespace: z.string().min(3),
-    web_url: z.string().url(),
-    git_http_url: z.string().optional(),
-    git_ssh_url: z.string().optional(),
-  }),
+  project: gitlabProject,
 });
 
 function invalid(provider: string, error: z.ZodError): UserError {
@@ -94,15 +89,7 @@ export function normalizeGitlabPush(payload: unknown): Normalized<PushEvent> {
   return {
     event: {
       kind: 'push',
-      repo: {
-        provider: 'gitlab',
-        fullName: p.project.path_with_namespace,
-        urls: [webUrl, p.project.git_http_url, p.project.git_ssh_url].filter(
-          (u): u is string => typeof u === 'string' && u.length > 0,
-        ),
-        projectId: p.project.id,
-        webUrl,
-      },
+      repo: gitlabRepo(p.project),
       branch,
       sha: p.after,
       before: p.before,

@@ -2,9 +2,10 @@ import {
   normalizeGithubComment,
   normalizeGithubMerge,
   normalizeGithubPullRequest,
+  normalizeGitlabMerge,
 } from '../events/pull-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
-import type { Normalized, PushEvent, RepoRef } from '../events/types.ts';
+import type { MergedPullRequestEvent, Normalized, PushEvent, RepoRef } from '../events/types.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
@@ -70,39 +71,41 @@ const onGithubComment: Workflow = async (delivery, deps) => {
  * A merged pull request that is one of DAG's promotions (its metadata, checked against DAG's
  * record of that pull request and the route's app): report the target environment's deploy.
  */
-async function onGithubMerge(delivery: Delivery, deps: WorkflowDeps): Promise<void> {
-  const normalized = normalizeGithubMerge(delivery.payload);
-  if ('ignored' in normalized) return;
-  const event = normalized.event;
-  const metadata = parsePromotionMetadata(event.body);
-  if (!metadata) return;
-  const record = await deps.store.findPromotionByPullRequest(event.repo.webUrl, event.number);
-  const route = record ? await deps.store.getRoute(record.routeId) : undefined;
-  const app = route ? await deps.store.getApp(route.appId) : undefined;
-  if (
-    !record ||
-    !app ||
-    record.routeId !== metadata.route ||
-    repoKey(app.repoUrl) !== repoKey(metadata.appRepo.webUrl)
-  ) {
-    deps.log.warn(
-      { repo: event.repo.fullName, number: event.number },
-      'merged pull request carries promotion metadata DAG has no record of: ignored',
-    );
-    return;
-  }
-  const { status } = await deps.enqueuePromotion({
-    routeId: record.routeId,
-    appRepo: { ...metadata.appRepo, urls: [metadata.appRepo.webUrl] },
-    origin: { kind: 'merged', repoUrl: event.repo.webUrl, number: event.number },
-  });
-  deps.log.info({ route: record.routeId, number: event.number, status }, 'promotion merged');
-}
+const onMerge =
+  (normalize: (payload: unknown) => Normalized<MergedPullRequestEvent>): Workflow =>
+  async (delivery, deps) => {
+    const normalized = normalize(delivery.payload);
+    if ('ignored' in normalized) return;
+    const event = normalized.event;
+    const metadata = parsePromotionMetadata(event.body);
+    if (!metadata) return;
+    const record = await deps.store.findPromotionByPullRequest(event.repo.webUrl, event.number);
+    const route = record ? await deps.store.getRoute(record.routeId) : undefined;
+    const app = route ? await deps.store.getApp(route.appId) : undefined;
+    if (
+      !record ||
+      !app ||
+      record.routeId !== metadata.route ||
+      repoKey(app.repoUrl) !== repoKey(metadata.appRepo.webUrl)
+    ) {
+      deps.log.warn(
+        { repo: event.repo.fullName, number: event.number },
+        'merged pull request carries promotion metadata DAG has no record of: ignored',
+      );
+      return;
+    }
+    const { status } = await deps.enqueuePromotion({
+      routeId: record.routeId,
+      appRepo: { ...metadata.appRepo, urls: [metadata.appRepo.webUrl] },
+      origin: { kind: 'merged', repoUrl: event.repo.webUrl, number: event.number },
+    });
+    deps.log.info({ route: record.routeId, number: event.number, status }, 'promotion merged');
+  };
 
 /** Opened, reopened or pushed to: preview the environments merging would deploy. */
 const onGithubPullRequest: Workflow = async (delivery, deps) => {
   if ((delivery.payload as { action?: unknown }).action === 'closed') {
-    await onGithubMerge(delivery, deps);
+    await onMerge(normalizeGithubMerge)(delivery, deps);
     return;
   }
   const normalized = normalizeGithubPullRequest(delivery.payload);
@@ -163,6 +166,7 @@ const WORKFLOWS: Partial<Record<`${Delivery['provider']}:${string}`, Workflow>> 
   'github:issue_comment': onGithubComment,
   'github:pull_request': onGithubPullRequest,
   'gitlab:Push Hook': onPush(normalizeGitlabPush),
+  'gitlab:Merge Request Hook': onMerge(normalizeGitlabMerge),
 };
 
 export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Promise<void> {

@@ -6,6 +6,7 @@ import type { PromotionRequest } from '../../src/workflows/promote.ts';
 import { renderMetadata } from '../../src/workflows/promotion-body.ts';
 import { handleDelivery, type WorkflowDeps } from '../../src/workflows/dispatch.ts';
 import { githubExample } from '../helpers/github-examples.ts';
+import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
@@ -153,6 +154,50 @@ describe('merged promotion pull requests', () => {
         routeId: route.id,
         appRepo: { ...appRepo, urls: [appRepo.webUrl] },
         origin: { kind: 'merged', repoUrl, number: delivery.payload.number },
+      },
+    ]);
+  });
+
+  it('reads a GitLab Merge Request Hook for a merge the same way', async () => {
+    const route = await store.addRoute({ app: 'hello-world', from: 'staging', to: 'production' });
+    const payload = gitlabExample('merge-request-hook') as {
+      object_attributes: Record<string, unknown>;
+      project: { web_url: string };
+    };
+    const gitlab = (action: string) => ({
+      provider: 'gitlab' as const,
+      deliveryId: `gl-${action}`,
+      event: 'Merge Request Hook',
+      payload: {
+        ...payload,
+        object_attributes: {
+          ...payload.object_attributes,
+          action,
+          state: action === 'merge' ? 'merged' : 'opened',
+          description: merged(route.id).payload.pull_request.body,
+        },
+      },
+    });
+    await store.savePromotion({
+      routeId: route.id,
+      repoUrl: payload.project.web_url,
+      number: 1,
+      url: `${payload.project.web_url}/-/merge_requests/1`,
+      branch: 'dag/promote/hello-world/staging-to-production',
+      baseBranch: 'master',
+      pushedHead: null,
+      sourceSha: 'c'.repeat(40),
+      state: 'open',
+      handsOff: false,
+      reported: false,
+    });
+    await handleDelivery(gitlab('open'), deps());
+    expect(promotions).toEqual([]);
+    await handleDelivery(gitlab('merge'), deps());
+    expect(promotions).toMatchObject([
+      {
+        routeId: route.id,
+        origin: { kind: 'merged', repoUrl: payload.project.web_url, number: 1 },
       },
     ]);
   });
