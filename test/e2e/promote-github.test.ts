@@ -5,6 +5,11 @@
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import {
+  FLUX_CRDS,
+  startFakeKubeApiserver,
+  type FakeKubeApiserver,
+} from '../helpers/fake-kube-apiserver.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   GITHUB_API,
@@ -32,6 +37,8 @@ const RAW = { 'content-type': 'application/vnd.github.raw' };
 const sha = (n: number) => `a${n}`.repeat(20);
 
 let h: Harness;
+let kube: FakeKubeApiserver;
+const SA_TOKEN = `sa-token-${Math.random().toString(36).slice(2)}`;
 /** The IAC repository's API: GitHub Enterprise style, on the git server's origin. */
 let iacApi: string;
 
@@ -117,8 +124,13 @@ beforeAll(async () => {
     `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ('iac', $1, $2, 'github')`,
     [h.git.url(IAC), h.iacToken],
   );
-  // Nothing listens on port 1: the live diff is skipped, the IAC diff stays.
-  await db.query("INSERT INTO clusters (name, api_url) VALUES ('k8s', 'https://127.0.0.1:1')");
+  // Production's cluster: the PR's preview dry-runs the release there.
+  kube = await startFakeKubeApiserver({ token: SA_TOKEN, crds: FLUX_CRDS });
+  kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } });
+  await db.query(
+    'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4)',
+    ['k8s', kube.url, SA_TOKEN, kube.caCert],
+  );
   await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
     `https://github.com/${APP}`,
   ]);
@@ -136,12 +148,14 @@ afterEach(expectNoPendingGithubCalls);
 
 afterAll(async () => {
   await h?.stop();
+  await kube?.stop();
   restoreNetwork();
 });
 
 describe('promotion PRs, folder per environment, on GitHub', () => {
   it('opens the PR: staging release rendered with production values on a DAG branch', async () => {
     const commentId = nextComment();
+    let body = '';
     const scopes = [
       commandCalls(commentId),
       valuesReads(sha(1)),
@@ -158,7 +172,8 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
             String(b.title).startsWith(`Promote shop ${sha(1).slice(0, 7)} from staging`) &&
             String(b.body).startsWith('<!-- dag:promotion {') &&
             String(b.body).includes('Faster checkout') &&
-            String(b.body).includes('clusters/production/my-app/helmrelease.yaml'),
+            String(b.body).includes('clusters/production/my-app/helmrelease.yaml') &&
+            Boolean((body = String(b.body))),
         )
         .reply(201, pull(12, 'x'.repeat(40)))
         .post(`/api/v3/repos/${IAC}/issues/12/labels`, { labels: ['dag', 'promotion'] })
@@ -167,6 +182,12 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     ];
     await promote('/promote staging production');
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the promotion PR' });
+    // The body previews production: the IAC files, and the release dry-run on its cluster.
+    expect(body).toContain('### Diff preview of production');
+    expect(body).toContain('✅ passed');
+    expect(body).toContain('| production | 4 | 2 | 0 | 0 | 0 | ✅ passed |');
+    expect(body).toContain('<b>created</b> HelmRelease <code>apps/shop</code>');
+    expect(body).toContain('clusters/production/my-app/values.yaml');
 
     // One bot commit on main's tip, holding the production release of staging's commit.
     const main = await h.git.head(IAC, 'main');
