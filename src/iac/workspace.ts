@@ -257,13 +257,22 @@ export class IacWorkspace {
 
   /** The files of folder `path` at the remote tip of the branch (e.g. for diff previews). */
   async read(target: IacTarget, path: string): Promise<FolderSnapshot> {
-    const folder = checkFolderPath(path);
+    const { branch, head, folders } = await this.readFolders(target, [path]);
+    return { branch, head, files: folders[0] ?? {} };
+  }
+
+  /** The files of several folders at one remote tip of the branch (one fetch), in order. */
+  async readFolders(
+    target: IacTarget,
+    paths: string[],
+  ): Promise<{ branch: string; head: string; folders: Record<string, string>[] }> {
+    const folders = paths.map(checkFolderPath);
     const remote = parseRemote(target.url, target.token);
     const branch = target.branch === null ? null : checkBranchName(target.branch);
     return this.#withClone(remote, branch, async (clone) => ({
       branch: clone.branch,
       head: await clone.head(),
-      files: await readFolder(clone.dir, folder),
+      folders: await Promise.all(folders.map((folder) => readFolder(clone.dir, folder))),
     }));
   }
 
@@ -360,8 +369,8 @@ async function publishOn(
     remoteHead,
   });
   // What the push is leased on: DAG's own commit, or null when the branch is absent (also
-  // when a person deleted it: DAG may recreate it).
-  let lease = await remoteBranchHead(clone, head);
+  // when a person deleted it: DAG may recreate it). One fetch tells, and brings its commit.
+  const lease = await fetchBranch(clone, head);
   if (lease !== null && lease !== expected) return foreign(lease);
 
   const messages: string[] = [];
@@ -371,14 +380,8 @@ async function publishOn(
   if (messages.length === 0) return { status: 'nothing', base: baseTip };
   const sha = await commitStaged(clone, author, messages.join('\n\n'));
   const files = await changedFiles(clone, baseTip, sha);
-
-  if (lease !== null) {
-    const fetched = await fetchBranch(clone, head);
-    if (fetched !== null && fetched !== lease) return foreign(fetched);
-    if (fetched !== null && (await isRebuildOf(clone, fetched, baseTip, sha))) {
-      return { status: 'up-to-date', base: baseTip, head: fetched, files };
-    }
-    lease = fetched;
+  if (lease !== null && (await isRebuildOf(clone, lease, baseTip, sha))) {
+    return { status: 'up-to-date', base: baseTip, head: lease, files };
   }
   if (await pushWithLease(clone, head, sha, lease)) {
     return { status: 'pushed', base: baseTip, head: sha, files };

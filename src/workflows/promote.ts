@@ -36,6 +36,11 @@ type IacTarget = { url: string; token: string | null; branch: string | null };
 
 /** DAG's own branches in IAC repositories (src/iac's IacWorkspace fits). */
 export interface IacBranches extends IacReader {
+  /** Several folders at one tip of the branch. */
+  readFolders(
+    target: IacTarget,
+    paths: string[],
+  ): Promise<{ branch: string; head: string; folders: Record<string, string>[] }>;
   publishBranch(
     target: IacTarget,
     head: string,
@@ -401,6 +406,35 @@ function promotionReader(
   };
 }
 
+/** The source's and the target's folders: one read when they share a repository and branch. */
+async function readSourceAndTarget(
+  deps: PromoteDeps,
+  { from, to }: Route,
+  source: { iac: Iac; token: string | null },
+  target: { iac: Iac; token: string | null },
+): Promise<[{ files: Record<string, string> }, { branch: string; files: Record<string, string> }]> {
+  if (source.iac.id === target.iac.id && from.iacBranch === to.iacBranch) {
+    const read = await deps.iac.readFolders(
+      { url: target.iac.repoUrl, token: target.token, branch: to.iacBranch },
+      [from.iacPath, to.iacPath],
+    );
+    return [
+      { files: read.folders[0] ?? {} },
+      { branch: read.branch, files: read.folders[1] ?? {} },
+    ];
+  }
+  return [
+    await deps.iac.read(
+      { url: source.iac.repoUrl, token: source.token, branch: from.iacBranch },
+      from.iacPath,
+    ),
+    await deps.iac.read(
+      { url: target.iac.repoUrl, token: target.token, branch: to.iacBranch },
+      to.iacPath,
+    ),
+  ];
+}
+
 async function promoteFolder(
   route: Route,
   appRepo: RepoRef,
@@ -409,14 +443,7 @@ async function promoteFolder(
   const { store, app, from, to } = { store: deps.store, ...route };
   const source = await iacOf(store, from);
   const target = await iacOf(store, to);
-  const sourceFolder = await deps.iac.read(
-    { url: source.iac.repoUrl, token: source.token, branch: from.iacBranch },
-    from.iacPath,
-  );
-  const targetFolder = await deps.iac.read(
-    { url: target.iac.repoUrl, token: target.token, branch: to.iacBranch },
-    to.iacPath,
-  );
+  const [sourceFolder, targetFolder] = await readSourceAndTarget(deps, route, source, target);
   const host = await deps.iacHost(target.iac, target.token);
   const open = await openPromotion(route, host, deps, appRepo);
   const provenance = readProvenance(sourceFolder.files);
