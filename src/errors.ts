@@ -62,3 +62,8 @@ export function isTransient(error: unknown): boolean {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Why something failed, in words for the people DAG answers: DAG's own message, else "internal error". */
+export function reasonOf(error: unknown): string {
+  return error instanceof DagError ? error.message : `internal error: ${errorMessage(error)}`;
+}

@@ -1,4 +1,4 @@
-import { ConfigError, DagError, errorMessage } from '../errors.ts';
+import { ConfigError, DagError, reasonOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
@@ -229,12 +229,6 @@ export async function announceDeploy(
   );
 }
 
-/** Why a deploy failed, in words a user can act on. */
-function failureReason(error: unknown): string {
-  if (error instanceof DagError) return error.message;
-  return `internal error: ${errorMessage(error)}`;
-}
-
 /**
  * Deploys one commit to one environment: renders the release bundle, commits it to the
  * environment's folder of its IAC repo, and reports on the app repo (deployment and status).
@@ -331,7 +325,7 @@ export async function runDeploy(
   } catch (error) {
     const permanent =
       error instanceof DagError && (error.kind === 'user' || error.kind === 'config');
-    const reason = deps.mask(failureReason(error));
+    const reason = deps.mask(reasonOf(error));
     log.warn({ err: error, deploy: record.id, permanent }, 'deploy failed');
     if (!permanent && !deps.lastAttempt) {
       await platform.setDeploymentState(request.repo, deployment, {

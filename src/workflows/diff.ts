@@ -1,4 +1,4 @@
-import { DagError, errorMessage } from '../errors.ts';
+import { reasonOf } from '../errors.ts';
 import type { ClusterClient } from '../k8s/cluster-client.ts';
 import { liveState } from '../k8s/live-diff.ts';
 import { isKubeObject, type KubeObject } from '../k8s/object.ts';
@@ -90,10 +90,6 @@ function fileDiffs(
     });
   }
   return diffs;
-}
-
-function reasonOf(error: unknown): string {
-  return error instanceof DagError ? error.message : `internal error: ${errorMessage(error)}`;
 }
 
 async function environmentDiff(

@@ -3,11 +3,8 @@ import type { RepoRef } from '../../src/events/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { App, Environment } from '../../src/store/types.ts';
-import {
-  automaticPromotions,
-  promotionBranch,
-  promotionJobKey,
-} from '../../src/workflows/promote.ts';
+import { automaticPromotions, promotionJobKey } from '../../src/workflows/promote.ts';
+import { promotionBranch } from '../../src/workflows/promotion-strategies.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 
 const repo: RepoRef = {

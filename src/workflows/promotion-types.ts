@@ -1,0 +1,82 @@
+// The shapes the promotion workflow shares between its parts: the job, its dependencies, its
+// outcome, and one route with its app and environments.
+
+import type { RepoRef } from '../events/types.ts';
+import type { Logger } from '../log.ts';
+import type { ChangeRequests, Platform, PullRequests } from '../platform/types.ts';
+import type {
+  App,
+  ConfigStore,
+  DeployStore,
+  Environment,
+  Iac,
+  PromotionRoute,
+  PromotionStore,
+} from '../store/types.ts';
+import type { BundleTools } from './deploy.ts';
+import type { IacReader, PreviewDeps } from './diff.ts';
+import type { ChangedFile } from './promotion-body.ts';
+
+export type IacTarget = { url: string; token: string | null; branch: string | null };
+
+/** DAG's own branches in IAC repositories (src/iac's IacWorkspace fits). */
+export interface IacBranches extends IacReader {
+  /** Several folders at one tip of the branch. */
+  readFolders(
+    target: IacTarget,
+    paths: string[],
+  ): Promise<{ branch: string; head: string; folders: Record<string, string>[] }>;
+  publishBranch(
+    target: IacTarget,
+    head: string,
+    changes: { path: string; files: Record<string, string>; message: string }[],
+    options: { author: { name: string; email: string }; expectedHead: string | null },
+  ): Promise<
+    | { status: 'nothing'; base: string }
+    | { status: 'pushed' | 'up-to-date'; base: string; head: string; files: ChangedFile[] }
+    | { status: 'foreign'; base: string; remoteHead: string }
+  >;
+  deleteBranch(
+    target: IacTarget,
+    head: string,
+    expectedHead: string | null,
+  ): Promise<'deleted' | 'absent' | 'foreign'>;
+}
+
+/** Where a promotion pull request lives, and the provider API to reach it. */
+export type ChangeRequestHost = { platform: ChangeRequests; repo: RepoRef };
+
+/** The data of a promotion job. */
+export type PromotionRequest = {
+  routeId: number;
+  /** The app repository: compare, replies, and the target's deployment after the merge. */
+  appRepo: RepoRef;
+  origin:
+    | { kind: 'command'; number: number; commentId: number; author: string }
+    | { kind: 'deploy'; sha: string }
+    | { kind: 'merged'; repoUrl: string; number: number };
+};
+
+export type PromoteDeps = PreviewDeps & {
+  store: ConfigStore & DeployStore & PromotionStore;
+  /** The app repository's provider (with pull-request replies on GitHub). */
+  appPlatform: Platform & ChangeRequests & Partial<PullRequests>;
+  /** The provider API of an IAC repository: the App's installation, else the IAC's token. */
+  iacHost: (iac: Iac, token: string | null) => Promise<ChangeRequestHost>;
+  iac: IacBranches;
+  tools: BundleTools;
+  author: { name: string; email: string };
+  log: Logger;
+  /** Scrubs secrets from text shown to users. */
+  mask: (text: string) => string;
+};
+
+export type PromotionOutcome =
+  | { status: 'opened' | 'updated'; number: number; url: string }
+  | { status: 'nothing'; reason: string; closed?: { number: number; url: string } | undefined }
+  | { status: 'hands-off'; number: number; url: string }
+  | { status: 'merged'; number: number; url: string }
+  | { status: 'refused'; reason: string };
+
+/** A route with its app and environments, as a promotion works on it. */
+export type Route = { route: PromotionRoute; app: App; from: Environment; to: Environment };
