@@ -166,7 +166,9 @@ export async function startService(
       );
       await queue.work<PromotionRequest>(
         QUEUES.promote,
-        { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
+        // New promotions wake the worker (NOTIFY); only one waiting behind another of its
+        // route is found by the regular poll.
+        { ...settings.worker, perGroup: 1 },
         async (request, job) => {
           const appPlatform = await platformFor(request.appRepo);
           if (!('compare' in appPlatform)) {
