@@ -45,7 +45,12 @@ export type DiffCommentModel = {
   /** The head moved on since: the preview is stale and a new one is on its way. */
   outdated?: boolean;
   environments: EnvironmentDiff[];
+  /** Where the whole diff is when a comment cannot hold it (default: the dag/diff check run). */
+  fullDiffAt?: FullDiffAt;
 };
+
+/** Where the whole preview can be read when a comment cannot hold it, as text, Markdown, HTML. */
+export type FullDiffAt = { text: string; markdown: string; html: string };
 
 export type EnvironmentCounts = {
   created: number;

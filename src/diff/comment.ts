@@ -1,6 +1,7 @@
 import type {
   DiffCommentModel,
   EnvironmentDiff,
+  FullDiffAt,
   IacFileDiff,
   ObjectDiff,
   Validation,
@@ -16,6 +17,7 @@ export type {
   EnvironmentCounts,
   EnvironmentDiff,
   FileChange,
+  FullDiffAt,
   IacFileDiff,
   ObjectChange,
   ObjectDiff,
@@ -29,8 +31,22 @@ export { parseDiffComment } from './comment-state.ts';
 /** The line that replaces the end of a diff cut to fit, inside its code fence. */
 export type TruncationNote = (omittedLines: number) => string;
 
-export const COMMENT_TRUNCATION_NOTE: TruncationNote = (lines) =>
-  `… ${lines} lines omitted, see the dag/diff check run`;
+/** The `dag/diff` check run: where pull-request previews keep everything. */
+export const CHECK_RUN_AT: FullDiffAt = {
+  text: 'the dag/diff check run',
+  markdown: 'the **dag/diff** check run',
+  html: 'the <b>dag/diff</b> check run',
+};
+
+/** Where the model's full diff is: the check run unless the model says otherwise. */
+export function fullDiffAt(model: DiffCommentModel): FullDiffAt {
+  return model.fullDiffAt ?? CHECK_RUN_AT;
+}
+
+/** The truncation line of a comment whose full diff is at `at`. */
+export function commentTruncationNote(at: FullDiffAt): TruncationNote {
+  return (lines) => `… ${lines} lines omitted, see ${at.text}`;
+}
 
 /**
  * One unit of a rendered preview, never split between comments: an environment's heading, an IAC
@@ -64,12 +80,12 @@ export function renderHeader(model: DiffCommentModel, part: CommentPart): string
       `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this pull request; an updated preview is on its way.`,
     );
   }
-  const note = levelNote(part);
+  const note = levelNote(part, fullDiffAt(model));
   if (note) lines.push(note);
   return `${lines.join('\n\n')}\n`;
 }
 
-function levelNote({ level, part, parts }: CommentPart): string | null {
+function levelNote({ level, part, parts }: CommentPart, at: FullDiffAt): string | null {
   switch (level) {
     case 'single':
       return null;
@@ -78,9 +94,9 @@ function levelNote({ level, part, parts }: CommentPart): string | null {
         ? `_Part ${part} of ${parts}: the preview is split at object boundaries._`
         : null;
     case 'per-environment':
-      return `_Part ${part} of ${parts}: one comment per environment. Objects that do not fit are listed by name; the **dag/diff** check run has more._`;
+      return `_Part ${part} of ${parts}: one comment per environment. Objects that do not fit are listed by name; ${at.markdown} has more._`;
     case 'summary':
-      return '_The diff is too large for comments: this lists what changes. The **dag/diff** check run shows the diffs._';
+      return `_The diff is too large for comments: this lists what changes. See ${at.markdown} for the diffs._`;
   }
 }
 
@@ -272,7 +288,7 @@ function clamp(text: string, maxChars: number): string {
  */
 export function renderDiffComment(model: DiffCommentModel): string {
   const blocks = model.environments.flatMap((environment) =>
-    environmentBlocks(environment, COMMENT_TRUNCATION_NOTE),
+    environmentBlocks(environment, commentTruncationNote(fullDiffAt(model))),
   );
   return [
     renderHeader(model, { level: 'single', part: 1, parts: 1 }),

@@ -1,6 +1,8 @@
 import type { Block, DiffCommentLevel, DiffCommentModel, TruncationNote } from './comment.ts';
 import {
-  COMMENT_TRUNCATION_NOTE,
+  commentTruncationNote,
+  fullDiffAt,
+  type FullDiffAt,
   continuationHeading,
   environmentBlocks,
   environmentHeading,
@@ -28,10 +30,12 @@ export type SplitOptions = { maxChars?: number; maxParts?: number };
 /** The comment bodies to post, in order, and how much of the diff they could hold. */
 export type DiffComments = { level: DiffCommentLevel; bodies: string[] };
 
-const COMMENT_LIST: ListStyle = {
-  title: (count) => `${count} more not shown here (see the <b>dag/diff</b> check run)`,
-  withEnvironment: false,
-};
+function commentList(at: FullDiffAt): ListStyle {
+  return {
+    title: (count) => `${count} more not shown here (see ${at.html})`,
+    withEnvironment: false,
+  };
+}
 
 /**
  * The preview as comment bodies of at most `maxChars` (60,000) characters each, trying in turn:
@@ -50,7 +54,7 @@ export function renderDiffComments(
   const maxParts = Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS);
   try {
     const blocks = model.environments.map((environment) =>
-      environmentBlocks(environment, COMMENT_TRUNCATION_NOTE),
+      environmentBlocks(environment, commentTruncationNote(fullDiffAt(model))),
     );
     return (
       single(model, blocks, maxChars) ??
@@ -158,7 +162,7 @@ function perEnvironment(
     return [
       renderHeader(model, { level: 'per-environment', part: index + 1, parts: count }),
       ...(index === 0 ? [summary] : []),
-      fill(blocks, budget, COMMENT_LIST),
+      fill(blocks, budget, commentList(fullDiffAt(model))),
     ].join('\n');
   });
   return bodies.every((body) => body.length <= maxChars)
@@ -217,7 +221,7 @@ function lastResort(model: DiffCommentModel, maxChars: number): string {
   } catch {
     header = `<!-- dag:diff pr=0 part=1/1 -->\n`;
   }
-  const body = `${header}\nThe preview is too large to show here: see the **dag/diff** check run.\n`;
+  const body = `${header}\nThe preview is too large to show here: see ${fullDiffAt(model).markdown}.\n`;
   return body.slice(0, maxChars);
 }
 

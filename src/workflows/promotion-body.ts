@@ -12,6 +12,13 @@ export const PROMOTION_LABELS = ['dag', 'promotion'];
 export const LISTED_COMMITS = 20;
 /** Changed files listed in a promotion body. */
 const LISTED_FILES = 100;
+/** Where a promotion's whole IAC diff is when its description cannot hold it. */
+const FILES_CHANGED = {
+  text: "the pull request's changed files",
+  markdown: "the pull request's **Files changed**",
+  html: "the pull request's <b>Files changed</b>",
+};
+
 /** Room kept for the diff preview before it falls back to a summary. */
 const MIN_PREVIEW_CHARS = 2_000;
 
@@ -160,7 +167,12 @@ export function renderPromotionBody(body: PromotionBody, maxChars: number): stri
   const budget = maxChars - head.length - foot.length - 100;
   let preview = '';
   if (body.preview && budget >= MIN_PREVIEW_CHARS) {
-    const model = { pr: 0, headSha: body.source.sha ?? '', environments: [body.preview] };
+    const model = {
+      pr: 0,
+      headSha: body.source.sha ?? '',
+      environments: [body.preview],
+      fullDiffAt: FILES_CHANGED,
+    };
     preview = `### Diff preview of ${escapeInline(body.to, 100)}\n\n${renderDiffComments(model, { maxChars: budget, maxParts: 1 }).bodies[0] ?? ''}`;
   } else if (body.preview) {
     preview = '_The diff preview does not fit in this description._';

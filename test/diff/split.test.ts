@@ -140,7 +140,7 @@ describe('renderDiffComments', () => {
     expect(bodies).toHaveLength(1);
     expectWellFormed(bodies);
     expect(accounted(bodies)).toBe(12 * 160);
-    expect(bodies[0]).toContain('The **dag/diff** check run shows the diffs');
+    expect(bodies[0]).toContain('See the **dag/diff** check run for the diffs');
     for (let i = 0; i < 12; i++) expect(bodies[0]).toMatch(new RegExp(`^### env-${i}$`, 'm'));
   });
 

@@ -125,6 +125,9 @@ describe('promotion PR body', () => {
     expect(parsePromotionMetadata(text)).toEqual(metadata);
     expect(text).toContain('clusters/production/shop/values.yaml');
     expect(text).toContain('Opened by DAG');
+    // What does not fit is in the pull request's own diff: there is no dag/diff check run here.
+    expect(text).toContain("the pull request's");
+    expect(text).not.toContain('dag/diff');
     const tiny = renderPromotionBody(big, 3_000);
     expect(tiny.length).toBeLessThanOrEqual(3_000);
     expect(tiny).toContain('_The diff preview does not fit in this description._');
