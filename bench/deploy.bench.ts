@@ -5,15 +5,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createLogger, SecretMasker } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
-import { readSettings } from '../src/settings.ts';
+import type { Service } from '../src/service.ts';
 import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
-import { pushHook, sha, until } from './gitlab.ts';
+import { plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
@@ -40,16 +37,7 @@ async function fakeGitlab(): Promise<{ url: string; server: Server }> {
 
 /** Plain git: fetch, write the same kind of files, commit, push; the token via the same header. */
 async function plainPusher(git: GitServer, token: string, dir: string) {
-  const env = {
-    ...process.env,
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
-    GIT_AUTHOR_NAME: 'plain',
-    GIT_AUTHOR_EMAIL: 'plain@example.com',
-    GIT_COMMITTER_NAME: 'plain',
-    GIT_COMMITTER_EMAIL: 'plain@example.com',
-  };
+  const env = plainGitEnv(token);
   await exec('git', ['clone', '-q', git.url('iac'), dir], { env });
   return async (folder: string, files: Record<string, string>) => {
     await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
@@ -73,24 +61,8 @@ export async function run(): Promise<BenchResult[]> {
   let dag: Service | undefined;
   try {
     await git.createRepo('iac', { defaultBranch: 'main', files: { 'README.md': 'IAC\n' } });
-    const webhookSecret = randomBytes(12).toString('hex');
-    const settings = readSettings({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DAG_DATA_DIR: 'memory://',
-      DAG_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-      GITLAB_WEBHOOK_SECRET: webhookSecret,
-      GITLAB_URL: gitlab.url,
-      GITLAB_TOKEN: 'bench-token',
-      DAG_CACHE_DIR: path.join(work, 'cache'),
-      DAG_WORKER_POLL_SECONDS: '0.5',
-      LOG_LEVEL: 'warn',
-    });
-    const quiet = createLogger({
-      level: 'warn',
-      destination: new Writable({ write: (_c, _e, d) => d() }),
-    });
-    dag = await startService(settings, { log: quiet, masker: new SecretMasker() });
+    const started = await startGitlabDag(gitlab.url, path.join(work, 'cache'));
+    dag = started.service;
     const service = dag;
     await service.db.query(
       "INSERT INTO clusters (name, api_url) VALUES ('c', 'https://k8s.example.com')",
@@ -111,16 +83,7 @@ export async function run(): Promise<BenchResult[]> {
       );
     }
     const deliver = (project: number, name: string, commit: string) =>
-      fetch(`${service.url}/api/gitlab/webhooks`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-gitlab-event': 'Push Hook',
-          'x-gitlab-token': webhookSecret,
-          'idempotency-key': randomBytes(16).toString('hex'),
-        },
-        body: pushHook(project, name, commit),
-      }).then((r) => r.body?.cancel());
+      started.deliver(pushHook(project, name, commit));
 
     // One deploy end to end, warm: the first one clones, the measured ones fetch.
     log('deploy: warm-up');

@@ -1,6 +1,11 @@
-// What the GitLab-flavoured benchmarks share: push hooks as GitLab sends them, and small waits.
+// What the GitLab-flavoured benchmarks share: DAG on GitLab settings, push hooks as GitLab sends
+// them, plain git's environment for baselines, and small waits.
 
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createLogger, SecretMasker } from '../src/log.ts';
+import { startService, type Service } from '../src/service.ts';
+import { readSettings } from '../src/settings.ts';
 
 /** A GitLab Push Hook body for project `project` (`bench/<name>`), `sha` on `branch`. */
 export function pushHook(project: number, name: string, commit: string, branch = 'main'): string {
@@ -29,4 +34,58 @@ export const sha = (): string => randomBytes(20).toString('hex');
 /** Polls `check` every 2 ms until it holds. */
 export async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 2));
+}
+
+/** DAG in this process, GitLab only (API at `gitlabUrl`), on a throwaway embedded database. */
+export async function startGitlabDag(
+  gitlabUrl: string,
+  cacheDir: string,
+): Promise<{ service: Service; deliver: (body: string) => Promise<void> }> {
+  const webhookSecret = randomBytes(12).toString('hex');
+  const settings = readSettings({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DAG_DATA_DIR: 'memory://',
+    DAG_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    GITLAB_WEBHOOK_SECRET: webhookSecret,
+    GITLAB_URL: gitlabUrl,
+    GITLAB_TOKEN: 'bench-token',
+    DAG_CACHE_DIR: cacheDir,
+    DAG_WORKER_POLL_SECONDS: '0.5',
+    LOG_LEVEL: 'warn',
+  });
+  const quiet = createLogger({
+    level: 'warn',
+    destination: new Writable({ write: (_c, _e, d) => d() }),
+  });
+  const service = await startService(settings, { log: quiet, masker: new SecretMasker() });
+  /** Sends a Push Hook body the way GitLab does. */
+  const deliver = async (body: string) => {
+    const response = await fetch(`${service.url}/api/gitlab/webhooks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-gitlab-event': 'Push Hook',
+        'x-gitlab-token': webhookSecret,
+        'idempotency-key': randomBytes(16).toString('hex'),
+      },
+      body,
+    });
+    await response.body?.cancel();
+  };
+  return { service, deliver };
+}
+
+/** Plain git's environment for the baselines: the token through the same header DAG uses. */
+export function plainGitEnv(token: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'http.extraHeader',
+    GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
+    GIT_AUTHOR_NAME: 'plain',
+    GIT_AUTHOR_EMAIL: 'plain@example.com',
+    GIT_COMMITTER_NAME: 'plain',
+    GIT_COMMITTER_EMAIL: 'plain@example.com',
+  };
 }

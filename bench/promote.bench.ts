@@ -7,17 +7,14 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { QUEUES } from '../src/jobs/queue.ts';
-import { createLogger, SecretMasker } from '../src/log.ts';
-import { startService, type Service } from '../src/service.ts';
-import { readSettings } from '../src/settings.ts';
+import type { Service } from '../src/service.ts';
 import type { PromotionRequest } from '../src/workflows/promote.ts';
 import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
-import { pushHook, sha, until } from './gitlab.ts';
+import { plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
@@ -112,16 +109,7 @@ async function fakeGitlab(): Promise<{ url: string; server: Server; seen: Seen[]
 
 /** Plain git building the same branch: fetch, write the folder on the base tip, commit, push. */
 async function plainPromoter(git: GitServer, token: string, dir: string) {
-  const env = {
-    ...process.env,
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'http.extraHeader',
-    GIT_CONFIG_VALUE_0: `Authorization: Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`,
-    GIT_AUTHOR_NAME: 'plain',
-    GIT_AUTHOR_EMAIL: 'plain@example.com',
-    GIT_COMMITTER_NAME: 'plain',
-    GIT_COMMITTER_EMAIL: 'plain@example.com',
-  };
+  const env = plainGitEnv(token);
   await exec('git', ['clone', '-q', git.url('bench/iac'), dir], { env });
   return async (files: Record<string, string>, run: number) => {
     await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
@@ -148,24 +136,8 @@ export async function run(): Promise<BenchResult[]> {
   let dag: Service | undefined;
   try {
     await git.createRepo('bench/iac', { files: { 'README.md': 'IAC\n' }, dagBranches: true });
-    const webhookSecret = randomBytes(12).toString('hex');
-    const settings = readSettings({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DAG_DATA_DIR: 'memory://',
-      DAG_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-      GITLAB_WEBHOOK_SECRET: webhookSecret,
-      GITLAB_URL: gitlab.url,
-      GITLAB_TOKEN: 'bench-token',
-      DAG_CACHE_DIR: path.join(work, 'cache'),
-      DAG_WORKER_POLL_SECONDS: '0.5',
-      LOG_LEVEL: 'warn',
-    });
-    const quiet = createLogger({
-      level: 'warn',
-      destination: new Writable({ write: (_c, _e, d) => d() }),
-    });
-    dag = await startService(settings, { log: quiet, masker: new SecretMasker() });
+    const started = await startGitlabDag(gitlab.url, path.join(work, 'cache'));
+    dag = started.service;
     const service = dag;
     const db = service.db;
     // Nothing listens on port 1: the preview has the IAC diff, the live diff is skipped.
@@ -195,16 +167,7 @@ export async function run(): Promise<BenchResult[]> {
     const once = async (): Promise<{ ms: number; requests: number }> => {
       const commit = sha();
       const pushes = git.pushes;
-      await fetch(`${service.url}/api/gitlab/webhooks`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-gitlab-event': 'Push Hook',
-          'x-gitlab-token': webhookSecret,
-          'idempotency-key': randomBytes(16).toString('hex'),
-        },
-        body: pushHook(1, 'charts', commit, 'develop'),
-      }).then((r) => r.body?.cancel());
+      await started.deliver(pushHook(1, 'charts', commit, 'develop'));
       await until(() => git.pushes > pushes);
       // The deploy reports success after its push: let it finish before counting.
       for (;;) {
