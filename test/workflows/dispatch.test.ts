@@ -202,6 +202,34 @@ describe('merged promotion pull requests', () => {
     ]);
   });
 
+  it('rejects merge payloads that are not ones, naming the field', async () => {
+    const noAttributes = gitlabExample('merge-request-hook');
+    delete noAttributes.object_attributes;
+    await expect(
+      handleDelivery(
+        {
+          provider: 'gitlab',
+          deliveryId: 'bad',
+          event: 'Merge Request Hook',
+          payload: noAttributes,
+        },
+        deps(),
+      ),
+    ).rejects.toThrow(/GitLab Merge Request Hook payload is invalid at object_attributes/);
+    await expect(
+      handleDelivery(
+        {
+          provider: 'github',
+          deliveryId: 'bad-closed',
+          event: 'pull_request',
+          payload: { action: 'closed', number: 1 },
+        },
+        deps(),
+      ),
+    ).rejects.toThrow(/GitHub pull_request payload is invalid at pull_request/);
+    expect(promotions).toEqual([]);
+  });
+
   it('ignores metadata DAG has no record of, or that names another app', async () => {
     const route = await store.addRoute({ app: 'hello-world', from: 'staging', to: 'production' });
     await handleDelivery(merged(route.id), deps());
