@@ -1,13 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, UserError } from '../../src/errors.ts';
 import { runGit } from '../../src/iac/git.ts';
-import { startGitServer, type GitServer } from '../helpers/git-server.ts';
+import type { IacWorkspace } from '../../src/iac/workspace.ts';
 import {
   BOT,
+  SEED,
+  gitServerForSuite,
   leakForms,
-  removeTempDirs,
   repoName,
   spiedWorkspace,
   type GitCall,
@@ -16,32 +17,18 @@ import {
 const TOKEN = 'dag-test-token-0b1c2d3e4f5a';
 const HEAD = 'dag/promote/my-app/staging-to-production';
 
-let server: GitServer;
-beforeAll(async () => {
-  server = await startGitServer({ token: TOKEN });
-});
-afterAll(async () => {
-  await server?.stop();
-  await removeTempDirs();
-});
-
-const SEED = {
-  'README.md': '# infra\n',
-  'apps/a/deployment.yaml': 'kind: Deployment\n',
-  'apps/a/stale.yaml': 'kind: ConfigMap\n',
-  'apps/b/deployment.yaml': 'kind: Deployment # b\n',
-};
+const suite = gitServerForSuite(TOKEN);
 
 async function seededRepo(prefix: string): Promise<string> {
   const name = repoName(prefix);
   // DAG may rewrite and delete its own `dag/` branches only; the base branch still refuses (and
-  // records, in server.forcePushes) any force push.
-  await server.createRepo(name, { files: SEED, dagBranches: true });
+  // records, in suite.server.forcePushes) any force push.
+  await suite.server.createRepo(name, { files: SEED, dagBranches: true });
   return name;
 }
 
 const target = (name: string, branch: string | null = 'main') => ({
-  url: server.url(name),
+  url: suite.server.url(name),
   token: TOKEN,
   branch,
 });
@@ -60,9 +47,19 @@ const FILES = [
   { path: 'apps/c/x.yaml', change: 'added' },
 ];
 
+/** DAG's first publish of CHANGES as a new branch; the test stops unless it pushed. */
+async function publishFirst(ws: IacWorkspace, name: string) {
+  const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
+    author: BOT,
+    expectedHead: null,
+  });
+  if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+  return first;
+}
+
 /** The remote branch's commit, or null when it does not exist. */
 async function remoteHead(name: string, branch = HEAD): Promise<string | null> {
-  const out = await server.git(name, [
+  const out = await suite.server.git(name, [
     'for-each-ref',
     '--format=%(objectname)',
     `refs/heads/${branch}`,
@@ -86,7 +83,7 @@ const gitIn = async (dir: string, args: string[]): Promise<string> =>
 describe('IacWorkspace.publishBranch', () => {
   it('creates the branch as one commit by the bot on the base tip, leaving the base alone', async () => {
     const name = await seededRepo('first');
-    const base = await server.head(name, 'main');
+    const base = await suite.server.head(name, 'main');
     const { ws, calls } = await spiedWorkspace();
 
     const result = await ws.publishBranch(target(name), HEAD, CHANGES, {
@@ -96,18 +93,18 @@ describe('IacWorkspace.publishBranch', () => {
 
     const head = await remoteHead(name);
     expect(result).toEqual({ status: 'pushed', base, head, files: FILES });
-    expect(await server.git(name, ['rev-parse', `${head}^@`])).toBe(base);
-    expect(await server.git(name, ['log', '-1', '--format=%an|%ae|%cn|%ce%n%B', HEAD])).toBe(
+    expect(await suite.server.git(name, ['rev-parse', `${head}^@`])).toBe(base);
+    expect(await suite.server.git(name, ['log', '-1', '--format=%an|%ae|%cn|%ce%n%B', HEAD])).toBe(
       `${BOT.name}|${BOT.email}|${BOT.name}|${BOT.email}\ndeploy apps/a\n\ndeploy apps/c`,
     );
-    expect(await server.files(name, HEAD)).toEqual({
+    expect(await suite.server.files(name, HEAD)).toEqual({
       'README.md': '# infra\n',
       'apps/a/deployment.yaml': 'kind: Deployment # v2\n',
       'apps/b/deployment.yaml': 'kind: Deployment # b\n',
       'apps/c/x.yaml': 'x\n',
     });
-    expect(await server.head(name, 'main')).toBe(base);
-    expect(await server.log(name, 'main')).toEqual(['initial commit']);
+    expect(await suite.server.head(name, 'main')).toBe(base);
+    expect(await suite.server.log(name, 'main')).toEqual(['initial commit']);
     expect(pushes(calls)).toEqual([
       [
         'push',
@@ -117,18 +114,14 @@ describe('IacWorkspace.publishBranch', () => {
         `${head}:refs/heads/${HEAD}`,
       ],
     ]);
-    expect(server.forcePushes).toBe(0);
+    expect(suite.server.forcePushes).toBe(0);
   });
 
   it('pushes nothing when the branch already is exactly that commit', async () => {
     const name = await seededRepo('again');
     const { ws, calls, commands } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
-    const pushesBefore = server.pushes;
+    const first = await publishFirst(ws, name);
+    const pushesBefore = suite.server.pushes;
     calls.length = 0;
 
     const again = await ws.publishBranch(target(name), HEAD, CHANGES, {
@@ -138,19 +131,21 @@ describe('IacWorkspace.publishBranch', () => {
 
     expect(again).toEqual({ ...first, status: 'up-to-date' });
     expect(commands()).not.toContain('push');
-    expect(server.pushes).toBe(pushesBefore);
+    expect(suite.server.pushes).toBe(pushesBefore);
     expect(await remoteHead(name)).toBe(first.head);
   });
 
   it('rebuilds the branch on a moved base tip, leased on its previous commit', async () => {
     const name = await seededRepo('rebuild');
     const { ws, calls } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
-    const tip = await server.commitOutside(name, 'main', 'apps/b/hotfix.yaml', 'h\n', 'hotfix');
+    const first = await publishFirst(ws, name);
+    const tip = await suite.server.commitOutside(
+      name,
+      'main',
+      'apps/b/hotfix.yaml',
+      'h\n',
+      'hotfix',
+    );
     calls.length = 0;
 
     const second = await ws.publishBranch(target(name), HEAD, CHANGES, {
@@ -161,10 +156,12 @@ describe('IacWorkspace.publishBranch', () => {
     const head = await remoteHead(name);
     expect(second).toEqual({ status: 'pushed', base: tip, head, files: FILES });
     expect(head).not.toBe(first.head);
-    expect(await server.git(name, ['rev-parse', `${head}^@`])).toBe(tip);
-    expect(await server.git(name, ['rev-list', '--count', `main..${HEAD}`])).toBe('1');
-    expect((await server.git(name, ['rev-list', HEAD])).split('\n')).not.toContain(first.head);
-    expect((await server.files(name, HEAD))['apps/b/hotfix.yaml']).toBe('h\n');
+    expect(await suite.server.git(name, ['rev-parse', `${head}^@`])).toBe(tip);
+    expect(await suite.server.git(name, ['rev-list', '--count', `main..${HEAD}`])).toBe('1');
+    expect((await suite.server.git(name, ['rev-list', HEAD])).split('\n')).not.toContain(
+      first.head,
+    );
+    expect((await suite.server.files(name, HEAD))['apps/b/hotfix.yaml']).toBe('h\n');
     expect(pushes(calls)).toEqual([
       [
         'push',
@@ -174,19 +171,15 @@ describe('IacWorkspace.publishBranch', () => {
         `${head}:refs/heads/${HEAD}`,
       ],
     ]);
-    expect(await server.head(name, 'main')).toBe(tip);
-    expect(server.forcePushes).toBe(0);
+    expect(await suite.server.head(name, 'main')).toBe(tip);
+    expect(suite.server.forcePushes).toBe(0);
   });
 
   it('leaves a branch alone that a person pushed a commit to', async () => {
     const name = await seededRepo('foreign');
     const { ws, calls } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
-    const human = await server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
+    const first = await publishFirst(ws, name);
+    const human = await suite.server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
     calls.length = 0;
 
     const result = await ws.publishBranch(
@@ -199,17 +192,17 @@ describe('IacWorkspace.publishBranch', () => {
     expect(result).toEqual({ status: 'foreign', base: first.base, remoteHead: human });
     expect(pushes(calls)).toEqual([]);
     expect(await remoteHead(name)).toBe(human);
-    expect(await server.log(name, HEAD)).toEqual(['tweak', 'deploy apps/a', 'initial commit']);
+    expect(await suite.server.log(name, HEAD)).toEqual([
+      'tweak',
+      'deploy apps/a',
+      'initial commit',
+    ]);
   });
 
   it('treats an existing branch as foreign when DAG expects none or another commit', async () => {
     const name = await seededRepo('stale');
     const { ws, calls } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
     calls.length = 0;
 
     for (const expectedHead of [null, first.base]) {
@@ -235,13 +228,9 @@ describe('IacWorkspace.publishBranch', () => {
         }
       },
     });
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
 
-    land = () => server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
+    land = () => suite.server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
     const result = await ws.publishBranch(
       target(name),
       HEAD,
@@ -252,16 +241,21 @@ describe('IacWorkspace.publishBranch', () => {
     expect(human).toMatch(/^[0-9a-f]{40}$/);
     expect(result).toEqual({ status: 'foreign', base: first.base, remoteHead: human });
     expect(await remoteHead(name)).toBe(human);
-    expect(await server.log(name, HEAD)).toEqual(['tweak', 'deploy apps/a', 'initial commit']);
+    expect(await suite.server.log(name, HEAD)).toEqual([
+      'tweak',
+      'deploy apps/a',
+      'initial commit',
+    ]);
     expect(commands().filter((c) => c === 'push')).toHaveLength(2);
   });
 
   it('returns foreign when a person creates the branch between its look and its push', async () => {
     const name = await seededRepo('race-create');
-    const base = await server.head(name, 'main');
+    const base = await suite.server.head(name, 'main');
     const { ws } = await spiedWorkspace({
       before: async (args) => {
-        if (args[0] === 'push') await server.git(name, ['update-ref', `refs/heads/${HEAD}`, base]);
+        if (args[0] === 'push')
+          await suite.server.git(name, ['update-ref', `refs/heads/${HEAD}`, base]);
       },
     });
 
@@ -277,12 +271,8 @@ describe('IacWorkspace.publishBranch', () => {
   it('recreates the branch when a person deleted it', async () => {
     const name = await seededRepo('recreate');
     const { ws } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
-    await server.git(name, ['update-ref', '-d', `refs/heads/${HEAD}`]);
+    const first = await publishFirst(ws, name);
+    await suite.server.git(name, ['update-ref', '-d', `refs/heads/${HEAD}`]);
 
     const again = await ws.publishBranch(target(name), HEAD, CHANGES, {
       author: BOT,
@@ -295,9 +285,9 @@ describe('IacWorkspace.publishBranch', () => {
 
   it('proposes nothing, and creates no branch, when the base already holds the folders', async () => {
     const name = await seededRepo('nothing');
-    const base = await server.head(name, 'main');
+    const base = await suite.server.head(name, 'main');
     const { ws, commands } = await spiedWorkspace();
-    const pushesBefore = server.pushes;
+    const pushesBefore = suite.server.pushes;
 
     const result = await ws.publishBranch(
       target(name),
@@ -314,7 +304,7 @@ describe('IacWorkspace.publishBranch', () => {
 
     expect(result).toEqual({ status: 'nothing', base });
     expect(commands()).not.toContain('push');
-    expect(server.pushes).toBe(pushesBefore);
+    expect(suite.server.pushes).toBe(pushesBefore);
     expect(await remoteHead(name)).toBeNull();
   });
 
@@ -342,7 +332,7 @@ describe('IacWorkspace.publishBranch', () => {
         { path: 'apps/new/z.yaml', change: 'added' },
       ],
     });
-    expect(Object.keys(await server.files(name, HEAD)).sort()).toEqual([
+    expect(Object.keys(await suite.server.files(name, HEAD)).sort()).toEqual([
       'README.md',
       'apps/b/deployment.yaml',
       'apps/new/sub/a.yaml',
@@ -353,22 +343,18 @@ describe('IacWorkspace.publishBranch', () => {
   it('leaves the clone of the base branch clean and at its tip for apply() and read()', async () => {
     const name = await seededRepo('clean');
     const { ws, cacheDir } = await spiedWorkspace();
-    const base = await server.head(name, 'main');
+    const base = await suite.server.head(name, 'main');
     const expectClean = async (): Promise<void> => {
       const dir = await onlyClone(cacheDir);
       expect(await gitIn(dir, ['status', '--porcelain', '--ignored'])).toBe('');
       expect(await gitIn(dir, ['symbolic-ref', 'HEAD'])).toBe('refs/heads/main');
-      expect(await gitIn(dir, ['rev-parse', 'HEAD'])).toBe(await server.head(name, 'main'));
+      expect(await gitIn(dir, ['rev-parse', 'HEAD'])).toBe(await suite.server.head(name, 'main'));
       const refs = await gitIn(dir, ['for-each-ref', '--format=%(refname)']);
       expect(refs.split('\n')).toContain('refs/remotes/origin/main');
       expect(refs).not.toContain('dag/'); // nothing of DAG's branch is left behind
     };
 
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
     await expectClean();
     await ws.publishBranch(target(name), HEAD, CHANGES, { author: BOT, expectedHead: first.head });
     await expectClean();
@@ -382,8 +368,8 @@ describe('IacWorkspace.publishBranch', () => {
       author: BOT,
     });
     expect(applied).toMatchObject({ branch: 'main', pushed: true, attempts: 1 });
-    expect(await server.log(name, 'main')).toEqual(['deploy apps/d', 'initial commit']);
-    expect(await server.git(name, ['rev-parse', 'main^'])).toBe(base);
+    expect(await suite.server.log(name, 'main')).toEqual(['deploy apps/d', 'initial commit']);
+    expect(await suite.server.git(name, ['rev-parse', 'main^'])).toBe(base);
     expect(await ws.read(target(name), 'apps/a')).toEqual({
       branch: 'main',
       head: applied.head,
@@ -399,7 +385,7 @@ describe('IacWorkspace.publishBranch', () => {
       author: BOT,
       expectedHead: null,
     });
-    expect(result).toMatchObject({ status: 'pushed', base: await server.head(name, 'main') });
+    expect(result).toMatchObject({ status: 'pushed', base: await suite.server.head(name, 'main') });
     await expect(
       ws.publishBranch(target(name, null), 'main', CHANGES, { author: BOT, expectedHead: null }),
     ).rejects.toThrow(`DAG's IAC branch "main" must differ from its base branch`);
@@ -431,7 +417,7 @@ describe('IacWorkspace.publishBranch', () => {
 
   it('refuses a base branch without commits with a ConfigError', async () => {
     const name = repoName('empty');
-    await server.createRepo(name);
+    await suite.server.createRepo(name);
     const { ws, commands } = await spiedWorkspace();
     const error = await ws
       .publishBranch(target(name), HEAD, CHANGES, { author: BOT, expectedHead: null })
@@ -448,11 +434,7 @@ describe('IacWorkspace.deleteBranch', () => {
   it('deletes the branch while it is at the expected commit, and then finds it absent', async () => {
     const name = await seededRepo('delete');
     const { ws, calls } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
     calls.length = 0;
 
     expect(await ws.deleteBranch(target(name), HEAD, first.head)).toBe('deleted');
@@ -469,21 +451,17 @@ describe('IacWorkspace.deleteBranch', () => {
     expect(await ws.deleteBranch(target(name), HEAD, first.head)).toBe('absent');
     expect(await ws.deleteBranch(target(name), HEAD, null)).toBe('absent');
     expect(pushes(calls)).toHaveLength(1);
-    expect(await server.head(name, 'main')).toBe(first.base);
+    expect(await suite.server.head(name, 'main')).toBe(first.base);
   });
 
   it('keeps a branch that holds a commit DAG did not push', async () => {
     const name = await seededRepo('delete-foreign');
     const { ws, calls } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
     calls.length = 0;
 
     expect(await ws.deleteBranch(target(name), HEAD, null)).toBe('foreign');
-    const human = await server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
+    const human = await suite.server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
     expect(await ws.deleteBranch(target(name), HEAD, first.head)).toBe('foreign');
     expect(pushes(calls)).toEqual([]);
     expect(await remoteHead(name)).toBe(human);
@@ -497,15 +475,11 @@ describe('IacWorkspace.deleteBranch', () => {
       before: async (args) => {
         if (args[0] === 'push' && armed) {
           armed = false;
-          human = await server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
+          human = await suite.server.commitOutside(name, HEAD, 'apps/a/extra.yaml', 'e\n', 'tweak');
         }
       },
     });
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
 
     armed = true;
     expect(await ws.deleteBranch(target(name), HEAD, first.head)).toBe('foreign');
@@ -518,11 +492,7 @@ describe("DAG's branches and credentials", () => {
   it('keeps the token out of argv and every log line', async () => {
     const name = await seededRepo('secret');
     const { ws, calls, lines } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
     await ws.publishBranch(target(name), HEAD, CHANGES, { author: BOT, expectedHead: first.head });
     await ws.deleteBranch(target(name), HEAD, first.head);
 
@@ -539,14 +509,10 @@ describe("DAG's branches and credentials", () => {
   it('reports a refused push and a wrong token without leaking either token', async () => {
     // The test server's own configuration: no deletions at all, like a protected branch.
     const name = repoName('refused');
-    await server.createRepo(name, { files: SEED });
+    await suite.server.createRepo(name, { files: SEED });
     const wrong = 'wrong-token-1a2b3c4d5e6f';
     const { ws, lines } = await spiedWorkspace();
-    const first = await ws.publishBranch(target(name), HEAD, CHANGES, {
-      author: BOT,
-      expectedHead: null,
-    });
-    if (first.status !== 'pushed') throw new Error(`unexpected ${first.status}`);
+    const first = await publishFirst(ws, name);
 
     const refused = await ws.deleteBranch(target(name), HEAD, first.head).catch((e: unknown) => e);
     const denied = await ws

@@ -2,11 +2,39 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { afterAll, beforeAll } from 'vitest';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { runGit, type GitRunner, type GitRunOptions } from '../../src/iac/git.ts';
 import { IacWorkspace } from '../../src/iac/workspace.ts';
+import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 
 export const BOT = { name: 'dag[bot]', email: 'dag-bot@example.com' };
+
+/** The files every IAC repository of these suites starts with. */
+export const SEED = {
+  'README.md': '# infra\n',
+  'apps/a/deployment.yaml': 'kind: Deployment\n',
+  'apps/a/stale.yaml': 'kind: ConfigMap\n',
+  'apps/b/deployment.yaml': 'kind: Deployment # b\n',
+};
+
+/** A git server for the calling suite: started before it, stopped (temp dirs removed) after. */
+export function gitServerForSuite(token: string): { readonly server: GitServer } {
+  let server: GitServer | undefined;
+  beforeAll(async () => {
+    server = await startGitServer({ token });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await removeTempDirs();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the git server is not started yet');
+      return server;
+    },
+  };
+}
 
 const tempDirs: string[] = [];
 

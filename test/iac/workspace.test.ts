@@ -5,30 +5,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TransientError, UserError } from '../../src/errors.ts';
 import type { IacChange } from '../../src/iac/workspace.ts';
-import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import { BOT, leakForms, readTree, removeTempDirs, repoName, spiedWorkspace } from './support.ts';
+import {
+  BOT,
+  SEED,
+  gitServerForSuite,
+  leakForms,
+  readTree,
+  repoName,
+  spiedWorkspace,
+} from './support.ts';
 
 const TOKEN = 'dag-test-token-5f3a9c1e7b2d';
 
-let server: GitServer;
-beforeAll(async () => {
-  server = await startGitServer({ token: TOKEN });
-});
-afterAll(async () => {
-  await server?.stop();
-  await removeTempDirs();
-});
-
-const SEED = {
-  'README.md': '# infra\n',
-  'apps/a/deployment.yaml': 'kind: Deployment\n',
-  'apps/a/stale.yaml': 'kind: ConfigMap\n',
-  'apps/b/deployment.yaml': 'kind: Deployment # b\n',
-};
+const suite = gitServerForSuite(TOKEN);
 
 async function seededRepo(prefix: string, defaultBranch = 'main'): Promise<string> {
   const name = repoName(prefix);
-  await server.createRepo(name, { defaultBranch, files: SEED });
+  await suite.server.createRepo(name, { defaultBranch, files: SEED });
   return name;
 }
 
@@ -37,7 +30,7 @@ const clones = async (cacheDir: string): Promise<string[]> =>
   (await readdir(cacheDir)).filter((entry) => entry !== '.git-home');
 
 const target = (name: string, branch: string | null = 'main') => ({
-  url: server.url(name),
+  url: suite.server.url(name),
   token: TOKEN,
   branch,
 });
@@ -59,14 +52,14 @@ describe('IacWorkspace.apply', () => {
 
     expect(result).toMatchObject({ branch: 'main', pushed: true, attempts: 1 });
     expect(result.commits).toEqual([{ message: 'deploy c 1.0.0', sha: result.head }]);
-    expect(await server.head(name, 'main')).toBe(result.head);
-    expect(await server.log(name, 'main')).toEqual(['deploy c 1.0.0', 'initial commit']);
+    expect(await suite.server.head(name, 'main')).toBe(result.head);
+    expect(await suite.server.log(name, 'main')).toEqual(['deploy c 1.0.0', 'initial commit']);
     expect(commands()).toContain('clone');
     expect(commands()).not.toContain('fetch');
     expect(await clones(cacheDir)).toHaveLength(1);
-    const who = await server.git(name, ['log', '-1', '--format=%an|%ae|%cn|%ce', 'main']);
+    const who = await suite.server.git(name, ['log', '-1', '--format=%an|%ae|%cn|%ce', 'main']);
     expect(who).toBe(`${BOT.name}|${BOT.email}|${BOT.name}|${BOT.email}`);
-    expect(server.authUsers.has('x-access-token')).toBe(true);
+    expect(suite.server.authUsers.has('x-access-token')).toBe(true);
   });
 
   it('fetches incrementally afterwards instead of cloning again', async () => {
@@ -76,7 +69,7 @@ describe('IacWorkspace.apply', () => {
     const [dir] = await clones(cacheDir);
     const marker = join(cacheDir, dir ?? '', '.git', 'dag-test-marker');
     await writeFile(marker, 'still the same clone');
-    await server.commitOutside(name, 'main', 'apps/b/extra.yaml', 'x: 1\n', 'human edit');
+    await suite.server.commitOutside(name, 'main', 'apps/b/extra.yaml', 'x: 1\n', 'human edit');
 
     calls.length = 0;
     const second = await ws.apply(target(name), [change('apps/c', { 'a.yaml': '2\n' })], {
@@ -88,7 +81,7 @@ describe('IacWorkspace.apply', () => {
     expect(existsSync(marker)).toBe(true);
     expect(await clones(cacheDir)).toEqual([dir]);
     expect(second.attempts).toBe(1);
-    expect(await server.log(name, 'main')).toEqual([
+    expect(await suite.server.log(name, 'main')).toEqual([
       'deploy apps/c',
       'human edit',
       'deploy apps/c',
@@ -110,7 +103,7 @@ describe('IacWorkspace.apply', () => {
       { author: BOT },
     );
 
-    expect(await server.files(name, 'main')).toEqual({
+    expect(await suite.server.files(name, 'main')).toEqual({
       'README.md': '# infra\n',
       'apps/a/deployment.yaml': 'kind: Deployment # v2\n',
       'apps/a/sub/dir/service.yaml': 'kind: Service\n',
@@ -125,8 +118,8 @@ describe('IacWorkspace.apply', () => {
       'deployment.yaml': SEED['apps/a/deployment.yaml'],
       'stale.yaml': SEED['apps/a/stale.yaml'],
     });
-    const pushesBefore = server.pushes;
-    const headBefore = await server.head(name, 'main');
+    const pushesBefore = suite.server.pushes;
+    const headBefore = await suite.server.head(name, 'main');
 
     const result = await ws.apply(target(name), [same], { author: BOT });
 
@@ -137,16 +130,16 @@ describe('IacWorkspace.apply', () => {
       pushed: false,
       attempts: 1,
     });
-    expect(server.pushes).toBe(pushesBefore);
+    expect(suite.server.pushes).toBe(pushesBefore);
     expect(commands()).not.toContain('commit');
     expect(commands()).not.toContain('push');
-    expect(await server.log(name, 'main')).toEqual(['initial commit']);
+    expect(await suite.server.log(name, 'main')).toEqual(['initial commit']);
   });
 
   it('makes one commit per change and pushes them once', async () => {
     const name = await seededRepo('several');
     const { ws, commands } = await spiedWorkspace();
-    const pushesBefore = server.pushes;
+    const pushesBefore = suite.server.pushes;
 
     const result = await ws.apply(
       target(name),
@@ -165,10 +158,14 @@ describe('IacWorkspace.apply', () => {
       ['deploy c 1', false],
     ]);
     expect(result.commits[2]?.sha).toBe(result.head);
-    expect(server.pushes).toBe(pushesBefore + 1);
+    expect(suite.server.pushes).toBe(pushesBefore + 1);
     expect(commands().filter((c) => c === 'push')).toHaveLength(1);
-    expect(await server.log(name, 'main')).toEqual(['deploy c 1', 'deploy a 2', 'initial commit']);
-    const parent = await server.git(name, ['rev-parse', `${result.head}^`]);
+    expect(await suite.server.log(name, 'main')).toEqual([
+      'deploy c 1',
+      'deploy a 2',
+      'initial commit',
+    ]);
+    const parent = await suite.server.git(name, ['rev-parse', `${result.head}^`]);
     expect(parent).toBe(result.commits[0]?.sha);
   });
 
@@ -179,7 +176,7 @@ describe('IacWorkspace.apply', () => {
       author: BOT,
     });
     expect(result.branch).toBe('trunk');
-    expect(await server.log(name, 'trunk')).toEqual(['deploy apps/c', 'initial commit']);
+    expect(await suite.server.log(name, 'trunk')).toEqual(['deploy apps/c', 'initial commit']);
     // and again, from the cache
     const again = await ws.apply(target(name, null), [change('apps/c', { 'x.yaml': 'y\n' })], {
       author: BOT,
@@ -189,9 +186,9 @@ describe('IacWorkspace.apply', () => {
 
   it('starts the branch in an empty repository', async () => {
     const name = repoName('empty');
-    await server.createRepo(name);
+    await suite.server.createRepo(name);
     const other = repoName('empty-prod');
-    await server.createRepo(other);
+    await suite.server.createRepo(other);
     const { ws } = await spiedWorkspace();
 
     const a = await ws.apply(target(name, null), [change('apps/c', { 'x.yaml': 'x\n' })], {
@@ -203,7 +200,7 @@ describe('IacWorkspace.apply', () => {
 
     expect(a).toMatchObject({ branch: 'main', pushed: true });
     expect(b).toMatchObject({ branch: 'prod', pushed: true });
-    expect(await server.files(other, 'prod')).toEqual({ 'apps/c/x.yaml': 'x\n' });
+    expect(await suite.server.files(other, 'prod')).toEqual({ 'apps/c/x.yaml': 'x\n' });
   });
 
   it('reports a missing branch of a non-empty repository as a configuration error', async () => {
@@ -223,7 +220,13 @@ describe('IacWorkspace.apply', () => {
       before: async (args) => {
         if (args[0] === 'push' && !landed) {
           landed = true;
-          await server.commitOutside(name, 'main', 'apps/a/hotfix.yaml', 'h\n', 'human hotfix');
+          await suite.server.commitOutside(
+            name,
+            'main',
+            'apps/a/hotfix.yaml',
+            'h\n',
+            'human hotfix',
+          );
         }
       },
     });
@@ -236,14 +239,14 @@ describe('IacWorkspace.apply', () => {
 
     expect(result).toMatchObject({ pushed: true, attempts: 2 });
     expect(commands().filter((c) => c === 'push')).toHaveLength(2);
-    expect(await server.log(name, 'main')).toEqual([
+    expect(await suite.server.log(name, 'main')).toEqual([
       'deploy apps/c',
       'deploy apps/b',
       'human hotfix',
       'initial commit',
     ]);
-    expect((await server.files(name, 'main'))['apps/a/hotfix.yaml']).toBe('h\n');
-    expect(server.forcePushes).toBe(0);
+    expect((await suite.server.files(name, 'main'))['apps/a/hotfix.yaml']).toBe('h\n');
+    expect(suite.server.forcePushes).toBe(0);
   });
 
   it('gives up with a TransientError after maxAttempts when the branch keeps moving', async () => {
@@ -253,7 +256,7 @@ describe('IacWorkspace.apply', () => {
       before: async (args) => {
         if (args[0] === 'push') {
           n += 1;
-          await server.commitOutside(name, 'main', `human/${n}.txt`, `${n}\n`, `human ${n}`);
+          await suite.server.commitOutside(name, 'main', `human/${n}.txt`, `${n}\n`, `human ${n}`);
         }
       },
     });
@@ -267,8 +270,8 @@ describe('IacWorkspace.apply', () => {
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/kept moving.*gave up after 3 attempts/);
     expect(n).toBe(3);
-    expect(server.forcePushes).toBe(0);
-    expect(await server.log(name, 'main')).not.toContain('deploy apps/c');
+    expect(suite.server.forcePushes).toBe(0);
+    expect(await suite.server.log(name, 'main')).not.toContain('deploy apps/c');
   });
 
   it('serializes concurrent applies on one clone inside the process', async () => {
@@ -281,7 +284,7 @@ describe('IacWorkspace.apply', () => {
     );
     // Each apply ran on the tip the previous one pushed: no push was ever rejected.
     expect(results.map((r) => r.attempts)).toEqual([1, 1, 1, 1, 1]);
-    const log = await server.log(name, 'main');
+    const log = await suite.server.log(name, 'main');
     expect(log).toHaveLength(6);
     for (let i = 1; i <= 5; i++) expect(log).toContain(`deploy apps/s${i}`);
   });
@@ -304,25 +307,25 @@ describe('IacWorkspace.apply', () => {
       ),
       (async () => {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        return server.commitOutside(name, 'main', 'apps/a/human.yaml', 'h\n', 'human edit');
+        return suite.server.commitOutside(name, 'main', 'apps/a/human.yaml', 'h\n', 'human edit');
       })(),
     ]);
     const elapsed = Date.now() - started;
 
     expect(results.every((r) => r.pushed)).toBe(true);
-    const log = await server.log(name, 'main');
+    const log = await suite.server.log(name, 'main');
     expect(log).toHaveLength(22);
     expect(log).toContain('human edit');
     for (let i = 0; i < 20; i++) expect(log).toContain(`deploy app-${i}`);
-    const files = await server.files(name, 'main');
+    const files = await suite.server.files(name, 'main');
     for (let i = 0; i < 20; i++) expect(files[`apps/app-${i}/deployment.yaml`]).toBe(`app: ${i}\n`);
     expect(files['apps/a/human.yaml']).toBe('h\n');
-    expect(await server.git(name, ['rev-list', '--count', '--merges', 'main'])).toBe('0');
-    expect(await server.git(name, ['rev-parse', `main~21`])).toBe(
-      await server.git(name, ['rev-list', '--max-parents=0', 'main']),
+    expect(await suite.server.git(name, ['rev-list', '--count', '--merges', 'main'])).toBe('0');
+    expect(await suite.server.git(name, ['rev-parse', `main~21`])).toBe(
+      await suite.server.git(name, ['rev-list', '--max-parents=0', 'main']),
     );
     expect(humanSha).toMatch(/^[0-9a-f]{40}$/);
-    expect(server.forcePushes).toBe(0);
+    expect(suite.server.forcePushes).toBe(0);
     const attempts = results.map((r) => r.attempts);
     console.log(
       `race: ${elapsed} ms, push attempts total ${attempts.reduce((a, b) => a + b, 0)}, max ${Math.max(...attempts)}`,
@@ -336,12 +339,18 @@ describe('IacWorkspace.read', () => {
     const { ws } = await spiedWorkspace();
     expect(await ws.read(target(name), 'apps/a')).toEqual({
       branch: 'main',
-      head: await server.head(name, 'main'),
+      head: await suite.server.head(name, 'main'),
       files: { 'deployment.yaml': 'kind: Deployment\n', 'stale.yaml': 'kind: ConfigMap\n' },
     });
-    await server.commitOutside(name, 'main', 'apps/a/sub/new.yaml', 'n\n', 'human adds a file');
+    await suite.server.commitOutside(
+      name,
+      'main',
+      'apps/a/sub/new.yaml',
+      'n\n',
+      'human adds a file',
+    );
     const after = await ws.read(target(name), 'apps/a/');
-    expect(after.head).toBe(await server.head(name, 'main'));
+    expect(after.head).toBe(await suite.server.head(name, 'main'));
     expect(after.files['sub/new.yaml']).toBe('n\n');
     expect((await ws.read(target(name), 'apps/none')).files).toEqual({});
   });
@@ -381,7 +390,7 @@ describe('IacWorkspace credentials', () => {
     const name = await seededRepo('secret');
     const { ws, calls, lines, cacheDir } = await spiedWorkspace();
     await ws.apply(target(name), [change('apps/c', { 'x.yaml': 'x\n' })], { author: BOT });
-    await server.commitOutside(name, 'main', 'apps/b/h.yaml', 'h\n', 'human');
+    await suite.server.commitOutside(name, 'main', 'apps/b/h.yaml', 'h\n', 'human');
     await ws.apply(target(name), [change('apps/c', { 'x.yaml': 'y\n' })], { author: BOT });
     await ws.read(target(name), 'apps/c');
 
@@ -392,7 +401,7 @@ describe('IacWorkspace credentials', () => {
     expect(calls.every((c) => c.options.token === TOKEN)).toBe(true);
     const [dir] = await clones(cacheDir);
     const config = await readFile(join(cacheDir, dir ?? '', '.git', 'config'), 'utf8');
-    expect(config).toContain(`url = ${server.url(name)}`);
+    expect(config).toContain(`url = ${suite.server.url(name)}`);
     const tree = await readTree(cacheDir);
     expect(tree.size).toBeGreaterThan(10);
     for (const [, content] of tree) for (const form of forms) expect(content).not.toContain(form);
@@ -403,7 +412,7 @@ describe('IacWorkspace credentials', () => {
   it('strips credentials from the URL and uses them as the token', async () => {
     const name = await seededRepo('urlcreds');
     const { ws, cacheDir, calls } = await spiedWorkspace();
-    const url = server.url(name).replace('http://', `http://someone:${TOKEN}@`);
+    const url = suite.server.url(name).replace('http://', `http://someone:${TOKEN}@`);
     const result = await ws.apply(
       { url, token: null, branch: 'main' },
       [change('apps/c', { 'x.yaml': 'x\n' })],
@@ -422,7 +431,7 @@ describe('IacWorkspace failures', () => {
   let silentPort = 0;
   let closedPort = 0;
   beforeAll(async () => {
-    // Accepts connections and never answers: a hung server.
+    // Accepts connections and never answers: a hung suite.server.
     silent = createServer((socket) => {
       sockets.add(socket);
       socket.resume();
@@ -500,7 +509,7 @@ describe('IacWorkspace failures', () => {
       ws.apply(target(name), [change('apps/a', {})], { author: { name: '', email: 'x@y' } }),
     ).rejects.toBeInstanceOf(UserError);
     expect(calls).toEqual([]);
-    expect(await server.log(name, 'main')).toEqual(['initial commit']);
+    expect(await suite.server.log(name, 'main')).toEqual(['initial commit']);
   });
 
   it('deletes a folder when a change renders no files', async () => {
@@ -510,7 +519,7 @@ describe('IacWorkspace failures', () => {
       author: BOT,
     });
     expect(result.pushed).toBe(true);
-    expect(Object.keys(await server.files(name, 'main')).sort()).toEqual([
+    expect(Object.keys(await suite.server.files(name, 'main')).sort()).toEqual([
       'README.md',
       'apps/b/deployment.yaml',
     ]);
