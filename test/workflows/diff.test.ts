@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
-import type { RepoRef } from '../../src/events/types.ts';
 import type { ClusterClient } from '../../src/k8s/cluster-client.ts';
 import { ClusterError } from '../../src/k8s/cluster-error.ts';
 import type { KubeObject } from '../../src/k8s/object.ts';
@@ -11,17 +10,11 @@ import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import { runDiff, type DiffDeps } from '../../src/workflows/diff.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
-import { FakeReviewPlatform } from './fakes.ts';
+import { APP_REPO, FakeReviewPlatform } from './fakes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 
 const templates = loadTemplates();
-const repo: RepoRef = {
-  provider: 'github',
-  fullName: 'org/my-app',
-  urls: ['https://github.com/org/my-app'],
-  installationId: 1,
-  webUrl: 'https://github.com/org/my-app',
-};
+const repo = APP_REPO;
 
 let lane: LaneDb;
 let store: SqlConfigStore;

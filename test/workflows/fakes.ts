@@ -2,6 +2,15 @@ import type { RepoRef } from '../../src/events/types.ts';
 import type { DeploymentState, Platform } from '../../src/platform/types.ts';
 import type { IacWriter } from '../../src/workflows/deploy.ts';
 
+/** The app repository of the workflow tests, as a GitHub event names it. */
+export const APP_REPO: RepoRef = {
+  provider: 'github',
+  fullName: 'org/my-app',
+  urls: ['https://github.com/org/my-app'],
+  installationId: 1,
+  webUrl: 'https://github.com/org/my-app',
+};
+
 /** A Platform that serves files from memory and records what DAG reported. */
 export class FakePlatform implements Platform {
   readonly provider = 'github' as const;

@@ -1,20 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { CommentEvent, RepoRef } from '../../src/events/types.ts';
+import type { CommentEvent } from '../../src/events/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import { handleCommentCommands, type CommandDeps } from '../../src/workflows/pr-command.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
-import { FakeReviewPlatform } from './fakes.ts';
+import { APP_REPO, FakeReviewPlatform } from './fakes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 
-const repo: RepoRef = {
-  provider: 'github',
-  fullName: 'org/my-app',
-  urls: ['https://github.com/org/my-app'],
-  installationId: 1,
-  webUrl: 'https://github.com/org/my-app',
-};
+const repo = APP_REPO;
 
 let lane: LaneDb;
 let store: SqlConfigStore;

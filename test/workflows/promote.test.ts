@@ -1,19 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { RepoRef } from '../../src/events/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { App, Environment } from '../../src/store/types.ts';
 import { automaticPromotions, promotionJobKey } from '../../src/workflows/promote.ts';
 import { promotionBranch } from '../../src/workflows/promotion-strategies.ts';
+import { APP_REPO } from './fakes.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 
-const repo: RepoRef = {
-  provider: 'github',
-  fullName: 'org/my-app',
-  urls: ['https://github.com/org/my-app'],
-  installationId: 1,
-  webUrl: 'https://github.com/org/my-app',
-};
+const repo = APP_REPO;
 
 let lane: LaneDb;
 let store: SqlConfigStore;
