@@ -1,4 +1,4 @@
-// Validators for Flux objects from the CRDs in ../shared/reference/flux-crds (CI has them).
+// Validators for Flux objects from the Flux CRDs vendored in schemas/flux-crds (see its README).
 // A missing folder is a failure with a clear message, never a silent skip.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import formats from 'ajv-formats';
 import { parse } from 'yaml';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
-export const FLUX_CRD_DIR = path.resolve(repoRoot, '..', 'shared', 'reference', 'flux-crds');
+export const FLUX_CRD_DIR = path.resolve(repoRoot, 'schemas', 'flux-crds');
 
 type Crd = {
   spec: {
@@ -26,7 +26,7 @@ export async function loadFluxValidators(dir: string = FLUX_CRD_DIR): Promise<Fl
   if (!existsSync(dir)) {
     throw new Error(
       `Flux CRD reference data is missing: ${dir} does not exist. ` +
-        'It is part of ../shared/reference, which CI provides; the schema tests cannot run without it.',
+        'The schemas are vendored in the repository (schemas/flux-crds); restore them from git.',
     );
   }
   const ajv = new Ajv({ strict: false, allErrors: true });
