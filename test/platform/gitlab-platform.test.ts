@@ -39,15 +39,57 @@ describe('GitLabPlatform', () => {
     expect(await p.readFile(repo, SHA, 'deploy/values-x.yaml')).toBeUndefined();
   });
 
-  it('waits as long as Retry-After asks on 429, then succeeds', async () => {
-    nock(GITLAB)
-      .get('/api/v4/projects/15/repository/files/f/raw')
-      .query(true)
-      .reply(429, 'slow down', { 'retry-after': '0' })
-      .get('/api/v4/projects/15/repository/files/f/raw')
-      .query(true)
-      .reply(200, 'ok', { 'content-type': 'text/plain' });
-    expect(await platform().readFile(repo, SHA, 'f')).toBe('ok');
+  /** A platform whose backoff records its waits instead of waiting. */
+  function recording(attempts = 3) {
+    const waits: number[] = [];
+    const p = new GitLabPlatform({
+      url: GITLAB,
+      token: 'glpat-x',
+      backoff: {
+        attempts,
+        baseDelayMs: 100,
+        maxDelayMs: 60_000,
+        sleep: (ms) => {
+          waits.push(ms);
+          return Promise.resolve();
+        },
+      },
+    });
+    return { p, waits };
+  }
+  const raw = () => nock(GITLAB).get('/api/v4/projects/15/repository/files/f/raw').query(true);
+
+  it('waits as long as Retry-After asks on 429 (seconds or a date), then succeeds', async () => {
+    raw().reply(429, 'slow down', { 'retry-after': '7' });
+    raw().reply(429, 'slow down', { 'retry-after': new Date(Date.now() + 5_000).toUTCString() });
+    raw().reply(200, 'ok', { 'content-type': 'text/plain' });
+    const { p, waits } = recording();
+    expect(await p.readFile(repo, SHA, 'f')).toBe('ok');
+    expect(waits[0]).toBe(7_000);
+    expect(waits[1]).toBeGreaterThan(3_000);
+    expect(waits[1]).toBeLessThanOrEqual(5_000);
+    expect(waits).toHaveLength(2);
+  });
+
+  it('caps a long Retry-After at its longest wait', async () => {
+    raw().reply(429, 'slow down', { 'retry-after': '3600' });
+    raw().reply(200, 'ok', { 'content-type': 'text/plain' });
+    const { p, waits } = recording();
+    expect(await p.readFile(repo, SHA, 'f')).toBe('ok');
+    expect(waits).toEqual([60_000]);
+  });
+
+  it('retries every 5xx with exponential backoff and jitter (gitbeaker alone retries only 502)', async () => {
+    raw().reply(503, 'unavailable');
+    raw().reply(500, 'oops');
+    raw().reply(200, 'ok', { 'content-type': 'text/plain' });
+    const { p, waits } = recording();
+    expect(await p.readFile(repo, SHA, 'f')).toBe('ok');
+    expect(waits).toHaveLength(2);
+    expect(waits[0]).toBeGreaterThanOrEqual(50);
+    expect(waits[0]).toBeLessThanOrEqual(100);
+    expect(waits[1]).toBeGreaterThanOrEqual(100);
+    expect(waits[1]).toBeLessThanOrEqual(200);
   });
 
   it('gives up after its attempts with a transient error on 5xx', async () => {

@@ -1,4 +1,4 @@
-import { Gitlab, type MergeRequestSchema } from '@gitbeaker/core';
+import { Gitlab, type MergeRequestSchema } from '@gitbeaker/rest';
 import { UserError } from '../../errors.ts';
 import type { RepoRef } from '../../events/types.ts';
 import { readListedFolder } from '../folder.ts';
@@ -46,7 +46,10 @@ function changeRequest(mr: MergeRequestSchema): ChangeRequest {
   };
 }
 
-/** GitLab through its REST API (gitbeaker) with DAG's bot token (or an IAC's own token). */
+/**
+ * GitLab through its REST API (`@gitbeaker/rest`) with DAG's bot token (or an IAC's own token).
+ * The client is gitbeaker's, with DAG's backoff requester in place of its stock one.
+ */
 export class GitLabPlatform implements Platform, ChangeRequests {
   readonly provider = 'gitlab' as const;
   readonly maxBodyLength = 1_000_000;

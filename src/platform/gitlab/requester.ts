@@ -1,17 +1,26 @@
+import { GitbeakerRequestError } from '@gitbeaker/rest';
 import {
-  GitbeakerRequestError,
   createRequesterFn,
   getMatchingRateLimiter,
   type RateLimiters,
 } from '@gitbeaker/requester-utils';
 
 /**
- * gitbeaker's stock requester retries 429 and 502 within milliseconds and ignores
- * Retry-After. This one retries 429 and 5xx (and network errors) with exponential backoff
- * and jitter, waits as long as Retry-After asks (up to maxDelayMs), and gives up after
- * `attempts`, leaving the error for DAG's job retry to handle.
+ * The `requesterFn` DAG gives `@gitbeaker/rest`'s constructors in place of the stock one. It is
+ * built the way `@gitbeaker/rest` builds its own (`createRequesterFn` from
+ * `@gitbeaker/requester-utils`: gitbeaker prepares URL, headers, token and body; this sends
+ * them), but where the stock one retries 429 and 502 within milliseconds and ignores
+ * Retry-After, this one retries 429 and 5xx (and network errors) with exponential backoff and
+ * jitter, waits as long as Retry-After asks (up to maxDelayMs), and gives up after `attempts`,
+ * leaving the error for DAG's job retry to handle. `sleep` is replaceable so tests can see the
+ * waits without waiting.
  */
-export type BackoffOptions = { attempts: number; baseDelayMs: number; maxDelayMs: number };
+export type BackoffOptions = {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  sleep?: ((ms: number) => Promise<void>) | undefined;
+};
 const DEFAULT_BACKOFF: BackoffOptions = { attempts: 4, baseDelayMs: 500, maxDelayMs: 30_000 };
 
 function retryAfterMs(header: string | null): number | undefined {
@@ -46,7 +55,8 @@ async function failure(request: Request, response: Response): Promise<never> {
 }
 
 export function backoffRequester(backoff: BackoffOptions = DEFAULT_BACKOFF) {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const sleep =
+    backoff.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   return createRequesterFn(
     (_service, options) => Promise.resolve(options),
     async (endpoint, options = {}) => {
