@@ -97,6 +97,13 @@ export const CORE_RESOURCES: readonly FakeResource[] = [
   { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
   { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets', namespaced: true },
   {
+    group: 'policy',
+    version: 'v1',
+    kind: 'PodDisruptionBudget',
+    plural: 'poddisruptionbudgets',
+    namespaced: true,
+  },
+  {
     group: 'networking.k8s.io',
     version: 'v1',
     kind: 'NetworkPolicy',
@@ -498,6 +505,34 @@ function validate(resource: FakeResource, object: Json, name: string): void {
         field: 'spec.template.spec.containers',
       });
     }
+    // The selector must select the pods the template makes (matchLabels only, no expressions).
+    const templateMeta = isRecord(template.metadata) ? template.metadata : {};
+    const labels = isRecord(templateMeta.labels) ? templateMeta.labels : {};
+    const matchLabels =
+      isRecord(spec.selector) && isRecord(spec.selector.matchLabels)
+        ? spec.selector.matchLabels
+        : {};
+    if (Object.entries(matchLabels).some(([key, value]) => labels[key] !== value)) {
+      const shown = Object.keys(labels)
+        .sort()
+        .map((key) => `${JSON.stringify(key)}:${JSON.stringify(labels[key])}`)
+        .join(', ');
+      causes.push({
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: map[string]string{${shown}}: \`selector\` does not match template \`labels\``,
+        field: 'spec.template.metadata.labels',
+      });
+    }
+  }
+  if (resource.kind === 'PodDisruptionBudget') {
+    const spec = isRecord(object.spec) ? object.spec : {};
+    if (spec.minAvailable !== undefined && spec.maxUnavailable !== undefined) {
+      causes.push({
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: ${JSON.stringify({ minAvailable: spec.minAvailable, maxUnavailable: spec.maxUnavailable })}: minAvailable and maxUnavailable cannot be both set`,
+        field: 'spec',
+      });
+    }
   }
   if (causes.length === 0) return;
   const kind = resource.group ? `${resource.kind}.${resource.group}` : resource.kind;
@@ -789,7 +824,7 @@ export async function startFakeKubeApiserver(options: {
       .sort((a, b) => a.name.localeCompare(b.name));
     // Subresources come after their resource, as in the real (name-sorted) discovery document.
     const subresources = list
-      .filter((r) => r.group === 'apps' || r.group.endsWith('fluxcd.io'))
+      .filter((r) => ['apps', 'policy'].includes(r.group) || r.group.endsWith('fluxcd.io'))
       .map((r) => ({
         name: `${r.plural}/status`,
         singularName: '',

@@ -126,6 +126,68 @@ describe('fake kube-apiserver', () => {
     expect(again).toEqual({ status: 200, body: stored.body }); // a no-op apply writes nothing
   });
 
+  it('serves PodDisruptionBudgets (policy/v1) and validates them as the real API server does', async () => {
+    const policy = await call('GET', '/apis/policy/v1');
+    expect(policy.body.resources).toContainEqual(
+      expect.objectContaining({
+        name: 'poddisruptionbudgets',
+        kind: 'PodDisruptionBudget',
+        namespaced: true,
+      }),
+    );
+    const path = '/apis/policy/v1/namespaces/default/poddisruptionbudgets/web?fieldManager=dag';
+    const pdb = (spec: string) =>
+      `apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\nspec:\n${spec}`;
+    const selector = '  selector:\n    matchLabels:\n      app: web\n';
+    const both = await call('PATCH', `${path}&dryRun=All`, {
+      body: pdb(`  minAvailable: 1\n  maxUnavailable: 1\n${selector}`),
+      contentType: 'application/apply-patch+yaml',
+    });
+    expect(both.status).toBe(422);
+    expect(both.body).toMatchObject({
+      reason: 'Invalid',
+      details: { kind: 'PodDisruptionBudget', causes: [{ field: 'spec' }] },
+    });
+    expect(both.body.message).toContain('minAvailable and maxUnavailable cannot be both set');
+    const ok = await call('PATCH', `${path}&dryRun=All`, {
+      body: pdb(`  minAvailable: 1\n${selector}`),
+      contentType: 'application/apply-patch+yaml',
+    });
+    expect(ok.status).toBe(201);
+    expect(fake.get('policy/v1', 'PodDisruptionBudget', 'web', 'default')).toBeUndefined();
+  });
+
+  it('refuses a Deployment whose selector does not match its template labels', async () => {
+    const body = [
+      'apiVersion: apps/v1',
+      'kind: Deployment',
+      'metadata:',
+      '  name: web',
+      'spec:',
+      '  selector:',
+      '    matchLabels:',
+      '      app: web',
+      '  template:',
+      '    metadata:',
+      '      labels:',
+      '        app: api',
+      '    spec:',
+      '      containers:',
+      '        - name: web',
+      '          image: web:1',
+      '',
+    ].join('\n');
+    const answer = await call(
+      'PATCH',
+      '/apis/apps/v1/namespaces/default/deployments/web?fieldManager=dag&dryRun=All',
+      { body, contentType: 'application/apply-patch+yaml' },
+    );
+    expect(answer.status).toBe(422);
+    expect(answer.body.message).toBe(
+      'Deployment.apps "web" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"api"}: `selector` does not match template `labels`',
+    );
+  });
+
   it('never records the token', () => {
     expect(JSON.stringify(fake.requests)).not.toContain(token);
   });
