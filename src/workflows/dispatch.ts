@@ -1,3 +1,4 @@
+import type { GithubEvent, GitlabEvent } from '../events/handled.ts';
 import {
   normalizeGithubComment,
   normalizeGithubMerge,
@@ -158,10 +159,11 @@ function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflo
 }
 
 /**
- * Workflows by provider and event. A delivery whose event has no workflow completes with a
- * debug line: it was verified and recorded, and there is nothing DAG does with it.
+ * Workflows by provider and event: one for each event of src/events/handled.ts, and none for
+ * any other (the type says so). A delivery whose event has no workflow (queued before an
+ * upgrade dropped its event) completes with a debug line.
  */
-const WORKFLOWS: Partial<Record<`${Delivery['provider']}:${string}`, Workflow>> = {
+const WORKFLOWS: Record<`github:${GithubEvent}` | `gitlab:${GitlabEvent}`, Workflow> = {
   'github:push': onPush(normalizeGithubPush),
   'github:issue_comment': onGithubComment,
   'github:pull_request': onGithubPullRequest,
@@ -170,7 +172,8 @@ const WORKFLOWS: Partial<Record<`${Delivery['provider']}:${string}`, Workflow>> 
 };
 
 export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Promise<void> {
-  const workflow = WORKFLOWS[`${delivery.provider}:${delivery.event}`];
+  const workflows: Partial<Record<string, Workflow>> = WORKFLOWS;
+  const workflow = workflows[`${delivery.provider}:${delivery.event}`];
   if (!workflow) {
     deps.log.debug(
       { provider: delivery.provider, event: delivery.event, deliveryId: delivery.deliveryId },
