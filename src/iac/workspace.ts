@@ -81,6 +81,8 @@ export type IacWorkspaceOptions = {
   /** Injected for tests. */
   random?: () => number;
   sleep?: (ms: number) => Promise<void>;
+  /** Hears each push tried again because the branch moved under DAG (metrics). */
+  onPushRetry?: () => void;
 };
 
 /**
@@ -93,15 +95,18 @@ export class IacWorkspace {
   readonly #ctx: CloneContext;
   readonly #random: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #onPushRetry: () => void;
 
   private constructor(
     ctx: CloneContext,
     random: () => number,
     pause: (ms: number) => Promise<void>,
+    onPushRetry: () => void,
   ) {
     this.#ctx = ctx;
     this.#random = random;
     this.#sleep = pause;
+    this.#onPushRetry = onPushRetry;
   }
 
   static async create(options: IacWorkspaceOptions): Promise<IacWorkspace> {
@@ -120,7 +125,16 @@ export class IacWorkspace {
       },
       options.random ?? Math.random,
       options.sleep ?? sleep,
+      options.onPushRetry ?? (() => {}),
     );
+  }
+
+  /**
+   * The same workspace (cache, clones and their locks) logging to `log`: a job's logger, so
+   * the lines of its git work carry the job's ids.
+   */
+  withLog(log: Logger): IacWorkspace {
+    return new IacWorkspace({ ...this.#ctx, log }, this.#random, this.#sleep, this.#onPushRetry);
   }
 
   async apply(
@@ -169,6 +183,7 @@ export class IacWorkspace {
             { branch: clone.branch, attempt, delayMs: delay },
             'the IAC branch moved under DAG: applying the changes again on the new tip',
           );
+          this.#onPushRetry();
           await this.#sleep(delay);
         }
       }

@@ -74,6 +74,7 @@ export async function spiedWorkspace(
   options: {
     before?: (args: readonly string[]) => Promise<void> | void;
     timeoutMs?: number;
+    onPushRetry?: () => void;
   } = {},
 ): Promise<{
   ws: IacWorkspace;
@@ -95,6 +96,7 @@ export async function spiedWorkspace(
     log,
     git,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    ...(options.onPushRetry ? { onPushRetry: options.onPushRetry } : {}),
   });
   return { ws, cacheDir, calls, lines, commands: () => calls.map((c) => c.args[0] ?? '') };
 }

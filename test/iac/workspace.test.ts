@@ -4,15 +4,19 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TransientError, UserError } from '../../src/errors.ts';
-import type { IacChange } from '../../src/iac/workspace.ts';
+import { runGit } from '../../src/iac/git.ts';
+import { gitOperation, observedGit } from '../../src/iac/observed-git.ts';
+import { IacWorkspace, type IacChange } from '../../src/iac/workspace.ts';
 import {
   BOT,
   SEED,
+  captureLog,
   gitServerForSuite,
   leakForms,
   readTree,
   repoName,
   spiedWorkspace,
+  tempDir,
 } from './support.ts';
 
 const TOKEN = 'dag-test-token-5f3a9c1e7b2d';
@@ -87,6 +91,49 @@ describe('IacWorkspace.apply', () => {
       'deploy apps/c',
       'initial commit',
     ]);
+  });
+
+  it("logs a job's work to the job's logger, on the same clone", async () => {
+    const name = await seededRepo('job-log');
+    const { ws, cacheDir, lines } = await spiedWorkspace();
+    await ws.apply(target(name), [change('apps/c', { 'a.yaml': '1\n' })], { author: BOT });
+    const job = captureLog();
+    const forJob = ws.withLog(job.log.child({ jobId: 'job-1', deliveryId: 'delivery-1' }));
+    await forJob.apply(target(name), [change('apps/c', { 'a.yaml': '2\n' })], { author: BOT });
+
+    expect(await clones(cacheDir)).toHaveLength(1);
+    expect(job.lines.length).toBeGreaterThan(0);
+    for (const line of job.lines) {
+      expect(JSON.parse(line)).toMatchObject({ jobId: 'job-1', deliveryId: 'delivery-1' });
+    }
+    expect(job.lines.some((l) => l.includes('pushed to the IAC repository'))).toBe(true);
+    expect(lines.filter((l) => l.includes('job-1'))).toEqual([]);
+  });
+
+  it('reports every git command to an observer: subcommand, outcome, duration', async () => {
+    const name = await seededRepo('observed');
+    const seen: { operation: string; outcome: string; seconds: number }[] = [];
+    const ws = await IacWorkspace.create({
+      cacheDir: await tempDir('dag-iac-cache-'),
+      log: captureLog().log,
+      git: observedGit(runGit, (operation, outcome, seconds) =>
+        seen.push({ operation, outcome, seconds }),
+      ),
+    });
+    await ws.apply(target(name), [change('apps/c', { 'a.yaml': '1\n' })], { author: BOT });
+    const wrong = { ...target(name), token: 'not-the-token' };
+    await ws.read(wrong, 'apps/c').catch(() => undefined);
+
+    const ops = seen.map((s) => `${s.operation}:${s.outcome}`);
+    expect(ops).toContain('clone:success');
+    expect(ops).toContain('commit:success');
+    expect(ops).toContain('push:success');
+    expect(ops.filter((o) => o.endsWith(':auth')).length).toBeGreaterThan(0);
+    expect(seen.every((s) => s.seconds >= 0 && s.seconds < 120)).toBe(true);
+    // The label is a known subcommand or `other`: never an argument (a URL, a branch).
+    expect(gitOperation(['fetch', '--no-tags', 'origin'])).toBe('fetch');
+    expect(gitOperation(['--no-pager', 'push'])).toBe('push');
+    expect(gitOperation(['https://example.com/x.git'])).toBe('other');
   });
 
   it('replaces the folder: stale files go, files outside stay untouched', async () => {
@@ -216,7 +263,9 @@ describe('IacWorkspace.apply', () => {
   it('integrates a commit that lands between its fetch and its push, without forcing', async () => {
     const name = await seededRepo('between');
     let landed = false;
-    const { ws, commands } = await spiedWorkspace({
+    let retries = 0;
+    const { ws, commands, lines } = await spiedWorkspace({
+      onPushRetry: () => retries++,
       before: async (args) => {
         if (args[0] === 'push' && !landed) {
           landed = true;
@@ -239,6 +288,8 @@ describe('IacWorkspace.apply', () => {
 
     expect(result).toMatchObject({ pushed: true, attempts: 2 });
     expect(commands().filter((c) => c === 'push')).toHaveLength(2);
+    expect(retries).toBe(1);
+    expect(lines.filter((l) => l.includes('moved under DAG'))).toHaveLength(1);
     expect(await suite.server.log(name, 'main')).toEqual([
       'deploy apps/c',
       'deploy apps/b',
@@ -252,7 +303,9 @@ describe('IacWorkspace.apply', () => {
   it('gives up with a TransientError after maxAttempts when the branch keeps moving', async () => {
     const name = await seededRepo('moving');
     let n = 0;
+    let retries = 0;
     const { ws } = await spiedWorkspace({
+      onPushRetry: () => retries++,
       before: async (args) => {
         if (args[0] === 'push') {
           n += 1;
@@ -270,6 +323,7 @@ describe('IacWorkspace.apply', () => {
     expect(error).toBeInstanceOf(TransientError);
     expect((error as Error).message).toMatch(/kept moving.*gave up after 3 attempts/);
     expect(n).toBe(3);
+    expect(retries).toBe(2); // tried again twice; the third refusal gave up
     expect(suite.server.forcePushes).toBe(0);
     expect(await suite.server.log(name, 'main')).not.toContain('deploy apps/c');
   });
