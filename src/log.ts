@@ -24,6 +24,21 @@ const REDACTED_KEYS = [
   'cookie',
 ];
 
+/**
+ * Webhook payloads and the bodies DAG sends (comments, pull requests, check runs) never reach
+ * a log line either: @octokit/webhooks hangs the delivery (payload included) on its errors as
+ * `event`, which Probot logs when a signature does not match; an Octokit RequestError carries
+ * the request's body.
+ */
+const CONTENT_PATHS = [
+  'payload',
+  '*.payload',
+  'err.event',
+  'err.aggregateErrors[*].event',
+  'err.request.body',
+  'err.cause.request.body',
+];
+
 const REDACT_PATHS = [
   ...REDACTED_KEYS,
   ...REDACTED_KEYS.map((k) => `*.${k}`),
@@ -31,6 +46,7 @@ const REDACT_PATHS = [
   'req.headers["x-gitlab-token"]',
   'req.headers.authorization',
   'headers["x-gitlab-token"]',
+  ...CONTENT_PATHS,
 ];
 
 /** Scrubs registered secret values (and their common encodings) from text. */

@@ -47,6 +47,30 @@ describe('logger', () => {
     expect(out.match(/\*\*\*/g)?.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('never logs a webhook payload or the body of a request DAG sent', () => {
+    const { log, lines } = capture();
+    // What @octokit/webhooks throws (and Probot logs) when a signature does not match.
+    const mismatch = Object.assign(new Error('signature does not match event payload and secret'), {
+      status: 400,
+      event: { id: 'd-1', name: 'push', payload: '{"pusher":"PAYLOAD-TEXT"}', signature: 'x' },
+    });
+    log.error(Object.assign(new AggregateError([mismatch], mismatch.message), { event: mismatch }));
+    // An Octokit RequestError carries the request, body included.
+    const refused = Object.assign(new Error('Validation Failed'), {
+      status: 422,
+      request: { method: 'POST', url: 'https://api.github.com/x', body: { body: 'COMMENT-TEXT' } },
+    });
+    log.warn({ err: refused }, 'comment refused');
+    log.warn({ err: new Error('wrapped', { cause: refused }) }, 'comment refused, wrapped');
+    log.info({ payload: { pusher: 'PAYLOAD-TEXT' } }, 'a payload by name');
+    const out = lines.join('');
+    expect(lines).toHaveLength(4);
+    expect(out).not.toContain('PAYLOAD-TEXT');
+    expect(out).not.toContain('COMMENT-TEXT');
+    expect(out).toContain('signature does not match');
+    expect(out).toContain('Validation Failed');
+  });
+
   it('ignores values too short to be secrets', () => {
     const masker = new SecretMasker();
     masker.add('ab');
