@@ -13,6 +13,10 @@ export type DeployRequest = {
   commitUrl: string;
   /** Set when a /deploy command asked for it: DAG reports back on this pull request. */
   pullRequest?: number | undefined;
+  /** The webhook delivery that asked for this deploy: its job's log lines carry the id. */
+  deliveryId?: string | undefined;
+  /** When that webhook was received (ISO 8601): the deploy's duration counts from here. */
+  receivedAt?: string | undefined;
 };
 
 export type DeployPlan =

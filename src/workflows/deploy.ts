@@ -35,6 +35,12 @@ export type DeployDeps = {
   mask: (text: string) => string;
   /** This is the job's last attempt: report a transient failure instead of retrying. */
   lastAttempt: boolean;
+  /**
+   * Hears how the deploy ended, when it ends: as the IAC commit is pushed (`success`), finds the
+   * folder already holding the release (`unchanged`), or fails for good (`failure`). A failure
+   * that will be retried is not an end. For metrics.
+   */
+  onOutcome?: (environment: string, outcome: 'success' | 'unchanged' | 'failure') => void;
 };
 
 /** A DNS-1123 release name derived from the app's name (Helm allows 53 characters). */
@@ -272,6 +278,7 @@ export async function runDeploy(
   });
   record = await store.updateDeploy(record.id, { state: 'in_progress' });
 
+  let ended = false;
   try {
     const reader: SourceReader = {
       readFile: (path) => platform.readFile(request.repo, request.sha, path),
@@ -295,6 +302,8 @@ export async function runDeploy(
       { author: deps.author },
     );
     const commit = result.commits[0]?.sha ?? null;
+    deps.onOutcome?.(env.name, commit ? 'success' : 'unchanged');
+    ended = true;
     const shown = commit ?? result.head;
     record = await store.updateDeploy(record.id, { state: 'success', iacCommit: shown });
     await platform.setDeploymentState(request.repo, deployment, {
@@ -334,6 +343,7 @@ export async function runDeploy(
       });
       throw error;
     }
+    if (!ended) deps.onOutcome?.(env.name, 'failure');
     record = await store.updateDeploy(record.id, { state: 'failure', error: reason });
     await platform.setDeploymentState(request.repo, deployment, {
       state: 'failure',

@@ -11,6 +11,8 @@ export type DiffRequest = {
   origin: 'command' | 'auto';
   /** The /diff comment, which gets its final reaction when the preview is posted. */
   commentId?: number | undefined;
+  /** The webhook delivery that asked for this preview: its job's log lines carry the id. */
+  deliveryId?: string | undefined;
 };
 
 /**

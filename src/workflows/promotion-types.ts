@@ -55,6 +55,8 @@ export type PromotionRequest = {
     | { kind: 'command'; number: number; commentId: number; author: string }
     | { kind: 'deploy'; sha: string }
     | { kind: 'merged'; repoUrl: string; number: number };
+  /** The webhook delivery this promotion goes back to: its job's log lines carry the id. */
+  deliveryId?: string | undefined;
 };
 
 export type PromoteDeps = PreviewDeps & {
