@@ -3,6 +3,7 @@ import type { RepoRef } from '../events/types.ts';
 import { ConfigError } from '../errors.ts';
 import { GitHubPlatform } from './github/github-platform.ts';
 import { GitLabPlatform } from './gitlab/gitlab-platform.ts';
+import type { ProviderRequestObserver } from './request-metrics.ts';
 import type { Platform } from './types.ts';
 
 export type PlatformFor = (repo: RepoRef) => Promise<Platform>;
@@ -14,6 +15,8 @@ export type PlatformFor = (repo: RepoRef) => Promise<Platform>;
 export function platformFactory(options: {
   probot?: Probot | undefined;
   gitlab?: { url: string; token: string | undefined } | undefined;
+  /** Hears each GitLab API request (GitHub's are heard by the Probot's Octokit class). */
+  onRequest?: ProviderRequestObserver | undefined;
 }): PlatformFor {
   let gitlab: GitLabPlatform | undefined;
   return async (repo) => {
@@ -30,7 +33,11 @@ export function platformFactory(options: {
         'GITLAB_TOKEN is not set: DAG cannot read GitLab projects or report deployments',
       );
     }
-    gitlab ??= new GitLabPlatform({ url: options.gitlab.url, token: options.gitlab.token });
+    gitlab ??= new GitLabPlatform({
+      url: options.gitlab.url,
+      token: options.gitlab.token,
+      onRequest: options.onRequest,
+    });
     return gitlab;
   };
 }

@@ -3,8 +3,10 @@ import { ConfigError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import { repoKey } from '../util/repo-url.ts';
 import { GitHubPlatform } from './github/github-platform.ts';
+import { observedOctokit } from './github/observed-octokit.ts';
 import { GitLabPlatform } from './gitlab/gitlab-platform.ts';
 import { httpStatus, providerError } from './http-errors.ts';
+import type { ProviderRequestObserver } from './request-metrics.ts';
 import type { ChangeRequests } from './types.ts';
 
 /** Pull requests in an IAC repository, and who opens them: the GitHub App or the IAC's token. */
@@ -49,7 +51,10 @@ export function iacPlatformFactory(options: {
   gitlab?: { url: string; token: string | undefined } | undefined;
   /** `false` turns off the token Octokit's throttling (tests against mocks). */
   throttle?: boolean | undefined;
+  /** Hears each API request made with an IAC's token (the App's: see createProbot). */
+  onRequest?: ProviderRequestObserver | undefined;
 }): IacPlatformFor {
+  const TokenOctokit = observedOctokit(ProbotOctokit, options.onRequest);
   const githubHost = hostOf(options.githubApiUrl) ?? 'github.com';
   const gitlabHost = hostOf(options.gitlab?.url);
 
@@ -119,7 +124,7 @@ export function iacPlatformFactory(options: {
           : host === 'github.com'
             ? undefined
             : `${origin}/api/v3`;
-      const octokit = new ProbotOctokit({
+      const octokit = new TokenOctokit({
         auth: { token },
         ...(baseUrl ? { baseUrl } : {}),
         ...(options.throttle === false ? { throttle: { enabled: false } } : {}),
@@ -135,7 +140,11 @@ export function iacPlatformFactory(options: {
       );
     }
     return {
-      platform: new GitLabPlatform({ url: gitlab?.url ?? origin, token: gitlabToken }),
+      platform: new GitLabPlatform({
+        url: gitlab?.url ?? origin,
+        token: gitlabToken,
+        onRequest: options.onRequest,
+      }),
       repo,
       via: 'token',
     };

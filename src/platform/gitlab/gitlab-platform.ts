@@ -10,6 +10,7 @@ import type {
   DeploymentState,
   Platform,
 } from '../types.ts';
+import type { ProviderRequestObserver } from '../request-metrics.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
 
 // A new GitLab deployment is `created`, which is DAG's `queued`.
@@ -55,11 +56,17 @@ export class GitLabPlatform implements Platform, ChangeRequests {
   readonly maxBodyLength = 1_000_000;
   readonly #api: Gitlab<false>;
 
-  constructor(options: { url: string; token: string; backoff?: BackoffOptions }) {
+  constructor(options: {
+    url: string;
+    token: string;
+    backoff?: BackoffOptions;
+    /** Hears each API request (metrics). */
+    onRequest?: ProviderRequestObserver | undefined;
+  }) {
     this.#api = new Gitlab({
       host: options.url,
       token: options.token,
-      requesterFn: backoffRequester(options.backoff),
+      requesterFn: backoffRequester(options.backoff, options.onRequest),
       queryTimeout: 30_000,
     });
   }

@@ -4,6 +4,7 @@ import {
   getMatchingRateLimiter,
   type RateLimiters,
 } from '@gitbeaker/requester-utils';
+import { observedFetch, type ProviderRequestObserver } from '../request-metrics.ts';
 
 /**
  * The `requesterFn` DAG gives `@gitbeaker/rest`'s constructors in place of the stock one. It is
@@ -54,7 +55,14 @@ async function failure(request: Request, response: Response): Promise<never> {
   throw new GitbeakerRequestError(description, { cause: { description, request, response } });
 }
 
-export function backoffRequester(backoff: BackoffOptions = DEFAULT_BACKOFF) {
+/**
+ * `onResponse` hears each attempt (status or `error`, duration, rate limit left) under the
+ * endpoint's templated route, for metrics.
+ */
+export function backoffRequester(
+  backoff: BackoffOptions = DEFAULT_BACKOFF,
+  onResponse?: ProviderRequestObserver,
+) {
   const sleep =
     backoff.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   return createRequesterFn(
@@ -66,6 +74,14 @@ export function backoffRequester(backoff: BackoffOptions = DEFAULT_BACKOFF) {
       const base = typeof prefixUrl === 'string' ? prefixUrl.replace(/\/?$/, '/') : undefined;
       const url = new URL(endpoint, base);
       url.search = typeof searchParams === 'string' ? searchParams : '';
+      const send = onResponse
+        ? observedFetch(
+            'gitlab',
+            { method: String(method), path: endpoint },
+            onResponse,
+            () => fetch,
+          )
+        : fetch;
       const rateLimit = getMatchingRateLimiter(
         endpoint,
         rateLimiters as RateLimiters | undefined,
@@ -76,7 +92,7 @@ export function backoffRequester(backoff: BackoffOptions = DEFAULT_BACKOFF) {
         const request = new Request(url, { ...(init as RequestInit), method: method as string });
         let response: Response;
         try {
-          response = await fetch(request);
+          response = await send(request);
         } catch (error) {
           if (attempt >= backoff.attempts) throw error;
           await sleep(Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** (attempt - 1)));
