@@ -1,0 +1,254 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { GITHUB_EVENTS, GITLAB_EVENTS } from '../events/handled.ts';
+import type { ProviderRequest } from '../platform/request-metrics.ts';
+
+export type WebhookOutcome =
+  'queued' | 'duplicate' | 'ignored' | 'rejected_signature' | 'malformed' | 'too_large' | 'error';
+
+/** How a job run ended: done, failed for good, or failed and put back for a retry. */
+export type JobOutcome = 'completed' | 'failed' | 'retried';
+
+/** How a deploy ended: a commit pushed, the folder already held the release, or failed for good. */
+export type DeployOutcome = 'success' | 'unchanged' | 'failure';
+
+/** Jobs by queue and state, and when each queue's oldest waiting job was created. */
+export type JobStats = {
+  counts: { queue: string; state: string; count: number }[];
+  oldestWaiting: { queue: string; createdOn: Date }[];
+};
+
+/** The queues and states reported; every pair is reported (0 when empty), so series never vanish. */
+export type JobStatsSource = {
+  queues: readonly string[];
+  states: readonly string[];
+  /** Waiting states: a queue's depth and oldest waiting job count these. */
+  waiting: readonly string[];
+  read: () => Promise<JobStats>;
+  /** A failed read leaves the job gauges empty for that scrape; this hears why. */
+  onError?: (error: unknown) => void;
+};
+
+const DEPLOY_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
+const REQUEST_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const GIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120];
+
+/**
+ * DAG's metrics, in a registry of their own per service instance (never prom-client's global
+ * one), with Node's default process metrics. Modules get this object (or one of its methods)
+ * through their dependencies; labels take only bounded values: configured environment names,
+ * provider hosts, templated API routes, queue names, fixed outcome words.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #webhooks: Counter<'provider' | 'event' | 'outcome'>;
+  readonly #jobRuns: Counter<'queue' | 'outcome'>;
+  readonly #deploys: Counter<'environment' | 'outcome'>;
+  readonly #deployDuration: Histogram<'environment' | 'outcome'>;
+  readonly #providerRequests: Counter<'provider' | 'host' | 'route' | 'status'>;
+  readonly #providerDuration: Histogram<'provider' | 'host' | 'route'>;
+  readonly #rateLimit: Gauge<'provider' | 'host' | 'resource'>;
+  readonly #gitOperations: Counter<'operation' | 'outcome'>;
+  readonly #gitDuration: Histogram<'operation'>;
+  readonly #pushRetries: Counter;
+  #jobStats: JobStatsSource | undefined;
+  #pendingStats: Promise<JobStats | undefined> | undefined;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#webhooks = new Counter({
+      name: 'dag_webhook_deliveries_total',
+      help: 'Webhook deliveries received, by provider, event and how DAG answered them.',
+      labelNames: ['provider', 'event', 'outcome'],
+      registers,
+    });
+    this.#jobRuns = new Counter({
+      name: 'dag_job_runs_total',
+      help: 'Job runs that ended, by queue and outcome (completed, failed for good, retried).',
+      labelNames: ['queue', 'outcome'],
+      registers,
+    });
+    const stats = () => this.#readJobStats();
+    const source = () => this.#jobStats;
+    new Gauge({
+      name: 'dag_jobs',
+      help: 'Jobs in the job table, by queue and state (read at scrape time).',
+      labelNames: ['queue', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        const read = await stats();
+        const from = source();
+        if (!read || !from) return;
+        for (const queue of from.queues) {
+          for (const state of from.states) {
+            const found = read.counts.find((c) => c.queue === queue && c.state === state);
+            this.set({ queue, state }, found?.count ?? 0);
+          }
+        }
+      },
+    });
+    new Gauge({
+      name: 'dag_queue_depth',
+      help: 'Jobs waiting to run (created, or waiting for a retry), by queue (read at scrape time).',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        this.reset();
+        const read = await stats();
+        const from = source();
+        if (!read || !from) return;
+        for (const queue of from.queues) {
+          const waiting = read.counts.filter(
+            (c) => c.queue === queue && from.waiting.includes(c.state),
+          );
+          this.set(
+            { queue },
+            waiting.reduce((sum, c) => sum + c.count, 0),
+          );
+        }
+      },
+    });
+    new Gauge({
+      name: 'dag_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest waiting job, by queue; 0 when none waits (read at scrape time).',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        this.reset();
+        const read = await stats();
+        const from = source();
+        if (!read || !from) return;
+        const now = Date.now();
+        for (const queue of from.queues) {
+          const oldest = read.oldestWaiting.find((o) => o.queue === queue);
+          this.set({ queue }, oldest ? Math.max(0, (now - oldest.createdOn.getTime()) / 1000) : 0);
+        }
+      },
+    });
+    this.#deploys = new Counter({
+      name: 'dag_deploys_total',
+      help: 'Deploys that ended, by environment and outcome (success, unchanged, failure).',
+      labelNames: ['environment', 'outcome'],
+      registers,
+    });
+    this.#deployDuration = new Histogram({
+      name: 'dag_deploy_duration_seconds',
+      help: 'From the webhook that asked for a deploy being received to the IAC commit pushed (or the deploy failing), by environment and outcome.',
+      labelNames: ['environment', 'outcome'],
+      buckets: DEPLOY_BUCKETS,
+      registers,
+    });
+    this.#providerRequests = new Counter({
+      name: 'dag_provider_requests_total',
+      help: 'HTTP requests to the GitHub and GitLab APIs (each attempt), by provider, host, templated route and status (`error`: no answer).',
+      labelNames: ['provider', 'host', 'route', 'status'],
+      registers,
+    });
+    this.#providerDuration = new Histogram({
+      name: 'dag_provider_request_duration_seconds',
+      help: 'Duration of HTTP requests to the GitHub and GitLab APIs (each attempt), by provider, host and templated route.',
+      labelNames: ['provider', 'host', 'route'],
+      buckets: REQUEST_BUCKETS,
+      registers,
+    });
+    this.#rateLimit = new Gauge({
+      name: 'dag_provider_ratelimit_remaining',
+      help: 'Requests left in the rate-limit window, as the last answer of the provider said (x-ratelimit-remaining, ratelimit-remaining).',
+      labelNames: ['provider', 'host', 'resource'],
+      registers,
+    });
+    this.#gitOperations = new Counter({
+      name: 'dag_git_operations_total',
+      help: 'git commands DAG ran on IAC repositories, by command and outcome (success, or the failure kind).',
+      labelNames: ['operation', 'outcome'],
+      registers,
+    });
+    this.#gitDuration = new Histogram({
+      name: 'dag_git_operation_duration_seconds',
+      help: 'Duration of git commands DAG ran on IAC repositories, by command.',
+      labelNames: ['operation'],
+      buckets: GIT_BUCKETS,
+      registers,
+    });
+    this.#pushRetries = new Counter({
+      name: 'dag_git_push_retries_total',
+      help: 'Pushes to an IAC branch tried again because the branch moved under DAG.',
+      registers,
+    });
+  }
+
+  /**
+   * A webhook delivery was answered. `event` is the provider's header as sent (unverified on a
+   * rejected delivery): an event DAG handles keeps its name, any other is `other`.
+   */
+  webhook(provider: 'github' | 'gitlab', event: string | undefined, outcome: WebhookOutcome): void {
+    const handled = provider === 'github' ? GITHUB_EVENTS : GITLAB_EVENTS;
+    const label = event !== undefined && handled.has(event) ? event : 'other';
+    this.#webhooks.inc({ provider, event: label, outcome });
+  }
+
+  jobRun(queue: string, outcome: JobOutcome): void {
+    this.#jobRuns.inc({ queue, outcome });
+  }
+
+  /** Where the job gauges read from at scrape time (the job queue's stats()). */
+  watchJobs(source: JobStatsSource): void {
+    this.#jobStats = source;
+  }
+
+  /** A deploy ended; seconds since its webhook was received, when that is known. */
+  deploy(environment: string, outcome: DeployOutcome, seconds: number | undefined): void {
+    this.#deploys.inc({ environment, outcome });
+    if (seconds !== undefined && Number.isFinite(seconds) && seconds >= 0) {
+      this.#deployDuration.observe({ environment, outcome }, seconds);
+    }
+  }
+
+  providerRequest(request: ProviderRequest): void {
+    const { provider, host, route } = request;
+    this.#providerRequests.inc({ provider, host, route, status: String(request.status) });
+    this.#providerDuration.observe({ provider, host, route }, request.seconds);
+    if (request.rateLimit) {
+      this.#rateLimit.set(
+        { provider, host, resource: request.rateLimit.resource },
+        request.rateLimit.remaining,
+      );
+    }
+  }
+
+  gitOperation(operation: string, outcome: string, seconds: number): void {
+    this.#gitOperations.inc({ operation, outcome });
+    this.#gitDuration.observe({ operation }, seconds);
+  }
+
+  gitPushRetry(): void {
+    this.#pushRetries.inc();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** One read of the job table per scrape, shared by the three job gauges. */
+  #readJobStats(): Promise<JobStats | undefined> {
+    const source = this.#jobStats;
+    if (!source) return Promise.resolve(undefined);
+    this.#pendingStats ??= source
+      .read()
+      .catch((error: unknown) => {
+        source.onError?.(error);
+        return undefined;
+      })
+      .finally(() => {
+        // The gauges of one scrape collect concurrently and share this read; the next reads again.
+        this.#pendingStats = undefined;
+      });
+    return this.#pendingStats;
+  }
+}
