@@ -80,6 +80,16 @@ export function jobIdFor(key: string): string {
 export type JobInfo = { id: string; retryCount: number; retryLimit: number };
 export type JobHandler<T> = (data: T, job: JobInfo) => Promise<void>;
 
+const HANDED_BACK = Symbol('handed back');
+
+/** Thrown to pg-boss for a job whose handler was abandoned at shutdown (see stopWorkers). */
+class JobHandedBack extends Error {
+  constructor(id: string) {
+    super(`DAG stopped while job ${id} ran: handed back to the queue`);
+    this.name = 'JobHandedBack';
+  }
+}
+
 /** Deploys that write the same IAC repository and branch share a group: one runs at a time. */
 export function deployGroup(target: { iacId: number; iacBranch: string | null }): string {
   return `iac:${target.iacId}:${target.iacBranch ?? ''}`;
@@ -94,6 +104,12 @@ export class JobQueue {
   readonly #boss: PgBoss;
   readonly #db: Db;
   readonly #log: Logger;
+  /** Jobs whose handler runs now in this process: id -> hands the job back. */
+  readonly #running = new Map<string, () => void>();
+  /** Jobs handed back at shutdown, to be put back in line once pg-boss has settled them. */
+  readonly #handedBack = new Set<string>();
+  /** Set when the workers' time is up: a job fetched even now is handed back at once. */
+  #handingBack = false;
 
   private constructor(boss: PgBoss, db: Db, log: Logger) {
     this.#boss = boss;
@@ -202,16 +218,39 @@ export class JobQueue {
       },
       async (jobs: Job<T>[]) => {
         for (const job of jobs) {
+          if (this.#handingBack) {
+            // Fetched as the workers' time ran out: not started, handed back at once.
+            this.#handedBack.add(job.id);
+            throw new JobHandedBack(job.id);
+          }
           const meta = job as { retryCount?: number; retryLimit?: number };
           const retryCount = meta.retryCount ?? 0;
+          const run = handler(job.data, {
+            id: job.id,
+            retryCount,
+            retryLimit: meta.retryLimit ?? 0,
+          });
+          const handedBack = new Promise<typeof HANDED_BACK>((resolve) =>
+            this.#running.set(job.id, () => resolve(HANDED_BACK)),
+          );
           try {
-            await handler(job.data, { id: job.id, retryCount, retryLimit: meta.retryLimit ?? 0 });
+            if ((await Promise.race([run, handedBack])) === HANDED_BACK) {
+              // Abandoned, not interrupted: whatever it does next dies with this process.
+              run.catch((error: unknown) =>
+                this.#log.debug({ err: error, jobId: job.id }, 'handed-back job ended'),
+              );
+              this.#handedBack.add(job.id);
+              throw new JobHandedBack(job.id);
+            }
           } catch (error) {
+            if (error instanceof JobHandedBack) throw error;
             this.#log.warn(
               { err: error, jobId: job.id, queue, retryCount, transient: isTransient(error) },
               'job failed; it will be retried with backoff until its retry limit',
             );
             throw error;
+          } finally {
+            this.#running.delete(job.id);
           }
         }
       },
@@ -269,8 +308,54 @@ export class JobQueue {
     return rows[0];
   }
 
-  /** Stops fetching, lets running jobs finish (up to timeoutMs), and closes the queue. */
-  async stop(timeoutMs = 20_000): Promise<void> {
-    await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+  /**
+   * Stops this process's workers: no new job is fetched, running jobs may finish. A job still
+   * running after `handBackAfterMs` is handed back: pg-boss records the attempt as failed
+   * (which would delay it by the retry backoff, and count it), so it is then put straight back
+   * in line, its attempt not counted, for another DAG process or this one's successor. Its
+   * handler is abandoned, not cancelled: the process is about to exit. Jobs are idempotent
+   * (a redelivery or a second run does no work twice), so a second run is safe.
+   */
+  async stopWorkers(handBackAfterMs: number): Promise<{ handedBack: string[] }> {
+    const timer = setTimeout(
+      () => {
+        this.#handingBack = true;
+        for (const handBack of this.#running.values()) handBack();
+      },
+      Math.max(0, handBackAfterMs),
+    );
+    try {
+      await Promise.all(
+        Object.values(QUEUES).map((name) => this.#boss.offWork(name, { wait: true })),
+      );
+    } finally {
+      clearTimeout(timer);
+      this.#handingBack = false;
+    }
+    const ids = [...this.#handedBack];
+    this.#handedBack.clear();
+    if (ids.length === 0) return { handedBack: [] };
+    // pg-boss failed these jobs (state retry, or failed on a last attempt) with a start time in
+    // the future; no other process can have fetched them since. Put them back in line now, and
+    // clear started_on so that the next fetch does not count a retry.
+    const { rows } = await this.#db.query<{ id: string }>(
+      `UPDATE pgboss.job
+          SET state = (CASE WHEN retry_count > 0 THEN 'retry' ELSE 'created' END)::pgboss.job_state,
+              start_after = now(), started_on = NULL, completed_on = NULL, heartbeat_on = NULL
+        WHERE id = ANY($1::uuid[]) AND state IN ('retry', 'failed')
+        RETURNING id`,
+      [ids],
+    );
+    this.#log.warn(
+      { jobIds: rows.map((r) => r.id) },
+      'jobs still running at shutdown were handed back to the queue',
+    );
+    return { handedBack: rows.map((r) => r.id) };
+  }
+
+  /** Stops the workers (see stopWorkers) and closes the queue. */
+  async stop(handBackAfterMs = 20_000): Promise<void> {
+    await this.stopWorkers(handBackAfterMs);
+    await this.#boss.stop({ graceful: true, timeout: 1_000, close: true });
   }
 }

@@ -69,6 +69,49 @@ describe.each(LANES)('job queue (%s)', (lane) => {
     await waitFor(() => attempts === 3, { what: 'the retried job to run' });
   });
 
+  it('lets a job running when the workers stop finish', async () => {
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let started = false;
+    await queue.work<Delivery>(QUEUES.events, fast, async () => {
+      started = true;
+      await held;
+    });
+    const { jobId } = await queue.enqueueDelivery(delivery('finishes'));
+    await waitFor(() => started, { what: 'the job to start' });
+    const stopping = queue.stopWorkers(60_000);
+    release();
+    expect(await stopping).toEqual({ handedBack: [] });
+    const [job] = await queue.list();
+    expect(job).toMatchObject({ id: jobId, state: 'completed' });
+  });
+
+  it('hands a job still running when the workers time is up back to the queue at once, the attempt not counted', async () => {
+    let started = false;
+    await queue.work<Delivery>(QUEUES.events, fast, async () => {
+      started = true;
+      await new Promise(() => {}); // never ends: stuck in git, say
+    });
+    const { jobId } = await queue.enqueueDelivery(delivery('stuck'));
+    await waitFor(() => started, { what: 'the job to start' });
+    expect(await queue.stopWorkers(50)).toEqual({ handedBack: [jobId] });
+    const { rows } = await lane_.db.query<{ state: string; retry_count: number; due: boolean }>(
+      'SELECT state::text AS state, retry_count, start_after <= now() AS due FROM pgboss.job WHERE id = $1',
+      [jobId],
+    );
+    expect(rows).toEqual([{ state: 'created', retry_count: 0, due: true }]);
+
+    // Whoever works the queue next (here this process again) runs it as a first attempt.
+    let rerun: { retryCount: number } | undefined;
+    await queue.work<Delivery>(QUEUES.events, fast, async (_data, job) => {
+      rerun = job;
+    });
+    await waitFor(async () => (await queue.list({ state: 'completed' })).length === 1, {
+      what: 'the handed-back job to run again',
+    });
+    expect(rerun?.retryCount).toBe(0);
+  });
+
   it('completes a job that succeeds on retry', async () => {
     let attempts = 0;
     await queue.work<Delivery>(QUEUES.events, fast, async () => {
