@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { UserError } from '../errors.ts';
+import { MAX_GITHUB_COMMENT_CHARS, gitRef, githubInstallation, sha, word } from './fields.ts';
 import { gitlabProject, gitlabRepo } from './gitlab-project.ts';
+import { invalidPayload } from './invalid.ts';
 import type {
   CommentEvent,
   MergedPullRequestEvent,
@@ -15,17 +16,18 @@ const repository = z.looseObject({
   clone_url: z.string().optional(),
   ssh_url: z.string().optional(),
 });
-const installation = z.looseObject({ id: z.number().int() }).optional();
+const installation = githubInstallation;
 
 const githubComment = z.looseObject({
-  action: z.string(),
+  action: word,
   issue: z.looseObject({
     number: z.number().int().positive(),
     pull_request: z.looseObject({}).optional(),
   }),
   comment: z.looseObject({
     id: z.number().int(),
-    body: z.string().nullable(),
+    // Bounded before anything parses it: GitHub stores no longer comment.
+    body: z.string().max(MAX_GITHUB_COMMENT_CHARS).nullable(),
     user: z.looseObject({ login: z.string(), type: z.string() }),
   }),
   repository,
@@ -33,26 +35,19 @@ const githubComment = z.looseObject({
 });
 
 const githubPullRequest = z.looseObject({
-  action: z.string(),
+  action: word,
   number: z.number().int().positive(),
   pull_request: z.looseObject({
     head: z.looseObject({
-      sha: z.string().regex(/^[0-9a-f]{40}$/),
-      ref: z.string(),
+      sha,
+      ref: gitRef,
       repo: z.looseObject({ full_name: z.string() }).nullable(),
     }),
-    base: z.looseObject({ ref: z.string(), repo: z.looseObject({ full_name: z.string() }) }),
+    base: z.looseObject({ ref: gitRef, repo: z.looseObject({ full_name: z.string() }) }),
   }),
   repository,
   installation,
 });
-
-function invalid(what: string, error: z.ZodError): UserError {
-  const issue = error.issues[0];
-  return new UserError(
-    `${what} payload is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
-  );
-}
 
 function githubRepo(r: z.infer<typeof repository>, inst: z.infer<typeof installation>): RepoRef {
   return {
@@ -61,7 +56,7 @@ function githubRepo(r: z.infer<typeof repository>, inst: z.infer<typeof installa
     urls: [r.html_url, r.clone_url, r.ssh_url].filter(
       (u): u is string => typeof u === 'string' && u.length > 0,
     ),
-    ...(inst ? { installationId: inst.id } : {}),
+    installationId: inst.id,
     webUrl: r.html_url,
   };
 }
@@ -69,7 +64,7 @@ function githubRepo(r: z.infer<typeof repository>, inst: z.infer<typeof installa
 /** A GitHub issue_comment: only newly created comments can hold commands. */
 export function normalizeGithubComment(payload: unknown): Normalized<CommentEvent> {
   const parsed = githubComment.safeParse(payload);
-  if (!parsed.success) throw invalid('GitHub issue_comment', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitHub issue_comment', parsed.error);
   const p = parsed.data;
   if (p.action !== 'created') return { ignored: `comment ${p.action}, not created` };
   return {
@@ -90,7 +85,7 @@ const PR_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
 
 export function normalizeGithubPullRequest(payload: unknown): Normalized<PullRequestEvent> {
   const parsed = githubPullRequest.safeParse(payload);
-  if (!parsed.success) throw invalid('GitHub pull_request', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitHub pull_request', parsed.error);
   const p = parsed.data;
   if (!PR_ACTIONS.has(p.action)) return { ignored: `pull request ${p.action}` };
   const pr = p.pull_request;
@@ -118,7 +113,7 @@ const githubPullRequestClosed = githubPullRequest.extend({
 /** A pull request merged (closed with `merged`): DAG's promotions report the target's deploy. */
 export function normalizeGithubMerge(payload: unknown): Normalized<MergedPullRequestEvent> {
   const parsed = githubPullRequestClosed.safeParse(payload);
-  if (!parsed.success) throw invalid('GitHub pull_request', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitHub pull_request', parsed.error);
   const p = parsed.data;
   if (p.action !== 'closed' || p.pull_request.merged !== true) {
     return { ignored: `pull request ${p.action}, not merged` };
@@ -134,12 +129,12 @@ export function normalizeGithubMerge(payload: unknown): Normalized<MergedPullReq
 }
 
 const gitlabMergeRequest = z.looseObject({
-  object_kind: z.string(),
+  object_kind: word,
   project: gitlabProject,
   object_attributes: z.looseObject({
     iid: z.number().int().positive(),
-    action: z.string().optional(),
-    state: z.string(),
+    action: word.optional(),
+    state: word,
     description: z.string().nullable().optional(),
   }),
 });
@@ -147,7 +142,7 @@ const gitlabMergeRequest = z.looseObject({
 /** A GitLab Merge Request Hook for a merge: DAG's promotions report the target's deploy. */
 export function normalizeGitlabMerge(payload: unknown): Normalized<MergedPullRequestEvent> {
   const parsed = gitlabMergeRequest.safeParse(payload);
-  if (!parsed.success) throw invalid('GitLab Merge Request Hook', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitLab Merge Request Hook', parsed.error);
   const p = parsed.data;
   const mr = p.object_attributes;
   if (p.object_kind !== 'merge_request' || mr.action !== 'merge') {

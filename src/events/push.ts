@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import { gitlabProject, gitlabRepo } from './gitlab-project.ts';
-import { UserError } from '../errors.ts';
+import { gitRef, githubInstallation, sha, word } from './fields.ts';
+import { invalidPayload } from './invalid.ts';
 import type { Normalized, PushEvent } from './types.ts';
 
-const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const ZERO = /^0+$/;
-const sha = z.string().regex(SHA);
 
 const githubPush = z.looseObject({
-  ref: z.string().min(1),
+  ref: gitRef,
   before: sha,
   after: sha,
   deleted: z.boolean().optional(),
@@ -21,13 +20,13 @@ const githubPush = z.looseObject({
   }),
   pusher: z.looseObject({ name: z.string() }).optional(),
   sender: z.looseObject({ login: z.string() }).optional(),
-  installation: z.looseObject({ id: z.number().int() }).optional(),
+  installation: githubInstallation,
   head_commit: z.looseObject({ url: z.string() }).nullable().optional(),
 });
 
 const gitlabPush = z.looseObject({
-  object_kind: z.string(),
-  ref: z.string().min(1),
+  object_kind: word,
+  ref: gitRef,
   before: sha,
   after: sha,
   checkout_sha: sha.nullable().optional(),
@@ -37,20 +36,13 @@ const gitlabPush = z.looseObject({
   project: gitlabProject,
 });
 
-function invalid(provider: string, error: z.ZodError): UserError {
-  const issue = error.issues[0];
-  return new UserError(
-    `${provider} push payload is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? ''}`,
-  );
-}
-
 function branchOf(ref: string): string | undefined {
   return ref.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : undefined;
 }
 
 export function normalizeGithubPush(payload: unknown): Normalized<PushEvent> {
   const parsed = githubPush.safeParse(payload);
-  if (!parsed.success) throw invalid('GitHub', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitHub push', parsed.error);
   const p = parsed.data;
   const branch = branchOf(p.ref);
   if (!branch) return { ignored: `not a branch push (${p.ref})` };
@@ -65,7 +57,7 @@ export function normalizeGithubPush(payload: unknown): Normalized<PushEvent> {
         urls: [webUrl, p.repository.clone_url, p.repository.ssh_url].filter(
           (u): u is string => typeof u === 'string' && u.length > 0,
         ),
-        ...(p.installation ? { installationId: p.installation.id } : {}),
+        installationId: p.installation.id,
         webUrl,
       },
       branch,
@@ -79,7 +71,7 @@ export function normalizeGithubPush(payload: unknown): Normalized<PushEvent> {
 
 export function normalizeGitlabPush(payload: unknown): Normalized<PushEvent> {
   const parsed = gitlabPush.safeParse(payload);
-  if (!parsed.success) throw invalid('GitLab', parsed.error);
+  if (!parsed.success) throw invalidPayload('GitLab push', parsed.error);
   const p = parsed.data;
   if (p.object_kind !== 'push') return { ignored: `not a branch push (${p.object_kind})` };
   const branch = branchOf(p.ref);

@@ -37,7 +37,11 @@ const delivery = (action: string) => ({
   provider: 'github' as const,
   deliveryId: `d-${action}`,
   event: 'pull_request',
-  payload: githubExample('pull_request', (p) => p.action === action),
+  // A GitHub App's deliveries always name its installation.
+  payload: githubExample(
+    'pull_request',
+    (p) => p.action === action && p.installation !== undefined,
+  ),
 });
 
 beforeEach(async () => {

@@ -1,0 +1,47 @@
+import { GITHUB_EVENTS, GITLAB_EVENTS } from './handled.ts';
+import {
+  normalizeGithubComment,
+  normalizeGithubMerge,
+  normalizeGithubPullRequest,
+  normalizeGitlabMerge,
+} from './pull-request.ts';
+import { normalizeGithubPush, normalizeGitlabPush } from './push.ts';
+import type { Normalized } from './types.ts';
+
+export type Provider = 'github' | 'gitlab';
+
+/** What the webhook endpoint does with a verified delivery. */
+export type Triage = { status: 'enqueue' } | { status: 'ignore'; reason: string };
+
+/**
+ * The normalizers of the events DAG acts on, run at intake exactly as the job will run them.
+ * A closed pull request is a possible promotion merge; any other action a possible preview.
+ */
+const NORMALIZERS: Partial<
+  Record<`${Provider}:${string}`, (payload: unknown) => Normalized<unknown>>
+> = {
+  'github:push': normalizeGithubPush,
+  'github:issue_comment': normalizeGithubComment,
+  'github:pull_request': (payload) =>
+    (payload as { action?: unknown } | null)?.action === 'closed'
+      ? normalizeGithubMerge(payload)
+      : normalizeGithubPullRequest(payload),
+  'gitlab:Push Hook': normalizeGitlabPush,
+  'gitlab:Merge Request Hook': normalizeGitlabMerge,
+};
+
+/**
+ * Checks a verified delivery before it is enqueued: events DAG does not handle, and deliveries
+ * its normalizer ignores (a tag push, an edited comment), are acknowledged without a job; a
+ * malformed delivery of a handled event throws InvalidPayload (answered 400, never enqueued).
+ */
+export function triage(provider: Provider, event: string, payload: unknown): Triage {
+  const handled = provider === 'github' ? GITHUB_EVENTS : GITLAB_EVENTS;
+  if (!handled.has(event)) return { status: 'ignore', reason: 'not an event DAG handles' };
+  const normalize = NORMALIZERS[`${provider}:${event}`];
+  if (!normalize) return { status: 'enqueue' };
+  const normalized = normalize(payload);
+  return 'ignored' in normalized
+    ? { status: 'ignore', reason: normalized.ignored }
+    : { status: 'enqueue' };
+}

@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_GITHUB_COMMENT_CHARS } from '../../src/events/fields.ts';
+import { InvalidPayload } from '../../src/events/invalid.ts';
+import { triage, type Provider } from '../../src/events/triage.ts';
+import { branchPush, githubExample } from '../helpers/github-examples.ts';
+import { gitlabExample } from '../helpers/gitlab-examples.ts';
+
+type Payload = Record<string, unknown>;
+const installed = (action?: string) => (p: Payload) =>
+  p.installation !== undefined && (action === undefined || p.action === action);
+const push = () => githubExample('push', branchPush);
+const comment = () => githubExample('issue_comment', installed('created'));
+const pull = (action = 'opened') => githubExample('pull_request', installed(action));
+const merged = () => {
+  const p = pull('closed') as Payload & { pull_request: Payload };
+  return { ...p, pull_request: { ...p.pull_request, merged: true } };
+};
+const gitlabMerge = () => {
+  const p = gitlabExample('merge-request-hook') as Payload & { object_attributes: Payload };
+  return { ...p, object_attributes: { ...p.object_attributes, action: 'merge', state: 'merged' } };
+};
+
+/** The payload with `path` set to `value` (undefined removes it). */
+function change(payload: Payload, path: string, value: unknown): Payload {
+  const copy = structuredClone(payload);
+  const keys = path.split('.');
+  const last = keys.pop() as string;
+  let at = copy;
+  for (const key of keys) at = at[key] as Payload;
+  if (value === undefined) delete at[last];
+  else at[last] = value;
+  return copy;
+}
+
+function refusal(provider: Provider, event: string, payload: unknown): InvalidPayload {
+  try {
+    triage(provider, event, payload);
+  } catch (error) {
+    if (error instanceof InvalidPayload) return error;
+    throw error;
+  }
+  throw new Error('accepted');
+}
+
+describe('triage of verified deliveries', () => {
+  it.each<[string, Provider, string, () => unknown]>([
+    ['a branch push', 'github', 'push', push],
+    ['a new comment', 'github', 'issue_comment', comment],
+    ['a pull request opened', 'github', 'pull_request', () => pull('opened')],
+    ['a pull request pushed to', 'github', 'pull_request', () => pull('synchronize')],
+    ['a pull request merged', 'github', 'pull_request', merged],
+    ["GitLab's push", 'gitlab', 'Push Hook', () => gitlabExample('push-hook')],
+    ["GitLab's merge", 'gitlab', 'Merge Request Hook', gitlabMerge],
+  ])('enqueues %s', (_what, provider, event, payload) => {
+    expect(triage(provider, event, payload())).toEqual({ status: 'enqueue' });
+  });
+
+  it.each<[string, Provider, string, () => unknown]>([
+    ['an event DAG does not handle', 'github', 'star', () => githubExample('star')],
+    ['a tag push', 'github', 'push', () => ({ ...push(), ref: 'refs/tags/v1' })],
+    ['an edited comment', 'github', 'issue_comment', () => ({ ...comment(), action: 'edited' })],
+    ['a pull request labeled', 'github', 'pull_request', () => pull('labeled')],
+    ['a pull request closed unmerged', 'github', 'pull_request', () => pull('closed')],
+    [
+      'a merge request opened',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabExample('merge-request-hook'),
+    ],
+    ['an issue hook', 'gitlab', 'Issue Hook', () => ({ object_kind: 'issue' })],
+  ])('acknowledges %s without a job', (_what, provider, event, payload) => {
+    expect(triage(provider, event, payload())).toEqual({
+      status: 'ignore',
+      reason: expect.any(String),
+    });
+  });
+
+  it.each<[string, Provider, string, () => Payload, string]>([
+    ['push', 'github', 'push', () => change(push(), 'repository', undefined), 'repository'],
+    ['push', 'github', 'push', () => change(push(), 'ref', 7), 'ref'],
+    [
+      'push',
+      'github',
+      'push',
+      () => change(push(), 'ref', `refs/heads/${'a'.repeat(1100)}`),
+      'ref',
+    ],
+    ['push', 'github', 'push', () => change(push(), 'after', 'A'.repeat(40)), 'after'],
+    ['push', 'github', 'push', () => change(push(), 'installation', undefined), 'installation'],
+    ['push', 'github', 'push', () => change(push(), 'installation.id', '1'), 'installation.id'],
+    [
+      'issue_comment',
+      'github',
+      'issue_comment',
+      () => change(comment(), 'comment.body', 'x'.repeat(MAX_GITHUB_COMMENT_CHARS + 1)),
+      'comment.body',
+    ],
+    [
+      'issue_comment',
+      'github',
+      'issue_comment',
+      () => change(comment(), 'installation', undefined),
+      'installation',
+    ],
+    [
+      'pull_request',
+      'github',
+      'pull_request',
+      () => change(pull(), 'pull_request.head.sha', 'f00'),
+      'pull_request.head.sha',
+    ],
+    [
+      'pull_request',
+      'github',
+      'pull_request',
+      () => change(merged(), 'installation', undefined),
+      'installation',
+    ],
+    [
+      'Push Hook',
+      'gitlab',
+      'Push Hook',
+      () => change(gitlabExample('push-hook'), 'before', 'x'),
+      'before',
+    ],
+    [
+      'Merge Request Hook',
+      'gitlab',
+      'Merge Request Hook',
+      () => change(gitlabMerge(), 'project', undefined),
+      'project',
+    ],
+  ])('refuses a malformed %s, naming the field', (_what, provider, event, payload, field) => {
+    const error = refusal(provider, event, payload());
+    expect(error.field).toBe(field);
+    expect(error.kind).toBe('user');
+    expect(error.message).toMatch(
+      new RegExp(` payload is invalid at ${field.replace('.', '\\.')}: `),
+    );
+  });
+
+  it('names the field and the expectation, never the value it found', () => {
+    const secretish = 'ghp_thisIsNotAShaButAValue0123456789abcd';
+    const error = refusal('github', 'push', change(push(), 'after', secretish));
+    expect(error.message).not.toContain(secretish);
+  });
+});
