@@ -1,20 +1,13 @@
 import { errorMessage } from './errors.ts';
 import { startService } from './service.ts';
 import { readSettings } from './settings.ts';
+import { exitOnSignals } from './shutdown.ts';
 
-// Entry point: read settings, start DAG, stop cleanly on SIGTERM/SIGINT.
+// Entry point: read settings, start DAG, stop it gracefully on SIGTERM/SIGINT.
 try {
-  const service = await startService(readSettings());
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`${signal}: stopping DAG`);
-    await service.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  const settings = readSettings();
+  const service = await startService(settings);
+  exitOnSignals(() => service.close(), { timeoutMs: settings.shutdownTimeoutSeconds * 1000 });
 } catch (error) {
   console.error(`dag: cannot start: ${errorMessage(error)}`);
   process.exit(1);

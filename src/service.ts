@@ -14,8 +14,10 @@ import { createLogger, SecretMasker, type Logger } from './log.ts';
 import { createProbot, githubWebhookHandler, type Handler } from './server/github.ts';
 import { gitlabWebhookHandler } from './server/gitlab.ts';
 import { createHttpServer } from './server/http.ts';
+import { Intake } from './server/intake.ts';
 import { githubSetupHandler } from './server/setup.ts';
 import type { Settings } from './settings.ts';
+import { stopGracefully, type StoppableParts } from './shutdown.ts';
 import { SqlConfigStore } from './store/config-store.ts';
 import type { Db } from './store/db.ts';
 import { loadKeyring } from './store/keys.ts';
@@ -40,12 +42,13 @@ export type Service = {
   db: Db;
   queue: JobQueue;
   mode: 'github' | 'gitlab' | 'github+gitlab' | 'setup';
+  /** Stops DAG without losing work (src/shutdown.ts); the same promise however often called. */
   close(): Promise<void>;
 };
 
 /**
  * Builds DAG from its settings and starts it: database (migrated, secrets sealed), job queue
- * and workers, then the HTTP server. The returned handle stops everything in reverse order.
+ * and workers, then the HTTP server. The returned handle stops it all gracefully.
  */
 export async function startService(
   settings: Settings,
@@ -67,11 +70,9 @@ export async function startService(
 
   const keyring = loadKeyring(settings.encryption, settings.database, log);
   const db = await openDatabase(settings.database);
-  const cleanup: (() => Promise<void>)[] = [() => db.close()];
-  const close = async () => {
-    for (const step of cleanup.reverse())
-      await step().catch((err) => log.error({ err }, 'stop failed'));
-  };
+  const parts: StoppableParts = { intake: new Intake(), db, log };
+  let stopping: Promise<void> | undefined;
+  const close = () => (stopping ??= stopGracefully(parts, settings.shutdownTimeoutSeconds * 1000));
   try {
     await migrate(db, log);
     const store = new SqlConfigStore(db, keyring, masker);
@@ -95,7 +96,7 @@ export async function startService(
     const iac = await IacWorkspace.create({ cacheDir: settings.cacheDir, log });
 
     const queue = await JobQueue.create(db, log);
-    cleanup.push(() => queue.stop());
+    parts.queue = queue;
     const enqueueDeploy = async (request: DeployRequest) => {
       await announceDeploy(request, { store, platform: await platformFor(request.repo) });
       return queue.enqueueDeploy(request, deployGroup(request.target));
@@ -214,6 +215,7 @@ export async function startService(
     const server = createHttpServer({
       handlers,
       log,
+      intake: parts.intake,
       readiness: async () => {
         const checks: Record<string, string> = {};
         try {
@@ -231,13 +233,7 @@ export async function startService(
       server.once('error', reject);
       server.listen(settings.port, settings.host, () => resolve());
     });
-    cleanup.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    parts.server = server;
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     const url = `http://${host === '[::]' || host === '0.0.0.0' ? 'localhost' : host}:${address.port}`;

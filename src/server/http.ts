@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from '../log.ts';
 import type { Handler } from './github.ts';
+import { Intake, RETRY_AFTER_SECONDS } from './intake.ts';
 import { sendJson } from './respond.ts';
 
 export type Readiness = () => Promise<{ ready: boolean; checks: Record<string, string> }>;
@@ -8,19 +9,26 @@ export type Readiness = () => Promise<{ ready: boolean; checks: Record<string, s
 /**
  * DAG's one HTTP server: liveness and readiness first (they answer in every mode, setup
  * included), then the webhook handlers in order, then 404. No body parser runs before a
- * webhook handler: signatures are checked over the raw bytes.
+ * webhook handler: signatures are checked over the raw bytes. During a shutdown `intake`
+ * turns readiness off first and refuses new requests last (src/server/intake.ts).
  */
 export function createHttpServer(options: {
   handlers: Handler[];
   readiness: Readiness;
   log: Logger;
+  intake?: Intake;
 }): Server {
-  const { handlers, readiness, log } = options;
+  const { handlers, readiness, log, intake = new Intake() } = options;
   return createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    intake.track(res);
     try {
       if (req.method === 'GET' && path === '/healthz') {
         sendJson(res, 200, { status: 'ok' });
+        return;
+      }
+      if (req.method === 'GET' && path === '/readyz' && intake.phase !== 'open') {
+        sendJson(res, 503, { status: 'stopping', checks: { shutdown: intake.phase } });
         return;
       }
       if (req.method === 'GET' && path === '/readyz') {
@@ -29,6 +37,16 @@ export function createHttpServer(options: {
           status: result.ready ? 'ready' : 'not ready',
           checks: result.checks,
         });
+        return;
+      }
+      if (intake.phase === 'refusing') {
+        // The database is about to close: the provider (or load balancer) is to try again.
+        sendJson(
+          res,
+          503,
+          { error: 'DAG is stopping; retry later' },
+          { 'retry-after': String(RETRY_AFTER_SECONDS), connection: 'close' },
+        );
         return;
       }
       for (const handler of handlers) {
