@@ -9,7 +9,8 @@ export type BundleContext = {
   app: { name: string; repoUrl: string };
   environment: { name: string; namespace: string; releaseName: string; iacPath: string };
   source: { sha: string; shortSha: string; branch: string; commitUrl: string };
-  image: { repository: string; tag: string };
+  /** The image tag DAG deploys (its repository depends on the values: chooseImageRepository). */
+  image: { tag: string };
   /** Provenance annotations; DAG also adds them to every object after rendering. */
   annotations: Record<string, string>;
 };
@@ -25,11 +26,6 @@ export function bundleContext(input: BundleInput): BundleContext {
   checkName('namespace', environment.namespace, 63);
   // Helm limits release names to 53 characters.
   checkName('release name', environment.releaseName, 53);
-  if (app.imageRepository === '' || /[\s\p{Cc}]/u.test(app.imageRepository)) {
-    throw new UserError(
-      `image repository ${JSON.stringify(app.imageRepository)} of app ${app.name} is not valid`,
-    );
-  }
   const sha = source.sha.toLowerCase();
   const shortSha = sha.slice(0, 7);
   const tag = renderImageTag(app.imageTagFormat, { sha, shortSha, branch: source.branch });
@@ -47,7 +43,7 @@ export function bundleContext(input: BundleInput): BundleContext {
       branch: source.branch,
       commitUrl: withoutCredentials(source.commitUrl),
     },
-    image: { repository: app.imageRepository, tag },
+    image: { tag },
     annotations: provenanceAnnotations({ ...input, source: { ...source, sha } }),
   };
 }

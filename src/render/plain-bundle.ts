@@ -3,6 +3,7 @@ import type { BundleContext } from './bundle-context.ts';
 import { safeRelativePath } from './chart-path.ts';
 import { annotateChartYaml } from './chart-yaml.ts';
 import { withDagValues } from './dag-values.ts';
+import { chooseImageRepository, NO_IMAGE_REPOSITORY_NOTE } from './image-repository.ts';
 import { mergeValues } from './merge-values.ts';
 import type { Templates } from './templates.ts';
 import { renderTemplate, templatesUnder } from './templates.ts';
@@ -38,7 +39,8 @@ export function plainContext(base: BundleContext): PlainContext {
 /**
  * The files of a plain Helm chart: the app repo's chart when it has one, else DAG's default chart;
  * Chart.yaml with appVersion = sha and provenance annotations; values.yaml = the chart's defaults,
- * then the app's base and environment values, then DAG's image and dag.annotations.
+ * then the app's base and environment values, then DAG's image and dag.annotations. DAG's default
+ * chart needs an image repository; an app's own chart may do without one.
  */
 export function renderPlainFiles(
   templates: Templates,
@@ -56,8 +58,20 @@ export function renderPlainFiles(
   const defaults = defaultsFile
     ? blame(() => parseValuesFile(defaultsFile.text, defaultsFile.source))
     : {};
-  const values = withDagValues(mergeValues(defaults, input.values.base, input.values.environment), {
-    image: context.image,
+  // The app's values files name the image, not the chart's defaults (a `helm create` chart
+  // says `nginx`): the same rule as for Flux, where DAG never sees the chart's defaults.
+  const image = chooseImageRepository(
+    input.app,
+    mergeValues(input.values.base, input.values.environment),
+  );
+  const merged = mergeValues(defaults, input.values.base, input.values.environment);
+  if (image.from === 'none' && !fromApp) {
+    throw new UserError(
+      `app ${input.app.name} names no image repository, and DAG's default chart needs one: set image.repository in the app's values files, or the app's image_repository (dag apps set --image-repository)`,
+    );
+  }
+  const values = withDagValues(merged, {
+    image: { repository: image.repository, tag: context.image.tag },
     annotations: context.annotations,
   });
   const chartYaml = blame(() =>
@@ -66,7 +80,8 @@ export function renderPlainFiles(
       annotations: context.annotations,
     }),
   );
-  return { ...chart.files, [CHART_YAML]: chartYaml, [VALUES]: dumpYaml(values) };
+  const note = image.from === 'none' ? NO_IMAGE_REPOSITORY_NOTE : '';
+  return { ...chart.files, [CHART_YAML]: chartYaml, [VALUES]: note + dumpYaml(values) };
 }
 
 function asConfigError<T>(read: () => T): T {

@@ -13,7 +13,13 @@ export type BundleInput = {
     chart: ChartSource;
     /** Secret with credentials for the chart source (Flux secretRef), if any. */
     chartSecretRef: string | null;
-    imageRepository: string;
+    /** `apps.image_repository`: when set, wins over `image.repository` in the values. */
+    imageRepository: string | null;
+    /**
+     * The image repository when neither the app nor its values name one, derived from the app's
+     * repository where the registry is known (github.com, gitlab.com); null: DAG knows none.
+     */
+    defaultImageRepository: string | null;
     /** Handlebars format: {{sha}}, {{shortSha}}, {{branch}}. */
     imageTagFormat: string;
   };

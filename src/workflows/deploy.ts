@@ -54,12 +54,22 @@ export function releaseNameFor(app: App): string {
   return name || `app-${app.id}`;
 }
 
-/** The image DAG deploys when the app does not name one: the provider's registry. */
-export function defaultImageRepository(app: App): string {
-  const key = repoKey(app.repoUrl) ?? `unknown/app-${app.id}`;
+/**
+ * The image DAG deploys when neither the app (`image_repository`) nor its values name one: the
+ * registry of the app's host, only where that registry is known: `ghcr.io/<owner>/<repo>` for
+ * github.com, `registry.gitlab.com/<path>` for gitlab.com. A GitHub Enterprise Server or
+ * self-managed GitLab registry has a name of the operator's choosing (or none): DAG does not
+ * guess it (null), and the bundle says so.
+ */
+export function defaultImageRepository(app: App): string | null {
+  const key = repoKey(app.repoUrl);
+  if (!key) return null;
   const [host, ...path] = key.split('/');
-  if (app.gitProvider === 'github') return `ghcr.io/${path.join('/')}`;
-  return `${host === 'gitlab.com' ? 'registry.gitlab.com' : `registry.${host}`}/${path.join('/')}`;
+  if (app.gitProvider === 'github' && host === 'github.com') return `ghcr.io/${path.join('/')}`;
+  if (app.gitProvider === 'gitlab' && host === 'gitlab.com') {
+    return `registry.gitlab.com/${path.join('/')}`;
+  }
+  return null;
 }
 
 export function chartSourceOf(app: App): ChartSource {
@@ -152,7 +162,8 @@ export async function buildBundle(
       gitProvider: app.gitProvider,
       chart,
       chartSecretRef: app.chart.secretRef,
-      imageRepository: app.imageRepository ?? defaultImageRepository(app),
+      imageRepository: app.imageRepository,
+      defaultImageRepository: defaultImageRepository(app),
       imageTagFormat: app.imageTagFormat,
     },
     environment: {

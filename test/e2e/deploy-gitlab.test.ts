@@ -57,7 +57,10 @@ describe('push to deploy on GitLab, end to end', () => {
     const api = nock(GITLAB, auth)
       .get(`/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw`)
       .query({ ref: SHA })
-      .reply(200, 'replicaCount: 2\n', { 'content-type': 'text/plain' })
+      // A self-managed GitLab's registry is the operator's to name: DAG does not guess it.
+      .reply(200, 'replicaCount: 2\nimage:\n  repository: registry.example.com/mike/diaspora\n', {
+        'content-type': 'text/plain',
+      })
       .get(`/api/v4/projects/15/repository/files/deploy%2Fvalues-production.yaml/raw`)
       .query({ ref: SHA })
       .reply(404, { message: '404 File Not Found' })
@@ -105,6 +108,9 @@ describe('push to deploy on GitLab, end to end', () => {
       ]),
     );
     expect(files['clusters/production/my-app/values.yaml']).toContain(`tag: ${SHA}`);
+    expect(files['clusters/production/my-app/values.yaml']).toContain(
+      'repository: registry.example.com/mike/diaspora',
+    );
     expect(files['clusters/production/my-app/values.yaml']).toContain('replicaCount: 2');
     expect((await h.git.log('iac', 'main'))[0]).toBe(
       `deploy(diaspora): production ${SHA.slice(0, 7)}`,

@@ -60,7 +60,9 @@ export function bundleInput(overrides: Overrides = {}): BundleInput {
       gitProvider: 'github',
       chart: { kind: 'app-repo', path: 'deploy/chart' },
       chartSecretRef: null,
-      imageRepository: 'ghcr.io/org/my-app',
+      // A github.com app without image_repository: the default applies unless values name one.
+      imageRepository: null,
+      defaultImageRepository: 'ghcr.io/org/my-app',
       imageTagFormat: '{{shortSha}}',
       ...overrides.app,
     },

@@ -184,7 +184,7 @@ describe('renderBundle, flux', () => {
       app: { imageTagFormat: '{{branch}}-{{shortSha}}' },
       values: {
         base: {
-          image: { repository: 'ignored', pullPolicy: 'Always' },
+          image: { repository: 'registry.example.com/team/my-app', pullPolicy: 'Always' },
           resources: { limits: { cpu: 1 } },
           list: [1, 2],
         },
@@ -197,10 +197,82 @@ describe('renderBundle, flux', () => {
     });
     const values = parse(file(renderBundle(input, templates), 'values.yaml'));
     expect(values).toEqual({
-      image: { repository: 'ghcr.io/org/my-app', pullPolicy: 'Always', tag: 'main-9f86d08' },
+      image: {
+        repository: 'registry.example.com/team/my-app',
+        pullPolicy: 'Always',
+        tag: 'main-9f86d08',
+      },
       resources: { limits: { cpu: 1, memory: '1Gi' } },
       list: [3],
       dag: { other: 1, annotations: expectedProvenance() },
+    });
+  });
+
+  describe('image repository: the app setting, else the values files, else the default', () => {
+    const image = (overrides: Parameters<typeof bundleInput>[0]) =>
+      parse(file(renderBundle(bundleInput(overrides), templates), 'values.yaml')).image;
+    const inValues = (repository: unknown) => ({
+      base: { image: { repository } },
+      environment: {},
+    });
+
+    it.each([
+      [
+        "the app's image_repository over values and default",
+        { app: { imageRepository: 'registry.example.com/ops/pinned' }, values: inValues('x/y') },
+        'registry.example.com/ops/pinned',
+      ],
+      [
+        'the values file over the default',
+        { values: inValues('quay.io/team/app') },
+        'quay.io/team/app',
+      ],
+      [
+        "the environment's values file over the base one",
+        {
+          values: {
+            base: { image: { repository: 'quay.io/team/app' } },
+            environment: { image: { repository: 'quay.io/team/app-staging' } },
+          },
+        },
+        'quay.io/team/app-staging',
+      ],
+      ['the default when no values name one', {}, 'ghcr.io/org/my-app'],
+      [
+        'the default when the values leave it empty',
+        { values: inValues('') },
+        'ghcr.io/org/my-app',
+      ],
+      [
+        'the default when the values leave it null',
+        { values: inValues(null) },
+        'ghcr.io/org/my-app',
+      ],
+    ])('takes %s', (_name, overrides, repository) => {
+      expect(image(overrides)).toEqual({ repository, tag: '9f86d08' });
+    });
+
+    it('sets only the tag, and says why in values.yaml, when there is none', () => {
+      const bundle = renderBundle(
+        bundleInput({ app: { defaultImageRepository: null } }),
+        templates,
+      );
+      const text = file(bundle, 'values.yaml');
+      expect(text).toMatch(/^# DAG set image\.tag only: neither the app's image_repository nor/);
+      expect(parse(text).image).toEqual({ tag: '9f86d08' });
+    });
+
+    it.each([
+      [
+        'a repository with a space',
+        { values: inValues('ghcr.io/x y') },
+        /"ghcr.io\/x y" in the values/,
+      ],
+      ['a repository that is no string', { values: inValues(5) }, /must be a string, found 5/],
+      ['an empty app setting', { app: { imageRepository: '' } }, /"" of app my-app is not valid/],
+    ])("refuses %s as the user's error", (_name, overrides, message) => {
+      expect(() => renderBundle(bundleInput(overrides), templates)).toThrow(UserError);
+      expect(() => renderBundle(bundleInput(overrides), templates)).toThrow(message);
     });
   });
 
@@ -513,6 +585,41 @@ describe('renderBundle, plain', () => {
       image: { repository: 'ghcr.io/org/my-app', tag: '9f86d08' },
       feature: { enabled: false },
       dag: { annotations: expectedProvenance() },
+    });
+  });
+
+  it("keeps the app's values' image over the default, and the chart's own when DAG knows none", () => {
+    const appChart = {
+      'Chart.yaml': 'apiVersion: v2\nname: shop\nversion: 2.1.0\n',
+      'values.yaml': 'image:\n  repository: nginx\n  tag: latest\n',
+    };
+    const values = (overrides: Parameters<typeof bundleInput>[0]) =>
+      file(renderBundle(plain({ appChart, ...overrides }), templates), 'values.yaml');
+    const named = values({
+      values: { base: { image: { repository: 'quay.io/shop/web' } }, environment: {} },
+    });
+    expect(parse(named).image).toEqual({ repository: 'quay.io/shop/web', tag: '9f86d08' });
+    const none = values({ app: { defaultImageRepository: null } });
+    expect(none).toMatch(/^# DAG set image\.tag only/);
+    expect(parse(none).image).toEqual({ repository: 'nginx', tag: '9f86d08' });
+  });
+
+  it("refuses to render DAG's default chart with no image repository, saying where to set one", () => {
+    const input = plain({ app: { defaultImageRepository: null } });
+    expect(() => renderBundle(input, templates)).toThrow(UserError);
+    expect(() => renderBundle(input, templates)).toThrow(
+      "app my-app names no image repository, and DAG's default chart needs one: set image.repository in the app's values files, or the app's image_repository (dag apps set --image-repository)",
+    );
+    const named = plain({
+      app: { defaultImageRepository: null },
+      values: {
+        base: { image: { repository: 'git.corp.example:5050/team/my-app' } },
+        environment: {},
+      },
+    });
+    expect(parse(file(renderBundle(named, templates), 'values.yaml')).image).toMatchObject({
+      repository: 'git.corp.example:5050/team/my-app',
+      tag: '9f86d08',
     });
   });
 

@@ -136,7 +136,11 @@ describe('runDeploy', () => {
         releaseName: 'my-app',
         iacPath: 'clusters/staging/my-app',
       },
-      app: { imageRepository: 'ghcr.io/org/my-app', chart: { kind: 'app-repo', path: 'chart' } },
+      app: {
+        imageRepository: null,
+        defaultImageRepository: 'ghcr.io/org/my-app',
+        chart: { kind: 'app-repo', path: 'chart' },
+      },
     });
     expect(iac.commits[0]?.message).toContain('deploy(my-app): staging aaaaaaa');
     expect(iac.commits[0]?.message).toContain('Dag-Pushed-By: octocat');
@@ -217,6 +221,17 @@ describe('helpers', () => {
         repoUrl: 'https://gitlab.com/g/sub/app',
       }),
     ).toBe('registry.gitlab.com/g/sub/app');
+    // GitHub Enterprise Server and self-managed GitLab name their registries as they like.
+    expect(
+      defaultImageRepository({ ...app, repoUrl: 'https://github.corp.example/org/my-app' }),
+    ).toBeNull();
+    expect(
+      defaultImageRepository({
+        ...app,
+        gitProvider: 'gitlab',
+        repoUrl: 'https://gitlab.corp.example/g/app',
+      }),
+    ).toBeNull();
     expect(iacCommitUrl('https://gitlab.com/org/iac.git', 'abc')).toBe(
       'https://gitlab.com/org/iac/-/commit/abc',
     );
