@@ -196,7 +196,7 @@ export async function startService(
     const enqueue = (delivery: Delivery) => queue.enqueueDelivery(delivery);
     const handlers: Handler[] = [];
     if (settings.github && probot) {
-      handlers.push(await githubWebhookHandler(settings.github, probot, enqueue, log));
+      handlers.push(githubWebhookHandler(settings.github, enqueue, log));
     }
     if (settings.gitlab) handlers.push(gitlabWebhookHandler(settings.gitlab, enqueue, log));
     const mode = settings.github

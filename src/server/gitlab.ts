@@ -1,14 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { GITLAB_EVENTS } from '../events/handled.ts';
 import type { Logger } from '../log.ts';
 import type { Settings } from '../settings.ts';
-import type { Enqueue, Handler } from './github.ts';
-import { readBody, sendJson } from './respond.ts';
-
-/** GitLab payloads can be large (a push lists up to 20 commits with their files). */
-const MAX_BODY_BYTES = 25 * 1024 * 1024;
+import { MAX_WEBHOOK_BYTES, declaresMoreThan, header, readLimited, refuse } from './body.ts';
+import { deliver, type Enqueue } from './deliver.ts';
+import type { Handler } from './github.ts';
+import { sendJson } from './respond.ts';
 
 /** Compares secrets in time that depends on neither their content nor their length. */
 export function secretsEqual(given: string, expected: string): boolean {
@@ -19,15 +16,17 @@ export function secretsEqual(given: string, expected: string): boolean {
 
 const payloadShape = z.looseObject({ object_kind: z.string().min(1) });
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
+/** GitLab's X-Gitlab-Event values (`Push Hook`), and the UUIDs it identifies deliveries by. */
+const EVENT = /^[A-Za-z ]{1,64}$/;
+const DELIVERY = /^[A-Za-z0-9-]{1,128}$/;
 
 /**
- * The GitLab webhook endpoint: verifies X-Gitlab-Token in constant time, checks the payload
- * is JSON of GitLab's shape, and enqueues the events DAG handles. Events DAG ignores still
- * get a 2xx: GitLab disables hooks that fail repeatedly.
+ * The GitLab webhook endpoint. Before a byte of the body is read: a body declared over
+ * MAX_WEBHOOK_BYTES is answered 413, a missing or wrong X-Gitlab-Token (compared in constant
+ * time) 401, a missing X-Gitlab-Event 400. Then the body is read up to the limit (413 past
+ * it), checked to be JSON of GitLab's shape, and the events DAG handles are checked field by
+ * field (400 naming the field) and enqueued. Events DAG ignores still get a 2xx: GitLab
+ * disables hooks that fail repeatedly.
  */
 export function gitlabWebhookHandler(
   gitlab: NonNullable<Settings['gitlab']>,
@@ -42,53 +41,50 @@ export function gitlabWebhookHandler(
       sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
       return true;
     }
+    if (declaresMoreThan(req, MAX_WEBHOOK_BYTES)) {
+      refuse(req, res, 413, { error: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` });
+      return true;
+    }
     const token = header(req, 'x-gitlab-token');
     if (token === undefined || !secretsEqual(token, gitlab.webhookSecret)) {
       glLog.warn(
         { remote: req.socket.remoteAddress },
         'gitlab webhook rejected: bad X-Gitlab-Token',
       );
-      sendJson(res, 401, { error: 'invalid X-Gitlab-Token' });
-      req.resume();
+      refuse(req, res, 401, { error: 'invalid X-Gitlab-Token' });
       return true;
     }
     const event = header(req, 'x-gitlab-event');
-    if (!event) {
-      sendJson(res, 400, { error: 'missing X-Gitlab-Event header' });
-      req.resume();
+    if (!event || !EVENT.test(event)) {
+      refuse(req, res, 400, { error: `${event ? 'malformed' : 'missing'} X-Gitlab-Event header` });
       return true;
     }
-    let body: string;
-    try {
-      body = await readBody(req, MAX_BODY_BYTES);
-    } catch {
-      sendJson(res, 413, { error: `payload larger than ${MAX_BODY_BYTES} bytes` });
+    const read = await readLimited(req, MAX_WEBHOOK_BYTES);
+    if (read.status === 'aborted') return true;
+    if (read.status === 'too-large') {
+      refuse(req, res, 413, { error: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` });
       return true;
     }
     let payload: unknown;
     try {
-      payload = JSON.parse(body);
+      payload = JSON.parse(read.body.toString('utf8'));
     } catch {
       sendJson(res, 400, { error: 'payload is not JSON' });
       return true;
     }
     if (!payloadShape.safeParse(payload).success) {
-      sendJson(res, 400, { error: 'payload is not a GitLab webhook (no object_kind)' });
-      return true;
-    }
-    if (!GITLAB_EVENTS.has(event)) {
-      glLog.debug({ event }, 'gitlab event ignored');
-      sendJson(res, 200, { status: 'ignored', event });
+      sendJson(res, 400, {
+        error: 'payload is not a GitLab webhook (no object_kind)',
+        field: 'object_kind',
+      });
       return true;
     }
     // GitLab 16+ sends Idempotency-Key (the same on retries); older versions X-Gitlab-Event-UUID.
     const deliveryId =
-      header(req, 'idempotency-key') ??
-      header(req, 'x-gitlab-event-uuid') ??
-      `body-${createHash('sha256').update(body).digest('hex')}`;
-    const result = await enqueue({ provider: 'gitlab', deliveryId, event, payload });
-    glLog.info({ event, deliveryId, status: result.status }, 'gitlab webhook accepted');
-    sendJson(res, 202, { status: result.status });
+      [header(req, 'idempotency-key'), header(req, 'x-gitlab-event-uuid')].find(
+        (id): id is string => id !== undefined && DELIVERY.test(id),
+      ) ?? `body-${createHash('sha256').update(read.body).digest('hex')}`;
+    await deliver(res, { provider: 'gitlab', event, deliveryId, payload }, enqueue, glLog);
     return true;
   };
 }

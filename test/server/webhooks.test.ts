@@ -1,6 +1,7 @@
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { branchPush, githubExample, githubSignature } from '../helpers/github-examples.ts';
+import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { startTestService, testPrivateKey, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -24,7 +25,14 @@ function postGitlab(body: string, headers: Record<string, string>) {
   });
 }
 
-const pushBody = JSON.stringify(githubExample('push', branchPush));
+/** In every payload this file sends: a log line holding any payload would show it. */
+const MARKER = 'PAYLOAD-MARKER-7f3a';
+const withMarker = <T extends Record<string, unknown>>(payload: T): T => ({
+  ...payload,
+  head_commit: { ...(payload.head_commit as object), message: MARKER },
+  marker: MARKER,
+});
+const pushBody = JSON.stringify(withMarker(githubExample('push', branchPush)));
 // GitLab's documented Push Hook shape (docs: user/project/integrations/webhook_events.md).
 const gitlabPush = JSON.stringify({
   object_kind: 'push',
@@ -48,7 +56,7 @@ const gitlabPush = JSON.stringify({
   },
   commits: [],
   total_commits_count: 0,
-  repository: { name: 'my-app', url: 'git@gitlab.com:org/my-app.git' },
+  repository: { name: 'my-app', url: 'git@gitlab.com:org/my-app.git', description: MARKER },
 });
 
 async function jobs() {
@@ -93,7 +101,7 @@ describe('GitHub webhooks', () => {
       'x-github-event': 'push',
       'x-github-delivery': nextDelivery(),
     });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(401);
     expect((await jobs()).length).toBe(before);
   });
 
@@ -104,14 +112,15 @@ describe('GitHub webhooks', () => {
       'x-github-delivery': nextDelivery(),
       'x-hub-signature-256': githubSignature(pushBody, 'not-the-secret'),
     });
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toEqual({ error: 'X-Hub-Signature-256 does not match the payload' });
     // A body changed after signing fails too.
     const tampered = await postGithub(pushBody.replace('"master"', '"main"'), {
       'x-github-event': 'push',
       'x-github-delivery': nextDelivery(),
       'x-hub-signature-256': githubSignature(pushBody, dag.secrets.github),
     });
-    expect(tampered.status).toBe(400);
+    expect(tampered.status).toBe(401);
     expect((await jobs()).length).toBe(before);
   });
 
@@ -160,6 +169,109 @@ describe('GitHub webhooks', () => {
     });
     expect(res.status).toBeLessThan(300);
     expect((await jobs()).some((j) => j.summary.includes(id))).toBe(true);
+  });
+});
+
+describe('GitHub webhook intake', () => {
+  const signed = (body: string, event: string) => ({
+    'x-github-event': event,
+    'x-github-delivery': nextDelivery(),
+    'x-hub-signature-256': githubSignature(body, dag.secrets.github),
+  });
+  const push = () => withMarker(githubExample('push', branchPush));
+  const comment = () =>
+    withMarker(
+      githubExample('issue_comment', (p) => p.action === 'created' && p.installation !== undefined),
+    ) as Record<string, unknown> & { comment: Record<string, unknown> };
+  const pull = () =>
+    withMarker(
+      githubExample('pull_request', (p) => p.action === 'opened' && p.installation !== undefined),
+    ) as Record<string, unknown> & { pull_request: { head: Record<string, unknown> } };
+  const without = <T extends Record<string, unknown>>(payload: T, key: string) => {
+    const copy: Record<string, unknown> = { ...payload };
+    delete copy[key];
+    return copy;
+  };
+
+  it.each([
+    ['a push without repository', 'push', () => without(push(), 'repository'), 'repository'],
+    ['a push whose ref is not a string', 'push', () => ({ ...push(), ref: 42 }), 'ref'],
+    ['a push whose after is not 40 hex', 'push', () => ({ ...push(), after: 'da15608' }), 'after'],
+    [
+      'a push whose before is not hex',
+      'push',
+      () => ({ ...push(), before: 'z'.repeat(40) }),
+      'before',
+    ],
+    ['a push without installation', 'push', () => without(push(), 'installation'), 'installation'],
+    [
+      'a pull request whose head sha is not 40 hex',
+      'pull_request',
+      () => {
+        const p = pull();
+        p.pull_request.head = { ...p.pull_request.head, sha: 'HEAD' };
+        return p;
+      },
+      'pull_request.head.sha',
+    ],
+    ['a pull request without number', 'pull_request', () => without(pull(), 'number'), 'number'],
+    [
+      'a comment without installation',
+      'issue_comment',
+      () => without(comment(), 'installation'),
+      'installation',
+    ],
+    [
+      'a comment longer than GitHub stores',
+      'issue_comment',
+      () => {
+        const c = comment();
+        return { ...c, comment: { ...c.comment, body: `/deploy\n${'x'.repeat(65_536)}` } };
+      },
+      'comment.body',
+    ],
+  ])(
+    'answers %s with 400 naming the field, and queues nothing',
+    async (_what, event, payload, field) => {
+      const before = (await jobs()).length;
+      const body = JSON.stringify(payload());
+      const res = await postGithub(body, signed(body, event));
+      expect(res.status).toBe(400);
+      const answer = await res.json();
+      expect(answer).toEqual({ error: expect.stringContaining(` invalid at ${field}: `), field });
+      expect(JSON.stringify(answer)).not.toContain(MARKER);
+      expect((await jobs()).length).toBe(before);
+    },
+  );
+
+  it('acknowledges a delivery DAG would ignore (a tag push) with a 2xx and no job', async () => {
+    const before = (await jobs()).length;
+    const body = JSON.stringify({ ...push(), ref: 'refs/tags/v1.0.0' });
+    const res = await postGithub(body, signed(body, 'push'));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ignored', event: 'push' });
+    expect((await jobs()).length).toBe(before);
+  });
+
+  it('verifies the signature before parsing: a signed body that is not JSON is a 400', async () => {
+    const body = '{"ref": ';
+    const res = await postGithub(body, signed(body, 'push'));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ error: 'payload is not JSON' });
+    const unsigned = await postGithub(body, {
+      ...signed(body, 'push'),
+      'x-hub-signature-256': 'sha256=00',
+    });
+    expect(unsigned.status).toBe(401);
+  });
+
+  it('refuses a form-encoded delivery with 415', async () => {
+    const res = await fetch(`${dag.url}/api/github/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...signed('a=1', 'push') },
+      body: 'a=1',
+    });
+    expect(res.status).toBe(415);
   });
 });
 
@@ -212,10 +324,76 @@ describe('GitLab webhooks', () => {
   });
 });
 
+describe('GitLab webhook intake', () => {
+  const headers = (event: string) => ({
+    'x-gitlab-event': event,
+    'x-gitlab-token': dag.secrets.gitlab,
+  });
+  const push = () => ({ ...gitlabExample('push-hook'), marker: MARKER });
+  const mergeRequest = (): Record<string, unknown> => ({
+    ...gitlabExample('merge-request-hook'),
+    marker: MARKER,
+  });
+
+  it.each([
+    ['a push without project', 'Push Hook', () => ({ ...push(), project: undefined }), 'project'],
+    ['a push whose ref is not a string', 'Push Hook', () => ({ ...push(), ref: ['main'] }), 'ref'],
+    ['a push whose after is not 40 hex', 'Push Hook', () => ({ ...push(), after: 'abc' }), 'after'],
+    [
+      'a push whose checkout_sha is not hex',
+      'Push Hook',
+      () => ({ ...push(), checkout_sha: 'main' }),
+      'checkout_sha',
+    ],
+    [
+      'a merge request without iid',
+      'Merge Request Hook',
+      () => {
+        const p = mergeRequest();
+        return { ...p, object_attributes: { ...(p.object_attributes as object), iid: undefined } };
+      },
+      'object_attributes.iid',
+    ],
+    [
+      'a merge request whose project has no web URL',
+      'Merge Request Hook',
+      () => {
+        const p = mergeRequest();
+        return { ...p, project: { ...(p.project as object), web_url: 'not a url' } };
+      },
+      'project.web_url',
+    ],
+  ])(
+    'answers %s with 400 naming the field, and queues nothing',
+    async (_what, event, payload, field) => {
+      const before = (await jobs()).length;
+      const res = await postGitlab(JSON.stringify(payload()), headers(event));
+      expect(res.status).toBe(400);
+      const answer = await res.json();
+      expect(answer).toEqual({ error: expect.stringContaining(` invalid at ${field}: `), field });
+      expect(JSON.stringify(answer)).not.toContain(MARKER);
+      expect((await jobs()).length).toBe(before);
+    },
+  );
+
+  it('acknowledges a tag push and an unmerged merge request with a 2xx and no job', async () => {
+    const before = (await jobs()).length;
+    const tag = { ...push(), object_kind: 'tag_push', ref: 'refs/tags/v1.0.0' };
+    const tagRes = await postGitlab(JSON.stringify(tag), headers('Push Hook'));
+    expect(tagRes.status).toBe(200);
+    const opened = await postGitlab(JSON.stringify(mergeRequest()), headers('Merge Request Hook'));
+    expect(await opened.json()).toEqual({ status: 'ignored', event: 'Merge Request Hook' });
+    expect((await jobs()).length).toBe(before);
+  });
+});
+
 describe('logs', () => {
   it('never contain a secret', () => {
     const all = dag.logs.join('');
     expect(all).toContain('github webhook accepted');
+    // Malformed deliveries are logged by the field they lack, never with their payload.
+    expect(all).toContain('"field":"installation"');
+    expect(all).not.toContain(MARKER);
     for (const secret of [
       dag.secrets.github,
       dag.secrets.gitlab,
