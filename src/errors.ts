@@ -59,6 +59,15 @@ export function isTransient(error: unknown): boolean {
   );
 }
 
+/**
+ * True when running the same work again cannot succeed without a person acting first: the input
+ * was wrong (user), or DAG's settings or stored configuration are (config: an operator fixes
+ * them, then retries by hand, e.g. `dag jobs retry`).
+ */
+export function isPermanent(error: unknown): boolean {
+  return error instanceof DagError && (error.kind === 'user' || error.kind === 'config');
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
