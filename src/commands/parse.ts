@@ -1,7 +1,9 @@
 /**
  * PR comment commands. Pure: text in, commands (and mistakes) out. One command per line; a
  * line is a command when it starts with `/` (optionally after `/dag `); case and extra spaces
- * do not matter. Lines in code blocks and quotes are never commands.
+ * do not matter. Lines in code blocks and quotes are never commands. The body's size is
+ * bounded before it gets here (the event normalizers refuse a longer comment than the
+ * provider stores), and the number of commands by MAX_COMMANDS_PER_COMMENT.
  */
 export type Command =
   | { kind: 'diff'; target: string | undefined }
@@ -21,7 +23,15 @@ export const USAGE = {
 const VERB = /^[a-z][a-z-]*$/;
 const ARGUMENT = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
 
-export type Parsed = { commands: Command[]; mistakes: CommandMistake[] };
+/**
+ * Most commands one comment may hold: enough for any real use (each environment diffed or
+ * deployed), few enough that one comment cannot start a flood of jobs or an answer longer than
+ * a comment can be. A comment with more runs none of them; DAG says why, once.
+ */
+export const MAX_COMMANDS_PER_COMMENT = 10;
+
+/** `tooMany`: the comment holds that many commands, over the limit: none is returned. */
+export type Parsed = { commands: Command[]; mistakes: CommandMistake[]; tooMany?: number };
 
 /** The command lines of a comment: outside fenced code and quotes, first word starting with /. */
 function commandLines(body: string): string[] {
@@ -44,12 +54,17 @@ function commandLines(body: string): string[] {
 export function parseCommands(body: string): Parsed {
   const commands: Command[] = [];
   const mistakes: CommandMistake[] = [];
-  for (const line of commandLines(body)) {
+  const lines = commandLines(body).flatMap((line) => {
     let words = line.toLowerCase().split(/\s+/);
     if (words[0] === '/dag') words = [`/${words[1] ?? 'help'}`, ...words.slice(2)];
     const verb = (words[0] as string).slice(1);
-    const args = words.slice(1);
-    if (!VERB.test(verb)) continue; // a path or URL, not a command
+    // A path or URL is not a command.
+    return VERB.test(verb) ? [{ line, verb, args: words.slice(1) }] : [];
+  });
+  if (lines.length > MAX_COMMANDS_PER_COMMENT) {
+    return { commands: [], mistakes: [], tooMany: lines.length };
+  }
+  for (const { line, verb, args } of lines) {
     const bad = args.find((a) => !ARGUMENT.test(a));
     const mistake = (problem: string, usage: string) => mistakes.push({ line, problem, usage });
     switch (verb) {

@@ -12,7 +12,7 @@ import type {
 } from '../store/types.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
-import { escapeMarkdown } from './markdown.ts';
+import { escapeMarkdown, fitComment } from './markdown.ts';
 
 /** What the deploy workflow needs from the IAC side (src/iac's IacWorkspace fits). */
 export interface IacWriter {
@@ -191,7 +191,7 @@ async function reportOnPullRequest(
     request.repo,
     request.pullRequest,
     `deploy-${env.name}`,
-    [text],
+    [fitComment(text, request.repo.provider)],
   );
 }
 

@@ -4,7 +4,13 @@ import {
   type CommandFacts,
   type Decision,
 } from '../commands/authorize.ts';
-import { USAGE, parseCommands, type Command, type CommandMistake } from '../commands/parse.ts';
+import {
+  MAX_COMMANDS_PER_COMMENT,
+  USAGE,
+  parseCommands,
+  type Command,
+  type CommandMistake,
+} from '../commands/parse.ts';
 import type { CommentEvent } from '../events/types.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequestInfo, PullRequests } from '../platform/types.ts';
@@ -16,7 +22,7 @@ import type {
   PromotionStore,
 } from '../store/types.ts';
 import type { DeployRequest } from './deploy-plan.ts';
-import { code, escapeMarkdown } from './markdown.ts';
+import { code, escapeMarkdown, fitComment } from './markdown.ts';
 
 export type CommandDeps = {
   store: ConfigStore & PromotionStore;
@@ -252,20 +258,33 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   const { platform, store, log } = deps;
   if (event.byBot) return;
   const parsed = parseCommands(event.body);
-  if (parsed.commands.length === 0 && parsed.mistakes.length === 0) return;
+  if (parsed.commands.length === 0 && parsed.mistakes.length === 0 && !parsed.tooMany) return;
+  const reply = (topic: string, lines: string[]) =>
+    platform.upsertComments(event.repo, event.number, topic, [
+      fitComment(lines.join('\n'), event.repo.provider),
+    ]);
   const app = await store.findAppByRepoUrls(event.repo.urls);
   if (!app) {
-    await platform.upsertComments(event.repo, event.number, 'not-configured', [
-      [
-        `DAG is not configured for ${code(event.repo.fullName)}, so it cannot run commands here.`,
-        '',
-        'An operator registers the repository and its environments:',
-        '```sh',
-        `dag apps add --provider ${event.repo.provider} --repo-url ${event.repo.webUrl}`,
-        'dag envs add --app <app> --branch <branch> --iac <iac> --path <iac path> --cluster <cluster> --helm-type flux',
-        '```',
-      ].join('\n'),
+    await reply('not-configured', [
+      `DAG is not configured for ${code(event.repo.fullName)}, so it cannot run commands here.`,
+      '',
+      'An operator registers the repository and its environments:',
+      '```sh',
+      `dag apps add --provider ${event.repo.provider} --repo-url ${event.repo.webUrl}`,
+      'dag envs add --app <app> --branch <branch> --iac <iac> --path <iac path> --cluster <cluster> --helm-type flux',
+      '```',
     ]);
+    return;
+  }
+  const heading = `**DAG** — @${escapeMarkdown(event.author)}'s commands:`;
+  if (parsed.tooMany) {
+    await reply('command', [
+      heading,
+      '',
+      `This comment holds ${parsed.tooMany} commands; DAG runs at most ${MAX_COMMANDS_PER_COMMENT} from one comment, so it ran none of them. Split them over several comments.`,
+    ]);
+    await platform.react(event.repo, event.commentId, '-1');
+    log.info({ pr: event.number, commands: parsed.tooMany }, 'too many commands: none run');
     return;
   }
   await platform.react(event.repo, event.commentId, 'eyes');
@@ -285,9 +304,7 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
       lines.push(...outcome.lines);
     }
   }
-  await platform.upsertComments(event.repo, event.number, 'command', [
-    [`**DAG** — @${escapeMarkdown(event.author)}'s commands:`, '', ...lines].join('\n'),
-  ]);
+  await reply('command', [heading, '', ...lines]);
   // A queued diff or promotion reacts when it is done; anything else is done now.
   if (!ok || !queued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
   log.info(

@@ -5,7 +5,7 @@
 import { DagError, reasonOf } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { PromotionStore } from '../store/types.ts';
-import { escapeMarkdown } from './markdown.ts';
+import { escapeMarkdown, fitComment } from './markdown.ts';
 import { iacOf, openPromotion } from './promotion-pr.ts';
 import { promoteBranch, promoteFolder } from './promotion-strategies.ts';
 import type { PromoteDeps, PromotionOutcome, PromotionRequest, Route } from './promotion-types.ts';
@@ -58,7 +58,9 @@ async function reply(
   const { origin } = request;
   const platform = deps.appPlatform;
   if (origin.kind !== 'command' || !platform.upsertComments || !platform.react) return;
-  await platform.upsertComments(request.appRepo, origin.number, 'promote', [result.text]);
+  await platform.upsertComments(request.appRepo, origin.number, 'promote', [
+    fitComment(result.text, request.appRepo.provider),
+  ]);
   await platform.react(request.appRepo, origin.commentId, result.ok ? '+1' : '-1');
 }
 

@@ -7,7 +7,7 @@ import type { RepoRef } from '../events/types.ts';
 import type { ChangeRequest } from '../platform/types.ts';
 import type { Environment, PromotionRecord } from '../store/types.ts';
 import { iacCommitUrl } from './deploy.ts';
-import { escapeMarkdown } from './markdown.ts';
+import { escapeMarkdown, fitComment } from './markdown.ts';
 import {
   PROMOTION_LABELS,
   parsePromotionMetadata,
@@ -242,7 +242,7 @@ export async function closeNothingLeft(
   await host.platform.closeChangeRequest(
     host.repo,
     record.number,
-    `**DAG** closes this promotion: ${escapeMarkdown(reason)}.`,
+    fitComment(`**DAG** closes this promotion: ${escapeMarkdown(reason)}.`, host.platform.provider),
   );
   const closed = await deps.store.savePromotion({ ...record, state: 'closed' });
   if (route.route.strategy === 'folder') await deleteDagBranch(route, closed, deps);

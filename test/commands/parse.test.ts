@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommands } from '../../src/commands/parse.ts';
+import { MAX_COMMANDS_PER_COMMENT, parseCommands } from '../../src/commands/parse.ts';
 
 describe('parseCommands', () => {
   it.each([
@@ -50,5 +50,38 @@ describe('parseCommands', () => {
     const parsed = parseCommands(body);
     expect(parsed.commands).toEqual([]);
     expect(parsed.mistakes).toEqual([{ line: body, problem, usage }]);
+  });
+});
+
+describe('commands per comment', () => {
+  const lines = (n: number) => Array.from({ length: n }, () => '/deploy staging').join('\n');
+
+  it(`runs up to ${MAX_COMMANDS_PER_COMMENT} commands from one comment`, () => {
+    const parsed = parseCommands(lines(MAX_COMMANDS_PER_COMMENT));
+    expect(parsed.commands).toHaveLength(MAX_COMMANDS_PER_COMMENT);
+    expect(parsed.tooMany).toBeUndefined();
+  });
+
+  it('returns none from a comment with more, only how many it holds', () => {
+    expect(parseCommands(lines(1_000))).toEqual({ commands: [], mistakes: [], tooMany: 1_000 });
+    // Mistakes are commands too: they would each take a line of the answer.
+    const mixed = `${lines(MAX_COMMANDS_PER_COMMENT)}\n/deplyo staging`;
+    expect(parseCommands(mixed)).toEqual({
+      commands: [],
+      mistakes: [],
+      tooMany: MAX_COMMANDS_PER_COMMENT + 1,
+    });
+  });
+
+  it('does not count lines that are not commands', () => {
+    const body = [
+      lines(MAX_COMMANDS_PER_COMMENT),
+      '```',
+      lines(50),
+      '```',
+      '> /deploy production',
+      '/usr/local/bin is a path',
+    ].join('\n');
+    expect(parseCommands(body).commands).toHaveLength(MAX_COMMANDS_PER_COMMENT);
   });
 });

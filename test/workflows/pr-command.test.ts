@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_COMMANDS_PER_COMMENT } from '../../src/commands/parse.ts';
 import type { CommentEvent } from '../../src/events/types.ts';
+import { commentMarker } from '../../src/platform/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
+import { COMMENT_LIMITS } from '../../src/workflows/markdown.ts';
 import { handleCommentCommands, type CommandDeps } from '../../src/workflows/pr-command.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { APP_REPO, FakeReviewPlatform } from './fakes.ts';
@@ -242,6 +245,49 @@ describe('PR commands', () => {
       platform.permissions = { dev: 'maintain' };
       await handleCommentCommands(comment('/promote staging production'), deps());
       expect(promotions).toHaveLength(2);
+    });
+  });
+
+  describe('big comments', () => {
+    /** Every upsert DAG makes, in order. */
+    function recordUpserts(): { topic: string; bodies: string[] }[] {
+      const upserts: { topic: string; bodies: string[] }[] = [];
+      const upsert = platform.upsertComments.bind(platform);
+      platform.upsertComments = async (r, number, topic, bodies) => {
+        upserts.push({ topic, bodies });
+        await upsert(r, number, topic, bodies);
+      };
+      return upserts;
+    }
+    /** What GitHub would store: DAG's marker line, then the body. */
+    const stored = (body: string) => `${commentMarker('command', 0)}\n${body}`;
+
+    it(`answers a comment of 1,000 commands once, within GitHub's limit, running none`, async () => {
+      const upserts = recordUpserts();
+      const body = Array.from({ length: 1_000 }, (_, i) => `/deploy env-${i}`).join('\n');
+      await handleCommentCommands(comment(body), deps());
+      expect(upserts).toHaveLength(1);
+      const reply = upserts[0]?.bodies[0] ?? '';
+      expect(upserts[0]?.bodies).toHaveLength(1);
+      expect(stored(reply).length).toBeLessThanOrEqual(COMMENT_LIMITS.github);
+      expect(reply).toContain(
+        `This comment holds 1000 commands; DAG runs at most ${MAX_COMMANDS_PER_COMMENT} from one comment, so it ran none of them.`,
+      );
+      expect(deploys).toEqual([]);
+      expect(diffs).toEqual([]);
+      expect(promotions).toEqual([]);
+      expect(platform.reactions).toEqual(['-1']);
+    });
+
+    it("fits an answer that echoes long lines within the provider's limit", async () => {
+      const upserts = recordUpserts();
+      const line = `/deplyo ${'a'.repeat(200_000)}`;
+      const body = Array.from({ length: MAX_COMMANDS_PER_COMMENT }, () => line).join('\n');
+      await handleCommentCommands(comment(body), deps());
+      const reply = upserts[0]?.bodies[0] ?? '';
+      expect(stored(reply).length).toBeLessThanOrEqual(COMMENT_LIMITS.github);
+      // Each echoed line is cut short, so every mistake still gets its own answer.
+      expect(reply.match(/is not a DAG command/g)).toHaveLength(MAX_COMMANDS_PER_COMMENT);
     });
   });
 
