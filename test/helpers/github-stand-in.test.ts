@@ -372,10 +372,7 @@ describe('GitHub stand-in: comments, checks, pull requests', () => {
   });
 
   it('opens one pull request per head and base, found again by owner:branch', async () => {
-    await gh.git.commitOutside('org/app', 'main', 'README.md', 'x\n', 'base');
-    const repo = gh.state.repo('org/app');
-    const tip = await gh.git.head('org/app', 'main');
-    await repo?.git.run(['update-ref', 'refs/heads/dag/promote', tip]);
+    await gh.createBranch('org/app', 'dag/promote', 'main');
     await gh.commit('org/app', 'dag/promote', { 'deploy/values.yaml': 'replicaCount: 3\n' });
     const platform = new GitHubPlatform(plain);
     const input = {
@@ -395,6 +392,43 @@ describe('GitHub stand-in: comments, checks, pull requests', () => {
     expect(gh.pulls('org/app')[0]?.labels).toEqual(['dag']);
     await platform.closeChangeRequest(app, opened.number, 'nothing left to promote');
     expect(await platform.findOpenChangeRequest(app, 'dag/promote', 'main')).toBeUndefined();
+  });
+
+  it("answers the reads DAG's commands and promotions make from the repository and its records", async () => {
+    const platform = new GitHubPlatform(plain);
+    const comparison = await platform.compare(app, 'main', 'dag/promote', 20);
+    expect(comparison).toMatchObject({ totalCommits: 1, files: ['deploy/values.yaml'] });
+    expect(comparison.commits[0]).toMatchObject({ title: 'a commit', author: 'A Human' });
+
+    gh.setPermission('org/app', 'maintainer', 'maintain');
+    expect(await platform.permissionOf(app, 'maintainer')).toBe('maintain');
+    expect(await platform.permissionOf(app, 'stranger')).toBe('none');
+
+    const number = (
+      await platform.createChangeRequest(app, {
+        head: 'dag/promote',
+        base: 'main',
+        title: 'Promote again',
+        body: '',
+        labels: [],
+      })
+    ).number;
+    gh.addReview('org/app', number, 'alice', 'APPROVED');
+    expect(await platform.isApproved(app, number)).toBe(true);
+    gh.addReview('org/app', number, 'bob', 'CHANGES_REQUESTED');
+    expect(await platform.isApproved(app, number)).toBe(false);
+
+    const head = await gh.git.head('org/app', 'dag/promote');
+    expect(await platform.checksPassed(app, head, [])).toBe(true);
+    await plain.request('POST /repos/{owner}/{repo}/statuses/{sha}', {
+      owner: 'org',
+      repo: 'app',
+      sha: head,
+      state: 'failure',
+      context: 'ci',
+    });
+    expect(await platform.checksPassed(app, head, [])).toBe(false);
+    expect(await platform.checksPassed(app, head, ['ci'])).toBe(true);
   });
 });
 

@@ -18,13 +18,7 @@
 // else (deployments and their statuses, comments, pull requests, checks) is kept in memory and
 // exposed, with a log of every request, for tests to assert on.
 
-import {
-  createPublicKey,
-  createVerify,
-  randomBytes,
-  randomUUID,
-  type KeyObject,
-} from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   createServer,
@@ -36,10 +30,18 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { startGitServer, type GitServer } from './git-server.ts';
 import { branchPush, githubExample, githubSignature } from './github-examples.ts';
-import { RepoGit } from './github-stand-in-git.ts';
+import { Credentials, identityName } from './github-stand-in/auth.ts';
+import { RepoGit } from './github-stand-in/git.ts';
 import {
-  ROUTES,
-  covers,
+  Limits,
+  badGateway,
+  primaryAnswer,
+  secondaryAnswer,
+  type FaultKind,
+  type RateLimitOptions,
+} from './github-stand-in/limits.ts';
+import { ROUTES, covers } from './github-stand-in/routes.ts';
+import {
   fieldErrors,
   notFound,
   unprocessable,
@@ -47,54 +49,23 @@ import {
   type Identity,
   type Route,
   type Services,
-} from './github-stand-in-routes.ts';
+} from './github-stand-in/route.ts';
 import {
   StandInState,
   hashId,
   type CommentRecord,
   type DeploymentRecord,
-  type Installation,
   type IssueRecord,
   type RepoRecord,
   type ReviewRecord,
   type Role,
   type User,
-} from './github-stand-in-state.ts';
+} from './github-stand-in/state.ts';
 
-export { BODY_LIMIT, CHECK_OUTPUT_LIMIT, DEPLOYMENT_STATES } from './github-stand-in-routes.ts';
-export type * from './github-stand-in-state.ts';
+export { BODY_LIMIT, CHECK_OUTPUT_LIMIT, DEPLOYMENT_STATES } from './github-stand-in/routes.ts';
+export type * from './github-stand-in/state.ts';
 
-export type FaultKind =
-  /** 502 before the request is handled: nothing happened. */
-  | 'bad-gateway'
-  /** 403 secondary rate limit with Retry-After, before the request is handled. */
-  | 'secondary'
-  /** The request is handled (the write happens), then the answer is lost as a 502. */
-  | 'lost-bad-gateway';
-
-export type RateLimitOptions = {
-  /** Primary limit per identity (installation, App, token) and window. Default 5000 per hour. */
-  primary?: { limit: number; windowMs?: number };
-  /**
-   * Secondary limit on content-creating requests (POST, PATCH, PUT, DELETE; token minting
-   * aside) per identity: at most `limit` in any `windowMs` (GitHub documents 80 a minute).
-   * Off unless set.
-   */
-  secondary?: { limit: number; windowMs?: number } | null;
-  /**
-   * Seeded fault injection: each content-creating request fails with probability `rate`, the
-   * kind drawn from `kinds`, both from a PRNG seeded with `seed` (the same order of requests
-   * gets the same faults). Off unless set.
-   */
-  faults?: {
-    seed: number;
-    rate: number;
-    kinds: FaultKind[];
-    retryAfterSeconds?: number;
-    /** Which requests may fail (default: content-creating API requests). */
-    eligible?: (request: { method: string; route: string }) => boolean;
-  } | null;
-};
+export type { FaultKind, RateLimitOptions } from './github-stand-in/limits.ts';
 
 export type StandInOptions = RateLimitOptions & {
   appId: number;
@@ -162,6 +133,8 @@ export type GitHubStandIn = {
     fullName: string,
     options?: { files?: Record<string, string>; defaultBranch?: string; private?: boolean },
   ): Promise<RepoRecord>;
+  /** A new branch at the tip of another (or at a commit). */
+  createBranch(fullName: string, branch: string, from: string): Promise<string>;
   /** Commits files (null deletes) on a branch of a repository, as a person pushing would. */
   commit(
     fullName: string,
@@ -207,87 +180,6 @@ export type GitHubStandIn = {
   stop(): Promise<void>;
 };
 
-const SECONDARY_MESSAGE =
-  'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID ';
-const SECONDARY_DOCS =
-  'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits';
-const PRIMARY_DOCS =
-  'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit';
-
-/** mulberry32: a small seeded PRNG, enough to pick faults reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function base64url(text: string): Buffer {
-  return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-}
-
-type JwtCheck = { ok: true } | { ok: false; message: string };
-
-/** Checks an App JWT as GitHub does: RS256 by the App's key, iss = App id, a 10-minute life. */
-function checkJwt(token: string, key: KeyObject, appId: number): JwtCheck {
-  const parts = token.split('.');
-  const undecodable = { ok: false as const, message: 'A JSON web token could not be decoded' };
-  if (parts.length !== 3) return undecodable;
-  const [head = '', body = '', signature = ''] = parts;
-  let header: { alg?: string };
-  let claims: { iss?: unknown; iat?: unknown; exp?: unknown };
-  try {
-    header = JSON.parse(base64url(head).toString('utf8')) as typeof header;
-    claims = JSON.parse(base64url(body).toString('utf8')) as typeof claims;
-  } catch {
-    return undecodable;
-  }
-  if (header.alg !== 'RS256') return undecodable;
-  const verifier = createVerify('RSA-SHA256');
-  verifier.update(`${head}.${body}`);
-  if (!verifier.verify(key, base64url(signature))) return undecodable;
-  const now = Math.floor(Date.now() / 1000);
-  if (typeof claims.iat !== 'number' || !Number.isInteger(claims.iat) || claims.iat > now + 60) {
-    return {
-      ok: false,
-      message:
-        "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued.",
-    };
-  }
-  if (typeof claims.exp !== 'number' || claims.exp <= now) {
-    return {
-      ok: false,
-      message:
-        "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires.",
-    };
-  }
-  if (claims.exp - claims.iat > 600) {
-    return { ok: false, message: "'Expiration time' claim ('exp') is too far in the future." };
-  }
-  if (String(claims.iss) !== String(appId)) return { ok: false, message: 'Integration not found' };
-  return { ok: true };
-}
-
-type TokenGrant =
-  | {
-      kind: 'installation';
-      installation: Installation;
-      repositories?: Set<string>;
-      expiresAt: number;
-    }
-  | { kind: 'token'; login: string; repositories: Set<string> | 'all' };
-
-function identityName(identity: Identity | undefined): string | null {
-  if (!identity) return null;
-  if (identity.kind === 'app') return 'app';
-  if (identity.kind === 'installation') return `installation:${identity.installation.id}`;
-  return `token:${identity.login}`;
-}
-
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -298,23 +190,13 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 export async function startGitHubStandIn(options: StandInOptions): Promise<GitHubStandIn> {
-  const publicKey = createPublicKey(options.privateKey);
-  const tokenTtlMs = options.tokenTtlMs ?? 3600_000;
   const gitToken = randomBytes(16).toString('hex');
   const git = await startGitServer({ token: gitToken });
   const gitPort = Number(new URL(git.url('x/y')).port);
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const requests: RequestRecord[] = [];
-  const tokens = new Map<string, TokenGrant>();
-  let limits: RateLimitOptions = {
-    primary: options.primary ?? { limit: 5000 },
-    secondary: options.secondary ?? null,
-    faults: options.faults ?? null,
-  };
-  let random = limits.faults ? prng(limits.faults.seed) : undefined;
-  const primaryUse = new Map<string, { used: number; resetAt: number }>();
-  const writeTimes = new Map<string, number[]>();
+  const limits = new Limits(options);
   let seq = 0;
 
   const server = createServer((req, res) => {
@@ -332,19 +214,14 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     name: options.appSlug ?? 'DAG',
   });
 
+  const credentials = new Credentials({
+    privateKey: options.privateKey,
+    appId: options.appId,
+    tokenTtlMs: options.tokenTtlMs ?? 3600_000,
+    installations: state.installations,
+  });
   const services: Services = {
-    mintToken(installation, repositories) {
-      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-      const token = `ghs_${[...randomBytes(36)].map((b) => alphabet[b % alphabet.length]).join('')}`;
-      const expiresAt = Date.now() + tokenTtlMs;
-      tokens.set(token, {
-        kind: 'installation',
-        installation,
-        ...(repositories ? { repositories } : {}),
-        expiresAt,
-      });
-      return { token, expiresAt: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z') };
-    },
+    mintToken: (installation, repositories) => credentials.mint(installation, repositories),
     emit: (event, payload) => events.emit(event, payload),
   };
 
@@ -360,113 +237,11 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     return full;
   }
 
-  /** The identity a token or JWT stands for; an error answer when it stands for none. */
-  function authenticate(
-    header: string | undefined,
-    appOnly: boolean,
-  ): { identity: Identity } | { error: Answer } {
-    const bad = (message: string): { error: Answer } => ({
-      error: {
-        status: 401,
-        body: { message, documentation_url: 'https://docs.github.com/rest', status: '401' },
-      },
-    });
-    const match = /^(token|bearer)\s+(\S+)$/i.exec(header ?? '');
-    if (!match?.[2]) return bad('Requires authentication');
-    const credential = match[2];
-    if (credential.split('.').length === 3) {
-      const check = checkJwt(credential, publicKey, options.appId);
-      if (!check.ok) return bad(check.message);
-      if (!appOnly) {
-        return {
-          error: {
-            status: 403,
-            body: {
-              message: 'Resource not accessible by integration',
-              documentation_url: 'https://docs.github.com/rest',
-              status: '403',
-            },
-          },
-        };
-      }
-      return { identity: { kind: 'app' } };
-    }
-    if (appOnly) {
-      return bad('A JSON web token could not be decoded');
-    }
-    const grant = tokens.get(credential);
-    if (!grant) return bad('Bad credentials');
-    if (grant.kind === 'token') {
-      return { identity: { kind: 'token', login: grant.login, repositories: grant.repositories } };
-    }
-    if (grant.expiresAt <= Date.now()) return bad('Bad credentials');
-    return {
-      identity: {
-        kind: 'installation',
-        installation: grant.installation,
-        token: credential,
-        ...(grant.repositories ? { repositories: grant.repositories } : {}),
-      },
-    };
-  }
-
-  function canSee(identity: Identity, repo: RepoRecord): boolean {
-    const key = repo.fullName.toLowerCase();
-    if (identity.kind === 'app') return false;
-    if (identity.kind === 'token') {
-      return identity.repositories === 'all' || identity.repositories.has(key);
-    }
-    if (!state.installations.has(identity.installation.id)) return false;
-    if (!covers(identity.installation, repo)) return false;
-    return !identity.repositories || identity.repositories.has(key);
-  }
-
   function userOf(identity: Identity): User {
     if (identity.kind === 'token') {
       return { login: identity.login, id: hashId(identity.login), type: 'User' };
     }
     return state.botUser();
-  }
-
-  /** Counts a request against its identity's primary budget; the headers every answer gets. */
-  function primary(key: string): { headers: Record<string, string>; exceeded: boolean } {
-    const limit = limits.primary?.limit ?? 5000;
-    const windowMs = limits.primary?.windowMs ?? 3600_000;
-    const now = Date.now();
-    let use = primaryUse.get(key);
-    if (!use || use.resetAt <= now) {
-      use = { used: 0, resetAt: now + windowMs };
-      primaryUse.set(key, use);
-    }
-    const exceeded = use.used >= limit;
-    if (!exceeded) use.used += 1;
-    return {
-      exceeded,
-      headers: {
-        'x-ratelimit-limit': String(limit),
-        'x-ratelimit-remaining': String(Math.max(0, limit - use.used)),
-        'x-ratelimit-reset': String(Math.ceil(use.resetAt / 1000)),
-        'x-ratelimit-used': String(use.used),
-        'x-ratelimit-resource': 'core',
-      },
-    };
-  }
-
-  /** Seconds until the identity may write again, or 0 when it may write now (and is counted). */
-  function secondary(key: string): number {
-    const config = limits.secondary;
-    if (!config) return 0;
-    const windowMs = config.windowMs ?? 60_000;
-    const now = Date.now();
-    const times = (writeTimes.get(key) ?? []).filter((t) => t > now - windowMs);
-    writeTimes.set(key, times);
-    if (times.length < config.limit) {
-      times.push(now);
-      return 0;
-    }
-    // Rounded up, with a margin for timers that fire a hair early: a client that waits this
-    // long finds a free slot.
-    return Math.max(1, Math.ceil(((times[0] as number) + windowMs - now + 50) / 1000));
   }
 
   function send(res: ServerResponse, answer: Answer, headers: Record<string, string>) {
@@ -572,10 +347,13 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
       answer: Answer;
       headers: Record<string, string>;
     }> => {
-      const auth = authenticate(req.headers.authorization, matched?.route.auth === 'app');
+      const auth = credentials.authenticate(
+        req.headers.authorization,
+        matched?.route.auth === 'app',
+      );
       const budgetKey =
         'identity' in auth ? (identityName(auth.identity) ?? 'anonymous') : 'anonymous';
-      const rate = primary(budgetKey);
+      const rate = limits.primary(budgetKey);
       if ('error' in auth) return { answer: auth.error, headers: rate.headers };
       identity = auth.identity;
       if (rate.exceeded) {
@@ -586,28 +364,18 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
             : identity.kind === 'app'
               ? `app ID ${options.appId}`
               : `user ${identity.login}`;
-        return {
-          answer: {
-            status: 403,
-            body: {
-              message: `API rate limit exceeded for ${who}.`,
-              documentation_url: PRIMARY_DOCS,
-              status: '403',
-            },
-          },
-          headers: rate.headers,
-        };
+        return { answer: primaryAnswer(who), headers: rate.headers };
       }
       if (!matched) return { answer: notFound(), headers: rate.headers };
       const { route, params } = matched;
       let repo: RepoRecord | undefined;
       if (route.auth === 'repo') {
         repo = state.repo(`${params.owner}/${params.repo}`);
-        if (!repo || !canSee(identity, repo))
+        if (!repo || !credentials.canSee(identity, repo))
           return { answer: notFound(route.docs), headers: rate.headers };
       }
       if (write) {
-        const wait = secondary(budgetKey);
+        const wait = limits.secondary(budgetKey);
         if (wait > 0) {
           limited = 'secondary';
           return {
@@ -616,25 +384,13 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
           };
         }
       }
-      const faults = limits.faults;
-      if (faults && random) {
-        const eligible = faults.eligible
-          ? faults.eligible({ method, route: routeName ?? '' })
-          : write;
-        if (eligible) {
-          const draw = random();
-          const pick = random();
-          if (draw < faults.rate && faults.kinds.length > 0) {
-            fault = faults.kinds[Math.floor(pick * faults.kinds.length)];
-          }
-        }
-      }
+      const drawn = limits.fault({ method, route: routeName ?? '', write });
+      fault = drawn.kind;
       if (fault === 'bad-gateway') return { answer: badGateway(), headers: rate.headers };
       if (fault === 'secondary') {
-        const wait = faults?.retryAfterSeconds ?? 1;
         return {
-          answer: secondaryAnswer(wait),
-          headers: { ...rate.headers, 'retry-after': String(wait) },
+          answer: secondaryAnswer(drawn.retryAfter),
+          headers: { ...rate.headers, 'retry-after': String(drawn.retryAfter) },
         };
       }
 
@@ -719,22 +475,6 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     );
   }
 
-  function secondaryAnswer(wait: number): Answer {
-    return {
-      status: 403,
-      body: {
-        message: `${SECONDARY_MESSAGE}${randomUUID().toUpperCase()}.`,
-        documentation_url: SECONDARY_DOCS,
-        status: '403',
-      },
-      headers: { 'retry-after': String(wait) },
-    };
-  }
-
-  function badGateway(): Answer {
-    return { status: 502, body: { message: 'Server Error', status: '502' } };
-  }
-
   /** Top-level body fields the route does not document (GitHub ignores them). */
   function ignored(route: Route, body: unknown): string[] | undefined {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
@@ -761,7 +501,7 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     const decoded = basic?.[1] ? Buffer.from(basic[1], 'base64').toString('utf8') : '';
     const user = decoded.slice(0, Math.max(0, decoded.indexOf(':')));
     const password = decoded.slice(decoded.indexOf(':') + 1);
-    const auth = password ? authenticate(`token ${password}`, false) : undefined;
+    const auth = password ? credentials.authenticate(`token ${password}`, false) : undefined;
     const identity = auth && 'identity' in auth ? auth.identity : undefined;
     const base = {
       kind: 'git' as const,
@@ -773,7 +513,7 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
       unexpected: false,
       startedAt,
     };
-    if (!repo || !identity || !canSee(identity, repo)) {
+    if (!repo || !identity || !credentials.canSee(identity, repo)) {
       req.resume();
       // GitHub asks for credentials first and never says whether a repository exists.
       const status = identity ? 404 : 401;
@@ -863,6 +603,14 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
       return repo;
     },
 
+    async createBranch(fullName, branch, from) {
+      const repo = findRepo(fullName);
+      const sha = await repo.git.resolveCommit(from);
+      if (!sha) throw new Error(`nothing named ${from} in ${fullName}`);
+      await repo.git.run(['update-ref', `refs/heads/${branch}`, sha, '0'.repeat(40)]);
+      return sha;
+    },
+
     commit: (fullName, branch, files, message = 'a commit') =>
       findRepo(fullName).git.commit(branch, files, message),
 
@@ -880,12 +628,7 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     },
 
     addToken(token, { login, repositories = 'all' }) {
-      tokens.set(token, {
-        kind: 'token',
-        login,
-        repositories:
-          repositories === 'all' ? 'all' : new Set(repositories.map((r) => r.toLowerCase())),
-      });
+      credentials.addToken(token, login, repositories);
     },
 
     setPermission(fullName, login, role) {
@@ -962,11 +705,7 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
         (i) => i.pull && (!fullName || i.repo.toLowerCase() === fullName.toLowerCase()),
       ),
 
-    configure(next) {
-      limits = { ...limits, ...next };
-      if ('secondary' in next) writeTimes.clear();
-      if ('faults' in next) random = next.faults ? prng(next.faults.seed) : undefined;
-    },
+    configure: (next) => limits.configure(next),
 
     pushPayload(fullName, { after, before = '0'.repeat(39) + '1', branch, installationId }) {
       const repo = findRepo(fullName);
@@ -1056,4 +795,4 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
   };
 }
 
-export type { Answer, Identity } from './github-stand-in-routes.ts';
+export type { Answer, Identity } from './github-stand-in/route.ts';

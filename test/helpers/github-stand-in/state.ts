@@ -2,7 +2,7 @@
 // and how it shows it: the JSON shapes GitHub's REST API answers with, for the fields clients
 // read. Repository contents are not here: they are read from the real git repositories.
 
-import type { RepoGit } from './github-stand-in-git.ts';
+import type { RepoGit } from './git.ts';
 
 export type User = { login: string; id: number; type: 'Bot' | 'User' };
 export type Role = 'admin' | 'maintain' | 'write' | 'triage' | 'read';
