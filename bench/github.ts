@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -81,6 +81,9 @@ export async function gitCounter(dir: string): Promise<{ bin: string; count(): P
 export async function startGithubBench(work: string, apps: number): Promise<GithubBench> {
   const config = dagConfig(path.join(work, 'dag'));
   const gh = await startGitHubStandIn({ appId: APP_ID, privateKey: config.privateKey });
+  // The stand-in's repositories go too when the bench is stopped by a signal.
+  const leftovers = () => rmSync(gh.git.dir, { recursive: true, force: true });
+  process.once('exit', leftovers);
   let dag: Child | undefined;
   try {
     const iacToken = `iac_${randomBytes(12).toString('hex')}`;
@@ -138,11 +141,13 @@ export async function startGithubBench(work: string, apps: number): Promise<Gith
       async stop() {
         await child.stop();
         await gh.stop();
+        process.off('exit', leftovers);
       },
     };
   } catch (error) {
     await dag?.stop();
     await gh.stop();
+    process.off('exit', leftovers);
     throw error;
   }
 }
@@ -185,47 +190,50 @@ async function configure(
   }
 }
 
-/** Resolves when `check` holds after a stand-in event, checked once now and after each event. */
+/**
+ * Resolves with the performance-clock time of the stand-in event after which `check` first
+ * holds (checked once now, then after each event, one check at a time in event order). The
+ * time is the event's, not the end of the check: a check that reads git adds nothing.
+ */
 export function whenEvent<T>(
   gh: GitHubStandIn,
   event: string,
   check: (payload: T | undefined) => boolean | Promise<boolean>,
   timeoutMs: number,
-  what: string,
+  what: () => string,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let chain = Promise.resolve();
-    const finish = (error?: Error) => {
+    const finish = (result: { at: number } | { error: Error }) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       gh.events.off(event, listener);
-      if (error) reject(error);
-      else resolve(performance.now());
+      if ('error' in result) reject(result.error);
+      else resolve(result.at);
     };
-    const test = (payload: T | undefined) => {
-      // One check at a time, in event order: a check that reads git must not overlap the next.
+    const test = (payload: T | undefined, at: number) => {
       chain = chain.then(async () => {
         if (settled) return;
         try {
-          if (await check(payload)) finish();
+          if (await check(payload)) finish({ at });
         } catch (error) {
-          finish(error as Error);
+          finish({ error: error as Error });
         }
       });
     };
-    const listener = (payload: T) => test(payload);
+    const listener = (payload: T) => test(payload, performance.now());
     const timer = setTimeout(
-      () => finish(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      () => finish({ error: new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`) }),
       timeoutMs,
     );
     gh.events.on(event, listener);
-    test(undefined);
+    test(undefined, performance.now());
   });
 }
 
-/** Resolves (performance clock) when every subject is on the IAC branch. */
+/** Resolves (performance clock) at the push after which every subject is on the IAC branch. */
 export function commitsLanded(
   gh: GitHubStandIn,
   subjects: string[],
@@ -241,7 +249,7 @@ export function commitsLanded(
       return wanted.size === 0;
     },
     timeoutMs,
-    `${subjects.length} IAC commits (${wanted.size} missing)`,
+    () => `${subjects.length} IAC commits (${wanted.size} missing)`,
   );
 }
 
@@ -263,7 +271,7 @@ export function deploymentsSucceeded(
       return wanted.size === 0;
     },
     timeoutMs,
-    `${targets.length} successful deployments`,
+    () => `${targets.length} successful deployments (${wanted.size} missing)`,
   );
 }
 
