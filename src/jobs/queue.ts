@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { PgBoss, fromPglite, type Job } from 'pg-boss';
-import { errorMessage, isPermanent, isTransient } from '../errors.ts';
+import { isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import type { JobOutcome } from '../metrics/registry.ts';
 import type { Db } from '../store/db.ts';
 
 /** Queues DAG runs. Each has its retry and retention policy here, in one place. */
@@ -36,6 +37,8 @@ export type Delivery = {
   deliveryId: string;
   event: string;
   payload: unknown;
+  /** When DAG received the webhook (ISO 8601): deploys it starts are timed from here. */
+  receivedAt?: string | undefined;
 };
 
 export const JOB_STATES = [
@@ -77,7 +80,22 @@ export function jobIdFor(key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-export type JobInfo = { id: string; retryCount: number; retryLimit: number };
+export type JobInfo = {
+  id: string;
+  retryCount: number;
+  retryLimit: number;
+  /** The job's logger: its lines carry jobId, queue and, for work a webhook started, deliveryId. */
+  log: Logger;
+};
+
+/** Hears how each job run ended (metrics). */
+export type JobMetrics = { jobRun(queue: QueueName, outcome: JobOutcome): void };
+
+/** The delivery a job's data goes back to: a webhook delivery, or a request it queued. */
+function deliveryIdOf(data: unknown): string | undefined {
+  const id = (data as { deliveryId?: unknown } | null)?.deliveryId;
+  return typeof id === 'string' ? id : undefined;
+}
 export type JobHandler<T> = (data: T, job: JobInfo) => Promise<void>;
 
 const HANDED_BACK = Symbol('handed back');
@@ -111,10 +129,16 @@ export class JobQueue {
   /** Set when the workers' time is up: a job fetched even now is handed back at once. */
   #handingBack = false;
 
-  private constructor(boss: PgBoss, db: Db, log: Logger) {
+  /** The logger jobs' own loggers are children of. */
+  readonly #jobsLog: Logger;
+  readonly #metrics: JobMetrics | undefined;
+
+  private constructor(boss: PgBoss, db: Db, log: Logger, metrics: JobMetrics | undefined) {
     this.#boss = boss;
     this.#db = db;
-    this.#log = log;
+    this.#log = log.child({ component: 'jobs' });
+    this.#jobsLog = log;
+    this.#metrics = metrics;
   }
 
   static async create(
@@ -126,6 +150,7 @@ export class JobQueue {
       /** Create the queues and apply their policy; the CLI leaves them as the server set them. */
       manageQueues?: boolean;
       retry?: { limit: number; delaySeconds: number };
+      metrics?: JobMetrics;
     } = {},
   ): Promise<JobQueue> {
     const backend = db.queueBackend();
@@ -152,7 +177,7 @@ export class JobQueue {
       await boss.createQueue(name, policy);
       await boss.updateQueue(name, policy); // an existing queue takes this version's policy
     }
-    return new JobQueue(boss, db, log.child({ component: 'jobs' }));
+    return new JobQueue(boss, db, log, options.metrics);
   }
 
   /** Records a verified delivery as a job; `duplicate` when this delivery was seen before. */
@@ -202,8 +227,9 @@ export class JobQueue {
   async work<T>(
     queue: QueueName,
     options: { concurrency: number; pollingIntervalSeconds: number; perGroup?: number },
-    handler: JobHandler<T>,
+    jobHandler: JobHandler<T>,
   ): Promise<void> {
+    const handler = this.#observed(queue, jobHandler);
     await this.#boss.work<T>(
       queue,
       {
@@ -244,15 +270,15 @@ export class JobQueue {
             }
           } catch (error) {
             if (error instanceof JobHandedBack) throw error;
-            if (isPermanent(error) && (await this.#failForGood(job.id, queue))) {
-              this.#log.warn(
-                { err: error, jobId: job.id, queue, retryCount, reason: errorMessage(error) },
-                'job failed for a reason retrying cannot fix: not retried',
-              );
-              throw error;
-            }
             this.#log.warn(
-              { err: error, jobId: job.id, queue, retryCount, transient: isTransient(error) },
+              {
+                err: error,
+                jobId: job.id,
+                queue,
+                deliveryId: deliveryIdOf(job.data),
+                retryCount,
+                transient: isTransient(error),
+              },
               'job failed; it will be retried with backoff until its retry limit',
             );
             throw error;
@@ -265,22 +291,62 @@ export class JobQueue {
   }
 
   /**
-   * Leaves the active job no retry: pg-boss, failing it next, retries only while retry_count is
-   * below retry_limit, so the failure is final at once (`dag jobs retry` still gives it one more
-   * run). False when the update failed: the job then takes the usual retries.
+   * The handler, given the job's own logger, with how each run ended counted: `completed`, or
+   * `retried` / `failed` as pg-boss will take the failure (failed once the retries are spent).
    */
-  async #failForGood(id: string, queue: QueueName): Promise<boolean> {
-    try {
-      await this.#db.query(
-        `UPDATE pgboss.job SET retry_limit = retry_count
-          WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
-        [queue, id],
-      );
-      return true;
-    } catch (error) {
-      this.#log.error({ err: error, jobId: id, queue }, 'could not mark a job failed for good');
-      return false;
-    }
+  #observed<T>(
+    queue: QueueName,
+    handler: JobHandler<T>,
+  ): (data: T, job: Omit<JobInfo, 'log'>) => Promise<void> {
+    return async (data, job) => {
+      const deliveryId = deliveryIdOf(data);
+      const log = this.#jobsLog.child({
+        jobId: job.id,
+        queue,
+        ...(deliveryId ? { deliveryId } : {}),
+      });
+      try {
+        await handler(data, { ...job, log });
+      } catch (error) {
+        this.#metrics?.jobRun(queue, job.retryCount >= job.retryLimit ? 'failed' : 'retried');
+        throw error;
+      }
+      this.#metrics?.jobRun(queue, 'completed');
+    };
+  }
+
+  /**
+   * Jobs by queue and state, and each queue's oldest waiting job (`created` or `retry`), read
+   * from pg-boss's job table (this module's) for the metrics' job gauges.
+   */
+  async stats(): Promise<{
+    counts: { queue: string; state: JobState; count: number }[];
+    oldestWaiting: { queue: string; createdOn: Date }[];
+  }> {
+    const { rows } = await this.#db.query<{
+      name: string;
+      state: JobState;
+      count: number | string;
+      oldest: Date | string | null;
+    }>(
+      `SELECT name, state::text AS state, count(*) AS count,
+              min(created_on) FILTER (WHERE state IN ('created', 'retry')) AS oldest
+         FROM pgboss.job
+        GROUP BY name, state`,
+    );
+    return {
+      counts: rows.map((row) => ({ queue: row.name, state: row.state, count: Number(row.count) })),
+      oldestWaiting: Object.values(
+        rows.reduce<Record<string, { queue: string; createdOn: Date }>>((oldest, row) => {
+          if (row.oldest === null) return oldest;
+          const createdOn = new Date(row.oldest);
+          const known = oldest[row.name];
+          if (!known || createdOn < known.createdOn)
+            oldest[row.name] = { queue: row.name, createdOn };
+          return oldest;
+        }, {}),
+      ),
+    };
   }
 
   /** Puts a failed or cancelled job back in line; returns the state it was in, if found. */
