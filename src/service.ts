@@ -1,9 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from './errors.ts';
+import { runGit } from './iac/git.ts';
+import { observedGit } from './iac/observed-git.ts';
 import { IacWorkspace } from './iac/workspace.ts';
 import { ClusterClients } from './k8s/client.ts';
-import { QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
+import { JOB_STATES, QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
+import { Metrics } from './metrics/registry.ts';
 import { platformFactory } from './platform/factory.ts';
 import { iacPlatformFactory } from './platform/iac-platform.ts';
 import { renderBundle } from './render/bundle.ts';
@@ -14,6 +17,8 @@ import { createLogger, SecretMasker, type Logger } from './log.ts';
 import { createProbot, githubWebhookHandler, type Handler } from './server/github.ts';
 import { gitlabWebhookHandler } from './server/gitlab.ts';
 import { createHttpServer } from './server/http.ts';
+import { metricsHandler } from './server/metrics.ts';
+import { observedWebhook } from './server/webhook-metrics.ts';
 import { Intake } from './server/intake.ts';
 import { githubSetupHandler } from './server/setup.ts';
 import type { Settings } from './settings.ts';
@@ -50,6 +55,11 @@ export type Service = {
  * Builds DAG from its settings and starts it: database (migrated, secrets sealed), job queue
  * and workers, then the HTTP server. The returned handle stops it all gracefully.
  */
+/** Seconds since an ISO 8601 time, when there is one. */
+function secondsSince(iso: string | undefined): number | undefined {
+  return iso === undefined ? undefined : (Date.now() - Date.parse(iso)) / 1000;
+}
+
 export async function startService(
   settings: Settings,
   options: {
@@ -66,7 +76,10 @@ export async function startService(
     masker.add(settings.github.privateKey);
   }
   if (settings.gitlab) masker.add(settings.gitlab.webhookSecret);
+  masker.add(settings.metricsToken);
   const log = options.log ?? createLogger({ level: settings.logLevel, masker });
+  const metrics = new Metrics();
+  const onRequest = metrics.providerRequest.bind(metrics);
 
   const keyring = loadKeyring(settings.encryption, settings.database, log);
   const db = await openDatabase(settings.database);
@@ -84,18 +97,36 @@ export async function startService(
     // Templates are compiled (and checked) before DAG accepts any work.
     const templates = loadTemplates(settings.templatesDir);
     const probot = settings.github
-      ? createProbot(settings.github, log, { throttle: options.githubThrottle ?? true })
+      ? createProbot(settings.github, log, {
+          throttle: options.githubThrottle ?? true,
+          onRequest,
+        })
       : undefined;
-    const platformFor = platformFactory({ probot, gitlab: settings.gitlab });
+    const platformFor = platformFactory({ probot, gitlab: settings.gitlab, onRequest });
     const iacPlatformFor = iacPlatformFactory({
       probot,
       githubApiUrl: settings.github?.baseUrl,
       gitlab: settings.gitlab,
       throttle: options.githubThrottle ?? true,
+      onRequest,
     });
-    const iac = await IacWorkspace.create({ cacheDir: settings.cacheDir, log });
+    const iac = await IacWorkspace.create({
+      cacheDir: settings.cacheDir,
+      log,
+      git: observedGit(runGit, (operation, outcome, seconds) =>
+        metrics.gitOperation(operation, outcome, seconds),
+      ),
+      onPushRetry: () => metrics.gitPushRetry(),
+    });
 
-    const queue = await JobQueue.create(db, log);
+    const queue = await JobQueue.create(db, log, { metrics });
+    metrics.watchJobs({
+      queues: Object.values(QUEUES),
+      states: JOB_STATES,
+      waiting: ['created', 'retry'],
+      read: () => queue.stats(),
+      onError: (error) => log.warn({ err: error }, 'metrics: the job table could not be read'),
+    });
     parts.queue = queue;
     const enqueueDeploy = async (request: DeployRequest) => {
       await announceDeploy(request, { store, platform: await platformFor(request.repo) });
@@ -116,30 +147,34 @@ export async function startService(
       parseValues: parseValuesFile,
     };
     if (options.workers ?? true) {
-      await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) =>
-        handleDelivery(delivery, {
-          log: log.child({ jobId: job.id }),
+      await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) => {
+        // The work a delivery queues carries its id (for its jobs' logs) and, for deploys, the
+        // time its webhook was received (the deploy duration's start).
+        const { deliveryId, receivedAt } = delivery;
+        return handleDelivery(delivery, {
+          log: job.log,
           store,
-          enqueueDeploy,
-          enqueueDiff,
-          enqueuePromotion,
+          enqueueDeploy: (request) => enqueueDeploy({ ...request, deliveryId, receivedAt }),
+          enqueueDiff: (request) => enqueueDiff({ ...request, deliveryId }),
+          enqueuePromotion: (request) => enqueuePromotion({ ...request, deliveryId }),
           platformFor,
-        }),
-      );
+        });
+      });
       await queue.work<DiffRequest>(QUEUES.diff, settings.worker, async (request, job) => {
         const platform = await platformFor(request.repo);
         if (!('upsertComments' in platform)) {
           throw new ConfigError(`${request.repo.provider} has no pull-request support in DAG yet`);
         }
+        const jobLog = job.log.child({ pr: request.pr.number });
         await runDiff(request, {
           helmTemplate: (chart, release) =>
             helmTemplate(chart, release, { helm: settings.helmPath }),
           store,
           platform: platform as Platform & PullRequests,
-          iac,
+          iac: iac.withLog(jobLog),
           clusters,
           tools,
-          log: log.child({ jobId: job.id, pr: request.pr.number }),
+          log: jobLog,
         });
       });
       await queue.work<DeployRequest>(
@@ -148,20 +183,23 @@ export async function startService(
         // jobs): poll at the floor so the next deploy starts within half a second.
         { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
         async (request, job) => {
+          const jobLog = job.log.child({ environmentId: request.environmentId });
           const record = await runDeploy(request, {
             store,
             platform: await platformFor(request.repo),
-            iac,
+            iac: iac.withLog(jobLog),
             ...tools,
             author: settings.gitAuthor,
-            log: log.child({ jobId: job.id, environmentId: request.environmentId }),
+            log: jobLog,
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
+            onOutcome: (environment, outcome) =>
+              metrics.deploy(environment, outcome, secondsSince(request.receivedAt)),
           });
           // A release that reached its environment moves on along automatic routes.
           if (record?.state !== 'success') return;
           for (const promotion of await automaticPromotions(store, request)) {
-            await enqueuePromotion(promotion);
+            await enqueuePromotion({ ...promotion, deliveryId: request.deliveryId });
           }
         },
       );
@@ -171,6 +209,7 @@ export async function startService(
         // route is found by the regular poll.
         { ...settings.worker, perGroup: 1 },
         async (request, job) => {
+          const jobLog = job.log.child({ route: request.routeId });
           const appPlatform = await platformFor(request.appRepo);
           if (!('compare' in appPlatform)) {
             throw new ConfigError(`${request.appRepo.provider} has no promotion support in DAG`);
@@ -182,10 +221,10 @@ export async function startService(
             store,
             appPlatform: appPlatform as Platform & ChangeRequests & Partial<PullRequests>,
             iacHost: async (target, token) => iacPlatformFor(target, token),
-            iac,
+            iac: iac.withLog(jobLog),
             tools,
             author: settings.gitAuthor,
-            log: log.child({ jobId: job.id, route: request.routeId }),
+            log: jobLog,
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
           });
@@ -193,12 +232,24 @@ export async function startService(
       );
     }
 
-    const enqueue = (delivery: Delivery) => queue.enqueueDelivery(delivery);
+    // Intake stamps the receive time (deploys are timed from it) and counts what it enqueued.
+    const enqueue = async (delivery: Delivery) => {
+      const result = await queue.enqueueDelivery({
+        ...delivery,
+        receivedAt: delivery.receivedAt ?? new Date().toISOString(),
+      });
+      metrics.webhook(delivery.provider, delivery.event, result.status);
+      return result;
+    };
     const handlers: Handler[] = [];
     if (settings.github && probot) {
-      handlers.push(githubWebhookHandler(settings.github, enqueue, log));
+      const handler = await githubWebhookHandler(settings.github, probot, enqueue, log);
+      handlers.push(observedWebhook('github', handler, metrics));
     }
-    if (settings.gitlab) handlers.push(gitlabWebhookHandler(settings.gitlab, enqueue, log));
+    if (settings.gitlab) {
+      const handler = gitlabWebhookHandler(settings.gitlab, enqueue, log);
+      handlers.push(observedWebhook('gitlab', handler, metrics));
+    }
     const mode = settings.github
       ? settings.gitlab
         ? 'github+gitlab'
@@ -215,6 +266,7 @@ export async function startService(
     const server = createHttpServer({
       handlers,
       log,
+      metrics: metricsHandler(metrics, settings.metricsToken),
       intake: parts.intake,
       readiness: async () => {
         const checks: Record<string, string> = {};

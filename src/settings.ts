@@ -43,6 +43,8 @@ export type Settings = {
   gitAuthor: { name: string; email: string };
   /** The `helm` binary for `helm template` of plain charts in diff previews. */
   helmPath: string;
+  /** The bearer token `/metrics` requires; undefined: the endpoint is open. */
+  metricsToken: string | undefined;
   /** How long a stop (SIGTERM, SIGINT) may take, all steps included (src/shutdown.ts). */
   shutdownTimeoutSeconds: number;
 };
@@ -235,6 +237,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
       email: authorEmail,
     },
     helmPath: optional(env, 'DAG_HELM_PATH') ?? 'helm',
+    metricsToken: optional(env, 'DAG_METRICS_TOKEN'),
     // Below Kubernetes' default terminationGracePeriodSeconds (30), which ends in SIGKILL.
     shutdownTimeoutSeconds: decimal(env, 'DAG_SHUTDOWN_TIMEOUT_SECONDS', 25, 1, 3600),
   };

@@ -7,8 +7,8 @@ import { sendJson } from './respond.ts';
 export type Readiness = () => Promise<{ ready: boolean; checks: Record<string, string> }>;
 
 /**
- * DAG's one HTTP server: liveness and readiness first (they answer in every mode, setup
- * included), then the webhook handlers in order, then 404. No body parser runs before a
+ * DAG's one HTTP server: liveness, readiness and metrics first (they answer in every mode,
+ * setup included), then the webhook handlers in order, then 404. No body parser runs before a
  * webhook handler: signatures are checked over the raw bytes. During a shutdown `intake`
  * turns readiness off first and refuses new requests last (src/server/intake.ts).
  */
@@ -16,6 +16,8 @@ export function createHttpServer(options: {
   handlers: Handler[];
   readiness: Readiness;
   log: Logger;
+  /** Serves `/metrics` (src/server/metrics.ts): like health, in every mode. */
+  metrics?: Handler;
   intake?: Intake;
 }): Server {
   const { handlers, readiness, log, intake = new Intake() } = options;
@@ -39,6 +41,7 @@ export function createHttpServer(options: {
         });
         return;
       }
+      if (await options.metrics?.(req, res)) return;
       if (intake.phase === 'refusing') {
         // The database is about to close: the provider (or load balancer) is to try again.
         sendJson(

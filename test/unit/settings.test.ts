@@ -21,6 +21,12 @@ describe('readSettings', () => {
     expect(s.gitAuthor).toEqual({ name: 'DAG', email: 'dag-bot@users.noreply.github.com' });
   });
 
+  it('leaves /metrics open unless DAG_METRICS_TOKEN is set', () => {
+    expect(readSettings({}).metricsToken).toBeUndefined();
+    expect(readSettings({ DAG_METRICS_TOKEN: '  ' }).metricsToken).toBeUndefined();
+    expect(readSettings({ DAG_METRICS_TOKEN: ' scrape-me \n' }).metricsToken).toBe('scrape-me');
+  });
+
   it('accepts the key as 64 hex characters or as base64', () => {
     const raw = randomBytes(32);
     const fromHex = readSettings({ DAG_ENCRYPTION_KEY: raw.toString('hex') });
