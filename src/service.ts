@@ -243,7 +243,7 @@ export async function startService(
     };
     const handlers: Handler[] = [];
     if (settings.github && probot) {
-      const handler = await githubWebhookHandler(settings.github, probot, enqueue, log);
+      const handler = githubWebhookHandler(settings.github, enqueue, log);
       handlers.push(observedWebhook('github', handler, metrics));
     }
     if (settings.gitlab) {

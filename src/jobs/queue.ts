@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PgBoss, fromPglite, type Job } from 'pg-boss';
-import { isTransient } from '../errors.ts';
+import { errorMessage, isPermanent, isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { JobOutcome } from '../metrics/registry.ts';
 import type { Db } from '../store/db.ts';
@@ -270,6 +270,13 @@ export class JobQueue {
             }
           } catch (error) {
             if (error instanceof JobHandedBack) throw error;
+            if (isPermanent(error) && (await this.#failForGood(job.id, queue))) {
+              this.#log.warn(
+                { err: error, jobId: job.id, queue, retryCount, reason: errorMessage(error) },
+                'job failed for a reason retrying cannot fix: not retried',
+              );
+              throw error;
+            }
             this.#log.warn(
               {
                 err: error,
@@ -288,6 +295,25 @@ export class JobQueue {
         }
       },
     );
+  }
+
+  /**
+   * Leaves the active job no retry: pg-boss, failing it next, retries only while retry_count is
+   * below retry_limit, so the failure is final at once (`dag jobs retry` still gives it one more
+   * run). False when the update failed: the job then takes the usual retries.
+   */
+  async #failForGood(id: string, queue: QueueName): Promise<boolean> {
+    try {
+      await this.#db.query(
+        `UPDATE pgboss.job SET retry_limit = retry_count
+          WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
+        [queue, id],
+      );
+      return true;
+    } catch (error) {
+      this.#log.error({ err: error, jobId: id, queue }, 'could not mark a job failed for good');
+      return false;
+    }
   }
 
   /**

@@ -1,19 +1,17 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Probot, ProbotOctokit, createNodeMiddleware } from 'probot';
-import { GITHUB_EVENTS } from '../events/handled.ts';
-import type { Delivery } from '../jobs/queue.ts';
+import { Probot, ProbotOctokit } from 'probot';
 import type { Logger } from '../log.ts';
 import { observedOctokit } from '../platform/github/observed-octokit.ts';
 import type { ProviderRequestObserver } from '../platform/request-metrics.ts';
 import type { Settings } from '../settings.ts';
+import { MAX_WEBHOOK_BYTES, declaresMoreThan, header, readLimited, refuse } from './body.ts';
+import { deliver, type Enqueue } from './deliver.ts';
+import { sendJson } from './respond.ts';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
-export type Enqueue = (delivery: Delivery) => Promise<{ status: 'queued' | 'duplicate' }>;
+export type { Enqueue };
 
-/**
- * GitHub webhooks through Probot: it verifies X-Hub-Signature-256 against WEBHOOK_SECRET
- * (400 when wrong, before any handler runs); DAG then only enqueues the delivery.
- */
 /**
  * The GitHub App. Its Octokit retries and throttles (secondary rate limits: content-creating
  * requests are spaced about a second apart); `throttle: false` is for tests against mocks.
@@ -50,38 +48,85 @@ export function createProbot(
   });
 }
 
-export async function githubWebhookHandler(
+const SIGNATURE = /^sha256=([0-9a-f]{64})$/;
+/** GitHub's event names (`issue_comment`) and delivery GUIDs; anything else is not GitHub. */
+const EVENT = /^[a-z_]{1,64}$/;
+const DELIVERY = /^[A-Za-z0-9-]{1,128}$/;
+
+/**
+ * GitHub webhooks, verified and enqueued by DAG itself (Probot's webhook middleware is not
+ * used: it reads any body whole, and logs a failed verification with the payload attached).
+ * In order, each step before the body is read when it can be:
+ * 1. a body declared over MAX_WEBHOOK_BYTES: 413, unread;
+ * 2. no or malformed X-Hub-Signature-256, X-GitHub-Event or X-GitHub-Delivery: 401/400, unread;
+ * 3. the body, read up to the limit (413 past it) and hashed as it streams in;
+ * 4. the HMAC-SHA256 of the raw bytes, compared in constant time: 401 when it differs;
+ * 5. then JSON (400), then the event's shape (400 naming the field), then the job (202).
+ * Answers are short JSON; no payload ever reaches an answer or a log line.
+ */
+export function githubWebhookHandler(
   github: NonNullable<Settings['github']>,
-  probot: Probot,
   enqueue: Enqueue,
   log: Logger,
-): Promise<Handler> {
-  const middleware = await createNodeMiddleware(
-    (app) => {
-      app.onAny(async (context) => {
-        if (!GITHUB_EVENTS.has(context.name)) {
-          log.debug({ event: context.name, deliveryId: context.id }, 'github event ignored');
-          return;
-        }
-        const result = await enqueue({
-          provider: 'github',
-          deliveryId: context.id,
-          event: context.name,
-          payload: context.payload,
-        });
-        log.info(
-          { event: context.name, deliveryId: context.id, status: result.status },
-          'github webhook accepted',
-        );
-      });
-    },
-    { probot, webhooksPath: github.webhookPath },
-  );
+): Handler {
+  const ghLog = log.child({ component: 'github' });
+  const path = github.webhookPath.replace(/\/+$/, '') || '/';
   return async (req, res) => {
+    const pathname = new URL(req.url ?? '/', 'http://dag').pathname.replace(/\/+$/, '') || '/';
     // Probot's setup flow registers the App with its webhook URL at "/": accept that too.
-    if (req.method === 'POST' && req.url === '/' && req.headers['x-github-event']) {
-      req.url = github.webhookPath;
+    const atRoot = pathname === '/' && req.method === 'POST' && header(req, 'x-github-event');
+    if (pathname !== path && !atRoot) return false;
+    if (req.method !== 'POST') {
+      sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
+      req.resume();
+      return true;
     }
-    return (await middleware(req, res)) === true;
+    if (declaresMoreThan(req, MAX_WEBHOOK_BYTES)) {
+      refuse(req, res, 413, { error: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` });
+      return true;
+    }
+    const given = SIGNATURE.exec(header(req, 'x-hub-signature-256') ?? '')?.[1];
+    if (given === undefined) {
+      ghLog.warn({ remote: req.socket.remoteAddress }, 'github webhook rejected: no signature');
+      refuse(req, res, 401, { error: 'missing or malformed X-Hub-Signature-256' });
+      return true;
+    }
+    const event = header(req, 'x-github-event') ?? '';
+    const deliveryId = header(req, 'x-github-delivery') ?? '';
+    if (!EVENT.test(event) || !DELIVERY.test(deliveryId)) {
+      refuse(req, res, 400, { error: 'missing or malformed X-GitHub-Event or X-GitHub-Delivery' });
+      return true;
+    }
+    const contentType = header(req, 'content-type') ?? '';
+    if (!/^\s*application\/json\s*(;|$)/i.test(contentType)) {
+      refuse(req, res, 415, { error: 'Content-Type must be application/json' });
+      return true;
+    }
+
+    const hmac = createHmac('sha256', github.webhookSecret);
+    const read = await readLimited(req, MAX_WEBHOOK_BYTES, (chunk) => hmac.update(chunk));
+    if (read.status === 'aborted') return true;
+    if (read.status === 'too-large') {
+      refuse(req, res, 413, { error: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` });
+      return true;
+    }
+    if (!timingSafeEqual(hmac.digest(), Buffer.from(given, 'hex'))) {
+      ghLog.warn(
+        { remote: req.socket.remoteAddress, event, deliveryId },
+        'github webhook rejected: signature does not match',
+      );
+      sendJson(res, 401, { error: 'X-Hub-Signature-256 does not match the payload' });
+      return true;
+    }
+
+    let payload: unknown;
+    try {
+      payload = JSON.parse(read.body.toString('utf8'));
+    } catch {
+      sendJson(res, 400, { error: 'payload is not JSON' });
+      return true;
+    }
+    await deliver(res, { provider: 'github', event, deliveryId, payload }, enqueue, ghLog);
+    return true;
   };
 }
