@@ -1,0 +1,206 @@
+import nock from 'nock';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gitlabExample } from '../helpers/gitlab-examples.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { startHarness, type Harness } from './harness.ts';
+
+const GITLAB = 'https://gitlab.example.com';
+const BOT_TOKEN = 'glpat-dag-bot-token';
+const METRICS_TOKEN = 'scrape-token-9c1d';
+const DELIVERY = '7b0e8f6a-3c1d-4e2f-9a8b-5c6d7e8f9a0b';
+let h: Harness;
+
+/** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
+const payload = gitlabExample('push-hook');
+const SHA = payload.after as string;
+
+function deliver(body: object, headers: Record<string, string> = {}) {
+  return fetch(`${h.dag.url}/api/gitlab/webhooks`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'x-gitlab-event': 'Push Hook',
+      'x-gitlab-token': h.dag.secrets.gitlab,
+      'x-gitlab-event-uuid': DELIVERY,
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+async function scrape(): Promise<string> {
+  const res = await fetch(`${h.dag.url}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/** The value of one series, or undefined when the scrape does not have it. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+beforeAll(async () => {
+  nock.disableNetConnect();
+  nock.enableNetConnect('127.0.0.1');
+  h = await startHarness({
+    GITLAB_URL: GITLAB,
+    GITLAB_TOKEN: BOT_TOKEN,
+    DAG_METRICS_TOKEN: METRICS_TOKEN,
+  });
+  await h.dag.db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'http://example.com/mike/diaspora');
+    INSERT INTO clusters (name, api_url) VALUES ('prod-1', 'https://k8s.example.com:6443');
+  `);
+  await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
+    'iac',
+    h.git.url('iac'),
+    h.iacToken,
+  ]);
+  await h.dag.db.query(`
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
+    VALUES (1, 'master', 1, 'clusters/production/my-app', 1, 'flux', 'production', 'diaspora')`);
+});
+
+afterAll(async () => {
+  await h?.stop();
+  nock.cleanAll();
+  nock.enableNetConnect();
+});
+
+describe('/metrics of a running DAG', () => {
+  it('asks for the bearer token DAG_METRICS_TOKEN sets', async () => {
+    expect((await fetch(`${h.dag.url}/metrics`)).status).toBe(401);
+    const wrong = await fetch(`${h.dag.url}/metrics`, { headers: { authorization: 'Bearer x' } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('shows a push deployed: webhook, jobs, deploy, provider requests, git', async () => {
+    const api = nock(GITLAB, { reqheaders: { 'private-token': BOT_TOKEN } })
+      .get('/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw')
+      .query({ ref: SHA })
+      .reply(200, 'image:\n  repository: registry.example.com/mike/diaspora\n', {
+        'content-type': 'text/plain',
+        'ratelimit-remaining': '1990',
+      })
+      .get('/api/v4/projects/15/repository/files/deploy%2Fvalues-production.yaml/raw')
+      .query({ ref: SHA })
+      .reply(404, { message: '404 File Not Found' })
+      .post('/api/v4/projects/15/deployments')
+      .reply(201, { id: 77 })
+      .post(`/api/v4/projects/15/statuses/${SHA}`)
+      .times(3)
+      .reply(201, {})
+      .put('/api/v4/projects/15/deployments/77')
+      .times(2)
+      .reply(200, { id: 77 });
+
+    expect((await deliver(payload)).status).toBe(202);
+    await waitFor(() => api.isDone(), { what: 'the GitLab deploy to finish' });
+    expect(await h.git.log('iac', 'main')).toContain(
+      `deploy(diaspora): production ${SHA.slice(0, 7)}`,
+    );
+    // The deploy job ends (and is counted) just after its last request.
+    let text = '';
+    await waitFor(
+      async () => {
+        text = await scrape();
+        return value(text, 'dag_job_runs_total{queue="dag.deploy",outcome="completed"}') === 1;
+      },
+      { what: 'the deploy job to complete' },
+    );
+
+    const webhook = 'dag_webhook_deliveries_total{provider="gitlab",event="Push Hook"';
+    expect(value(text, `${webhook},outcome="queued"}`)).toBe(1);
+    expect(value(text, 'dag_job_runs_total{queue="dag.events",outcome="completed"}')).toBe(1);
+    expect(text).not.toMatch(/outcome="(retried|failed)"/);
+
+    expect(value(text, 'dag_deploys_total{environment="production",outcome="success"}')).toBe(1);
+    const duration =
+      'dag_deploy_duration_seconds_{part}{environment="production",outcome="success"}';
+    expect(value(text, duration.replace('{part}', 'count'))).toBe(1);
+    const seconds = value(text, duration.replace('{part}', 'sum')) ?? -1;
+    expect(seconds).toBeGreaterThan(0);
+    expect(seconds).toBeLessThan(60);
+
+    const gitlab = (route: string, status: number) =>
+      value(
+        text,
+        `dag_provider_requests_total{provider="gitlab",host="gitlab.example.com",route="${route}",status="${status}"}`,
+      );
+    expect(gitlab('GET /projects/{id}/repository/files/{file_path}/raw', 200)).toBe(1);
+    expect(gitlab('GET /projects/{id}/repository/files/{file_path}/raw', 404)).toBe(1);
+    expect(gitlab('POST /projects/{id}/deployments', 201)).toBe(1);
+    expect(gitlab('POST /projects/{id}/statuses/{sha}', 201)).toBe(3);
+    expect(gitlab('PUT /projects/{id}/deployments/{deployment_id}', 200)).toBe(2);
+    expect(
+      value(
+        text,
+        'dag_provider_request_duration_seconds_count{provider="gitlab",host="gitlab.example.com",route="POST /projects/{id}/statuses/{sha}"}',
+      ),
+    ).toBe(3);
+    expect(
+      value(
+        text,
+        'dag_provider_ratelimit_remaining{provider="gitlab",host="gitlab.example.com",resource="api"}',
+      ),
+    ).toBe(1990);
+
+    expect(value(text, 'dag_git_operations_total{operation="clone",outcome="success"}')).toBe(1);
+    expect(value(text, 'dag_git_operations_total{operation="commit",outcome="success"}')).toBe(1);
+    expect(value(text, 'dag_git_operations_total{operation="push",outcome="success"}')).toBe(1);
+    expect(value(text, 'dag_git_operation_duration_seconds_count{operation="push"}')).toBe(1);
+    expect(value(text, 'dag_git_push_retries_total')).toBe(0);
+
+    expect(value(text, 'dag_jobs{queue="dag.events",state="completed"}')).toBe(1);
+    expect(value(text, 'dag_jobs{queue="dag.deploy",state="completed"}')).toBe(1);
+    expect(value(text, 'dag_jobs{queue="dag.deploy",state="failed"}')).toBe(0);
+    expect(value(text, 'dag_queue_depth{queue="dag.deploy"}')).toBe(0);
+    expect(value(text, 'dag_queue_oldest_waiting_seconds{queue="dag.deploy"}')).toBe(0);
+    expect(text).toContain('process_cpu_user_seconds_total');
+
+    // No label holds a commit, a delivery id, a project path or a file name.
+    for (const leak of [SHA, SHA.slice(0, 7), DELIVERY, 'diaspora', 'values.yaml']) {
+      expect(text).not.toContain(leak);
+    }
+  });
+
+  it("logs each job's lines with its job id and the delivery it came from, never the payload", () => {
+    const lines = h.dag.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const deployLines = lines.filter((l) => l.queue === 'dag.deploy');
+    expect(deployLines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining(['pushed to the IAC repository', 'deployed']),
+    );
+    const eventLines = lines.filter((l) => l.queue === 'dag.events');
+    expect(eventLines.map((l) => l.msg)).toContain('deploy queued');
+    for (const line of [...deployLines, ...eventLines]) {
+      expect(line).toMatchObject({ deliveryId: DELIVERY, jobId: expect.any(String) });
+    }
+    // Every line about the IAC push belongs to the deploy job.
+    for (const line of lines.filter((l) => l.msg === 'pushed to the IAC repository')) {
+      expect(line.queue).toBe('dag.deploy');
+    }
+    const all = h.dag.logs.join('');
+    expect(all).not.toContain('Update Catalan translation');
+    expect(all).not.toContain('john@example.com');
+  });
+
+  it('counts refused and ignored deliveries by outcome', async () => {
+    const before = await scrape();
+    const series = (event: string, outcome: string) =>
+      `dag_webhook_deliveries_total{provider="gitlab",event="${event}",outcome="${outcome}"}`;
+    expect((await deliver(payload, { 'x-gitlab-token': 'wrong' })).status).toBe(401);
+    expect((await deliver(payload)).status).toBe(202); // the same delivery again
+    const tag = await deliver(payload, { 'x-gitlab-event': 'Tag Push Hook' });
+    expect(tag.status).toBe(200);
+    const text = await scrape();
+    expect(value(text, series('Push Hook', 'rejected_signature'))).toBe(1);
+    expect(value(text, series('Push Hook', 'duplicate'))).toBe(1);
+    expect(value(text, series('other', 'ignored'))).toBe(1);
+    expect(value(text, series('Push Hook', 'queued'))).toBe(
+      value(before, series('Push Hook', 'queued')),
+    );
+  });
+});
