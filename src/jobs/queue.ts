@@ -272,7 +272,14 @@ export class JobQueue {
             if (error instanceof JobHandedBack) throw error;
             if (isPermanent(error) && (await this.#failForGood(job.id, queue))) {
               this.#log.warn(
-                { err: error, jobId: job.id, queue, retryCount, reason: errorMessage(error) },
+                {
+                  err: error,
+                  jobId: job.id,
+                  queue,
+                  deliveryId: deliveryIdOf(job.data),
+                  retryCount,
+                  reason: errorMessage(error),
+                },
                 'job failed for a reason retrying cannot fix: not retried',
               );
               throw error;
@@ -318,7 +325,8 @@ export class JobQueue {
 
   /**
    * The handler, given the job's own logger, with how each run ended counted: `completed`, or
-   * `retried` / `failed` as pg-boss will take the failure (failed once the retries are spent).
+   * `retried` / `failed` as the failure will be taken: failed once the retries are spent, or at
+   * once for a reason retrying cannot fix (see work()).
    */
   #observed<T>(
     queue: QueueName,
@@ -334,7 +342,8 @@ export class JobQueue {
       try {
         await handler(data, { ...job, log });
       } catch (error) {
-        this.#metrics?.jobRun(queue, job.retryCount >= job.retryLimit ? 'failed' : 'retried');
+        const final = job.retryCount >= job.retryLimit || isPermanent(error);
+        this.#metrics?.jobRun(queue, final ? 'failed' : 'retried');
         throw error;
       }
       this.#metrics?.jobRun(queue, 'completed');
