@@ -55,6 +55,11 @@ export type GitServer = {
   head(repoName: string, branch: string): Promise<string>;
   /** Runs git against a bare repository (for assertions such as author names). */
   git(repoName: string, args: string[]): Promise<string>;
+  /**
+   * Parks every request from now on, unanswered, as a stuck host would, until `release()`
+   * (which lets them all through). `parked` counts the requests that waited.
+   */
+  hold(): { readonly parked: number; release(): void };
   stop(): Promise<void>;
 };
 
@@ -96,6 +101,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
   let pushes = 0;
   let unauthorized = 0;
   const authUsers = new Set<string>();
+  let holding: { parked: number; released: Promise<void> } | undefined;
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -105,6 +111,10 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (holding) {
+      holding.parked += 1;
+      await holding.released;
+    }
     const credentials = basicAuth(req.headers.authorization);
     if (!credentials || credentials.password !== token) {
       unauthorized += 1;
@@ -277,6 +287,21 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
     head: (name, branch) => git(bare(name), ['rev-parse', `refs/heads/${branch}`]),
 
     git: (name, args) => git(bare(name), args),
+
+    hold() {
+      let release = () => {};
+      const state = { parked: 0, released: new Promise<void>((r) => (release = r)) };
+      holding = state;
+      return {
+        get parked() {
+          return state.parked;
+        },
+        release() {
+          if (holding === state) holding = undefined;
+          release();
+        },
+      };
+    },
 
     async stop() {
       server.closeAllConnections();
