@@ -25,7 +25,7 @@ import type { Settings } from './settings.ts';
 import { stopGracefully, type StoppableParts } from './shutdown.ts';
 import { SqlConfigStore } from './store/config-store.ts';
 import type { Db } from './store/db.ts';
-import { loadKeyring } from './store/keys.ts';
+import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
 import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts';
@@ -68,6 +68,11 @@ export async function startService(
     workers?: boolean;
     /** GitHub client-side throttling (on in production; tests against mocks turn it off). */
     githubThrottle?: boolean;
+    /**
+     * Called when the embedded database's process dies. By default DAG stops and exits 1, so
+     * that its supervisor (Docker, Kubernetes, systemd) restarts it; until then /readyz fails.
+     */
+    onDatabaseLost?: (error: Error) => void;
   } = {},
 ): Promise<Service> {
   const masker = options.masker ?? new SecretMasker();
@@ -82,13 +87,19 @@ export async function startService(
   const onRequest = metrics.providerRequest.bind(metrics);
 
   const keyring = loadKeyring(settings.encryption, settings.database, log);
-  const db = await openDatabase(settings.database);
+  const db = await openDatabase(settings.database, { log });
   const parts: StoppableParts = { intake: new Intake(), db, log };
   let stopping: Promise<void> | undefined;
   const close = () => (stopping ??= stopGracefully(parts, settings.shutdownTimeoutSeconds * 1000));
+  db.onLost?.((error) => {
+    if (stopping) return;
+    log.fatal({ err: error }, 'the embedded database died: DAG stops and exits 1 to be restarted');
+    (options.onDatabaseLost ?? (() => void close().finally(() => process.exit(1))))(error);
+  });
   try {
     await migrate(db, log);
     const store = new SqlConfigStore(db, keyring, masker);
+    await assertSecretsReadable(store, keyring, settings);
     const normalized = await store.normalize();
     if (normalized.sealed + normalized.resealed + normalized.named > 0) {
       log.info(normalized, 'configuration normalized: secrets sealed, environments named');

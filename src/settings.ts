@@ -13,11 +13,12 @@ export type Settings = {
   port: number;
   host: string | undefined;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** `dataDir`: DAG_DATA_DIR, the embedded database's folder and more (or `memory://`). */
   database: { kind: 'postgres'; url: string } | { kind: 'embedded'; dataDir: string };
   encryption: {
     /** Current key (32 bytes), or undefined when none is set (embedded mode then generates one). */
     key: Buffer | undefined;
-    /** Where the embedded mode keeps a generated key. */
+    /** Where the embedded mode keeps a generated key: in DAG_DATA_DIR, beside the data. */
     keyFile: string;
     /** Older keys still accepted for reading, for rotation. */
     oldKeys: Buffer[];
@@ -133,8 +134,10 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
   const development = nodeEnv === 'development';
 
   const databaseUrl = urlSetting(env, 'DATABASE_URL');
-  const dataDirText = optional(env, 'DAG_DATA_DIR') ?? '.dag/data';
-  // memory:// keeps the embedded database in memory (tests, throwaway runs).
+  // DAG's own data, one folder (one volume): the embedded database in data/, its socket, and
+  // the generated key (src/store/embedded-layout.ts). memory:// keeps the embedded database in
+  // memory (tests, throwaway runs).
+  const dataDirText = optional(env, 'DAG_DATA_DIR') ?? '.dag';
   const dataDir = dataDirText === 'memory://' ? dataDirText : path.resolve(cwd, dataDirText);
 
   const keyText = optional(env, 'DAG_ENCRYPTION_KEY');
@@ -143,9 +146,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
   const keyFile = path.resolve(
     cwd,
     keyFileText ??
-      (dataDir === 'memory://'
-        ? '.dag/encryption.key'
-        : path.join(path.dirname(dataDir), 'encryption.key')),
+      (dataDir === 'memory://' ? '.dag/encryption.key' : path.join(dataDir, 'encryption.key')),
   );
   if (!key && keyFileText) {
     let content: string;

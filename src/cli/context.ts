@@ -23,9 +23,10 @@ export function cliSettings(cli: Cli): Settings {
   return settings;
 }
 
+/** The configured database; the embedded one of a DAG running on the same folder, through its socket. */
 export async function openCliDatabase(database: Settings['database']): Promise<Db> {
   try {
-    return await openDatabase(database);
+    return await openDatabase(database, { attach: true });
   } catch (error) {
     throw new DatabaseUnreachableError(errorMessage(error), { cause: error });
   }

@@ -5,6 +5,7 @@ import { parseEncryptionKey, type Settings } from '../settings.ts';
 import { SqlConfigStore } from '../store/config-store.ts';
 import { Keyring } from '../store/crypto.ts';
 import { describeUrl, type Db } from '../store/db.ts';
+import { embeddedLayout } from '../store/embedded-layout.ts';
 import { pendingMigrations, shippedMigrations } from '../store/migrate.ts';
 import { cliSettings, openCliDatabase } from './context.ts';
 import type { Cli } from './io.ts';
@@ -97,16 +98,19 @@ async function databaseChecks(
   keyring: Keyring | undefined,
 ): Promise<DatabaseChecks> {
   const { database } = settings;
-  const onDisk = database.kind === 'embedded' && database.dataDir !== 'memory://';
-  if (onDisk && !existsSync(database.dataDir)) {
-    const message = `no embedded database yet at ${database.dataDir}: it is created at first start (or by dag db migrate)`;
+  const layout =
+    database.kind === 'embedded' && database.dataDir !== 'memory://'
+      ? embeddedLayout(database.dataDir)
+      : undefined;
+  if (layout && !existsSync(layout.pgdata)) {
+    const message = `no embedded database yet at ${layout.root}: it is created at first start (or by dag db migrate)`;
     return { checks: [check('database', 'warn', message)] };
   }
   let db: Db;
   try {
     db = await openCliDatabase(database);
   } catch (error) {
-    if (onDisk && existsSync(`${database.dataDir}.lock`)) {
+    if (layout && existsSync(layout.lockFile)) {
       // Locked by a live process (openEmbedded clears stale locks): most likely the server.
       const message = `${errorMessage(error)} (migrations and secrets not checked)`;
       return { checks: [check('database', 'warn', message)] };

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PgBoss, fromPglite, type Job } from 'pg-boss';
+import { PgBoss, type Job } from 'pg-boss';
 import { errorMessage, isPermanent, isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { JobOutcome } from '../metrics/registry.ts';
@@ -153,18 +153,17 @@ export class JobQueue {
       metrics?: JobMetrics;
     } = {},
   ): Promise<JobQueue> {
-    const backend = db.queueBackend();
-    const common = {
+    // Its own connections to the same database, embedded or not (the embedded server passes
+    // NOTIFY on to every connection: pg-boss's LISTEN connection wakes the workers).
+    const boss = new PgBoss({
+      connectionString: db.url,
+      max: 5,
       schema: 'pgboss',
       useListenNotify: options.manageQueues !== false,
       supervise: options.supervise ?? true,
       schedule: false,
       migrate: true,
-    };
-    const boss =
-      backend.kind === 'postgres'
-        ? new PgBoss({ ...common, connectionString: backend.connectionString, max: 5 })
-        : new PgBoss({ ...common, db: fromPglite(backend.pglite), backend: 'pglite' });
+    });
     boss.on('error', (error) => log.error({ err: error }, 'job queue error'));
     await boss.start();
     for (const name of options.manageQueues === false ? [] : Object.values(QUEUES)) {

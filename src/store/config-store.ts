@@ -575,12 +575,18 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
   }
 
   async secretsReport(): Promise<SecretsReport> {
-    const report: SecretsReport = { sealed: 0, plaintext: 0, oldKey: 0, unknownKey: 0 };
+    const report: SecretsReport = {
+      sealed: 0,
+      plaintext: 0,
+      oldKey: 0,
+      unknownKey: 0,
+      unreadable: [],
+    };
     for (const { table, column } of SECRET_COLUMNS) {
-      const { rows } = await this.#db.query<{ value: string }>(
-        `SELECT ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL`,
+      const { rows } = await this.#db.query<{ id: number; value: string }>(
+        `SELECT id, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL ORDER BY id`,
       );
-      for (const { value } of rows) {
+      for (const { id: rowId, value } of rows) {
         const id = Keyring.sealedWith(value);
         if (!isSealed(value)) report.plaintext++;
         else if (id === this.#keyring.currentId) report.sealed++;
@@ -590,6 +596,7 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
             report.oldKey++;
           } catch {
             report.unknownKey++;
+            report.unreadable.push({ table, column, id: rowId, keyId: id });
           }
         }
       }

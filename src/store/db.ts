@@ -1,5 +1,3 @@
-import type { PGlite } from '@electric-sql/pglite';
-
 export type QueryResult<R> = { rows: R[]; rowCount: number };
 
 /** Anything that runs SQL: the database, or a transaction on it. */
@@ -11,27 +9,37 @@ export interface Queryable {
   query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
 }
 
-/** What the job queue needs to reach the same database. */
-export type QueueBackend =
-  { kind: 'postgres'; connectionString: string } | { kind: 'embedded'; pglite: PGlite };
+/** One statement's result as `psql` shows it: columns, and values as Postgres prints them. */
+export type StatementResult = {
+  /** The command tag, e.g. `SELECT 2`, `INSERT 0 1`, `CREATE TABLE`. */
+  tag: string;
+  columns: { name: string; typeId: number }[];
+  rows: (string | null)[][];
+};
 
 /**
- * One database, real Postgres (`pg`) or embedded PGlite, behind one interface so that the
- * store, migrations and queue run one code path in both modes.
+ * One database, reached with `pg` in both modes: a Postgres server (DATABASE_URL), or the
+ * embedded PGlite in its own process (src/store/embedded.ts). The store, migrations and the
+ * queue run one code path.
+ *
+ * The embedded database is one Postgres session shared by every connection: its server runs
+ * one connection's transaction at a time (the others wait), session-level advisory locks do
+ * not exclude, and session settings (SET, LISTEN) are everyone's.
  */
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'embedded';
   /** Where the data lives, safe to print (no password). */
   readonly location: string;
-  /** Runs fn in one transaction; on PGlite it also holds the single connection exclusively. */
+  /** A connection string for other `pg` clients (the job queue); may hold a password. */
+  readonly url: string;
+  /** Runs fn in one transaction, on one connection. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
-  /**
-   * Runs fn on one pinned session (needed for session-level advisory locks). PGlite has a
-   * single session already, so there it is the database itself: run such work (migrations)
-   * before anything else uses the embedded database.
-   */
+  /** Runs fn on one connection (session-level advisory locks, on Postgres). */
   withSession<T>(fn: (session: Queryable) => Promise<T>): Promise<T>;
-  queueBackend(): QueueBackend;
+  /** Runs SQL text as `psql` would: any number of statements, one result each. */
+  script(text: string): Promise<StatementResult[]>;
+  /** Calls back once if the database goes away for good (the embedded database's process died). */
+  onLost?(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 

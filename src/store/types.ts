@@ -162,6 +162,8 @@ export type SecretsReport = {
   oldKey: number;
   /** Sealed with a key DAG does not have: cannot be opened. */
   unknownKey: number;
+  /** Where the `unknownKey` values are, and the key each names (never the value). */
+  unreadable: { table: string; column: string; id: number; keyId: string | undefined }[];
 };
 
 /** Configuration DAG reads and operators edit (CLI or plain SQL). */

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import type { Db } from '../../src/store/db.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { AppPatch, ChartSourceKind } from '../../src/store/types.ts';
@@ -11,6 +12,7 @@ import {
   dagWith,
   randomKey,
   renderArgs,
+  runningDatabase,
   runSteps,
   tempDir,
   type Dag,
@@ -18,6 +20,7 @@ import {
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 let dag: Dag;
+let running: Db | undefined;
 let dir: string;
 let repoDir: string;
 
@@ -43,6 +46,7 @@ async function appsJson(): Promise<Record<string, unknown>[]> {
 
 beforeAll(async () => {
   dir = tempDir('dag-apps-set-');
+  running = await runningDatabase(path.join(dir, 'data'));
   dag = dagWith({ DAG_DATA_DIR: path.join(dir, 'data'), DAG_ENCRYPTION_KEY: randomKey() });
   repoDir = path.join(dir, 'my-app');
   for (const folder of ['deploy', 'helm'])
@@ -51,7 +55,8 @@ beforeAll(async () => {
   writeFileSync(path.join(repoDir, 'helm/values.yaml'), 'from: helm\n');
   writeFileSync(path.join(repoDir, 'helm/values-staging.yaml'), 'replicaCount: 2\n');
   await runSteps(dag, appWithStaging('github', 'https://github.com/org/my-app'));
-}, 60_000);
+}, 120_000);
+afterAll(() => running?.close());
 
 describe('dag apps set', () => {
   it('starts from the defaults: the chart in the app repo, values in deploy/', async () => {

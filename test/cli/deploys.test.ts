@@ -1,13 +1,25 @@
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded } from '../../src/store/embedded.ts';
-import { appWithStaging, dagWith, randomKey, runSteps, tempDir, type Dag } from './run-dag.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/store/db.ts';
+import {
+  appWithStaging,
+  dagWith,
+  randomKey,
+  runningDatabase,
+  runSteps,
+  tempDir,
+  type Dag,
+} from './run-dag.ts';
 
 let dag: Dag;
+let db: Db | undefined;
+
+afterAll(() => db?.close());
 
 beforeAll(async () => {
   const dir = tempDir();
   const dataDir = path.join(dir, 'data');
+  db = await runningDatabase(dataDir);
   dag = dagWith({ DAG_DATA_DIR: dataDir, DAG_ENCRYPTION_KEY: randomKey() });
   await runSteps(dag, [
     ...appWithStaging('github', 'https://github.com/org/my-app'),
@@ -17,15 +29,13 @@ beforeAll(async () => {
     ],
   ]);
   // Deploys as the workflow records them (the CLI only reads them).
-  const db = await openEmbedded(dataDir);
   await db.query(`
     INSERT INTO deploys (environment_id, sha, ref, pusher, state, iac_commit)
       VALUES (1, '${'a'.repeat(40)}', 'develop', 'octocat', 'success', '${'c'.repeat(40)}');
     INSERT INTO deploys (environment_id, sha, ref, pusher, state, error)
       VALUES (2, '${'b'.repeat(40)}', 'main', 'octocat', 'failure', 'deploy/values-production.yaml line 3: bad indentation');
   `);
-  await db.close();
-}, 60_000);
+}, 120_000);
 
 describe('dag deploys list', () => {
   it('lists deploys newest first, with app and environment names', async () => {

@@ -2,12 +2,23 @@
 // tests run in order and build on each other, as an operator's session would.
 
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { openEmbedded } from '../../src/store/embedded.ts';
-import { appWithStaging, dagWith, randomKey, runSteps, tempDir, type Dag } from './run-dag.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/store/db.ts';
+import {
+  appWithStaging,
+  dagWith,
+  randomKey,
+  runningDatabase,
+  runSteps,
+  tempDir,
+  type Dag,
+} from './run-dag.ts';
 
 let dag: Dag;
 let dataDir: string;
+let db: Db;
+
+afterAll(() => db?.close());
 
 const envsAdd = (name: string, branch: string, iacBranch?: string) => [
   ...['envs', 'add', '--app', 'my-app', '--name', name, '--branch', branch, '--iac', 'iac'],
@@ -34,6 +45,7 @@ async function listJson(...args: string[]): Promise<RouteJson[]> {
 
 beforeAll(async () => {
   dataDir = path.join(tempDir('dag-promotions-'), 'data');
+  db = await runningDatabase(dataDir);
   dag = dagWith({ DAG_DATA_DIR: dataDir, DAG_ENCRYPTION_KEY: randomKey() });
   await runSteps(dag, [
     ...appWithStaging('github', 'https://github.com/org/my-app'),
@@ -41,7 +53,7 @@ beforeAll(async () => {
     envsAdd('qa', 'qa', 'qa'),
     envsAdd('preprod', 'preprod', 'preprod'),
   ]);
-}, 60_000);
+}, 120_000);
 
 describe('dag promotions', () => {
   it('says there are no routes yet', async () => {
@@ -89,12 +101,10 @@ describe('dag promotions', () => {
 
   it('lists routes with their current promotion pull request', async () => {
     // A promotion as the workflow records it (the CLI only reads them).
-    const db = await openEmbedded(dataDir);
     await db.query(`
       INSERT INTO promotions (route_id, repo_url, number, url, branch, base_branch, state)
         VALUES (1, 'https://github.com/org/iac', 12, 'https://github.com/org/iac/pull/12',
                 'dag/promote/my-app/production', 'main', 'open')`);
-    await db.close();
 
     const table = await dag(['promotions', 'list']);
     expect(table.code).toBe(0);

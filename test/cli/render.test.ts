@@ -1,12 +1,14 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import type { Db } from '../../src/store/db.ts';
 import {
   appWithStaging,
   dagWith,
   randomKey,
   renderArgs,
+  runningDatabase,
   runSteps,
   tempDir,
   type Dag,
@@ -14,17 +16,20 @@ import {
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 let dag: Dag;
+let running: Db | undefined;
 let repoDir: string;
 
 beforeAll(async () => {
   const dir = tempDir();
+  running = await runningDatabase(path.join(dir, 'data'));
   dag = dagWith({ DAG_DATA_DIR: path.join(dir, 'data'), DAG_ENCRYPTION_KEY: randomKey() });
   repoDir = path.join(dir, 'my-app');
   mkdirSync(path.join(repoDir, 'deploy'), { recursive: true });
   writeFileSync(path.join(repoDir, 'deploy/values.yaml'), 'replicaCount: 1\n');
   writeFileSync(path.join(repoDir, 'deploy/values-staging.yaml'), 'replicaCount: 3\n');
   await runSteps(dag, appWithStaging('gitlab', 'https://gitlab.com/org/my-app'));
-}, 60_000);
+}, 120_000);
+afterAll(() => running?.close());
 
 describe('dag render', () => {
   it('writes the bundle a deploy of that commit would commit, values from the checkout', async () => {

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { runCli } from '../../src/cli/program.ts';
+import type { Db } from '../../src/store/db.ts';
+import { openEmbedded } from '../../src/store/embedded.ts';
+import { migratedTemplate } from '../helpers/lanes.ts';
 
 export type Env = Record<string, string | undefined>;
 export type DagResult = { code: number; stdout: string; stderr: string };
@@ -41,6 +44,15 @@ export function dagWith(baseEnv: Env): Dag {
     return { code, stdout, stderr };
   };
   return Object.assign(run, { transcript: () => all.join('\n') });
+}
+
+/**
+ * The embedded database in DAG_DATA_DIR `dataDir`, open as a running DAG keeps it: `dag`
+ * commands then go through its socket instead of starting the database each time. A new one
+ * starts migrated (from the test template).
+ */
+export async function runningDatabase(dataDir: string): Promise<Db> {
+  return openEmbedded(dataDir, { template: await migratedTemplate() });
 }
 
 /** A self-signed CA certificate (public test material, no key anywhere). */

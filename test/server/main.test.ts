@@ -17,9 +17,9 @@ describe('npm start (src/main.ts) from a fresh clone', () => {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
       HOST: '127.0.0.1',
-      DAG_DATA_DIR: path.join(dir, 'data'),
+      DAG_DATA_DIR: dir,
     };
-    // No key set: like a fresh clone, DAG generates one beside the data folder.
+    // No key set: like a fresh clone, DAG generates one in DAG_DATA_DIR, beside data/.
     const child = spawn(process.execPath, ['src/main.ts'], { cwd: root, env, stdio: 'pipe' });
     let output = '';
     child.stdout.on('data', (d) => (output += String(d)));
@@ -29,7 +29,8 @@ describe('npm start (src/main.ts) from a fresh clone', () => {
       const base = `http://127.0.0.1:${port}`;
       await waitFor(
         async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200,
-        { timeoutMs: 30_000, what: '/readyz' },
+        // a fresh embedded database runs initdb (WebAssembly) first: slow on a busy machine
+        { timeoutMs: 90_000, what: '/readyz' },
       );
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
       const setup = await fetch(`${base}/probot`);
@@ -41,7 +42,10 @@ describe('npm start (src/main.ts) from a fresh clone', () => {
     expect(await exited).toBe(0);
     expect(output).toContain('DAG is listening');
     expect(existsSync(path.join(dir, 'encryption.key'))).toBe(true);
-  });
+    // The database process stopped with DAG, cleanly: its lock and socket are gone.
+    expect(existsSync(path.join(dir, 'data.lock'))).toBe(false);
+    expect(existsSync(path.join(dir, 'socket', '.s.PGSQL.5432'))).toBe(false);
+  }, 120_000);
 
   it('refuses to start a GitHub App without WEBHOOK_SECRET, with a clear error', async () => {
     const child = spawn(process.execPath, ['src/main.ts'], {

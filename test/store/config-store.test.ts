@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretMasker } from '../../src/log.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { readSettings } from '../../src/settings.ts';
 import { Keyring, isSealed } from '../../src/store/crypto.ts';
+import { assertSecretsReadable } from '../../src/store/keys.ts';
 import { migrate, pendingMigrations } from '../../src/store/migrate.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 
@@ -69,6 +72,7 @@ describe.each(LANES)('config store (%s)', (lane) => {
       plaintext: 0,
       oldKey: 0,
       unknownKey: 0,
+      unreadable: [],
     });
   });
 
@@ -96,9 +100,26 @@ describe.each(LANES)('config store (%s)', (lane) => {
     expect(await store2.secretsReport()).toMatchObject({ oldKey: 0, sealed: 2 });
     expect(await store2.iacToken(1)).toBe('your-access-token');
     // A store without the key that sealed them reports them as unreadable.
-    const stranger = new SqlConfigStore(lane_.db, new Keyring(randomKey()));
-    expect(await stranger.secretsReport()).toMatchObject({ unknownKey: 2 });
+    const strangerKeyring = new Keyring(randomKey());
+    const stranger = new SqlConfigStore(lane_.db, strangerKeyring);
+    const report = await stranger.secretsReport();
+    expect(report).toMatchObject({ unknownKey: 2 });
+    expect(report.unreadable).toEqual([
+      { table: 'iacs', column: 'access_token', id: 1, keyId: rotated.currentId },
+      { table: 'clusters', column: 'service_account_token', id: 1, keyId: rotated.currentId },
+    ]);
     await expect(stranger.iacToken(1)).rejects.toThrow(/not configured/);
+    // DAG refuses to start on them, saying where they are and which key sealed them.
+    const settings = readSettings({
+      DAG_DATA_DIR: 'memory://',
+      DAG_ENCRYPTION_KEY: 'a'.repeat(64),
+    });
+    const refused = assertSecretsReadable(stranger, strangerKeyring, settings);
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(
+      `2 stored secret(s) cannot be opened with the configured encryption key ${strangerKeyring.currentId}: iacs.access_token row 1; clusters.service_account_token row 1, sealed with key ${rotated.currentId}. Set the key that sealed them in DAG_ENCRYPTION_KEY or DAG_ENCRYPTION_OLD_KEYS;`,
+    );
+    await expect(assertSecretsReadable(store2, rotated, settings)).resolves.toBeUndefined();
   });
 
   it('names an environment the operator names explicitly as given, unique per app', async () => {

@@ -12,8 +12,11 @@ const hexKey = randomBytes(32).toString('hex');
 describe('readSettings', () => {
   it('defaults to the embedded database and setup mode', () => {
     const s = readSettings({}, '/srv/dag');
-    expect(s.database).toEqual({ kind: 'embedded', dataDir: '/srv/dag/.dag/data' });
+    // One folder for DAG's data, the generated key beside the database (which is in data/).
+    expect(s.database).toEqual({ kind: 'embedded', dataDir: '/srv/dag/.dag' });
     expect(s.encryption.keyFile).toBe('/srv/dag/.dag/encryption.key');
+    const mounted = readSettings({ DAG_DATA_DIR: '/data' }, '/srv/dag');
+    expect(mounted.encryption.keyFile).toBe('/data/encryption.key');
     expect(s.github).toBeUndefined();
     expect(s.gitlab).toBeUndefined();
     expect(s.port).toBe(3000);
