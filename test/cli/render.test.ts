@@ -71,6 +71,26 @@ describe('dag render', () => {
     expect(result.stdout).toContain('# values.yaml\n');
   });
 
+  it("takes the commit to be on the environment's branch unless --branch names another", async () => {
+    const render = async (extra: string[]) => {
+      const args = ['render', 'my-app', 'staging', '--sha', SHA, '--repo-dir', repoDir];
+      const result = await dag([...args, ...extra]);
+      expect(result.code).toBe(0);
+      const source = /# source\.yaml\n([\s\S]*?)(?=\n# |$)/.exec(result.stdout)?.[1] ?? '';
+      return parse(source) as {
+        metadata: { annotations: Record<string, string> };
+        spec: { ref: { branch: string; commit: string } };
+      };
+    };
+    // staging maps the branch develop (appWithStaging).
+    const byDefault = await render([]);
+    expect(byDefault.spec.ref).toEqual({ branch: 'develop', commit: SHA });
+    expect(byDefault.metadata.annotations['dag.dev/source-branch']).toBe('develop');
+    const named = await render(['--branch', 'hotfix/login']);
+    expect(named.spec.ref).toEqual({ branch: 'hotfix/login', commit: SHA });
+    expect(named.metadata.annotations['dag.dev/source-branch']).toBe('hotfix/login');
+  });
+
   it.each([
     [
       ['render', 'my-app', 'prod', '--sha', SHA],

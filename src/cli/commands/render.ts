@@ -10,11 +10,13 @@ import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { localSource } from '../local-source.ts';
 
-type RenderOptions = { sha: string; branch: string; repoDir: string; out?: string };
+type RenderOptions = { sha: string; branch?: string; repoDir: string; out?: string };
 
 /**
  * `dag render`: the exact bundle a deploy of a commit would commit to an environment's folder,
- * computed offline from a local checkout of the app repository at that commit.
+ * computed offline from a local checkout of the app repository at that commit. The commit is
+ * taken to be on the environment's branch, as a push to that branch would be, unless `--branch`
+ * says otherwise.
  */
 export function registerRenderCommand(program: Command, cli: Cli): void {
   program
@@ -23,7 +25,7 @@ export function registerRenderCommand(program: Command, cli: Cli): void {
     .argument('<app>', 'app id, repository URL or short name')
     .argument('<environment>', 'environment name')
     .requiredOption('--sha <sha>', 'the app commit to render (40 or 64 hex characters)')
-    .option('--branch <branch>', 'the branch the commit is on', 'main')
+    .option('--branch <branch>', "the branch the commit is on (default: the environment's branch)")
     .option('--repo-dir <dir>', 'a checkout of the app repository at that commit', '.')
     .option('--out <dir>', 'write the files into this folder (replacing its contents)')
     .action(async (appRef: string, envName: string, options: RenderOptions) => {
@@ -49,7 +51,7 @@ export function registerRenderCommand(program: Command, cli: Cli): void {
           env,
           {
             sha: options.sha,
-            branch: options.branch,
+            branch: options.branch ?? env.branch,
             commitUrl: `${web}${app.gitProvider === 'gitlab' ? '/-' : ''}/commit/${options.sha}`,
           },
         );
