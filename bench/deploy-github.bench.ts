@@ -63,9 +63,10 @@ export async function run(): Promise<BenchResult[]> {
       const sha = await commitApp(app);
       const landed = commitsLanded(gh, [deploySubject(app, sha)], SINGLE_TIMEOUT_MS);
       const done = deploymentsSucceeded(gh, [{ app, sha }], SINGLE_TIMEOUT_MS);
+      const sentAt = Date.now();
       const start = performance.now();
       await bench.push(app, sha);
-      return { sha, start, commit: (await landed) - start, final: (await done) - start };
+      return { sha, sentAt, commit: (await landed) - start, final: (await done) - start };
     };
 
     // One deploy end to end, warm: the first one clones and mints the token; those measured
@@ -95,6 +96,14 @@ export async function run(): Promise<BenchResult[]> {
       log(
         `deploy-github: run ${i + 1}: commit ${seconds(measured.commit)}, success status ${seconds(measured.final)}`,
       );
+      if (i === RUNS - 1) {
+        // Where the time goes: each request DAG made, from the moment the webhook was sent.
+        for (const r of gh.requests.slice(from)) {
+          log(
+            `deploy-github:   +${r.startedAt - measured.sentAt} ms ${r.kind} ${r.route} ${r.status} (${Math.round(r.ms)} ms)`,
+          );
+        }
+      }
     }
     log(
       `deploy-github: per deploy: ${requests / RUNS} GitHub requests (${writes / RUNS} writes), ${gitRequests / RUNS} git HTTP requests, ${gitProcesses / RUNS} git processes`,
