@@ -1,5 +1,7 @@
-// DAG as a service: webhook acknowledgement latency, startup time (embedded and Postgres) and
-// idle memory, each against a plain node:http server child doing the least possible.
+// DAG as a service: webhook acknowledgement latency, startup time (embedded on a fresh and on
+// an existing data folder, and Postgres) and idle memory (DAG itself and the embedded
+// database's process apart, and DAG on Postgres), each against a plain node:http server child
+// doing the least possible.
 
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -91,19 +93,35 @@ async function startupMs(start: (run: number) => Promise<Child>): Promise<number
   return median(samples);
 }
 
-/** RSS IDLE_MS after ready; then the webhook loop on the same (now warm) process. */
+/** The embedded database's process of a DAG on `dataDir`: the pid in its lock file. */
+async function databasePid(dataDir: string): Promise<number> {
+  return Number.parseInt(await readFile(path.join(dataDir, 'data.lock'), 'utf8'), 10);
+}
+
+/** RSS IDLE_MS after ready: of the DAG process, and of its database process with `dataDir`. */
+async function idleRss(
+  child: Child,
+  dataDir?: string,
+): Promise<{ rss: number; dbRss: number | undefined }> {
+  await waitReady(child);
+  await sleep(IDLE_MS);
+  const rss = await rssMb(child.pid);
+  const dbRss = dataDir ? await rssMb(await databasePid(dataDir)) : undefined;
+  return { rss, dbRss };
+}
+
+/** Idle RSS; then the webhook loop on the same (now warm) process. */
 async function idleThenWebhooks(
   start: () => Promise<Child>,
   secret: string,
   body: Buffer,
-): Promise<{ rss: number; ack: number }> {
+  dataDir?: string,
+): Promise<{ rss: number; dbRss: number | undefined; ack: number }> {
   const child = await start();
   try {
-    await waitReady(child);
-    await sleep(IDLE_MS);
-    const rss = await rssMb(child.pid);
+    const memory = await idleRss(child, dataDir);
     const ack = await webhookAckMs(child, secret, body);
-    return { rss, ack };
+    return { ...memory, ack };
   } finally {
     await stopChildren(child);
   }
@@ -125,15 +143,25 @@ async function createDatabase(adminUrl: string): Promise<string> {
 
 type Fresh = (label: string, databaseUrl?: string) => DagConfig;
 
-/** Startup on a fresh database of a throwaway PostgreSQL server, stopped afterwards. */
-async function postgresStartupMs(fresh: Fresh): Promise<number> {
+/**
+ * Startup on a fresh database of a throwaway PostgreSQL server, then the idle RSS of DAG on
+ * one; the server is stopped afterwards.
+ */
+async function postgresRun(fresh: Fresh): Promise<{ startup: number; rss: number }> {
   log('PostgreSQL: starting a throwaway server');
   const postgres = await startPostgres({ log: (m) => log(`  ${m}`) });
   try {
     log('DAG on PostgreSQL: startup');
-    return await startupMs(async (i) =>
+    const startup = await startupMs(async (i) =>
       startDag(fresh(`postgres-${i}`, await createDatabase(postgres.url))),
     );
+    log('DAG on PostgreSQL: idle RSS');
+    const child = await startDag(fresh('postgres-idle', await createDatabase(postgres.url)));
+    try {
+      return { startup, rss: (await idleRss(child)).rss };
+    } finally {
+      await stopChildren(child);
+    }
   } finally {
     await postgres.stop().catch((e: unknown) => log(`stopping PostgreSQL failed: ${String(e)}`));
   }
@@ -148,31 +176,40 @@ export async function run(): Promise<BenchResult[]> {
 
     log('plain node:http server: startup');
     const plainStartup = await startupMs(() => startPlain());
-    log('DAG embedded: startup');
-    const dagStartup = await startupMs((i) => startDag(fresh(`startup-${i}`)));
+    log('DAG embedded: startup on a fresh data folder');
+    const freshStartup = await startupMs((i) => startDag(fresh(`startup-${i}`)));
+    log('DAG embedded: startup on an existing data folder');
+    const existing = fresh('startup-0'); // created by the first fresh start
+    const existingStartup = await startupMs(() => startDag(existing));
 
     log('plain node:http server: idle RSS, then webhooks');
     const plain = await idleThenWebhooks(() => startPlain(), 'unused', body);
-    log('DAG embedded: idle RSS, then webhooks');
+    log('DAG embedded: idle RSS (DAG and its database process), then webhooks');
     const config = fresh('service');
-    const dag = await idleThenWebhooks(() => startDag(config), config.webhookSecret, body);
+    const dag = await idleThenWebhooks(
+      () => startDag(config),
+      config.webhookSecret,
+      body,
+      config.dataDir,
+    );
 
     // without PostgreSQL binaries the other metrics still count; the run still fails
-    let pgStartup: number | undefined;
+    let pg: { startup: number; rss: number } | undefined;
     try {
-      pgStartup = await postgresStartupMs(fresh);
+      pg = await postgresRun(fresh);
     } catch (error) {
       process.exitCode = 1;
-      log(`startup.postgres_ms failed: ${error instanceof Error ? error.message : String(error)}`);
+      log(`DAG on PostgreSQL failed: ${error instanceof Error ? error.message : String(error)}`);
     }
 
     return [
       result('webhook.ack_ms', dag.ack, 'ms', plain.ack),
-      result('startup.embedded_ms', dagStartup, 'ms', plainStartup),
-      ...(pgStartup === undefined
-        ? []
-        : [result('startup.postgres_ms', pgStartup, 'ms', plainStartup)]),
+      result('startup.embedded_fresh_ms', freshStartup, 'ms', plainStartup),
+      result('startup.embedded_existing_ms', existingStartup, 'ms', plainStartup),
+      ...(pg === undefined ? [] : [result('startup.postgres_ms', pg.startup, 'ms', plainStartup)]),
       result('memory.idle_rss_mb', dag.rss, 'MB', plain.rss),
+      result('memory.embedded_db_rss_mb', dag.dbRss ?? 0, 'MB', plain.rss),
+      ...(pg === undefined ? [] : [result('memory.idle_rss_mb.postgres', pg.rss, 'MB', plain.rss)]),
     ];
   } finally {
     await tmp.dispose();
