@@ -176,7 +176,7 @@ export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Pr
   const workflow = workflows[`${delivery.provider}:${delivery.event}`];
   if (!workflow) {
     deps.log.debug(
-      { provider: delivery.provider, event: delivery.event, deliveryId: delivery.deliveryId },
+      { provider: delivery.provider, event: delivery.event },
       'no workflow for this event',
     );
     return;
