@@ -10,7 +10,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor } from '../../src/jobs/queue.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { openDatabase } from '../../src/store/open.ts';
@@ -44,6 +44,8 @@ const featurePush = JSON.stringify({ ...push, ref: 'refs/heads/feature' });
 let git: GitServer;
 let gitlab: FakeGitlab;
 let seeded: string;
+/** Every DAG process started, so that a failing test leaves none running. */
+const started = new Set<ChildProcess>();
 
 beforeAll(async () => {
   git = await startGitServer({ token: iacToken });
@@ -69,6 +71,11 @@ beforeAll(async () => {
     await db.close();
   }
 }, 180_000);
+
+afterEach(() => {
+  for (const child of started) if (child.exitCode === null) child.kill('SIGKILL');
+  started.clear();
+});
 
 afterAll(async () => {
   await git?.stop();
@@ -225,6 +232,7 @@ async function startDag(dataDir: string, env: Record<string, string>, cache = 'c
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.add(child);
   let output = '';
   child.stdout?.on('data', (d) => (output += String(d)));
   child.stderr?.on('data', (d) => (output += String(d)));
