@@ -461,7 +461,7 @@ describe('GitHub stand-in: rate limits and faults', () => {
         error: () => {},
       },
     });
-    gh.configure({ secondary: { limit: 1, windowMs: 3000 } });
+    gh.configure({ secondary: { limit: 1, windowMs: 4000 } });
     try {
       const from = gh.requests.length;
       const platform = new GitHubPlatform(tokenClient);
@@ -603,5 +603,12 @@ describe('GitHub stand-in: git and unknown routes', () => {
     expect(gh.unexpected()).toMatchObject([
       { method: 'GET', path: '/repos/org/app/branches', route: null, status: 404 },
     ]);
+  });
+
+  it("saw only fields GitHub documents in every body DAG's platform sent", () => {
+    // GitHub ignores an unknown field silently; the stand-in records it, so a misspelt one
+    // (a `log_url` that never reaches GitHub) shows here.
+    expect(gh.requests.filter((r) => r.ignoredFields)).toEqual([]);
+    expect(gh.requests.filter((r) => r.kind === 'api').length).toBeGreaterThan(50);
   });
 });
