@@ -12,9 +12,42 @@ import { sendJson } from './respond.ts';
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 export type { Enqueue };
 
+/** How long DAG lets one request wait for a rate limit to pass before it gives up. */
+export const MAX_RATE_LIMIT_WAIT_SECONDS = 60;
+/** How many times one request waits out a rate limit before it gives up. */
+export const MAX_RATE_LIMIT_RETRIES = 3;
+
+type ThrottledRequest = { method?: string; url?: string; request?: { retryCount?: number } };
+
 /**
- * The GitHub App. Its Octokit retries and throttles (secondary rate limits: content-creating
- * requests are spaced about a second apart); `throttle: false` is for tests against mocks.
+ * What the App's Octokit does when GitHub answers with a rate limit: wait for the time GitHub
+ * names (`Retry-After` for a secondary limit, `x-ratelimit-reset` for the primary one) and send
+ * the request again, within the same call, a few times and only for short waits. Probot's own
+ * handler for secondary limits only logs, so the 403 reached the job, which retried the whole
+ * job 10 s to minutes later. A longer wait fails the call as transient: the job's backoff takes
+ * over, rather than a worker sleeping for an hour.
+ */
+export function rateLimitHandler(
+  log: Logger,
+  kind: 'primary' | 'secondary',
+): (retryAfter: number, options: ThrottledRequest) => boolean {
+  return (retryAfter, options) => {
+    const retries = options.request?.retryCount ?? 0;
+    const retry = retryAfter <= MAX_RATE_LIMIT_WAIT_SECONDS && retries < MAX_RATE_LIMIT_RETRIES;
+    log.warn(
+      { route: `${options.method ?? ''} ${options.url ?? ''}`, retryAfter, retries, retry },
+      retry
+        ? `GitHub ${kind} rate limit: sending the request again in ${retryAfter} s`
+        : `GitHub ${kind} rate limit: giving up on this request; the job retries it later`,
+    );
+    return retry;
+  };
+}
+
+/**
+ * The GitHub App. Its Octokit retries 5xx (plugin-retry) and throttles: content-creating
+ * requests are spaced as GitHub asks, and a rate-limit answer is waited out within the call
+ * (rateLimitHandler). `throttle: false` is for tests against mocks.
  */
 export function createProbot(
   github: NonNullable<Settings['github']>,
@@ -25,17 +58,22 @@ export function createProbot(
     onRequest?: ProviderRequestObserver | undefined;
   } = {},
 ): Probot {
+  const githubLog = log.child({ component: 'github' });
   const Octokit = observedOctokit(
-    options.throttle === false
-      ? // A function default runs after Probot's own, so it has the last word.
-        ProbotOctokit.defaults((o: Record<string, unknown>) => ({
-          ...o,
-          throttle: { ...(o.throttle as object), enabled: false },
-        }))
-      : ProbotOctokit,
+    // A function default runs after Probot's own, so it has the last word.
+    ProbotOctokit.defaults((o: Record<string, unknown>) => ({
+      ...o,
+      throttle:
+        options.throttle === false
+          ? { ...(o.throttle as object), enabled: false }
+          : {
+              ...(o.throttle as object),
+              onRateLimit: rateLimitHandler(githubLog, 'primary'),
+              onSecondaryRateLimit: rateLimitHandler(githubLog, 'secondary'),
+            },
+    })),
     options.onRequest,
   );
-  const githubLog = log.child({ component: 'github' });
   return new Probot({
     Octokit,
     appId: github.appId,

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { Probot, ProbotOctokit } from 'probot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RepoRef } from '../../src/events/types.ts';
+import { createProbot } from '../../src/server/github.ts';
 import { createLogger } from '../../src/log.ts';
 import { GitHubPlatform } from '../../src/platform/github/github-platform.ts';
 import { startGitHubStandIn, type GitHubStandIn, type RequestRecord } from './github-stand-in.ts';
@@ -487,7 +488,55 @@ describe('GitHub stand-in: rate limits and faults', () => {
     }
   }, 20_000);
 
-  it("Probot's App Octokit (DAG's app path) only logs a secondary limit: the 403 reaches the caller", async () => {
+  it("DAG's App Octokit waits out a secondary limit within the call (Probot's own handler only logs)", async () => {
+    const target = await deployment();
+    const lines: string[] = [];
+    const dagProbot = createProbot(
+      {
+        appId: APP_ID,
+        privateKey,
+        webhookSecret: 'stand-in-secret',
+        webhookPath: '/api/github/webhooks',
+        baseUrl: gh.apiUrl,
+      },
+      createLogger({
+        level: 'warn',
+        destination: new Writable({
+          write(chunk, _encoding, done) {
+            lines.push(String(chunk));
+            done();
+          },
+        }),
+      }),
+    );
+    const dagOctokit = await dagProbot.auth(INSTALLATION);
+    gh.configure({ secondary: { limit: 1, windowMs: 3000 } });
+    try {
+      const from = gh.requests.length;
+      const platform = new GitHubPlatform(dagOctokit);
+      await platform.setDeploymentState(app, target, { state: 'in_progress', description: 'a' });
+      await platform.setDeploymentState(app, target, { state: 'success', description: 'b' });
+
+      const writes = since(from).filter((r) => r.write);
+      expect(writes.map((r) => [r.status, r.limited ?? null])).toEqual([
+        [201, null],
+        [403, 'secondary'],
+        [201, null],
+      ]);
+      const [, limited, retried] = writes as [RequestRecord, RequestRecord, RequestRecord];
+      expect(retried.body).toEqual(limited.body);
+      expect(retried.startedAt - limited.finishedAt).toBeGreaterThanOrEqual(
+        (limited.retryAfter ?? 0) * 1000 - 20,
+      );
+      expect(lines.join('')).toContain(
+        `GitHub secondary rate limit: sending the request again in ${limited.retryAfter} s`,
+      );
+    } finally {
+      gh.configure({ secondary: null });
+    }
+  }, 20_000);
+
+  it("Probot's own App Octokit only logs a secondary limit: the 403 reaches the caller", async () => {
     const target = await deployment();
     gh.configure({ secondary: { limit: 1, windowMs: 60_000 } });
     try {
@@ -501,7 +550,7 @@ describe('GitHub stand-in: rate limits and faults', () => {
           (error: unknown) => error,
         );
       // Probot 14 passes its own throttle handlers to the App's Octokit; the secondary one
-      // returns nothing, so the throttling plugin does not retry and DAG gets the 403.
+      // returns nothing, so the throttling plugin does not retry: why createProbot sets its own.
       expect(refused).toMatchObject({ kind: 'transient', status: 403 });
       expect(
         since(from)

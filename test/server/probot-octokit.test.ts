@@ -3,7 +3,12 @@ import nock from 'nock';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
 import type { ProviderRequest } from '../../src/platform/request-metrics.ts';
-import { createProbot } from '../../src/server/github.ts';
+import {
+  MAX_RATE_LIMIT_RETRIES,
+  MAX_RATE_LIMIT_WAIT_SECONDS,
+  createProbot,
+  rateLimitHandler,
+} from '../../src/server/github.ts';
 import { testPrivateKey } from '../helpers/service.ts';
 
 const API = 'https://api.github.com';
@@ -61,5 +66,39 @@ describe("the GitHub App's Octokit", () => {
       rateLimit: { resource: 'core', remaining: 4999 },
     });
     expect(lines.join('')).not.toContain('SECRET-COMMENT-BODY');
+  });
+});
+
+describe('rateLimitHandler', () => {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: 'warn',
+    destination: new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  const handle = rateLimitHandler(log, 'secondary');
+  const request = (retryCount: number) => ({
+    method: 'POST',
+    url: '/repos/{owner}/{repo}/deployments',
+    request: { retryCount },
+  });
+
+  it.each([
+    [1, 0, true],
+    [MAX_RATE_LIMIT_WAIT_SECONDS, MAX_RATE_LIMIT_RETRIES - 1, true],
+    [MAX_RATE_LIMIT_WAIT_SECONDS + 1, 0, false],
+    [1, MAX_RATE_LIMIT_RETRIES, false],
+  ])('waits %i s after %i retries: %s', (retryAfter, retries, expected) => {
+    expect(handle(retryAfter, request(retries))).toBe(expected);
+    const last = JSON.parse(lines.at(-1) as string) as Record<string, unknown>;
+    expect(last).toMatchObject({
+      route: 'POST /repos/{owner}/{repo}/deployments',
+      retryAfter,
+      retry: expected,
+    });
   });
 });
