@@ -343,6 +343,8 @@ describe('IacWorkspace.apply', () => {
     for (let i = 1; i <= 5; i++) expect(log).toContain(`deploy apps/s${i}`);
   });
 
+  // 20 racing writers take 40–55 s on an idle 2-core machine (each lost race refetches and
+  // rebuilds): the limit only bounds a hang, it asserts no speed.
   it('loses nothing when 20 replicas and a human push to one branch at once', async () => {
     const name = await seededRepo('race');
     const replicas = await Promise.all(Array.from({ length: 20 }, () => spiedWorkspace()));
@@ -384,7 +386,7 @@ describe('IacWorkspace.apply', () => {
     console.log(
       `race: ${elapsed} ms, push attempts total ${attempts.reduce((a, b) => a + b, 0)}, max ${Math.max(...attempts)}`,
     );
-  }, 60_000);
+  }, 240_000);
 });
 
 describe('IacWorkspace.read', () => {
