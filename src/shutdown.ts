@@ -67,7 +67,8 @@ function closeServer(server: Server): Promise<void> {
 /**
  * The process side (src/main.ts): the first SIGTERM or SIGINT stops DAG gracefully and exits
  * 0; a second one exits at once (128 + signal number); a stop still running at `timeoutMs`
- * exits 1. A job cut off by a forced exit stays `active` until its expiry (15 min).
+ * exits 1. A job cut off by a forced exit is put back in line by the next DAG process that
+ * notices its heartbeat stopped (src/jobs/queue.ts), within seconds.
  */
 export function exitOnSignals(
   stop: () => Promise<void>,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { errorMessage } from '../errors.ts';
+import { describeOwner, findStalledJobs } from '../jobs/queue.ts';
 import { parseEncryptionKey, type Settings } from '../settings.ts';
 import { SqlConfigStore } from '../store/config-store.ts';
 import { Keyring } from '../store/crypto.ts';
@@ -91,6 +92,26 @@ async function secretsCheck(db: Db, keyring: Keyring | undefined): Promise<Check
   }
 }
 
+/** Running jobs whose worker is gone: a running DAG puts them back in line within seconds. */
+async function jobsCheck(db: Db): Promise<Check> {
+  try {
+    const stalled = await findStalledJobs(db);
+    if (stalled === undefined) return check('jobs', 'ok', 'no job queue yet (DAG creates it)');
+    if (stalled.length === 0) return check('jobs', 'ok', 'no stalled job');
+    const which = stalled
+      .slice(0, 5)
+      .map((j) => `${j.id} (${j.queue}, worker ${describeOwner(j.owner)})`)
+      .join(', ');
+    return check(
+      'jobs',
+      'warn',
+      `${stalled.length} running job(s) whose worker is gone: ${which}${stalled.length > 5 ? ', ...' : ''}; a running DAG puts them back in line within seconds, else \`dag jobs retry <id>\` or \`dag jobs cancel <id>\``,
+    );
+  } catch (error) {
+    return check('jobs', 'warn', `job table not readable: ${errorMessage(error)}`);
+  }
+}
+
 type DatabaseChecks = { checks: Check[]; secrets?: Check };
 
 async function databaseChecks(
@@ -140,6 +161,7 @@ async function databaseChecks(
       };
     }
     checks.push(check('migrations', 'ok', `all ${shippedMigrations().length} applied`));
+    checks.push(await jobsCheck(db));
     return { checks, secrets: await secretsCheck(db, keyring) };
   } finally {
     await db.close();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { PgBoss, type Job } from 'pg-boss';
 import { errorMessage, isPermanent, isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -26,10 +27,59 @@ const QUEUE_POLICY = {
   retryDelay: 10,
   retryBackoff: true,
   retryDelayMax: 600,
+  // A hard cap for a live handler that hangs: pg-boss abandons it and fails the attempt.
   expireInSeconds: 15 * 60,
+  // A running job's worker stamps it every HEARTBEAT_REFRESH_SECONDS; a job whose stamp is older
+  // than this has lost its worker (a killed process, a lost host) and is put back in line by
+  // whichever DAG process notices it first (see #reapStalled), within seconds, not at expiry.
+  heartbeatSeconds: 10,
   // A job (and so the key that deduplicates its delivery) is kept 14 days after it ends.
   deleteAfterSeconds: 14 * 24 * 3600,
 };
+
+/**
+ * How often a worker stamps its running jobs: five beats in a heartbeat interval, so that only a
+ * process silent for 10 s (dead, or its event loop or database connection stuck that long) is
+ * taken for gone.
+ */
+const HEARTBEAT_REFRESH_SECONDS = 2;
+/** How often a supervising DAG process looks for jobs whose worker is gone. */
+const STALL_CHECK_MS = 2_000;
+
+/** The DAG process running a job, recorded in the job's output when it starts. */
+export type JobOwner = { host: string; pid: number };
+
+/** This process, as a job's owner. */
+const SELF: JobOwner = { host: hostname(), pid: process.pid };
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether an active job's worker is gone: its heartbeat is stale, or it ran on this host in a
+ * process that no longer exists. A worker on another host with a fresh heartbeat is alive.
+ */
+export function ownerGone(job: { stalled: boolean; owner: JobOwner | null }): boolean {
+  if (job.stalled) return true;
+  return job.owner !== null && job.owner.host === SELF.host && !processAlive(job.owner.pid);
+}
+
+function ownerOf(output: unknown): JobOwner | null {
+  const owner = (output as { owner?: Partial<JobOwner> } | null)?.owner;
+  return typeof owner?.host === 'string' && typeof owner.pid === 'number'
+    ? { host: owner.host, pid: owner.pid }
+    : null;
+}
+
+export function describeOwner(owner: JobOwner | null): string {
+  return owner ? `${owner.host}:${owner.pid}` : 'an unknown process';
+}
 
 export type Delivery = {
   provider: 'github' | 'gitlab';
@@ -62,7 +112,98 @@ export type JobSummary = {
   completedOn: Date | null;
   /** The last error, for failed and retrying jobs. */
   error: string | null;
+  /** When the running attempt started (active jobs). */
+  startedOn: Date | null;
+  /** The running attempt's last heartbeat (active jobs). */
+  heartbeatOn: Date | null;
+  /** Seconds since the running attempt started and since its last heartbeat (database clock). */
+  ageSeconds: number | null;
+  heartbeatAgeSeconds: number | null;
+  /** The process running it (active jobs), as it recorded itself when it started. */
+  owner: JobOwner | null;
+  /** Active, with a heartbeat older than its interval: its worker is gone. */
+  stalled: boolean;
 };
+
+/** What `retry` and `cancel` did with a job. */
+export type JobAction = {
+  /** The state the job was in. */
+  state: JobState;
+  /** Whether it was put back in line (retry) or cancelled. */
+  done: boolean;
+  /** For an active job: the process running it, and whether it still does. */
+  owner?: JobOwner | null;
+  ownerAlive?: boolean;
+};
+
+/** Active jobs whose heartbeat is stale, read straight from the job table (for `dag doctor`). */
+export async function findStalledJobs(db: Db): Promise<JobSummary[] | undefined> {
+  const { rows } = await db.query<{ exists: boolean }>(
+    "SELECT to_regclass('pgboss.job') IS NOT NULL AS exists",
+  );
+  if (!rows[0]?.exists) return undefined;
+  return (await listJobs(db, { state: 'active', limit: 1000 })).filter(ownerGone);
+}
+
+const JOB_COLUMNS = `id, name, state::text AS state, data, output, retry_count, created_on,
+  completed_on, started_on, heartbeat_on,
+  extract(epoch FROM now() - started_on)::float8 AS age_seconds,
+  extract(epoch FROM now() - heartbeat_on)::float8 AS heartbeat_age_seconds,
+  (state = 'active' AND heartbeat_seconds IS NOT NULL
+    AND heartbeat_on + heartbeat_seconds * interval '1s' < now()) AS stalled`;
+
+type JobRow = {
+  id: string;
+  name: string;
+  state: JobState;
+  data: unknown;
+  output: { message?: string } | null;
+  retry_count: number;
+  created_on: Date;
+  completed_on: Date | null;
+  started_on: Date | null;
+  heartbeat_on: Date | null;
+  age_seconds: number | null;
+  heartbeat_age_seconds: number | null;
+  stalled: boolean;
+};
+
+function summaryOf(row: JobRow): JobSummary {
+  const active = row.state === 'active';
+  return {
+    id: row.id,
+    queue: row.name,
+    state: row.state,
+    summary: describeJob(row.data),
+    retryCount: row.retry_count,
+    createdOn: new Date(row.created_on),
+    completedOn: row.completed_on ? new Date(row.completed_on) : null,
+    error: row.state === 'failed' || row.state === 'retry' ? (row.output?.message ?? null) : null,
+    startedOn: active && row.started_on ? new Date(row.started_on) : null,
+    heartbeatOn: active && row.heartbeat_on ? new Date(row.heartbeat_on) : null,
+    ageSeconds: active && row.age_seconds !== null ? Number(row.age_seconds) : null,
+    heartbeatAgeSeconds:
+      active && row.heartbeat_age_seconds !== null ? Number(row.heartbeat_age_seconds) : null,
+    owner: active ? ownerOf(row.output) : null,
+    stalled: row.stalled,
+  };
+}
+
+async function listJobs(
+  db: Db,
+  options: { state?: JobState | undefined; limit?: number; id?: string },
+): Promise<JobSummary[]> {
+  // pg-boss offers no state filter, so read its job table (owned by this module) directly.
+  const { rows } = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS}
+       FROM pgboss.job
+      WHERE ($1::text IS NULL OR state::text = $1) AND ($3::uuid IS NULL OR id = $3::uuid)
+      ORDER BY created_on DESC
+      LIMIT $2`,
+    [options.state ?? null, options.limit ?? 50, options.id ?? null],
+  );
+  return rows.map(summaryOf);
+}
 
 function describeJob(data: unknown): string {
   const d = (data ?? {}) as Partial<Delivery> & { environmentId?: number; sha?: string };
@@ -88,8 +229,11 @@ export type JobInfo = {
   log: Logger;
 };
 
-/** Hears how each job run ended (metrics). */
-export type JobMetrics = { jobRun(queue: QueueName, outcome: JobOutcome): void };
+/** Hears how each job run ended, and of jobs found with their worker gone (metrics). */
+export type JobMetrics = {
+  jobRun(queue: QueueName, outcome: JobOutcome): void;
+  jobStalled?(queue: string): void;
+};
 
 /** The delivery a job's data goes back to: a webhook delivery, or a request it queued. */
 function deliveryIdOf(data: unknown): string | undefined {
@@ -128,6 +272,10 @@ export class JobQueue {
   readonly #handedBack = new Set<string>();
   /** Set when the workers' time is up: a job fetched even now is handed back at once. */
   #handingBack = false;
+  /** The periodic look for jobs whose worker is gone (supervising processes only). */
+  #stallTimer: NodeJS.Timeout | undefined;
+  #reaping: Promise<void> | undefined;
+  #stopped = false;
 
   /** The logger jobs' own loggers are children of. */
   readonly #jobsLog: Logger;
@@ -151,6 +299,8 @@ export class JobQueue {
       manageQueues?: boolean;
       retry?: { limit: number; delaySeconds: number };
       metrics?: JobMetrics;
+      /** How often to look for jobs whose worker is gone (supervising processes; tests). */
+      stallCheckMs?: number;
     } = {},
   ): Promise<JobQueue> {
     // Its own connections to the same database, embedded or not (the embedded server passes
@@ -176,7 +326,115 @@ export class JobQueue {
       await boss.createQueue(name, policy);
       await boss.updateQueue(name, policy); // an existing queue takes this version's policy
     }
-    return new JobQueue(boss, db, log, options.metrics);
+    if (options.manageQueues !== false) {
+      // Jobs queued before heartbeats were on take them too (a job copies its queue's policy).
+      await db.query(
+        `UPDATE pgboss.job SET heartbeat_seconds = $2
+          WHERE name = ANY($1::text[]) AND state IN ('created', 'retry') AND heartbeat_seconds IS NULL`,
+        [Object.values(QUEUES), QUEUE_POLICY.heartbeatSeconds],
+      );
+    }
+    const queue = new JobQueue(boss, db, log, options.metrics);
+    if (options.supervise ?? true) queue.#watchStalls(options.stallCheckMs ?? STALL_CHECK_MS);
+    return queue;
+  }
+
+  #watchStalls(everyMs: number): void {
+    this.#stallTimer = setInterval(() => {
+      this.#reaping ??= this.#reapStalled().finally(() => (this.#reaping = undefined));
+    }, everyMs);
+    this.#stallTimer.unref();
+  }
+
+  /**
+   * Puts back in line, at once, every active job whose heartbeat is older than its interval:
+   * its worker is gone (killed, its host lost), and until then the job would hold its group
+   * (a deploy, its IAC branch) for the 15-minute expiry. The attempt counts (a job that kills
+   * its process each time ends `failed`); the retry is due now rather than after the backoff,
+   * since nothing failed that waiting would fix. pg-boss's own monitor does the same more
+   * slowly and with the backoff: a job it got to first is brought forward too. Any number of
+   * DAG processes may do this at once: the UPDATE takes each job once.
+   */
+  async #reapStalled(): Promise<void> {
+    if (this.#stopped) return;
+    const queues = Object.values(QUEUES);
+    try {
+      const { rows } = await this.#db.query<{
+        id: string;
+        name: string;
+        state: JobState;
+        data: unknown;
+        retry_count: number;
+        silent_seconds: number;
+        owner: Partial<JobOwner> | null;
+      }>(
+        `WITH stalled AS (
+           SELECT id, output->'owner' AS owner,
+                  round(extract(epoch FROM now() - heartbeat_on))::int AS silent_seconds
+             FROM pgboss.job
+            WHERE name = ANY($1::text[]) AND state = 'active' AND heartbeat_seconds IS NOT NULL
+              AND heartbeat_on + heartbeat_seconds * interval '1s' < now()
+            FOR UPDATE SKIP LOCKED
+         )
+         UPDATE pgboss.job j
+            SET state = (CASE WHEN retry_count < retry_limit THEN 'retry' ELSE 'failed' END)::pgboss.job_state,
+                start_after = now(),
+                completed_on = CASE WHEN retry_count < retry_limit THEN NULL ELSE now() END,
+                heartbeat_on = NULL,
+                output = jsonb_build_object(
+                  'message', format('its worker (%s) is gone: no heartbeat for %s s',
+                    coalesce((s.owner->>'host') || ':' || (s.owner->>'pid'), 'unknown'),
+                    s.silent_seconds),
+                  'owner', s.owner)
+           FROM stalled s
+          WHERE j.id = s.id AND j.state = 'active'
+          RETURNING j.id, j.name, j.state::text AS state, j.data, j.retry_count,
+                    s.silent_seconds, s.owner`,
+        [queues],
+      );
+      for (const row of rows) {
+        this.#metrics?.jobStalled?.(row.name);
+        this.#log.warn(
+          {
+            jobId: row.id,
+            queue: row.name,
+            deliveryId: deliveryIdOf(row.data),
+            owner: row.owner,
+            silentSeconds: row.silent_seconds,
+            retryCount: row.retry_count,
+            state: row.state,
+          },
+          row.state === 'failed'
+            ? "a job's worker is gone (no heartbeat): it had no retry left and is failed"
+            : "a job's worker is gone (no heartbeat): put back in line to run again now",
+        );
+      }
+      await this.#db.query(
+        `UPDATE pgboss.job SET start_after = now()
+          WHERE name = ANY($1::text[]) AND state = 'retry' AND start_after > now()
+            AND output->'value'->>'message' = 'job heartbeat timeout'`,
+        [queues],
+      );
+    } catch (error) {
+      if (!this.#stopped) {
+        this.#log.warn({ err: error }, 'could not look for jobs whose worker is gone');
+      }
+    }
+  }
+
+  /** Records this process as the running job's owner (in its output, which the run replaces). */
+  async #recordOwner(id: string, queue: QueueName): Promise<void> {
+    try {
+      await this.#db.query(
+        `UPDATE pgboss.job
+            SET output = (CASE WHEN jsonb_typeof(output) = 'object' THEN output ELSE '{}'::jsonb END)
+                         || jsonb_build_object('owner', $3::jsonb)
+          WHERE name = $1 AND id = $2::uuid AND state = 'active'`,
+        [queue, id, JSON.stringify(SELF)],
+      );
+    } catch (error) {
+      this.#log.warn({ err: error, jobId: id, queue }, "could not record a job's owner");
+    }
   }
 
   /** Records a verified delivery as a job; `duplicate` when this delivery was seen before. */
@@ -189,14 +447,15 @@ export class JobQueue {
   }
 
   /**
-   * Enqueues one deploy; the same environment and commit is one job however often asked.
+   * Enqueues one deploy: a push's is one job per environment and commit however often asked
+   * (`deploy:<env>:<sha>`); a request's (`/deploy`, `dag deploy`: `requestKey`) one per request.
    * Deploys of one IAC repository and branch run one at a time, across all DAG processes.
    */
-  async enqueueDeploy<T extends { environmentId: number; sha: string }>(
-    request: T,
-    group: string,
-  ): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
-    const jobId = jobIdFor(`deploy:${request.environmentId}:${request.sha}`);
+  async enqueueDeploy<
+    T extends { environmentId: number; sha: string; requestKey?: string | undefined },
+  >(request: T, group: string): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+    const key = `deploy:${request.environmentId}:${request.sha}`;
+    const jobId = jobIdFor(request.requestKey ? `${key}:${request.requestKey}` : key);
     const inserted = await this.#boss.send(QUEUES.deploy, request, {
       id: jobId,
       group: { id: group },
@@ -239,6 +498,8 @@ export class JobQueue {
         notifyPollingIntervalSeconds: options.pollingIntervalSeconds,
         batchSize: 1,
         includeMetadata: true,
+        // pg-boss stamps the running job's heartbeat this often (the queue's heartbeatSeconds).
+        heartbeatRefreshSeconds: HEARTBEAT_REFRESH_SECONDS,
         ...(options.perGroup ? { groupConcurrency: options.perGroup } : {}),
       },
       async (jobs: Job<T>[]) => {
@@ -250,6 +511,7 @@ export class JobQueue {
           }
           const meta = job as { retryCount?: number; retryLimit?: number };
           const retryCount = meta.retryCount ?? 0;
+          await this.#recordOwner(job.id, queue);
           const run = handler(job.data, {
             id: job.id,
             retryCount,
@@ -383,55 +645,79 @@ export class JobQueue {
     };
   }
 
-  /** Puts a failed or cancelled job back in line; returns the state it was in, if found. */
-  async retry(id: string): Promise<JobState | undefined> {
-    const found = await this.#findJob(id);
-    if (!found) return undefined;
-    if (found.state === 'failed' || found.state === 'cancelled') {
-      await this.#boss.retry(found.name, id);
+  /**
+   * Puts a failed or cancelled job back in line, or an active one whose worker is gone (see
+   * ownerGone) at once, its attempt counted. An active job whose worker is alive is left alone.
+   * Undefined when there is no such job.
+   */
+  async retry(id: string): Promise<JobAction | undefined> {
+    const job = await this.find(id);
+    if (!job) return undefined;
+    if (job.state === 'failed' || job.state === 'cancelled') {
+      await this.#boss.retry(job.queue, id);
+      return { state: job.state, done: true };
     }
-    return found.state;
+    if (job.state !== 'active') return { state: job.state, done: false };
+    if (!ownerGone(job))
+      return { state: job.state, done: false, owner: job.owner, ownerAlive: true };
+    const done = await this.#takeBack(job, 'retry');
+    return { state: job.state, done, owner: job.owner, ownerAlive: false };
+  }
+
+  /**
+   * Cancels a job waiting to run, or an active one whose worker is gone (see ownerGone); a
+   * cancelled job no longer holds its group. An active job whose worker is alive is left alone.
+   */
+  async cancel(id: string): Promise<JobAction | undefined> {
+    const job = await this.find(id);
+    if (!job) return undefined;
+    if (job.state === 'created' || job.state === 'retry') {
+      await this.#boss.cancel(job.queue, id);
+      return { state: job.state, done: true };
+    }
+    if (job.state !== 'active') return { state: job.state, done: false };
+    if (!ownerGone(job))
+      return { state: job.state, done: false, owner: job.owner, ownerAlive: true };
+    const done = await this.#takeBack(job, 'cancel');
+    return { state: job.state, done, owner: job.owner, ownerAlive: false };
+  }
+
+  /**
+   * Takes an active job from its gone worker: back in line now (`retry`: at least one run left)
+   * or cancelled. Only the attempt that was read (same started_on): a job meanwhile put back and
+   * fetched again by a live worker is not touched.
+   */
+  async #takeBack(job: JobSummary, action: 'retry' | 'cancel'): Promise<boolean> {
+    const message =
+      action === 'retry'
+        ? `its worker (${describeOwner(job.owner)}) was gone: put back in line by dag jobs retry`
+        : `its worker (${describeOwner(job.owner)}) was gone: cancelled by dag jobs cancel`;
+    const { rows } = await this.#db.query(
+      `UPDATE pgboss.job
+          SET state = $3::text::pgboss.job_state,
+              start_after = CASE WHEN $3 = 'retry' THEN now() ELSE start_after END,
+              retry_limit = CASE WHEN $3 = 'retry' THEN greatest(retry_limit, retry_count + 1)
+                                 ELSE retry_limit END,
+              completed_on = CASE WHEN $3 = 'retry' THEN NULL ELSE now() END,
+              heartbeat_on = NULL,
+              output = jsonb_build_object('message', $4::text, 'owner', output->'owner')
+        WHERE id = $1::uuid AND state = 'active'
+          AND date_trunc('milliseconds', started_on) = $2
+        RETURNING id`,
+      [job.id, job.startedOn, action === 'retry' ? 'retry' : 'cancelled', message],
+    );
+    return rows.length === 1;
   }
 
   /** Recent jobs, newest first, optionally in one state. */
   async list(options: { state?: JobState; limit?: number } = {}): Promise<JobSummary[]> {
-    // pg-boss offers no state filter, so read its job table (owned by this module) directly.
-    const { rows } = await this.#db.query<{
-      id: string;
-      name: string;
-      state: JobState;
-      data: unknown;
-      output: { message?: string } | null;
-      retry_count: number;
-      created_on: Date;
-      completed_on: Date | null;
-    }>(
-      `SELECT id, name, state, data, output, retry_count, created_on, completed_on
-         FROM pgboss.job
-        WHERE ($1::text IS NULL OR state::text = $1)
-        ORDER BY created_on DESC
-        LIMIT $2`,
-      [options.state ?? null, options.limit ?? 50],
-    );
-    return rows.map((row) => ({
-      id: row.id,
-      queue: row.name,
-      state: row.state,
-      summary: describeJob(row.data),
-      retryCount: row.retry_count,
-      createdOn: new Date(row.created_on),
-      completedOn: row.completed_on ? new Date(row.completed_on) : null,
-      error: row.state === 'failed' || row.state === 'retry' ? (row.output?.message ?? null) : null,
-    }));
+    return listJobs(this.#db, options);
   }
 
-  async #findJob(id: string): Promise<{ name: string; state: JobState } | undefined> {
+  /** One job, by id. */
+  async find(id: string): Promise<JobSummary | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-    const { rows } = await this.#db.query<{ name: string; state: JobState }>(
-      'SELECT name, state::text AS state FROM pgboss.job WHERE id = $1::uuid',
-      [id],
-    );
-    return rows[0];
+    return (await listJobs(this.#db, { id, limit: 1 }))[0];
   }
 
   /**
@@ -481,6 +767,9 @@ export class JobQueue {
 
   /** Stops the workers (see stopWorkers) and closes the queue. */
   async stop(handBackAfterMs = 20_000): Promise<void> {
+    clearInterval(this.#stallTimer);
+    this.#stopped = true;
+    await this.#reaping;
     await this.stopWorkers(handBackAfterMs);
     await this.#boss.stop({ graceful: true, timeout: 1_000, close: true });
   }

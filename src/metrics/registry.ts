@@ -42,6 +42,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #webhooks: Counter<'provider' | 'event' | 'outcome'>;
   readonly #jobRuns: Counter<'queue' | 'outcome'>;
+  readonly #jobsStalled: Counter<'queue'>;
   readonly #deploys: Counter<'environment' | 'outcome'>;
   readonly #deployDuration: Histogram<'environment' | 'outcome'>;
   readonly #providerRequests: Counter<'provider' | 'host' | 'route' | 'status'>;
@@ -66,6 +67,12 @@ export class Metrics {
       name: 'dag_job_runs_total',
       help: 'Job runs that ended, by queue and outcome (completed, failed for good, retried).',
       labelNames: ['queue', 'outcome'],
+      registers,
+    });
+    this.#jobsStalled = new Counter({
+      name: 'dag_jobs_stalled_total',
+      help: 'Running jobs found with their worker gone (no heartbeat) and put back in line, by queue.',
+      labelNames: ['queue'],
       registers,
     });
     const stats = () => this.#readJobStats();
@@ -190,6 +197,11 @@ export class Metrics {
 
   jobRun(queue: string, outcome: JobOutcome): void {
     this.#jobRuns.inc({ queue, outcome });
+  }
+
+  /** A running job was found with its worker gone (no heartbeat) and put back in line. */
+  jobStalled(queue: string): void {
+    this.#jobsStalled.inc({ queue });
   }
 
   /** Where the job gauges read from at scrape time (the job queue's stats()). */

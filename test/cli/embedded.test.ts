@@ -288,6 +288,7 @@ describe('dag on the embedded database', () => {
         'ok settings',
         'ok database',
         'ok migrations',
+        'ok jobs',
         'ok encryption key',
         'ok sealed secrets',
         'warn github app',
@@ -299,7 +300,7 @@ describe('dag on the embedded database', () => {
       expect(result.stdout).toMatch(/2 secret\(s\) sealed with key [0-9a-f]{8}/);
 
       const json = JSON.parse((await dag(['doctor', '--json'])).stdout) as object[];
-      expect(json).toHaveLength(8);
+      expect(json).toHaveLength(9);
       expect(json[0]).toEqual({ name: 'settings', status: 'ok', message: expect.any(String) });
     });
 

@@ -87,7 +87,7 @@ describe.each(LANES)('job queue, failures retrying cannot fix (%s)', (lane) => {
     await waitFor(async () => (await queue.list({ state: 'failed' })).length === 1, {
       what: 'the job to fail',
     });
-    expect(await queue.retry(jobId)).toBe('failed');
+    expect(await queue.retry(jobId)).toEqual({ state: 'failed', done: true });
     await waitFor(async () => (await queue.list({ state: 'completed' })).length === 1, {
       what: 'the retried job to complete',
     });

@@ -65,7 +65,7 @@ describe.each(LANES)('job queue (%s)', (lane) => {
     const [failed] = await queue.list({ state: 'failed' });
     expect(failed).toMatchObject({ id: jobId, state: 'failed', retryCount: 1 });
     expect(failed?.error).toContain('IAC repository unreachable');
-    expect(await queue.retry(jobId)).toBe('failed');
+    expect(await queue.retry(jobId)).toEqual({ state: 'failed', done: true });
     await waitFor(() => attempts === 3, { what: 'the retried job to run' });
   });
 

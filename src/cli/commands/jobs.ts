@@ -1,6 +1,12 @@
 import { Option, type Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import { JobQueue, type JobState, type JobSummary } from '../../jobs/queue.ts';
+import {
+  JobQueue,
+  describeOwner,
+  type JobAction,
+  type JobState,
+  type JobSummary,
+} from '../../jobs/queue.ts';
 import { createLogger } from '../../log.ts';
 import { withContext, type Context } from '../context.ts';
 import type { Cli } from '../io.ts';
@@ -19,7 +25,35 @@ function jobJson(job: JobSummary) {
     createdOn: job.createdOn.toISOString(),
     completedOn: job.completedOn ? job.completedOn.toISOString() : null,
     error: job.error,
+    owner: job.owner,
+    startedOn: job.startedOn ? job.startedOn.toISOString() : null,
+    ageSeconds: job.ageSeconds === null ? null : Math.round(job.ageSeconds),
+    heartbeatOn: job.heartbeatOn ? job.heartbeatOn.toISOString() : null,
+    heartbeatAgeSeconds:
+      job.heartbeatAgeSeconds === null ? null : Math.round(job.heartbeatAgeSeconds),
+    stalled: job.stalled,
   };
+}
+
+/** `42s`, `3m05s`, `2h07m`. */
+export function duration(seconds: number | null): string | null {
+  if (seconds === null) return null;
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A job's state, with `(stalled)` for an active one whose worker stopped beating. */
+function stateOf(job: JobSummary): string {
+  return job.stalled ? `${job.state} (stalled)` : job.state;
+}
+
+/** Why `retry` or `cancel` left an active job alone, or what it did. */
+function refusal(id: string, action: JobAction, verb: string): UserError {
+  return new UserError(
+    `job ${id} is running in a live DAG process (${describeOwner(action.owner ?? null)}, heartbeat fresh); it cannot be ${verb} while it runs (stop that process, or wait: a job whose worker dies is put back in line within seconds)`,
+  );
 }
 
 function oneLine(text: string | null, max = 80): string | null {
@@ -67,13 +101,27 @@ export function registerJobCommands(program: Command, cli: Cli): void {
       const limit = positiveInteger('--limit', options.limit, 1000);
       const all = await withQueue(cli, (queue) => queue.list({ state, limit }));
       printList(cli, options, all, {
-        headers: ['id', 'state', 'queue', 'retries', 'created', 'summary', 'error'],
+        headers: [
+          'id',
+          'state',
+          'queue',
+          'retries',
+          'created',
+          'owner',
+          'age',
+          'heartbeat',
+          'summary',
+          'error',
+        ],
         row: (j) => [
           j.id,
-          j.state,
+          stateOf(j),
           j.queue,
           j.retryCount,
           j.createdOn,
+          j.owner ? describeOwner(j.owner) : null,
+          duration(j.ageSeconds),
+          j.heartbeatAgeSeconds === null ? null : `${duration(j.heartbeatAgeSeconds)} ago`,
           j.summary,
           oneLine(j.error),
         ],
@@ -84,15 +132,47 @@ export function registerJobCommands(program: Command, cli: Cli): void {
 
   jobs
     .command('retry')
-    .description('run a failed job again')
+    .description('run a failed or cancelled job again, or a running one whose worker is gone')
     .argument('<id>', 'job id (see: dag jobs list --failed)')
     .action(async (ref: string) => {
       const id = jobId(ref);
-      const state = await withQueue(cli, (queue) => queue.retry(id));
-      if (!state) throw new UserError(`unknown job: ${id} (see: dag jobs list)`);
-      if (state !== 'failed' && state !== 'cancelled') {
-        throw new UserError(`job ${id} is ${state}; only failed or cancelled jobs can be retried`);
+      const action = await withQueue(cli, (queue) => queue.retry(id));
+      if (!action) throw new UserError(`unknown job: ${id} (see: dag jobs list)`);
+      if (action.ownerAlive) throw refusal(id, action, 'retried');
+      if (!action.done) {
+        throw new UserError(
+          action.state === 'active'
+            ? `job ${id} changed while DAG looked at it (see: dag jobs list)`
+            : `job ${id} is ${action.state}; only failed or cancelled jobs, or running ones whose worker is gone, can be retried`,
+        );
       }
-      cli.print(`job ${id} will run again`);
+      cli.print(
+        action.state === 'active'
+          ? `job ${id} will run again (its worker ${describeOwner(action.owner ?? null)} is gone)`
+          : `job ${id} will run again`,
+      );
+    });
+
+  jobs
+    .command('cancel')
+    .description('cancel a job waiting to run, or a running one whose worker is gone')
+    .argument('<id>', 'job id (see: dag jobs list)')
+    .action(async (ref: string) => {
+      const id = jobId(ref);
+      const action = await withQueue(cli, (queue) => queue.cancel(id));
+      if (!action) throw new UserError(`unknown job: ${id} (see: dag jobs list)`);
+      if (action.ownerAlive) throw refusal(id, action, 'cancelled');
+      if (!action.done) {
+        throw new UserError(
+          action.state === 'active'
+            ? `job ${id} changed while DAG looked at it (see: dag jobs list)`
+            : `job ${id} is ${action.state}; only waiting jobs, or running ones whose worker is gone, can be cancelled`,
+        );
+      }
+      cli.print(
+        action.state === 'active'
+          ? `job ${id} cancelled (its worker ${describeOwner(action.owner ?? null)} is gone)`
+          : `job ${id} cancelled`,
+      );
     });
 }
