@@ -493,7 +493,7 @@ describe('GitHub stand-in: rate limits and faults', () => {
     const lines: string[] = [];
     const dagProbot = createProbot(
       {
-        appId: APP_ID,
+        appId: String(APP_ID),
         privateKey,
         webhookSecret: 'stand-in-secret',
         webhookPath: '/api/github/webhooks',
