@@ -10,29 +10,36 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Service } from '../src/service.ts';
 import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
-import { plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
+import { GitLabContract, contractKeeping } from '../test/helpers/gitlab-contract.ts';
+import { keptContract, plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
 const RUNS = 15;
 const CONTENDED = 20;
 
-/** The few GitLab API answers a deploy needs, from a local server (no network, no mocks). */
-async function fakeGitlab(): Promise<{ url: string; server: Server }> {
+/**
+ * The few GitLab API answers a deploy needs, from a local server (no network, no mocks), which
+ * refuses what GitLab refuses (GitLab's contract).
+ */
+async function fakeGitlab(): Promise<{ url: string; server: Server; contract: GitLabContract }> {
   let id = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
-    };
-    if (req.method === 'GET') return send(404, { message: '404 Not Found' });
-    if (req.method === 'POST' && req.url?.endsWith('/deployments')) return send(201, { id: ++id });
-    return send(req.method === 'POST' ? 201 : 200, {});
-  });
+  const contract = new GitLabContract();
+  const server = createServer(
+    contractKeeping(contract, (req, res) => {
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method === 'GET') return send(404, { message: '404 Not Found' });
+      if (req.method === 'POST' && req.url?.endsWith('/deployments'))
+        return send(201, { id: ++id });
+      return send(req.method === 'POST' ? 201 : 200, {});
+    }),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, server };
+  return { url: `http://127.0.0.1:${port}`, server, contract };
 }
 
 /** Plain git: fetch, write the same kind of files, commit, push; the token via the same header. */
@@ -89,13 +96,13 @@ export async function run(): Promise<BenchResult[]> {
     log('deploy: warm-up');
     let pushes = git.pushes;
     await deliver(1, 'app-0', sha());
-    await until(() => git.pushes > pushes);
+    await until(() => git.pushes > pushes, gitlab.contract);
     const single: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       pushes = git.pushes;
       const start = performance.now();
       await deliver(1, 'app-0', sha());
-      await until(() => git.pushes > pushes);
+      await until(() => git.pushes > pushes, gitlab.contract);
       single.push(performance.now() - start);
     }
     const files = await git.files('iac', 'main');
@@ -124,6 +131,7 @@ export async function run(): Promise<BenchResult[]> {
     );
     let done = 0;
     while (done < CONTENDED) {
+      keptContract(gitlab.contract);
       await new Promise((r) => setTimeout(r, 20));
       done = (await git.log('iac', 'main')).length - before;
     }
@@ -137,6 +145,7 @@ export async function run(): Promise<BenchResult[]> {
       return performance.now() - t;
     })();
 
+    keptContract(gitlab.contract);
     return [
       result('deploy.push_to_commit_ms', median(single), 'ms', median(plain)),
       result('deploy.contended_20_ms', contended, 'ms', sequential),

@@ -1,11 +1,13 @@
 // What the GitLab-flavoured benchmarks share: DAG on GitLab settings, push hooks as GitLab sends
-// them, plain git's environment for baselines, and small waits.
+// them, plain git's environment for baselines, and small waits that fail as soon as DAG sends
+// the GitLab stand-in a request GitLab's contract refuses (test/helpers/gitlab-contract.ts).
 
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger, SecretMasker } from '../src/log.ts';
 import { startService, type Service } from '../src/service.ts';
 import { readSettings } from '../src/settings.ts';
+import type { GitLabContract } from '../test/helpers/gitlab-contract.ts';
 
 /** A GitLab Push Hook body for project `project` (`bench/<name>`), `sha` on `branch`. */
 export function pushHook(project: number, name: string, commit: string, branch = 'main'): string {
@@ -31,9 +33,22 @@ export function pushHook(project: number, name: string, commit: string, branch =
 /** A random commit id. */
 export const sha = (): string => randomBytes(20).toString('hex');
 
-/** Polls `check` every 2 ms until it holds. */
-export async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 2));
+/** Throws when DAG sent the GitLab stand-in a request GitLab refuses. */
+export function keptContract(contract: GitLabContract): void {
+  if (contract.violations.length > 0) {
+    throw new Error(`DAG broke GitLab's API contract:\n- ${contract.violations.join('\n- ')}`);
+  }
+}
+
+/**
+ * Polls `check` every 2 ms until it holds; with a stand-in's contract, fails at once when DAG
+ * broke it (GitLab would have refused the request, and the awaited work may never come).
+ */
+export async function until(check: () => boolean, contract?: GitLabContract): Promise<void> {
+  while (!check()) {
+    if (contract) keptContract(contract);
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 /** DAG in this process, GitLab only (API at `gitlabUrl`), on a throwaway embedded database. */

@@ -14,7 +14,8 @@ import { QUEUES } from '../src/jobs/queue.ts';
 import type { Service } from '../src/service.ts';
 import type { PromotionRequest } from '../src/workflows/promote.ts';
 import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
-import { plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
+import { GitLabContract, contractKeeping } from '../test/helpers/gitlab-contract.ts';
+import { keptContract, plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
@@ -39,14 +40,18 @@ type Seen = { method: string; path: string };
  * The GitLab API answers a deploy and a promotion need: files and trees of the app, deployments,
  * commit statuses and merge requests. Every request is recorded.
  */
-async function fakeGitlab(): Promise<{ url: string; server: Server; seen: Seen[] }> {
+async function fakeGitlab(): Promise<{
+  url: string;
+  server: Server;
+  seen: Seen[];
+  contract: GitLabContract;
+}> {
   const seen: Seen[] = [];
   let deployments = 0;
   let mr: Record<string, unknown> | undefined;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
+  const contract = new GitLabContract();
+  const server = createServer(
+    contractKeeping(contract, (req, res, { text: body }) => {
       const url = new URL(req.url ?? '/', 'http://gitlab');
       const method = req.method ?? 'GET';
       seen.push({ method, path: url.pathname });
@@ -68,7 +73,13 @@ async function fakeGitlab(): Promise<{ url: string; server: Server; seen: Seen[]
           200,
           Object.keys(CHART)
             .filter((f) => f.startsWith(folder))
-            .map((f) => ({ id: f, name: path.basename(f), type: 'blob', path: f, mode: '100644' })),
+            .map((f) => ({
+              id: f,
+              name: path.basename(f),
+              type: 'blob',
+              path: f,
+              mode: '100644',
+            })),
         );
       }
       if (method === 'POST' && p.endsWith('/deployments')) return send(201, { id: ++deployments });
@@ -100,11 +111,11 @@ async function fakeGitlab(): Promise<{ url: string; server: Server; seen: Seen[]
         return send(200, mr);
       }
       return send(404, { message: '404 Not Found' });
-    });
-  });
+    }),
+  );
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, server, seen };
+  return { url: `http://127.0.0.1:${port}`, server, seen, contract };
 }
 
 /** Plain git building the same branch: fetch, write the folder on the base tip, commit, push. */
@@ -168,7 +179,7 @@ export async function run(): Promise<BenchResult[]> {
       const commit = sha();
       const pushes = git.pushes;
       await started.deliver(pushHook(1, 'charts', commit, 'develop'));
-      await until(() => git.pushes > pushes);
+      await until(() => git.pushes > pushes, gitlab.contract);
       // The deploy reports success after its push: let it finish before counting.
       for (;;) {
         const { rows } = await db.query<{ state: string }>(
@@ -176,6 +187,7 @@ export async function run(): Promise<BenchResult[]> {
           [commit],
         );
         if (rows[0]?.state === 'success') break;
+        keptContract(gitlab.contract);
         await new Promise((r) => setTimeout(r, 10));
       }
       await new Promise((r) => setTimeout(r, 100));
@@ -187,14 +199,16 @@ export async function run(): Promise<BenchResult[]> {
       };
       const start = performance.now();
       await service.queue.enqueueKeyed(QUEUES.promote, `bench:${commit}`, request, 'route-1');
-      await until(() =>
-        gitlab.seen
-          .slice(mark)
-          .some(
-            (s) =>
-              (s.method === 'POST' && s.path.endsWith('/merge_requests')) ||
-              (s.method === 'PUT' && s.path.endsWith('/merge_requests/1')),
-          ),
+      await until(
+        () =>
+          gitlab.seen
+            .slice(mark)
+            .some(
+              (s) =>
+                (s.method === 'POST' && s.path.endsWith('/merge_requests')) ||
+                (s.method === 'PUT' && s.path.endsWith('/merge_requests/1')),
+            ),
+        gitlab.contract,
       );
       return { ms: performance.now() - start, requests: gitlab.seen.length - mark };
     };
@@ -228,6 +242,7 @@ export async function run(): Promise<BenchResult[]> {
       plain.push(performance.now() - start);
     }
 
+    keptContract(gitlab.contract);
     return [
       result('promote.files_50_requests', Math.max(...counted), 'requests', null),
       result('promote.files_50_ms', median(timed), 'ms', median(plain)),

@@ -33,6 +33,7 @@ import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
 import { announceDeploy, runDeploy } from './workflows/deploy.ts';
+import type { ForgeUrls } from './util/commit-url.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 import {
   automaticPromotions,
@@ -152,6 +153,11 @@ export async function startService(
         request,
         `route-${request.routeId}`,
       );
+    // Links to IAC commits follow the configured forges' URL forms.
+    const forges: ForgeUrls = {
+      gitlab: settings.gitlab?.url,
+      github: settings.github?.baseUrl?.replace(/\/api\/v3\/?$/, ''),
+    };
     const clusters = new ClusterClients({ store, log });
     const tools = {
       render: (input: Parameters<typeof renderBundle>[0]) => renderBundle(input, templates),
@@ -204,6 +210,7 @@ export async function startService(
             log: jobLog,
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
+            forges,
             onOutcome: (environment, outcome) =>
               metrics.deploy(environment, outcome, secondsSince(request.receivedAt)),
           });
@@ -238,6 +245,7 @@ export async function startService(
             log: jobLog,
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
+            forges,
           });
         },
       );

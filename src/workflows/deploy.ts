@@ -10,6 +10,7 @@ import type {
   Environment,
   Iac,
 } from '../store/types.ts';
+import { iacCommitUrl, type ForgeUrls } from '../util/commit-url.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { escapeMarkdown, fitComment } from './markdown.ts';
@@ -35,6 +36,8 @@ export type DeployDeps = {
   mask: (text: string) => string;
   /** This is the job's last attempt: report a transient failure instead of retrying. */
   lastAttempt: boolean;
+  /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
+  forges?: ForgeUrls | undefined;
   /**
    * Hears how the deploy ended, when it ends: as the IAC commit is pushed (`success`), finds the
    * folder already holding the release (`unchanged`), or fails for good (`failure`). A failure
@@ -90,15 +93,6 @@ export function chartSourceOf(app: App): ChartSource {
       if (!chart.repoUrl) throw missing('chart_repo_url');
       return { kind: 'git', url: chart.repoUrl, ref: chart.version, path: chart.path };
   }
-}
-
-/** Link to a commit in an IAC repository, when its host has a known web layout. */
-export function iacCommitUrl(repoUrl: string, sha: string): string | undefined {
-  if (!/^https?:\/\//.test(repoUrl)) return undefined;
-  const url = new URL(repoUrl);
-  const path = url.pathname.replace(/\.git\/?$/, '').replace(/\/+$/, '');
-  const base = `${url.protocol}//${url.host}${path}`;
-  return url.hostname.includes('gitlab') ? `${base}/-/commit/${sha}` : `${base}/commit/${sha}`;
 }
 
 export function deployCommitMessage(input: {
@@ -322,9 +316,9 @@ export async function runDeploy(
       description: commit
         ? `Committed ${commit.slice(0, 7)} to ${iac.name} ${result.branch}:${env.iacPath}`
         : `${iac.name} ${result.branch}:${env.iacPath} already had this release`,
-      logUrl: iacCommitUrl(iac.repoUrl, shown),
+      logUrl: iacCommitUrl(iac, shown, deps.forges),
     });
-    const link = iacCommitUrl(iac.repoUrl, shown);
+    const link = iacCommitUrl(iac, shown, deps.forges);
     await reportOnPullRequest(
       platform,
       request,

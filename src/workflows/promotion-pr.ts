@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { ChangeRequest } from '../platform/types.ts';
 import type { Environment, PromotionRecord } from '../store/types.ts';
-import { iacCommitUrl } from './deploy.ts';
+import { iacCommitUrl } from '../util/commit-url.ts';
 import { escapeMarkdown, fitComment } from './markdown.ts';
 import {
   PROMOTION_LABELS,
@@ -91,7 +91,7 @@ async function reportMerge(
           description: merge
             ? `Promoted from ${route.from.name}: ${iac.name} merge ${merge.slice(0, 7)} (#${record.number})`
             : `Promoted from ${route.from.name} by #${record.number}`,
-          logUrl: merge ? iacCommitUrl(iac.repoUrl, merge) : request.url,
+          logUrl: merge ? iacCommitUrl(iac, merge, deps.forges) : request.url,
         },
       );
       await store.updateDeploy(deploy.id, { state: 'success', iacCommit: merge });

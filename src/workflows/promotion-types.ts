@@ -13,6 +13,7 @@ import type {
   PromotionRoute,
   PromotionStore,
 } from '../store/types.ts';
+import type { ForgeUrls } from '../util/commit-url.ts';
 import type { BundleTools } from './deploy.ts';
 import type { IacReader, PreviewDeps } from './diff.ts';
 import type { ChangedFile } from './promotion-body.ts';
@@ -71,6 +72,8 @@ export type PromoteDeps = PreviewDeps & {
   log: Logger;
   /** Scrubs secrets from text shown to users. */
   mask: (text: string) => string;
+  /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
+  forges?: ForgeUrls | undefined;
 };
 
 export type PromotionOutcome =

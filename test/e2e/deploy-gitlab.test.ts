@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GitLabContract } from '../helpers/gitlab-contract.ts';
 import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
@@ -8,6 +9,8 @@ import { startHarness, type Harness } from './harness.ts';
 const GITLAB = 'https://gitlab.example.com';
 const BOT_TOKEN = 'glpat-dag-bot-token';
 let h: Harness;
+/** Every request DAG sends GitLab is checked against GitLab's documented contract. */
+const contract = new GitLabContract();
 
 /** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
 const payload = gitlabExample('push-hook');
@@ -34,11 +37,11 @@ beforeAll(async () => {
     INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'http://example.com/mike/diaspora');
     INSERT INTO clusters (name, api_url) VALUES ('prod-1', 'https://k8s.example.com:6443');
   `);
-  await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
-    'iac',
-    h.git.url('iac'),
-    h.iacToken,
-  ]);
+  // The IAC repository's host is neither GITLAB_URL nor a known forge: its provider says GitLab.
+  await h.dag.db.query(
+    `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ($1, $2, $3, 'gitlab')`,
+    ['iac', h.git.url('iac'), h.iacToken],
+  );
   await h.dag.db.query(`
     INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
     VALUES (1, 'master', 1, 'clusters/production/my-app', 1, 'plain', 'production', 'diaspora')`);
@@ -49,12 +52,14 @@ afterAll(async () => {
   await h?.stop();
   nock.cleanAll();
   nock.enableNetConnect();
+  contract.assertKept();
 });
 
 describe('push to deploy on GitLab, end to end', () => {
-  it('commits a plain chart, and reports through the Deployments API and a commit status', async () => {
+  it('commits a plain chart, and reports through the Deployments API and a commit status, as GitLab documents them', async () => {
     const auth = { reqheaders: { 'private-token': BOT_TOKEN } };
-    const api = nock(GITLAB, auth)
+    const api = contract
+      .nock(GITLAB, auth)
       .get(`/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw`)
       .query({ ref: SHA })
       // A self-managed GitLab's registry is the operator's to name: DAG does not guess it.
@@ -73,8 +78,9 @@ describe('push to deploy on GitLab, end to end', () => {
         sha: SHA,
         ref: 'master',
         tag: false,
+        status: 'running',
       })
-      .reply(201, { id: 77 })
+      .reply(201, { id: 77, status: 'running' })
       .post(`/api/v4/projects/15/statuses/${SHA}`, (b) => b.state === 'pending')
       .reply(201, {})
       .post(`/api/v4/projects/15/statuses/${SHA}`, (b) => b.state === 'running')
@@ -84,11 +90,9 @@ describe('push to deploy on GitLab, end to end', () => {
         (b) =>
           b.state === 'success' &&
           b.name === 'dag/deploy/production' &&
-          /\/iac\/commit\/[0-9a-f]{40}$/.test(String(b.target_url)),
+          /\/iac\/-\/commit\/[0-9a-f]{40}$/.test(String(b.target_url)),
       )
       .reply(201, {})
-      .put('/api/v4/projects/15/deployments/77', { status: 'running' })
-      .reply(200, { id: 77 })
       .put('/api/v4/projects/15/deployments/77', { status: 'success' })
       .reply(200, { id: 77 });
 
@@ -124,7 +128,16 @@ describe('push to deploy on GitLab, end to end', () => {
     const head = await h.git.head('iac', 'main');
     const other = await deliver(payload, '0d1f0f4e-0000-4000-8000-000000000002');
     expect(await other.json()).toEqual({ status: 'queued' });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Its event job found the deploy already there (announcing it called nobody).
+    await waitFor(
+      () =>
+        h.dag.logs.some(
+          (line) =>
+            line.includes('"deliveryId":"0d1f0f4e-0000-4000-8000-000000000002"') &&
+            line.includes('"msg":"deploy queued"'),
+        ),
+      { what: 'the second delivery to be handled' },
+    );
     expect(await h.git.head('iac', 'main')).toBe(head);
     expect(nock.pendingMocks()).toEqual([]);
   });

@@ -1,5 +1,6 @@
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GitLabContract } from '../helpers/gitlab-contract.ts';
 import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
@@ -9,6 +10,8 @@ const BOT_TOKEN = 'glpat-dag-bot-token';
 const METRICS_TOKEN = 'scrape-token-9c1d';
 const DELIVERY = '7b0e8f6a-3c1d-4e2f-9a8b-5c6d7e8f9a0b';
 let h: Harness;
+/** Every request DAG sends GitLab is checked against GitLab's documented contract. */
+const contract = new GitLabContract();
 
 /** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
 const payload = gitlabExample('push-hook');
@@ -68,6 +71,7 @@ afterAll(async () => {
   await h?.stop();
   nock.cleanAll();
   nock.enableNetConnect();
+  contract.assertKept();
 });
 
 describe('/metrics of a running DAG', () => {
@@ -78,7 +82,8 @@ describe('/metrics of a running DAG', () => {
   });
 
   it('shows a push deployed: webhook, jobs, deploy, provider requests, git', async () => {
-    const api = nock(GITLAB, { reqheaders: { 'private-token': BOT_TOKEN } })
+    const api = contract
+      .nock(GITLAB, { reqheaders: { 'private-token': BOT_TOKEN } })
       .get('/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw')
       .query({ ref: SHA })
       .reply(200, 'image:\n  repository: registry.example.com/mike/diaspora\n', {
@@ -93,8 +98,8 @@ describe('/metrics of a running DAG', () => {
       .post(`/api/v4/projects/15/statuses/${SHA}`)
       .times(3)
       .reply(201, {})
+      // Created running, the deployment is moved once: to its end.
       .put('/api/v4/projects/15/deployments/77')
-      .times(2)
       .reply(200, { id: 77 });
 
     expect((await deliver(payload)).status).toBe(202);
@@ -134,7 +139,7 @@ describe('/metrics of a running DAG', () => {
     expect(gitlab('GET /projects/{id}/repository/files/{file_path}/raw', 404)).toBe(1);
     expect(gitlab('POST /projects/{id}/deployments', 201)).toBe(1);
     expect(gitlab('POST /projects/{id}/statuses/{sha}', 201)).toBe(3);
-    expect(gitlab('PUT /projects/{id}/deployments/{deployment_id}', 200)).toBe(2);
+    expect(gitlab('PUT /projects/{id}/deployments/{deployment_id}', 200)).toBe(1);
     expect(
       value(
         text,

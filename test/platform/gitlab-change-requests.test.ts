@@ -3,6 +3,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import type { RepoRef } from '../../src/events/types.ts';
 import { GitLabPlatform } from '../../src/platform/gitlab/gitlab-platform.ts';
+import { GitLabContract } from '../helpers/gitlab-contract.ts';
 
 const GITLAB = 'https://gitlab.example.com';
 const SHA = '8888888888888888888888888888888888888888';
@@ -23,7 +24,9 @@ const platform = () =>
     backoff: { attempts: 1, baseDelayMs: 5, maxDelayMs: 50 },
   });
 
-const gitlab = () => nock(GITLAB, { reqheaders: { 'private-token': 'glpat-x' } });
+/** Every request below is checked against GitLab's documented contract. */
+const contract = new GitLabContract();
+const gitlab = () => contract.nock(GITLAB, { reqheaders: { 'private-token': 'glpat-x' } });
 
 /** A merge request as GitLab's REST API returns it (the fields DAG reads, and a few more). */
 function mergeRequest(fields: Record<string, unknown> = {}) {
@@ -70,6 +73,7 @@ beforeAll(() => nock.disableNetConnect());
 afterEach(() => {
   expect(nock.pendingMocks()).toEqual([]);
   nock.cleanAll();
+  contract.assertKept();
 });
 
 describe('GitLabPlatform change requests', () => {

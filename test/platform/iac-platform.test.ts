@@ -5,6 +5,10 @@ import { ConfigError } from '../../src/errors.ts';
 import { iacPlatformFactory } from '../../src/platform/iac-platform.ts';
 import { createProbot } from '../../src/server/github.ts';
 import { quiet } from '../helpers/quiet-log.ts';
+import { GitLabContract } from '../helpers/gitlab-contract.ts';
+
+/** GitLab requests below are checked against GitLab's documented contract. */
+const contract = new GitLabContract();
 
 const IAC_TOKEN = 'github_pat_11AAAAAAA0iacSecretToken';
 const GITLAB_IAC_TOKEN = 'glpat-iacSecretToken';
@@ -59,6 +63,7 @@ beforeAll(() => nock.disableNetConnect());
 afterEach(() => {
   expect(nock.pendingMocks()).toEqual([]);
   nock.cleanAll();
+  contract.assertKept();
 });
 afterAll(() => nock.enableNetConnect());
 
@@ -81,7 +86,8 @@ describe('iacPlatformFactory: the provider', () => {
   });
 
   it('knows gitlab.com, and uses the IAC token there', async () => {
-    nock('https://gitlab.com', { reqheaders: { 'private-token': GITLAB_IAC_TOKEN } })
+    contract
+      .nock('https://gitlab.com', { reqheaders: { 'private-token': GITLAB_IAC_TOKEN } })
       .post('/api/v4/projects/group%2Fsub%2Fiac/merge_requests/3/notes', { body: 'hello' })
       .reply(201, { id: 1 });
     const platformFor = iacPlatformFactory({});
@@ -114,7 +120,8 @@ describe('iacPlatformFactory: the provider', () => {
   });
 
   it("knows GITLAB_URL's host, and falls back to the bot token there", async () => {
-    nock('https://git.corp.example:8443', { reqheaders: { 'private-token': BOT_TOKEN } })
+    contract
+      .nock('https://git.corp.example:8443', { reqheaders: { 'private-token': BOT_TOKEN } })
       .post('/api/v4/projects/platform%2Fiac/merge_requests/3/notes', { body: 'hello' })
       .reply(201, { id: 1 });
     const platformFor = iacPlatformFactory({
@@ -140,7 +147,8 @@ describe('iacPlatformFactory: the provider', () => {
   });
 
   it("lets the IAC's provider win over its host", async () => {
-    nock('https://code.example.org', { reqheaders: { 'private-token': GITLAB_IAC_TOKEN } })
+    contract
+      .nock('https://code.example.org', { reqheaders: { 'private-token': GITLAB_IAC_TOKEN } })
       .post('/api/v4/projects/team%2Fiac/merge_requests/3/notes', { body: 'hello' })
       .reply(201, { id: 1 });
     const platformFor = iacPlatformFactory({});

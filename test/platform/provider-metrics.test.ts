@@ -6,6 +6,10 @@ import { GitHubPlatform } from '../../src/platform/github/github-platform.ts';
 import { observedOctokit } from '../../src/platform/github/observed-octokit.ts';
 import { GitLabPlatform } from '../../src/platform/gitlab/gitlab-platform.ts';
 import type { ProviderRequest } from '../../src/platform/request-metrics.ts';
+import { GitLabContract } from '../helpers/gitlab-contract.ts';
+
+/** GitLab requests below are checked against GitLab's documented contract. */
+const contract = new GitLabContract();
 
 const SHA = 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7';
 
@@ -13,6 +17,7 @@ beforeAll(() => nock.disableNetConnect());
 afterEach(() => {
   expect(nock.pendingMocks()).toEqual([]);
   nock.cleanAll();
+  contract.assertKept();
 });
 
 /** What an observer saw, durations aside (they are checked to be sane). */
@@ -106,7 +111,8 @@ describe('GitLab requests through the backoff requester', () => {
       backoff: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1, sleep: () => Promise.resolve() },
       onRequest: r.observe,
     });
-    nock(GITLAB)
+    contract
+      .nock(GITLAB)
       .get('/api/v4/projects/15/repository/files/deploy%2Fvalues.yaml/raw')
       .query({ ref: SHA })
       .reply(503, { message: 'down' })

@@ -7,7 +7,6 @@ import { Keyring } from '../../src/store/crypto.ts';
 import { planDeploys, type DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import {
   defaultImageRepository,
-  iacCommitUrl,
   releaseNameFor,
   runDeploy,
   type DeployDeps,
@@ -232,9 +231,5 @@ describe('helpers', () => {
         repoUrl: 'https://gitlab.corp.example/g/app',
       }),
     ).toBeNull();
-    expect(iacCommitUrl('https://gitlab.com/org/iac.git', 'abc')).toBe(
-      'https://gitlab.com/org/iac/-/commit/abc',
-    );
-    expect(iacCommitUrl('git@github.com:org/iac.git', 'abc')).toBeUndefined();
   });
 });

@@ -13,20 +13,44 @@ import type {
 import type { ProviderRequestObserver } from '../request-metrics.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
 
-// A new GitLab deployment is `created`, which is DAG's `queued`.
-const GITLAB_STATUS: Record<DeploymentState, 'created' | 'running' | 'success' | 'failed'> = {
-  queued: 'created',
-  in_progress: 'running',
+/**
+ * How DAG's neutral deploy states show on GitLab. GitLab's API creates a deployment `running`
+ * (or finished): it has no `queued`, and a deployment runs only from `created`, which no
+ * API-created deployment is. So DAG creates the deployment `running` when it announces the
+ * deploy, and moves it only to its end (`success`, `failed`). The commit status
+ * `dag/deploy/<environment>` shows each step: `pending` while queued, `running`, then `success`
+ * or `failed`, with the description (and the failure reason) and the link.
+ */
+export const GITLAB_DEPLOYMENT_STATUS = {
+  create: 'running',
+  queued: undefined,
+  in_progress: undefined,
   success: 'success',
   failure: 'failed',
-};
+} as const satisfies Record<
+  DeploymentState | 'create',
+  'running' | 'success' | 'failed' | undefined
+>;
 
-const COMMIT_STATUS: Record<DeploymentState, 'pending' | 'running' | 'success' | 'failed'> = {
+export const GITLAB_COMMIT_STATE = {
   queued: 'pending',
   in_progress: 'running',
   success: 'success',
   failure: 'failed',
-};
+} as const satisfies Record<DeploymentState, 'pending' | 'running' | 'success' | 'failed'>;
+
+/**
+ * GitLab's answer to a commit status that cannot go where DAG asks: `pending` or `running` again,
+ * or back from `running` to `pending` (a retry). The status already shows the deploy under way,
+ * so DAG leaves it (as Renovate does with the same answer).
+ */
+function alreadyUnderWay(error: unknown): boolean {
+  const message = String((error as { cause?: { description?: unknown } }).cause?.description ?? '');
+  return (
+    httpStatus(error) === 400 &&
+    /^Cannot transition status via :(enqueue|run) from :(pending|running)\b/.test(message)
+  );
+}
 
 function project(repo: RepoRef): number | string {
   return repo.projectId ?? repo.fullName;
@@ -115,6 +139,7 @@ export class GitLabPlatform implements Platform, ChangeRequests {
         input.sha,
         input.ref,
         false,
+        { status: GITLAB_DEPLOYMENT_STATUS.create },
       );
       return String((deployment as { id: number }).id);
     } catch (error) {
@@ -127,22 +152,24 @@ export class GitLabPlatform implements Platform, ChangeRequests {
     deployment: { id: string; sha: string; ref: string; environment: string },
     update: { state: DeploymentState; description: string; logUrl?: string | undefined },
   ): Promise<void> {
-    const status = GITLAB_STATUS[update.state];
+    const state = GITLAB_COMMIT_STATE[update.state];
     try {
       // GitLab deployments carry no message: a commit status named after the environment
       // carries the description (and the failure reason) and links to the IAC commit.
-      await this.#api.Commits.editStatus(
-        project(repo),
-        deployment.sha,
-        COMMIT_STATUS[update.state],
-        {
-          name: `dag/deploy/${deployment.environment}`,
-          ref: deployment.ref,
-          description: update.description.slice(0, 255),
-          ...(update.logUrl ? { targetUrl: update.logUrl } : {}),
-        },
-      );
-      if (status === 'created') return;
+      await this.#api.Commits.editStatus(project(repo), deployment.sha, state, {
+        name: `dag/deploy/${deployment.environment}`,
+        ref: deployment.ref,
+        description: update.description.slice(0, 255),
+        ...(update.logUrl ? { targetUrl: update.logUrl } : {}),
+      });
+    } catch (error) {
+      if (!(state === 'pending' || state === 'running') || !alreadyUnderWay(error)) {
+        throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
+      }
+    }
+    const status = GITLAB_DEPLOYMENT_STATUS[update.state];
+    if (status === undefined) return;
+    try {
       await this.#api.Deployments.edit(project(repo), Number(deployment.id), status);
     } catch (error) {
       throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
