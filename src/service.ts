@@ -32,7 +32,7 @@ import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
-import { announceDeploy, runDeploy } from './workflows/deploy.ts';
+import { announceDeploy, askDeploy, runDeploy } from './workflows/deploy.ts';
 import type { ForgeUrls } from './util/commit-url.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 import {
@@ -140,9 +140,19 @@ export async function startService(
       onError: (error) => log.warn({ err: error }, 'metrics: the job table could not be read'),
     });
     parts.queue = queue;
-    const enqueueDeploy = async (request: DeployRequest) => {
-      await announceDeploy(request, { store, platform: await platformFor(request.repo) });
-      return queue.enqueueDeploy(request, deployGroup(request.target));
+    // A push deploys its commit; a request (`/deploy`) first gets its attempt, or is told the
+    // environment runs that commit already.
+    const enqueueDeploy = async (
+      request: DeployRequest,
+    ): Promise<{ status: 'queued' | 'duplicate' | 'current' }> => {
+      let queued = request;
+      if (request.requestKey !== undefined) {
+        const asked = await askDeploy({ ...request, requestKey: request.requestKey }, store);
+        if (asked.status === 'current') return { status: 'current' };
+        queued = asked.request;
+      }
+      await announceDeploy(queued, { store, platform: await platformFor(queued.repo) });
+      return queue.enqueueDeploy(queued, deployGroup(queued.target));
     };
     const enqueueDiff = (request: DiffRequest) =>
       queue.enqueueKeyed(QUEUES.diff, diffJobKey(request), request);

@@ -4,6 +4,7 @@ import { DagError, errorMessage } from '../errors.ts';
 import { registerAppCommands } from './commands/apps.ts';
 import { registerClusterCommands } from './commands/clusters.ts';
 import { registerDbCommands } from './commands/db.ts';
+import { registerDeployCommand } from './commands/deploy.ts';
 import { registerDeployCommands } from './commands/deploys.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerEnvironmentCommands } from './commands/envs.ts';
@@ -83,6 +84,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerEnvironmentCommands(program, cli);
   registerJobCommands(program, cli);
   registerDeployCommands(program, cli);
+  registerDeployCommand(program, cli);
   registerPromotionCommands(program, cli);
   registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);

@@ -13,11 +13,28 @@ export interface Platform {
   readFile(repo: RepoRef, ref: string, path: string): Promise<string | undefined>;
   /** Every file under a folder at a commit (paths relative to it), or undefined if no folder. */
   readFolder(repo: RepoRef, ref: string, path: string): Promise<Record<string, string> | undefined>;
-  /** Creates the provider's deployment record for an environment; returns its id. */
+  /**
+   * Creates the provider's deployment record for an environment; returns its id. `attempt`
+   * (above 1: a redeploy of the commit) is kept with it, so findDeployment can tell them apart.
+   */
   createDeployment(
     repo: RepoRef,
-    input: { sha: string; ref: string; environment: string; description: string },
+    input: {
+      sha: string;
+      ref: string;
+      environment: string;
+      description: string;
+      attempt?: number | undefined;
+    },
   ): Promise<string>;
+  /**
+   * Optional: the deployment DAG created for this commit, environment and attempt, if any.
+   * Asked only when a DAG process that claimed the creation died before storing the id.
+   */
+  findDeployment?(
+    repo: RepoRef,
+    input: { sha: string; environment: string; attempt: number },
+  ): Promise<string | undefined>;
   setDeploymentState(
     repo: RepoRef,
     deployment: { id: string; sha: string; ref: string; environment: string },

@@ -84,33 +84,85 @@ export type DeployRules = {
 export const DEPLOY_STATES = ['queued', 'in_progress', 'success', 'failure'] as const;
 export type DeployState = (typeof DEPLOY_STATES)[number];
 
-/** One environment asked to run one source commit. */
+/**
+ * One attempt to make an environment run one source commit. A push is attempt 1 (however often
+ * delivered); a `/deploy` or `dag deploy` of a commit that ran there before is a new attempt.
+ */
 export type DeployRecord = {
   id: number;
   environmentId: number;
   sha: string;
   ref: string;
   pusher: string | null;
+  /** 1 for the first deploy of this commit to this environment, then 2, 3... */
+  attempt: number;
+  /** The request that asked for this attempt (`comment:<id>`, `cli:<uuid>`); null for a push. */
+  requestKey: string | null;
   state: DeployState;
   providerDeploymentId: string | null;
+  /** The last deployment state DAG posted for this attempt. */
+  reportedState: DeployState | null;
   iacCommit: string | null;
   error: string | null;
   updatedAt: Date;
 };
 
+/** How a request to deploy a commit was taken (see DeployStore.requestDeploy). */
+export type DeployAsk =
+  /** A new attempt (or the one this same request made before): its job deploys it. */
+  | { status: 'new'; record: DeployRecord }
+  /** An attempt of this commit is queued or running already: this request joins it. */
+  | { status: 'joined'; record: DeployRecord }
+  /** The environment runs this commit already (its latest successful deploy), nothing pending. */
+  | { status: 'current'; record: DeployRecord };
+
+export type DeployPatch = Partial<
+  Pick<DeployRecord, 'state' | 'providerDeploymentId' | 'iacCommit' | 'error' | 'reportedState'>
+>;
+
 /** The deploy records: what makes a deploy idempotent and what it reported. */
 export interface DeployStore {
-  /** The record for this environment and commit, created (queued) if it is new. */
+  /**
+   * The record of this environment, commit and attempt, created (queued) if it is new. Without
+   * an attempt (a push): the commit's latest attempt, or attempt 1 when there is none.
+   */
   beginDeploy(input: {
     environmentId: number;
     sha: string;
     ref: string;
     pusher: string | null;
+    attempt?: number | undefined;
   }): Promise<DeployRecord>;
-  updateDeploy(
+  /**
+   * A request (`/deploy`, `dag deploy`) to make the environment run a commit: the attempt this
+   * request made before, else the commit's pending attempt, else `current` when the environment
+   * runs it already, else a new attempt. Atomic against concurrent requests.
+   */
+  requestDeploy(input: {
+    environmentId: number;
+    sha: string;
+    ref: string;
+    pusher: string | null;
+    requestKey: string;
+  }): Promise<DeployAsk>;
+  /**
+   * Claims the right to create the attempt's provider deployment: true for exactly one caller
+   * while the claim is fresh; a claim older than `staleAfterSeconds` (its holder died between
+   * claim and storing the id) can be taken over, and `takenOver` says so.
+   */
+  claimDeployment(
     id: number,
-    patch: Partial<Pick<DeployRecord, 'state' | 'providerDeploymentId' | 'iacCommit' | 'error'>>,
-  ): Promise<DeployRecord>;
+    staleAfterSeconds: number,
+  ): Promise<{ claimed: false } | { claimed: true; takenOver: boolean }>;
+  /** Gives up a claim whose holder could not create the deployment (others may claim at once). */
+  releaseDeploymentClaim(id: number): Promise<void>;
+  /**
+   * Records that `state` was posted, unless it already was the last one posted (or, with
+   * `onlyFirst`, unless anything was posted): false when nothing changed.
+   */
+  markReported(id: number, state: DeployState, options?: { onlyFirst?: boolean }): Promise<boolean>;
+  getDeploy(id: number): Promise<DeployRecord | undefined>;
+  updateDeploy(id: number, patch: DeployPatch): Promise<DeployRecord>;
   listDeploys(options?: { environmentId?: number; limit?: number }): Promise<DeployRecord[]>;
 }
 
@@ -232,8 +284,11 @@ export const deployRow = z.object({
   sha: z.string(),
   ref: z.string(),
   pusher: z.string().nullable(),
+  attempt: z.number().int(),
+  request_key: z.string().nullable(),
   state: z.enum(DEPLOY_STATES),
   provider_deployment_id: z.string().nullable(),
+  reported_state: z.enum(DEPLOY_STATES).nullable(),
   iac_commit: z.string().nullable(),
   error: z.string().nullable(),
   updated_at: timestamp,

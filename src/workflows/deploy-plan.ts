@@ -13,6 +13,13 @@ export type DeployRequest = {
   commitUrl: string;
   /** Set when a /deploy command asked for it: DAG reports back on this pull request. */
   pullRequest?: number | undefined;
+  /**
+   * Set for a request (`/deploy`, `dag deploy`) rather than a push: which request asked
+   * (`comment:<id>`, `cli:<uuid>`), and the deploy attempt it was given (requestDeploy). A push
+   * has neither: it is the commit's latest attempt, or its first.
+   */
+  requestKey?: string | undefined;
+  attempt?: number | undefined;
   /** The webhook delivery that asked for this deploy: its job's log lines carry the id. */
   deliveryId?: string | undefined;
   /** When that webhook was received (ISO 8601): the deploy's duration counts from here. */

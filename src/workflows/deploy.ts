@@ -1,4 +1,5 @@
-import { ConfigError, DagError, reasonOf } from '../errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError, DagError, TransientError, reasonOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
@@ -189,27 +190,112 @@ async function reportOnPullRequest(
   );
 }
 
-/** The provider's deployment record of this deploy, created once (it survives retries). */
-async function ensureDeployment(
+/**
+ * How long a claim to create a deploy's provider deployment holds. A DAG process that claimed
+ * it and died before storing the id is taken over after this; the taker looks the deployment
+ * up first where the provider can list them (findDeployment), so the rare duplicate is left
+ * only for a provider without that capability.
+ */
+export const CLAIM_STALE_SECONDS = 120;
+
+/**
+ * The provider's deployment of this deploy attempt, created exactly once across every DAG
+ * process: the caller whose atomic claim in the database wins creates it and stores its id.
+ * A loser waits for that id (`wait`), or returns undefined and leaves reporting to the winner.
+ */
+export async function ensureDeployment(
   platform: Platform,
   store: DeployStore,
   request: DeployRequest,
   environment: string,
   record: DeployRecord,
+  options: { wait: boolean },
+): Promise<DeployRecord | undefined> {
+  const deadline = Date.now() + (CLAIM_STALE_SECONDS + 30) * 1000;
+  let pause = 25;
+  for (;;) {
+    if (record.providerDeploymentId) return record;
+    const claim = await store.claimDeployment(record.id, CLAIM_STALE_SECONDS);
+    if (claim.claimed) {
+      try {
+        const found =
+          claim.takenOver && platform.findDeployment
+            ? await platform.findDeployment(request.repo, {
+                sha: request.sha,
+                environment,
+                attempt: record.attempt,
+              })
+            : undefined;
+        const id =
+          found ??
+          (await platform.createDeployment(request.repo, {
+            sha: request.sha,
+            ref: request.branch,
+            environment,
+            description: `DAG deploys ${request.sha.slice(0, 7)} to ${environment}`,
+            attempt: record.attempt,
+          }));
+        return await store.updateDeploy(record.id, { providerDeploymentId: id });
+      } catch (error) {
+        await store.releaseDeploymentClaim(record.id);
+        throw error;
+      }
+    }
+    if (!options.wait) return undefined;
+    if (Date.now() > deadline) {
+      throw new TransientError(`the ${environment} deployment was not created in time`);
+    }
+    await sleep(pause);
+    pause = Math.min(pause * 2, 1000);
+    const again = await store.getDeploy(record.id);
+    if (!again) throw new TransientError(`deploy ${record.id} was removed`);
+    record = again;
+  }
+}
+
+/** The deploy record a request runs on: its own attempt, or a push's latest (or first). */
+function beginFor(
+  store: DeployStore,
+  request: DeployRequest,
+  environmentId: number,
 ): Promise<DeployRecord> {
-  if (record.providerDeploymentId) return record;
-  const id = await platform.createDeployment(request.repo, {
+  return store.beginDeploy({
+    environmentId,
     sha: request.sha,
     ref: request.branch,
-    environment,
-    description: `DAG deploys ${request.sha.slice(0, 7)} to ${environment}`,
+    pusher: request.pusher,
+    attempt: request.attempt,
   });
-  return store.updateDeploy(record.id, { providerDeploymentId: id });
+}
+
+/**
+ * A person's request to deploy a commit (`/deploy`, `dag deploy`): `current` when the
+ * environment runs that commit already (nothing to queue), else the request with the attempt
+ * it deploys, for the deploy job: a new attempt when the commit ran there before and the
+ * environment runs something else now (a redeploy, a rollback).
+ */
+export async function askDeploy(
+  request: DeployRequest & { requestKey: string },
+  store: DeployStore,
+): Promise<
+  | { status: 'current'; record: DeployRecord }
+  | { status: 'new' | 'joined'; record: DeployRecord; request: DeployRequest }
+> {
+  const asked = await store.requestDeploy({
+    environmentId: request.environmentId,
+    sha: request.sha,
+    ref: request.branch,
+    pusher: request.pusher,
+    requestKey: request.requestKey,
+  });
+  if (asked.status === 'current') return asked;
+  return { ...asked, request: { ...request, attempt: asked.record.attempt } };
 }
 
 /**
  * Announces a deploy as soon as it is queued: the provider's deployment for the environment,
- * in state `queued`, so the app repository shows it while it waits for its IAC target.
+ * in state `queued`, so the app repository shows it while it waits for its IAC target. Posted
+ * once per deploy attempt, however many deliveries announce it.
  */
 export async function announceDeploy(
   request: DeployRequest,
@@ -217,14 +303,15 @@ export async function announceDeploy(
 ): Promise<void> {
   const env = await deps.store.getEnvironment(request.environmentId);
   if (!env) return;
-  let record = await deps.store.beginDeploy({
-    environmentId: env.id,
-    sha: request.sha,
-    ref: request.branch,
-    pusher: request.pusher,
+  let record: DeployRecord | undefined = await beginFor(deps.store, request, env.id);
+  if (record.state !== 'queued' || record.reportedState !== null) return;
+  record = await ensureDeployment(deps.platform, deps.store, request, env.name, record, {
+    wait: false,
   });
-  if (record.state !== 'queued') return;
-  record = await ensureDeployment(deps.platform, deps.store, request, env.name, record);
+  // Another delivery won the claim: it announces. Else only the first to mark posts `queued`.
+  if (!record || !(await deps.store.markReported(record.id, 'queued', { onlyFirst: true }))) {
+    return;
+  }
   await deps.platform.setDeploymentState(
     request.repo,
     {
@@ -243,7 +330,7 @@ export async function announceDeploy(
 /**
  * Deploys one commit to one environment: renders the release bundle, commits it to the
  * environment's folder of its IAC repo, and reports on the app repo (deployment and status).
- * Idempotent per environment and commit: a repeat finds the deploy done, or resumes it.
+ * Idempotent per deploy attempt: a repeat finds the attempt done, or resumes it.
  */
 export async function runDeploy(
   request: DeployRequest,
@@ -260,27 +347,36 @@ export async function runDeploy(
   }
   const app = (await store.getApp(env.appId)) as App;
   const iac = (await store.getIac(env.iacId)) as Iac;
-  let record = await store.beginDeploy({
-    environmentId: env.id,
-    sha: request.sha,
-    ref: request.branch,
-    pusher: request.pusher,
-  });
+  let record = await beginFor(store, request, env.id);
   if (record.state === 'success') {
     log.info({ deploy: record.id }, 'already deployed; nothing to do');
     return record;
   }
-  record = await ensureDeployment(platform, store, request, env.name, record);
+  try {
+    record = (await ensureDeployment(platform, store, request, env.name, record, {
+      wait: true,
+    })) as DeployRecord;
+  } catch (error) {
+    // No deployment to report on (e.g. the provider does not know the commit): say it here.
+    if (error instanceof DagError && (error.kind === 'user' || error.kind === 'config')) {
+      await store.updateDeploy(record.id, { state: 'failure', error: deps.mask(reasonOf(error)) });
+      deps.onOutcome?.(env.name, 'failure');
+    }
+    throw error;
+  }
   const deployment = {
     id: record.providerDeploymentId as string,
     sha: request.sha,
     ref: request.branch,
     environment: env.name,
   };
-  await platform.setDeploymentState(request.repo, deployment, {
-    state: 'in_progress',
-    description: `Committing the release to ${iac.name}`,
-  });
+  // A run resumed after its in_progress was posted (a handed-back job) does not repeat it.
+  if (await store.markReported(record.id, 'in_progress')) {
+    await platform.setDeploymentState(request.repo, deployment, {
+      state: 'in_progress',
+      description: `Committing the release to ${iac.name}`,
+    });
+  }
   record = await store.updateDeploy(record.id, { state: 'in_progress' });
 
   let ended = false;
@@ -310,7 +406,11 @@ export async function runDeploy(
     deps.onOutcome?.(env.name, commit ? 'success' : 'unchanged');
     ended = true;
     const shown = commit ?? result.head;
-    record = await store.updateDeploy(record.id, { state: 'success', iacCommit: shown });
+    record = await store.updateDeploy(record.id, {
+      state: 'success',
+      iacCommit: shown,
+      reportedState: 'success',
+    });
     await platform.setDeploymentState(request.repo, deployment, {
       state: 'success',
       description: commit
@@ -342,6 +442,7 @@ export async function runDeploy(
     const reason = deps.mask(reasonOf(error));
     log.warn({ err: error, deploy: record.id, permanent }, 'deploy failed');
     if (!permanent && !deps.lastAttempt) {
+      await store.updateDeploy(record.id, { reportedState: 'queued' });
       await platform.setDeploymentState(request.repo, deployment, {
         state: 'queued',
         description: deps.mask(`Retrying: ${reason}`),
@@ -349,7 +450,11 @@ export async function runDeploy(
       throw error;
     }
     if (!ended) deps.onOutcome?.(env.name, 'failure');
-    record = await store.updateDeploy(record.id, { state: 'failure', error: reason });
+    record = await store.updateDeploy(record.id, {
+      state: 'failure',
+      error: reason,
+      reportedState: 'failure',
+    });
     await platform.setDeploymentState(request.repo, deployment, {
       state: 'failure',
       description: reason,

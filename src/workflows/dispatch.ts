@@ -23,7 +23,10 @@ type Queued = Promise<{ status: 'queued' | 'duplicate' }>;
 export type WorkflowDeps = {
   log: Logger;
   store: ConfigStore & PromotionStore;
-  enqueueDeploy: (request: DeployRequest) => Queued;
+  /** `current`: a request's environment runs its commit already; nothing was queued. */
+  enqueueDeploy: (
+    request: DeployRequest,
+  ) => Promise<{ status: 'queued' | 'duplicate' | 'current' }>;
   enqueueDiff: (request: DiffRequest) => Queued;
   enqueuePromotion: (request: PromotionRequest) => Queued;
   platformFor: (repo: RepoRef) => Promise<Platform>;

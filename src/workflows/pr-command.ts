@@ -38,8 +38,12 @@ export type CommandDeps = {
     environments: Environment[];
     commentId: number;
   }) => Promise<void>;
-  /** Queues a deploy (the push workflow's deploy job). */
-  deploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' }>;
+  /**
+   * Queues a deploy (the push workflow's deploy job) for a request (`requestKey`): a commit
+   * that ran in the environment before is deployed again, as a new attempt, unless the
+   * environment runs it now (`current`: nothing is queued).
+   */
+  deploy: (request: DeployRequest) => Promise<{ status: 'queued' | 'duplicate' | 'current' }>;
   /**
    * Queues the promotion of a route; the promotion job answers in DAG's `promote` comment with
    * the pull request's link and gives the command comment its final reaction.
@@ -230,7 +234,7 @@ async function run(
       if (no) return no;
       if (!pr.open)
         return { ok: false, lines: [`- \`/deploy\`: pull request #${pr.number} is closed.`] };
-      await deps.deploy({
+      const { status } = await deps.deploy({
         environmentId: env.id,
         target: { iacId: env.iacId, iacBranch: env.iacBranch },
         sha: pr.headSha,
@@ -239,7 +243,17 @@ async function run(
         repo: event.repo,
         commitUrl: `${event.repo.webUrl}/commit/${pr.headSha}`,
         pullRequest: pr.number,
+        // One request per comment: a redelivered or retried comment is the same request.
+        requestKey: `comment:${event.commentId}`,
       });
+      if (status === 'current') {
+        return {
+          ok: true,
+          lines: [
+            `- \`/deploy ${env.name}\`: ${env.name} already runs \`${pr.headSha.slice(0, 7)}\` of #${pr.number}; nothing to deploy.`,
+          ],
+        };
+      }
       return {
         ok: true,
         lines: [

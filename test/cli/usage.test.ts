@@ -58,10 +58,10 @@ describe('dag usage', () => {
       stderr: "dag: unknown command 'frobnicate'\n",
     });
     // A near miss keeps commander's suggestion, on the same line.
-    expect(await dag(['deploy'])).toEqual({
+    expect(await dag(['cluster'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: "dag: unknown command 'deploy' (Did you mean deploys?)\n",
+      stderr: "dag: unknown command 'cluster' (Did you mean clusters?)\n",
     });
     expect(await dag(['apps', 'add', '--provider', 'gitlab'])).toEqual({
       code: 2,

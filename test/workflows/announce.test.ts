@@ -39,14 +39,15 @@ beforeEach(async () => {
 afterEach(() => lane.drop());
 
 describe('announceDeploy', () => {
-  it('creates the deployment once, queued, however often the push is handled', async () => {
+  it('creates the deployment once and posts `queued` once, however often the push is handled', async () => {
     const platform = new FakePlatform();
     await announceDeploy(request, { store, platform });
     await announceDeploy(request, { store, platform });
     expect(platform.deployments).toEqual([
       { id: '1000', environment: 'production', sha: request.sha },
     ]);
-    expect(platform.states.map((s) => s.state)).toEqual(['queued', 'queued']);
+    expect(platform.states.map((s) => s.state)).toEqual(['queued']);
+    expect((await store.listDeploys())[0]).toMatchObject({ reportedState: 'queued' });
   });
 
   it('stays silent for a deploy that already ran', async () => {

@@ -116,8 +116,15 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
 
   async createDeployment(
     repo: RepoRef,
-    input: { sha: string; ref: string; environment: string; description: string },
+    input: {
+      sha: string;
+      ref: string;
+      environment: string;
+      description: string;
+      attempt?: number | undefined;
+    },
   ): Promise<string> {
+    const attempt = (input.attempt ?? 1) > 1 ? { attempt: input.attempt } : {};
     try {
       const response = await this.#octokit.request('POST /repos/{owner}/{repo}/deployments', {
         ...split(repo),
@@ -128,13 +135,35 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
         auto_merge: false,
         required_contexts: [],
         production_environment: /^prod(uction)?$/.test(input.environment),
-        payload: { dag: { ref: input.ref } },
+        payload: { dag: { ref: input.ref, ...attempt } },
       });
       const id = (response.data as { id?: number }).id;
       if (typeof id !== 'number') throw new Error('GitHub did not return a deployment id');
       return String(id);
     } catch (error) {
       throw providerError('GitHub', `creating the ${input.environment} deployment`, error);
+    }
+  }
+
+  async findDeployment(
+    repo: RepoRef,
+    input: { sha: string; environment: string; attempt: number },
+  ): Promise<string | undefined> {
+    try {
+      const { data } = await this.#octokit.request('GET /repos/{owner}/{repo}/deployments', {
+        ...split(repo),
+        sha: input.sha,
+        environment: input.environment,
+        per_page: 100,
+      });
+      const found = (data as { id: number; payload?: unknown }[]).find((d) => {
+        const payload = typeof d.payload === 'object' && d.payload !== null ? d.payload : {};
+        const dag = (payload as { dag?: { attempt?: unknown } }).dag;
+        return dag !== undefined && (dag.attempt ?? 1) === input.attempt;
+      });
+      return found ? String(found.id) : undefined;
+    } catch (error) {
+      throw providerError('GitHub', `listing the ${input.environment} deployments`, error);
     }
   }
 
