@@ -31,12 +31,12 @@ async function configure(fullName: string, env: { name: string; branch: string; 
 beforeAll(async () => {
   mockGithubApp();
   h = await startHarness();
-  // The IAC token goes in as plain SQL would put it: DAG seals it before use.
-  await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
-    'iac',
-    h.git.url('iac'),
-    h.iacToken,
-  ]);
+  // The IAC token goes in as plain SQL would put it: DAG seals it before use. The git server's
+  // host is neither github.com nor GHE's: the provider column tells DAG how its commit links look.
+  await h.dag.db.query(
+    "INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ($1, $2, $3, 'github')",
+    ['iac', h.git.url('iac'), h.iacToken],
+  );
   await h.dag.db.query(
     "INSERT INTO clusters (name, api_url) VALUES ('staging', 'https://k8s.example.com')",
   );
