@@ -17,6 +17,7 @@
 
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
+import { plainPusher } from './gitlab.ts';
 import { log, median, result, tempDir, type BenchResult } from './lib.ts';
 import {
   apiRequests,
@@ -27,7 +28,6 @@ import {
   iacPath,
   IAC,
   plainGithubCalls,
-  plainPusher,
   startGithubBench,
 } from './github.ts';
 
@@ -120,7 +120,7 @@ export async function run(): Promise<BenchResult[]> {
     );
     const plainCounter = await gitCounter(path.join(work.path, 'plain-git-counter'));
     const push = await plainPusher(
-      gh,
+      gh.cloneUrl(IAC),
       bench.plainToken,
       path.join(work.path, 'plain'),
       plainCounter.bin,

@@ -1,20 +1,17 @@
 // Push to deploy: webhook received to IAC commit pushed (warm cache), and 20 deploys contending
 // for one IAC branch, each against plain git doing the same change to the same kind of remote.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { Service } from '../src/service.ts';
-import { startGitServer, type GitServer } from '../test/helpers/git-server.ts';
+import { startGitServer } from '../test/helpers/git-server.ts';
 import { GitLabContract, contractKeeping } from '../test/helpers/gitlab-contract.ts';
-import { keptContract, plainGitEnv, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
+import { keptContract, plainPusher, pushHook, sha, startGitlabDag, until } from './gitlab.ts';
 import { log, median, result, type BenchResult } from './lib.ts';
 
-const exec = promisify(execFile);
 const RUNS = 15;
 const CONTENDED = 20;
 
@@ -40,24 +37,6 @@ async function fakeGitlab(): Promise<{ url: string; server: Server; contract: Gi
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, server, contract };
-}
-
-/** Plain git: fetch, write the same kind of files, commit, push; the token via the same header. */
-async function plainPusher(git: GitServer, token: string, dir: string) {
-  const env = plainGitEnv(token);
-  await exec('git', ['clone', '-q', git.url('iac'), dir], { env });
-  return async (folder: string, files: Record<string, string>) => {
-    await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
-    await exec('git', ['reset', '-q', '--hard', 'origin/main'], { cwd: dir, env });
-    await rm(path.join(dir, folder), { recursive: true, force: true });
-    for (const [name, content] of Object.entries(files)) {
-      await mkdir(path.dirname(path.join(dir, folder, name)), { recursive: true });
-      await writeFile(path.join(dir, folder, name), content);
-    }
-    await exec('git', ['add', '-A'], { cwd: dir, env });
-    await exec('git', ['commit', '-q', '-m', `plain ${folder}`], { cwd: dir, env });
-    await exec('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], { cwd: dir, env });
-  };
 }
 
 export async function run(): Promise<BenchResult[]> {
@@ -113,7 +92,7 @@ export async function run(): Promise<BenchResult[]> {
     );
 
     log('deploy: plain git baseline');
-    const push = await plainPusher(git, token, path.join(work, 'plain'));
+    const push = await plainPusher(git.url('iac'), token, path.join(work, 'plain'));
     const plain: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const changed = { ...bundle, 'values.yaml': `${bundle['values.yaml'] ?? ''}# run ${i}\n` };

@@ -1,16 +1,15 @@
 // What the GitHub-path benchmarks share: the GitHub stand-in (test/helpers/github-stand-in.ts,
 // a local GitHub Enterprise with real git repositories), DAG as `npm start` runs it in a child
 // process with GitHub App settings pointing at the stand-in, its configuration written with
-// plain SQL before it starts, push webhooks as GitHub sends them, plain git for baselines, and
-// a count of the git processes DAG starts.
+// plain SQL before it starts, push webhooks as GitHub sends them, plain GitHub calls for
+// baselines (plain git's is bench/gitlab.ts's plainPusher), and a count of the git processes DAG
+// starts.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { constants, rmSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import { migrate } from '../src/store/migrate.ts';
 import { openDatabase } from '../src/store/open.ts';
 import { readSettings } from '../src/settings.ts';
@@ -19,10 +18,8 @@ import {
   type GitHubStandIn,
   type RequestRecord,
 } from '../test/helpers/github-stand-in.ts';
-import { plainGitEnv } from './gitlab.ts';
 import { dagConfig, freePort, spawnNode, waitReady, type Child } from './lib.ts';
 
-const exec = promisify(execFile);
 export const APP_ID = 1;
 export const INSTALLATION = 1;
 export const OWNER = 'bench';
@@ -282,33 +279,6 @@ export const deploySubject = (app: string, sha: string): string =>
 /** API requests in the stand-in's log from index `from` on. */
 export function apiRequests(gh: GitHubStandIn, from: number): RequestRecord[] {
   return gh.requests.slice(from).filter((r) => r.kind === 'api');
-}
-
-/**
- * Plain git doing a deploy's IAC work against the same server with the same kind of token:
- * fetch, write the folder on the tip, commit, push (as bench/deploy.bench.ts does for GitLab).
- */
-export async function plainPusher(
-  gh: GitHubStandIn,
-  token: string,
-  dir: string,
-  pathPrefix?: string,
-) {
-  const env = plainGitEnv(token);
-  if (pathPrefix) env.PATH = `${pathPrefix}${path.delimiter}${env.PATH ?? ''}`;
-  await exec('git', ['clone', '-q', gh.cloneUrl(IAC), dir], { env });
-  return async (folder: string, files: Record<string, string>) => {
-    await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
-    await exec('git', ['reset', '-q', '--hard', 'origin/main'], { cwd: dir, env });
-    await rm(path.join(dir, folder), { recursive: true, force: true });
-    for (const [name, content] of Object.entries(files)) {
-      await mkdir(path.dirname(path.join(dir, folder, name)), { recursive: true });
-      await writeFile(path.join(dir, folder, name), content);
-    }
-    await exec('git', ['add', '-A'], { cwd: dir, env });
-    await exec('git', ['commit', '-q', '-m', `plain ${folder}`], { cwd: dir, env });
-    await exec('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], { cwd: dir, env });
-  };
 }
 
 /**

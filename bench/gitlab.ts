@@ -1,13 +1,20 @@
 // What the GitLab-flavoured benchmarks share: DAG on GitLab settings, push hooks as GitLab sends
-// them, plain git's environment for baselines, and small waits that fail as soon as DAG sends
-// the GitLab stand-in a request GitLab's contract refuses (test/helpers/gitlab-contract.ts).
+// them, plain git for baselines (its environment, and a deploy's IAC push, which the GitHub
+// benchmarks use too), and small waits that fail as soon as DAG sends the GitLab stand-in a
+// request GitLab's contract refuses (test/helpers/gitlab-contract.ts).
 
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { createLogger, SecretMasker } from '../src/log.ts';
 import { startService, type Service } from '../src/service.ts';
 import { readSettings } from '../src/settings.ts';
 import type { GitLabContract } from '../test/helpers/gitlab-contract.ts';
+
+const exec = promisify(execFile);
 
 /** A GitLab Push Hook body for project `project` (`bench/<name>`), `sha` on `branch`. */
 export function pushHook(project: number, name: string, commit: string, branch = 'main'): string {
@@ -102,5 +109,33 @@ export function plainGitEnv(token: string): NodeJS.ProcessEnv {
     GIT_AUTHOR_EMAIL: 'plain@example.com',
     GIT_COMMITTER_NAME: 'plain',
     GIT_COMMITTER_EMAIL: 'plain@example.com',
+  };
+}
+
+/**
+ * Plain git doing a deploy's IAC work against the IAC repository at `cloneUrl` with the same kind
+ * of token: fetch, write the folder on the tip, commit, push. `pathPrefix` goes first on git's
+ * PATH (a counting `git`, say).
+ */
+export async function plainPusher(
+  cloneUrl: string,
+  token: string,
+  dir: string,
+  pathPrefix?: string,
+) {
+  const env = plainGitEnv(token);
+  if (pathPrefix) env.PATH = `${pathPrefix}${path.delimiter}${env.PATH ?? ''}`;
+  await exec('git', ['clone', '-q', cloneUrl, dir], { env });
+  return async (folder: string, files: Record<string, string>) => {
+    await exec('git', ['fetch', '-q', 'origin'], { cwd: dir, env });
+    await exec('git', ['reset', '-q', '--hard', 'origin/main'], { cwd: dir, env });
+    await rm(path.join(dir, folder), { recursive: true, force: true });
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(dir, folder, name)), { recursive: true });
+      await writeFile(path.join(dir, folder, name), content);
+    }
+    await exec('git', ['add', '-A'], { cwd: dir, env });
+    await exec('git', ['commit', '-q', '-m', `plain ${folder}`], { cwd: dir, env });
+    await exec('git', ['push', '-q', 'origin', 'HEAD:refs/heads/main'], { cwd: dir, env });
   };
 }
