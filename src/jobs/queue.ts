@@ -651,17 +651,7 @@ export class JobQueue {
    * Undefined when there is no such job.
    */
   async retry(id: string): Promise<JobAction | undefined> {
-    const job = await this.find(id);
-    if (!job) return undefined;
-    if (job.state === 'failed' || job.state === 'cancelled') {
-      await this.#boss.retry(job.queue, id);
-      return { state: job.state, done: true };
-    }
-    if (job.state !== 'active') return { state: job.state, done: false };
-    if (!ownerGone(job))
-      return { state: job.state, done: false, owner: job.owner, ownerAlive: true };
-    const done = await this.#takeBack(job, 'retry');
-    return { state: job.state, done, owner: job.owner, ownerAlive: false };
+    return this.#act(id, 'retry', ['failed', 'cancelled'], (queue) => this.#boss.retry(queue, id));
   }
 
   /**
@@ -669,16 +659,30 @@ export class JobQueue {
    * cancelled job no longer holds its group. An active job whose worker is alive is left alone.
    */
   async cancel(id: string): Promise<JobAction | undefined> {
+    return this.#act(id, 'cancel', ['created', 'retry'], (queue) => this.#boss.cancel(queue, id));
+  }
+
+  /**
+   * dag jobs retry/cancel on job `id`: `direct` (pg-boss's own) for a job in one of the states
+   * `from`; for an active job, taken from its worker if that is gone (#takeBack), else refused.
+   * Undefined when there is no such job.
+   */
+  async #act(
+    id: string,
+    action: 'retry' | 'cancel',
+    from: readonly JobState[],
+    direct: (queue: string) => Promise<unknown>,
+  ): Promise<JobAction | undefined> {
     const job = await this.find(id);
     if (!job) return undefined;
-    if (job.state === 'created' || job.state === 'retry') {
-      await this.#boss.cancel(job.queue, id);
+    if (from.includes(job.state)) {
+      await direct(job.queue);
       return { state: job.state, done: true };
     }
     if (job.state !== 'active') return { state: job.state, done: false };
     if (!ownerGone(job))
       return { state: job.state, done: false, owner: job.owner, ownerAlive: true };
-    const done = await this.#takeBack(job, 'cancel');
+    const done = await this.#takeBack(job, action);
     return { state: job.state, done, owner: job.owner, ownerAlive: false };
   }
 
