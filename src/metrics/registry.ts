@@ -77,62 +77,67 @@ export class Metrics {
     });
     const stats = () => this.#readJobStats();
     const source = () => this.#jobStats;
-    new Gauge({
-      name: 'dag_jobs',
-      help: 'Jobs in the job table, by queue and state (read at scrape time).',
-      labelNames: ['queue', 'state'],
-      registers,
-      async collect() {
-        this.reset();
-        const read = await stats();
-        const from = source();
-        if (!read || !from) return;
+    /** A gauge of the job table, reset and `fill`ed from the scrape's one read of it. */
+    const jobGauge = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (gauge: Gauge<L>, read: JobStats, from: JobStatsSource) => void,
+    ) =>
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          this.reset();
+          const read = await stats();
+          const from = source();
+          if (!read || !from) return;
+          fill(this, read, from);
+        },
+      });
+    jobGauge(
+      'dag_jobs',
+      'Jobs in the job table, by queue and state (read at scrape time).',
+      ['queue', 'state'],
+      (gauge, read, from) => {
         for (const queue of from.queues) {
           for (const state of from.states) {
             const found = read.counts.find((c) => c.queue === queue && c.state === state);
-            this.set({ queue, state }, found?.count ?? 0);
+            gauge.set({ queue, state }, found?.count ?? 0);
           }
         }
       },
-    });
-    new Gauge({
-      name: 'dag_queue_depth',
-      help: 'Jobs waiting to run (created, or waiting for a retry), by queue (read at scrape time).',
-      labelNames: ['queue'],
-      registers,
-      async collect() {
-        this.reset();
-        const read = await stats();
-        const from = source();
-        if (!read || !from) return;
+    );
+    jobGauge(
+      'dag_queue_depth',
+      'Jobs waiting to run (created, or waiting for a retry), by queue (read at scrape time).',
+      ['queue'],
+      (gauge, read, from) => {
         for (const queue of from.queues) {
           const waiting = read.counts.filter(
             (c) => c.queue === queue && from.waiting.includes(c.state),
           );
-          this.set(
+          gauge.set(
             { queue },
             waiting.reduce((sum, c) => sum + c.count, 0),
           );
         }
       },
-    });
-    new Gauge({
-      name: 'dag_queue_oldest_waiting_seconds',
-      help: 'Age of the oldest waiting job, by queue; 0 when none waits (read at scrape time).',
-      labelNames: ['queue'],
-      registers,
-      async collect() {
-        this.reset();
-        const read = await stats();
-        const from = source();
-        if (!read || !from) return;
+    );
+    jobGauge(
+      'dag_queue_oldest_waiting_seconds',
+      'Age of the oldest waiting job, by queue; 0 when none waits (read at scrape time).',
+      ['queue'],
+      (gauge, read, from) => {
         const now = Date.now();
         for (const queue of from.queues) {
           const oldest = read.oldestWaiting.find((o) => o.queue === queue);
-          this.set({ queue }, oldest ? Math.max(0, (now - oldest.createdOn.getTime()) / 1000) : 0);
+          gauge.set({ queue }, oldest ? Math.max(0, (now - oldest.createdOn.getTime()) / 1000) : 0);
         }
       },
-    });
+    );
     this.#deploys = new Counter({
       name: 'dag_deploys_total',
       help: 'Deploys that ended, by environment and outcome (success, unchanged, failure).',
