@@ -447,6 +447,41 @@ describe('GitHub stand-in: rate limits and faults', () => {
     environment: 'staging',
   });
 
+  /**
+   * Two status writes on `target` through `octokit` under a secondary limit of one write per
+   * `windowMs`: the second is refused once (403, secondary), then sent again unchanged no sooner
+   * than Retry-After said. The refused request.
+   */
+  async function writesUnderSecondaryLimit(
+    octokit: ConstructorParameters<typeof GitHubPlatform>[0],
+    target: Awaited<ReturnType<typeof deployment>>,
+    windowMs: number,
+  ): Promise<RequestRecord> {
+    gh.configure({ secondary: { limit: 1, windowMs } });
+    try {
+      const from = gh.requests.length;
+      const platform = new GitHubPlatform(octokit);
+      await platform.setDeploymentState(app, target, { state: 'in_progress', description: 'a' });
+      await platform.setDeploymentState(app, target, { state: 'success', description: 'b' });
+
+      const writes = since(from).filter((r) => r.write);
+      expect(writes.map((r) => [r.status, r.limited ?? null])).toEqual([
+        [201, null],
+        [403, 'secondary'],
+        [201, null],
+      ]);
+      const [, limited, retried] = writes as [RequestRecord, RequestRecord, RequestRecord];
+      expect(retried.body).toEqual(limited.body);
+      // Octokit waited at least Retry-After seconds before it sent the write again.
+      expect(retried.startedAt - limited.finishedAt).toBeGreaterThanOrEqual(
+        (limited.retryAfter ?? 0) * 1000 - 20,
+      );
+      return limited;
+    } finally {
+      gh.configure({ secondary: null });
+    }
+  }
+
   it("answers a secondary rate limit with 403 and Retry-After; ProbotOctokit's throttling waits it out", async () => {
     const target = await deployment();
     // The token client DAG builds for an IAC repository without the App: ProbotOctokit with
@@ -462,30 +497,9 @@ describe('GitHub stand-in: rate limits and faults', () => {
         error: () => {},
       },
     });
-    gh.configure({ secondary: { limit: 1, windowMs: 4000 } });
-    try {
-      const from = gh.requests.length;
-      const platform = new GitHubPlatform(tokenClient);
-      await platform.setDeploymentState(app, target, { state: 'in_progress', description: 'a' });
-      await platform.setDeploymentState(app, target, { state: 'success', description: 'b' });
-
-      const writes = since(from).filter((r) => r.write);
-      expect(writes.map((r) => [r.status, r.limited ?? null])).toEqual([
-        [201, null],
-        [403, 'secondary'],
-        [201, null],
-      ]);
-      const [, limited, retried] = writes as [RequestRecord, RequestRecord, RequestRecord];
-      expect(limited.retryAfter).toBeGreaterThanOrEqual(1);
-      expect(retried.body).toEqual(limited.body);
-      // Octokit waited at least Retry-After seconds before it sent the write again.
-      expect(retried.startedAt - limited.finishedAt).toBeGreaterThanOrEqual(
-        (limited.retryAfter ?? 0) * 1000 - 20,
-      );
-      expect(warnings.join('\n')).toContain(`retrying in ${limited.retryAfter} seconds`);
-    } finally {
-      gh.configure({ secondary: null });
-    }
+    const limited = await writesUnderSecondaryLimit(tokenClient, target, 4000);
+    expect(limited.retryAfter).toBeGreaterThanOrEqual(1);
+    expect(warnings.join('\n')).toContain(`retrying in ${limited.retryAfter} seconds`);
   }, 20_000);
 
   it("DAG's App Octokit waits out a secondary limit within the call (Probot's own handler only logs)", async () => {
@@ -510,30 +524,10 @@ describe('GitHub stand-in: rate limits and faults', () => {
       }),
     );
     const dagOctokit = await dagProbot.auth(INSTALLATION);
-    gh.configure({ secondary: { limit: 1, windowMs: 3000 } });
-    try {
-      const from = gh.requests.length;
-      const platform = new GitHubPlatform(dagOctokit);
-      await platform.setDeploymentState(app, target, { state: 'in_progress', description: 'a' });
-      await platform.setDeploymentState(app, target, { state: 'success', description: 'b' });
-
-      const writes = since(from).filter((r) => r.write);
-      expect(writes.map((r) => [r.status, r.limited ?? null])).toEqual([
-        [201, null],
-        [403, 'secondary'],
-        [201, null],
-      ]);
-      const [, limited, retried] = writes as [RequestRecord, RequestRecord, RequestRecord];
-      expect(retried.body).toEqual(limited.body);
-      expect(retried.startedAt - limited.finishedAt).toBeGreaterThanOrEqual(
-        (limited.retryAfter ?? 0) * 1000 - 20,
-      );
-      expect(lines.join('')).toContain(
-        `GitHub secondary rate limit: sending the request again in ${limited.retryAfter} s`,
-      );
-    } finally {
-      gh.configure({ secondary: null });
-    }
+    const limited = await writesUnderSecondaryLimit(dagOctokit, target, 3000);
+    expect(lines.join('')).toContain(
+      `GitHub secondary rate limit: sending the request again in ${limited.retryAfter} s`,
+    );
   }, 20_000);
 
   it("Probot's own App Octokit only logs a secondary limit: the 403 reaches the caller", async () => {
