@@ -2,57 +2,32 @@ import { writeFileSync } from 'node:fs';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabContract } from '../helpers/gitlab-contract.ts';
-import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { startHarness, type Harness } from './harness.ts';
+import {
+  BOT_TOKEN,
+  deliverGitlab,
+  GITLAB,
+  GITLAB_PUSH_SHA as SHA,
+  gitlabPush as payload,
+  startGitlabHarness,
+  stopGitlabHarness,
+} from './gitlab.ts';
+import type { Harness } from './harness.ts';
 
-const GITLAB = 'https://gitlab.example.com';
-const BOT_TOKEN = 'glpat-dag-bot-token';
 let h: Harness;
 /** Every request DAG sends GitLab is checked against GitLab's documented contract. */
 const contract = new GitLabContract();
 
-/** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
-const payload = gitlabExample('push-hook');
-const SHA = payload.after as string;
-
-async function deliver(body: object, uuid: string) {
-  return fetch(`${h.dag.url}/api/gitlab/webhooks`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-gitlab-event': 'Push Hook',
-      'x-gitlab-token': h.dag.secrets.gitlab,
-      'x-gitlab-event-uuid': uuid,
-    },
-    body: JSON.stringify(body),
-  });
-}
+const deliver = (body: object, uuid: string) => deliverGitlab(h, body, uuid);
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  h = await startHarness({ GITLAB_URL: GITLAB, GITLAB_TOKEN: BOT_TOKEN });
-  await h.dag.db.query(`
-    INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'http://example.com/mike/diaspora');
-    INSERT INTO clusters (name, api_url) VALUES ('prod-1', 'https://k8s.example.com:6443');
-  `);
   // The IAC repository's host is neither GITLAB_URL nor a known forge: its provider says GitLab.
-  await h.dag.db.query(
-    `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ($1, $2, $3, 'gitlab')`,
-    ['iac', h.git.url('iac'), h.iacToken],
-  );
-  await h.dag.db.query(`
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
-    VALUES (1, 'master', 1, 'clusters/production/my-app', 1, 'plain', 'production', 'diaspora')`);
+  h = await startGitlabHarness({ helmType: 'plain', iacProvider: 'gitlab' });
 });
 
 afterAll(async () => {
   if (process.env.DAG_E2E_TRACE) writeFileSync(process.env.DAG_E2E_TRACE, h.dag.logs.join(''));
-  await h?.stop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-  contract.assertKept();
+  await stopGitlabHarness(h, contract);
 });
 
 describe('push to deploy on GitLab, end to end', () => {

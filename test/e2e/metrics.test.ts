@@ -1,34 +1,25 @@
-import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GitLabContract } from '../helpers/gitlab-contract.ts';
-import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { startHarness, type Harness } from './harness.ts';
+import {
+  BOT_TOKEN,
+  deliverGitlab,
+  GITLAB,
+  GITLAB_PUSH_SHA as SHA,
+  gitlabPush as payload,
+  startGitlabHarness,
+  stopGitlabHarness,
+} from './gitlab.ts';
+import type { Harness } from './harness.ts';
 
-const GITLAB = 'https://gitlab.example.com';
-const BOT_TOKEN = 'glpat-dag-bot-token';
 const METRICS_TOKEN = 'scrape-token-9c1d';
 const DELIVERY = '7b0e8f6a-3c1d-4e2f-9a8b-5c6d7e8f9a0b';
 let h: Harness;
 /** Every request DAG sends GitLab is checked against GitLab's documented contract. */
 const contract = new GitLabContract();
 
-/** GitLab's documented Push Hook, for project 15 (mike/diaspora), branch master. */
-const payload = gitlabExample('push-hook');
-const SHA = payload.after as string;
-
 function deliver(body: object, headers: Record<string, string> = {}) {
-  return fetch(`${h.dag.url}/api/gitlab/webhooks`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'x-gitlab-event': 'Push Hook',
-      'x-gitlab-token': h.dag.secrets.gitlab,
-      'x-gitlab-event-uuid': DELIVERY,
-      ...headers,
-    },
-    body: JSON.stringify(body),
-  });
+  return deliverGitlab(h, body, DELIVERY, headers);
 }
 
 async function scrape(): Promise<string> {
@@ -46,33 +37,10 @@ function value(text: string, series: string): number | undefined {
 }
 
 beforeAll(async () => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-  h = await startHarness({
-    GITLAB_URL: GITLAB,
-    GITLAB_TOKEN: BOT_TOKEN,
-    DAG_METRICS_TOKEN: METRICS_TOKEN,
-  });
-  await h.dag.db.query(`
-    INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'http://example.com/mike/diaspora');
-    INSERT INTO clusters (name, api_url) VALUES ('prod-1', 'https://k8s.example.com:6443');
-  `);
-  await h.dag.db.query('INSERT INTO iacs (name, repo_url, access_token) VALUES ($1, $2, $3)', [
-    'iac',
-    h.git.url('iac'),
-    h.iacToken,
-  ]);
-  await h.dag.db.query(`
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
-    VALUES (1, 'master', 1, 'clusters/production/my-app', 1, 'flux', 'production', 'diaspora')`);
+  h = await startGitlabHarness({ env: { DAG_METRICS_TOKEN: METRICS_TOKEN }, helmType: 'flux' });
 });
 
-afterAll(async () => {
-  await h?.stop();
-  nock.cleanAll();
-  nock.enableNetConnect();
-  contract.assertKept();
-});
+afterAll(() => stopGitlabHarness(h, contract));
 
 describe('/metrics of a running DAG', () => {
   it('asks for the bearer token DAG_METRICS_TOKEN sets', async () => {
