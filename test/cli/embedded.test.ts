@@ -3,7 +3,7 @@
 // no DAG running (the CLI starts the database process itself), then while one runs (the CLI
 // goes through its socket).
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.ts';
@@ -43,9 +43,16 @@ describe('dag on the embedded database', () => {
 
     const first = await dag(['db', 'migrate']);
     expect(first.code).toBe(0);
+    // Every migration in src/store/migrations, in order, each once.
+    const migrations = readdirSync(path.join(import.meta.dirname, '../../src/store/migrations'))
+      .filter((name) => name.endsWith('.sql'))
+      .sort()
+      .map((name) => name.replace(/\.sql$/, ''));
+    expect(migrations.length).toBeGreaterThanOrEqual(5);
     expect(first.stdout).toMatch(
-      /^applied 4 migration\(s\) to embedded \(.*\):\n {2}\d+_config-store\n {2}\d+_deploy\n {2}\d+_pr-commands\n {2}\d+_promotions\n$/,
+      new RegExp(`^applied ${migrations.length} migration\\(s\\) to embedded \\(.*\\):\n`),
     );
+    expect(first.stdout.split('\n').slice(1, -1)).toEqual(migrations.map((name) => `  ${name}`));
 
     const again = await dag(['db', 'migrate']);
     expect(again.code).toBe(0);
