@@ -141,7 +141,9 @@ const gitlabHeaders = (token: string) => ({
 /** A well-formed signature that is not the body's: what anyone without the secret can send. */
 const forged = `sha256=${'0'.repeat(64)}`;
 
-describe('GitHub webhook intake, oversized bodies', () => {
+// Each test pushes up to 100 MB through loopback: seconds when idle, longer on a busy machine;
+// the limit bounds a hang, it asserts no speed.
+describe('GitHub webhook intake, oversized bodies', { timeout: 120_000 }, () => {
   it('refuses a 100 MB chunked body at the 25 MiB limit with 413, its memory bounded', async () => {
     const before = resetPeak();
     const res = await post('/api/github/webhooks', githubHeaders(forged), BIG, false);
@@ -171,7 +173,9 @@ describe('GitHub webhook intake, oversized bodies', () => {
   });
 });
 
-describe('GitLab webhook intake, oversized bodies', () => {
+// Each test pushes up to 100 MB through loopback: seconds when idle, longer on a busy machine;
+// the limit bounds a hang, it asserts no speed.
+describe('GitLab webhook intake, oversized bodies', { timeout: 120_000 }, () => {
   it('refuses a wrong token with 401 before reading the body', async () => {
     const res = await post('/api/gitlab/webhooks', gitlabHeaders('wrong'), BIG, false);
     expect(res.status).toBe(401);
