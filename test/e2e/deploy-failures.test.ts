@@ -12,7 +12,7 @@ import {
   mockGithubApp,
   restoreNetwork,
 } from './github.ts';
-import { startHarness, type Harness } from './harness.ts';
+import { startHarness, waitForQueueSettled, type Harness } from './harness.ts';
 
 const RAW = { 'content-type': 'application/vnd.github.raw' };
 let h: Harness;
@@ -81,8 +81,8 @@ async function expectFailedOnce(
   sha: string,
   before: { head: string; pushes: number },
 ) {
-  // Room for a retry or an extra status to show itself (the worker polls every 0.5 s).
-  await new Promise((r) => setTimeout(r, 1500));
+  // Nothing waits, retries or runs any more: a retry or an extra status would have shown itself.
+  await waitForQueueSettled(h);
   const jobs = (await h.dag.queue.list({ limit: 500 })).filter(
     (j) => j.summary === `deploy ${sha.slice(0, 7)} to environment ${environmentId}`,
   );

@@ -11,7 +11,7 @@ import {
   mockGithubApp,
   restoreNetwork,
 } from './github.ts';
-import { kustomizeBuild, startHarness, type Harness } from './harness.ts';
+import { kustomizeBuild, startHarness, waitForQueueSettled, type Harness } from './harness.ts';
 
 let h: Harness;
 
@@ -117,8 +117,9 @@ describe('push to deploy on GitHub, end to end', () => {
     for (let i = 0; i < 5; i++) await deliverGithub(h, 'push', payload, 'same-delivery-id');
     await deliverGithub(h, 'push', payload, 'another-delivery-of-the-same-push');
     await waitFor(() => calls.isDone(), { what: 'the deploy' });
-    // Give any duplicate time to show itself: nock would see an unexpected call.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Every delivery's job, and whatever it queued, has run: a duplicate would have shown itself
+    // (nock fails on an unexpected call).
+    await waitForQueueSettled(h);
     const log = await h.git.log('iac', 'main');
     expect(log.filter((s) => s.startsWith('deploy(redelivered)'))).toHaveLength(1);
     expect((await h.dag.queue.list({ state: 'failed' })).length).toBe(0);
@@ -133,7 +134,8 @@ describe('push to deploy on GitHub, end to end', () => {
     const before = await h.git.head('iac', 'main');
     await deliverGithub(h, 'push', tag);
     await deliverGithub(h, 'push', other);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Whatever the deliveries queued has run: a deploy would have shown itself by now.
+    await waitForQueueSettled(h);
     expect(await h.git.head('iac', 'main')).toBe(before);
   });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
 export const FLUX_LAYOUT = path.resolve(import.meta.dirname, '../fixtures/iac-repos/flux-layout');
@@ -73,4 +74,23 @@ export async function kustomizeBuild(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Waits until DAG has nothing left to do: no job waiting, retrying or running. What a test
+ * asserts after this cannot still change, so no sleep has to give a duplicate "time to show".
+ */
+export async function waitForQueueSettled(
+  h: Harness,
+  what = 'the job queue to settle',
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const { rows } = await h.dag.db.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pgboss.job WHERE state IN ('created', 'retry', 'active')",
+      );
+      return Number(rows[0]?.n) === 0;
+    },
+    { what, timeoutMs: 30_000 },
+  );
 }
