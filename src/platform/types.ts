@@ -15,7 +15,9 @@ export interface Platform {
   readFolder(repo: RepoRef, ref: string, path: string): Promise<Record<string, string> | undefined>;
   /**
    * Creates the provider's deployment record for an environment; returns its id. `attempt`
-   * (above 1: a redeploy of the commit) is kept with it, so findDeployment can tell them apart.
+   * (above 1: a redeploy of the commit) is kept with it (GitHub: in its payload), or told by the
+   * order the commit's deployments were created in (GitLab: its deployments hold no data), so
+   * findDeployment can tell them apart.
    */
   createDeployment(
     repo: RepoRef,

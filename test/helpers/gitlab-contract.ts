@@ -30,9 +30,29 @@ const ENVIRONMENT_NAME = z
   .regex(/^[\w\-/${}. ]+$/, 'has characters GitLab does not allow in environment names')
   .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'cannot start or end with /');
 const BRANCH = z.string().min(1);
+/** A datetime filter: ISO 8601, as GitLab's documentation asks (`2019-03-15T08:00:00Z`). */
+const DATETIME = z.iso.datetime({ offset: true });
 
 /** What GitLab allows a deployment's `status` to be set to through its API. */
 export const DEPLOYMENT_STATUSES = ['running', 'success', 'failed', 'canceled'] as const;
+/** What GitLab lets a deployment list be filtered by (`status`): every deployment status. */
+export const DEPLOYMENT_LIST_STATUSES = [
+  'created',
+  'running',
+  'success',
+  'failed',
+  'canceled',
+  'blocked',
+] as const;
+/** What GitLab lets a deployment list be ordered by (DeploymentsFinder::ALLOWED_SORT_VALUES). */
+export const DEPLOYMENT_ORDER_BY = [
+  'id',
+  'iid',
+  'created_at',
+  'updated_at',
+  'finished_at',
+  'ref',
+] as const;
 /** What GitLab allows a commit status's `state` to be. */
 export const COMMIT_STATES = [
   'pending',
@@ -98,6 +118,45 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
       tag: BOOLEAN,
       status: z.enum(DEPLOYMENT_STATUSES),
     }),
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/deployments',
+    docs: 'api/deployments.md#list-project-deployments',
+    // No `sha` (nor `ref`) filter: GitLab lists a project's deployments by environment and status
+    // only (Grape drops any other field). DeploymentsFinder answers 400 to `finished_*` without
+    // `order_by=finished_at` and `status=success`, and to both date filters at once; an
+    // `updated_*` filter gets its list ordered by `updated_at` whatever `order_by` says (raised
+    // in development, silently in production), so asking for another order is refused too.
+    query: z
+      .strictObject({
+        order_by: z.enum(DEPLOYMENT_ORDER_BY).optional(),
+        sort: z.enum(['asc', 'desc']).optional(),
+        updated_after: DATETIME.optional(),
+        updated_before: DATETIME.optional(),
+        finished_after: DATETIME.optional(),
+        finished_before: DATETIME.optional(),
+        environment: ENVIRONMENT_NAME.optional(),
+        status: z.enum(DEPLOYMENT_LIST_STATUSES).optional(),
+        per_page: PER_PAGE.optional(),
+        page: INTEGER.optional(),
+      })
+      .refine(
+        (q) => !(q.updated_after ?? q.updated_before) || !(q.finished_after ?? q.finished_before),
+        '`updated_at` filter and `finished_at` filter can not both be specified',
+      )
+      .refine(
+        (q) => !(q.updated_after ?? q.updated_before) || q.order_by === 'updated_at',
+        '`updated_at` filter and `updated_at` sorting must be paired',
+      )
+      .refine(
+        (q) => Boolean(q.finished_after ?? q.finished_before) === (q.order_by === 'finished_at'),
+        '`finished_at` filter and `finished_at` sorting must be paired',
+      )
+      .refine(
+        (q) => !(q.finished_after ?? q.finished_before) || q.status === 'success',
+        '`finished_at` filter must be combined with `success` status filter',
+      ),
   },
   {
     method: 'PUT',

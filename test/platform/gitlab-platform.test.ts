@@ -230,6 +230,115 @@ describe('GitLabPlatform', () => {
   });
 });
 
+describe('GitLabPlatform.findDeployment (a claim taken over from a DAG process that died)', () => {
+  const OTHER_SHA = 'a91957a858320c0e17f3a0eca7cfacbff50ea29a';
+  const PAGE = { environment: 'production', order_by: 'id', sort: 'desc', per_page: '100' };
+  /** A listed deployment as GitLab answers it: made through the API (no job) unless `job`. */
+  const made = (id: number, sha: string, status: string, job?: number) => ({
+    id,
+    iid: id - 60,
+    ref: 'master',
+    sha,
+    status,
+    created_at: '2025-01-01T00:00:00.000Z',
+    updated_at: '2025-01-01T00:00:00.000Z',
+    user: { id: 9, username: 'dag-bot' },
+    environment: { id: 3, name: 'production' },
+    deployable: job === undefined ? null : { id: job, status: 'success', name: 'deploy' },
+  });
+  /** GitLab's answer to the one list request DAG sends: newest first, the environment's. */
+  const listing = (deployments: ReturnType<typeof made>[]) =>
+    gitlab().get('/api/v4/projects/15/deployments').query(PAGE).reply(200, deployments);
+  const find = (attempt: number, sha = SHA) =>
+    platform().findDeployment(repo, { sha, environment: 'production', attempt });
+
+  it("finds the commit's running deployment of the first attempt, filtering the commit itself", async () => {
+    listing([
+      made(90, OTHER_SHA, 'running'),
+      made(88, SHA, 'running'),
+      made(85, OTHER_SHA, 'success'),
+      // A CI job's deployment of the same commit: not one DAG made.
+      made(80, SHA, 'success', 657),
+    ]);
+    expect(await find(1)).toBe('88');
+  });
+
+  it("finds a redeploy's deployment: the commit's second, the first one ended", async () => {
+    listing([made(88, SHA, 'running'), made(85, OTHER_SHA, 'success'), made(70, SHA, 'failed')]);
+    expect(await find(2)).toBe('88');
+  });
+
+  it("does not take another attempt's deployment", async () => {
+    // Attempt 2's process died before creating one: attempt 1's, ended, is all there is.
+    listing([made(70, SHA, 'success')]);
+    expect(await find(2)).toBeUndefined();
+    // Attempt 1's left running (its end never reached GitLab): still the commit's first.
+    listing([made(70, SHA, 'running')]);
+    expect(await find(2)).toBeUndefined();
+    // Ended: only the dead process knew a deployment's id, so its own is still running.
+    listing([made(70, SHA, 'success')]);
+    expect(await find(1)).toBeUndefined();
+    // Two of the commit's deployments: the newest is not the first attempt's.
+    listing([made(88, SHA, 'running'), made(70, SHA, 'success')]);
+    expect(await find(1)).toBeUndefined();
+  });
+
+  it("does not take another commit's deployment, nor a CI job's", async () => {
+    listing([made(90, OTHER_SHA, 'running'), made(85, OTHER_SHA, 'success')]);
+    expect(await find(1)).toBeUndefined();
+    listing([made(90, SHA, 'running', 657)]);
+    expect(await find(1)).toBeUndefined();
+  });
+
+  it('says undefined when the environment has no deployment', async () => {
+    listing([]);
+    expect(await find(1)).toBeUndefined();
+  });
+
+  it('reads at most two pages of 100, newest first, and counts only what it saw there', async () => {
+    const page = (from: number, sha?: { at: number; status: string }) =>
+      Array.from({ length: 100 }, (_, i) =>
+        from - i === sha?.at
+          ? made(from - i, SHA, sha.status)
+          : made(from - i, OTHER_SHA, 'success'),
+      );
+    const next = (n: number) => ({
+      link: `<${GITLAB}/api/v4/projects/15/deployments?environment=production&order_by=id&page=${n}&per_page=100&sort=desc>; rel="next"`,
+    });
+    // A rollback to a commit deployed long ago: its first attempt lies past the two pages (no
+    // third page is mocked: reading it fails the test), so the one seen may be the second's.
+    gitlab()
+      .get('/api/v4/projects/15/deployments')
+      .query(PAGE)
+      .reply(200, page(1000, { at: 950, status: 'running' }), next(2))
+      .get('/api/v4/projects/15/deployments')
+      .query({ ...PAGE, page: '2' })
+      .reply(200, page(900), next(3));
+    expect(await find(2)).toBe('950');
+    // Three of the commit's deployments seen: more than a second attempt has.
+    gitlab()
+      .get('/api/v4/projects/15/deployments')
+      .query(PAGE)
+      .reply(200, page(1000, { at: 950, status: 'running' }), next(2))
+      .get('/api/v4/projects/15/deployments')
+      .query({ ...PAGE, page: '2' })
+      .reply(
+        200,
+        [...page(900).slice(0, 98), made(802, SHA, 'success'), made(801, SHA, 'failed')],
+        next(3),
+      );
+    expect(await find(2)).toBeUndefined();
+  });
+
+  it('classifies a refused token as a configuration error', async () => {
+    gitlab()
+      .get('/api/v4/projects/15/deployments')
+      .query(PAGE)
+      .reply(401, { message: '401 Unauthorized' });
+    await expect(find(1)).rejects.toMatchObject({ kind: 'config' });
+  });
+});
+
 describe("GitLab's request contract (test/helpers/gitlab-contract.ts)", () => {
   const request = (method: string, path: string, body: Record<string, unknown> = {}) => ({
     method,
@@ -306,6 +415,55 @@ describe("GitLab's request contract (test/helpers/gitlab-contract.ts)", () => {
     ],
   ])('refuses %s', (_what, method, path, body, refusal) => {
     expect(new GitLabContract().check(request(method, path, body)).refusal).toMatch(refusal);
+  });
+
+  it.each([
+    [
+      'a sha filter (GitLab has none)',
+      { environment: 'production', sha: SHA },
+      /sha is not a parameter/,
+    ],
+    ['a status GitLab does not have', { status: 'queued' }, /status does not have a valid value/],
+    ['an order GitLab does not have', { order_by: 'sha' }, /order_by does not have a valid value/],
+    ['a sort GitLab does not have', { sort: 'newest' }, /sort does not have a valid value/],
+    ['more than 100 a page', { per_page: '101' }, /per_page is invalid/],
+    [
+      'an updated_at filter in another order',
+      { updated_after: '2019-03-15T08:00:00Z', order_by: 'id' },
+      /`updated_at` filter and `updated_at` sorting must be paired/,
+    ],
+    [
+      'a finished_at filter without the success status',
+      { finished_after: '2019-03-15T08:00:00Z', order_by: 'finished_at' },
+      /must be combined with `success` status filter/,
+    ],
+    [
+      'a date that is not ISO 8601',
+      { updated_after: 'yesterday', order_by: 'updated_at' },
+      /updated_after is invalid/,
+    ],
+  ])('refuses a deployment list with %s', (_what, query, refusal) => {
+    const get = { method: 'GET', path: '/api/v4/projects/15/deployments', query, body: {} };
+    expect(new GitLabContract().check(get).refusal).toMatch(refusal);
+  });
+
+  it('accepts the deployment list DAG asks for, and its documented filters', () => {
+    const get = (query: Record<string, string>) =>
+      new GitLabContract().check({
+        method: 'GET',
+        path: '/api/v4/projects/group%2Fapp/deployments',
+        query,
+        body: {},
+      }).refusal;
+    expect(
+      get({ environment: 'production', order_by: 'id', sort: 'desc', per_page: '100', page: '2' }),
+    ).toBeUndefined();
+    expect(
+      get({ status: 'blocked', order_by: 'updated_at', updated_before: '2019-03-15T08:00:00Z' }),
+    ).toBeUndefined();
+    expect(
+      get({ status: 'success', order_by: 'finished_at', finished_after: '2019-03-15T08:00:00Z' }),
+    ).toBeUndefined();
   });
 
   it('refuses a commit status sent back to pending, or running twice, as GitLab does', () => {

@@ -52,6 +52,13 @@ function alreadyUnderWay(error: unknown): boolean {
   );
 }
 
+/** How much of an environment's deployment list findDeployment reads, newest first. */
+const FIND_PER_PAGE = 100;
+const FIND_PAGES = 2;
+
+/** The fields findDeployment reads of a listed deployment (`deployable`: its CI job, or null). */
+type ListedDeployment = { id: number; sha: string; status: string; deployable?: unknown };
+
 function project(repo: RepoRef): number | string {
   return repo.projectId ?? repo.fullName;
 }
@@ -128,6 +135,10 @@ export class GitLabPlatform implements Platform, ChangeRequests {
     return readListedFolder(path, blobs, (file) => this.readFile(repo, ref, file));
   }
 
+  /**
+   * A GitLab deployment has no room for the description or the attempt: the commit status
+   * carries the one, and findDeployment tells attempts apart by the order they were created in.
+   */
   async createDeployment(
     repo: RepoRef,
     input: { sha: string; ref: string; environment: string; description: string },
@@ -145,6 +156,45 @@ export class GitLabPlatform implements Platform, ChangeRequests {
     } catch (error) {
       throw providerError('GitLab', `creating the ${input.environment} deployment`, error);
     }
+  }
+
+  /**
+   * The deployment a DAG process created for this commit, environment and attempt before it
+   * died, if it did. A GitLab deployment holds nothing of DAG's (no description, no payload),
+   * so the attempt is told by order: DAG creates one deployment per attempt, through the API
+   * (no CI job), and a commit's next attempt begins only after the last one ended. Attempt n's
+   * deployment is therefore the commit's newest API-created one in the environment, still
+   * `running` (only the process that died knew its id, so nothing ended it), and the commit's
+   * n-th: exactly n of them, or at most n when older ones lie beyond the pages read. Anything
+   * else (another attempt's, a duplicate from before) is not taken: a second deployment does
+   * less harm than this attempt reported on another attempt's.
+   *
+   * GitLab lists deployments by environment but not by commit, so the commit is matched here,
+   * over the environment's newest FIND_PAGES pages.
+   */
+  async findDeployment(
+    repo: RepoRef,
+    input: { sha: string; environment: string; attempt: number },
+  ): Promise<string | undefined> {
+    let listed: ListedDeployment[];
+    try {
+      listed = (await this.#api.Deployments.all(project(repo), {
+        environment: input.environment,
+        orderBy: 'id',
+        sort: 'desc',
+        perPage: FIND_PER_PAGE,
+        maxPages: FIND_PAGES,
+      })) as unknown as ListedDeployment[];
+    } catch (error) {
+      throw providerError('GitLab', `listing the ${input.environment} deployments`, error);
+    }
+    // Fewer than the pages hold: GitLab had no further page, so every one was seen.
+    const complete = listed.length < FIND_PER_PAGE * FIND_PAGES;
+    const commits = listed.filter((d) => d.sha === input.sha && d.deployable == null);
+    const newest = commits[0];
+    if (newest?.status !== GITLAB_DEPLOYMENT_STATUS.create) return undefined;
+    const ordinal = complete ? commits.length === input.attempt : commits.length <= input.attempt;
+    return ordinal ? String(newest.id) : undefined;
   }
 
   async setDeploymentState(
