@@ -27,6 +27,8 @@ const friendly = constraintMessages({
   promotions_open_key: 'this promotion route already has an open promotion',
   promotions_pull_request_key: 'another promotion already records this pull request',
   promotions_state_check: "promotion state must be 'open', 'closed' or 'merged'",
+  promotions_pull_request_check:
+    'a promotion names both its pull request and page, or neither (then the branch DAG pushed)',
 });
 
 /** Route rows with what their environments tell about the strategy (promotionRouteRow). */

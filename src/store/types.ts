@@ -364,14 +364,19 @@ export type PromotionRoute = {
 export const PROMOTION_STATES = ['open', 'closed', 'merged'] as const;
 export type PromotionState = (typeof PROMOTION_STATES)[number];
 
-/** DAG's promotion pull request of a route (at most one open per route). */
+/**
+ * DAG's promotion pull request of a route (at most one open per route). An open record without
+ * a number is a `folder` promotion whose branch DAG pushed (pushedHead) before the pull request
+ * was opened or recorded: the next run opens or finds it (see PromotionPullRequest).
+ */
 export type PromotionRecord = {
   id: number;
   routeId: number;
   /** The repository the pull request lives in (IAC or app repository). */
   repoUrl: string;
-  number: number;
-  url: string;
+  /** The pull request's number and page; null while it is not recorded yet. */
+  number: number | null;
+  url: string | null;
   /** Head and base branch of the pull request. */
   branch: string;
   baseBranch: string;
@@ -386,6 +391,13 @@ export type PromotionRecord = {
   reported: boolean;
   updatedAt: Date;
 };
+
+/** A promotion record whose pull request is known. */
+export type PromotionPullRequest = PromotionRecord & { number: number; url: string };
+
+export function hasPullRequest(record: PromotionRecord): record is PromotionPullRequest {
+  return record.number !== null && record.url !== null;
+}
 
 export type NewPromotionRoute = {
   app: string;
@@ -434,8 +446,8 @@ export const promotionRow = z.object({
   id: z.coerce.number().int(),
   route_id: z.number().int(),
   repo_url: z.string().min(1),
-  number: z.number().int().positive(),
-  url: z.string().min(1),
+  number: z.number().int().positive().nullable(),
+  url: z.string().min(1).nullable(),
   branch: z.string().min(1),
   base_branch: z.string().min(1),
   pushed_head: z.string().nullable(),

@@ -5,8 +5,16 @@
 import { ConfigError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { ChangeRequest } from '../platform/types.ts';
-import type { Environment, PromotionRecord } from '../store/types.ts';
+import {
+  hasPullRequest,
+  type DeployRecord,
+  type Environment,
+  type PromotionPullRequest,
+  type PromotionRecord,
+} from '../store/types.ts';
 import { iacCommitUrl } from '../util/commit-url.ts';
+import type { DeployRequest } from './deploy-plan.ts';
+import { ensureDeployment } from './deploy.ts';
 import { escapeMarkdown, fitComment } from './markdown.ts';
 import {
   PROMOTION_LABELS,
@@ -52,12 +60,13 @@ export function metadataOf(
 
 /**
  * The target's deploy after a merge: the app repository's deployment for the target
- * environment on the promoted commit, recorded like any deploy. (A branch promotion in the app
- * repository needs none: its merge is a push, which deploys.)
+ * environment on the promoted commit, recorded like any deploy and created exactly once however
+ * many runs report the merge (the deploy's claim, as for a push). (A branch promotion in the
+ * app repository needs none: its merge is a push, which deploys.)
  */
 async function reportMerge(
   route: Route,
-  record: PromotionRecord,
+  record: PromotionPullRequest,
   request: ChangeRequest,
   deps: PromoteDeps,
   appRepo: RepoRef,
@@ -67,22 +76,28 @@ async function reportMerge(
   if (route.route.strategy !== 'app-branch' && sha) {
     const { iac } = await iacOf(store, route.to);
     const merge = request.mergeCommitSha;
+    const pusher = `promotion #${record.number}`;
     let deploy = await store.beginDeploy({
       environmentId: route.to.id,
       sha,
       ref: route.to.branch,
-      pusher: `promotion #${record.number}`,
+      pusher,
     });
     if (deploy.state !== 'success') {
-      const id =
-        deploy.providerDeploymentId ??
-        (await appPlatform.createDeployment(appRepo, {
-          sha,
-          ref: route.to.branch,
-          environment: route.to.name,
-          description: `DAG promotes ${sha.slice(0, 7)} from ${route.from.name}`,
-        }));
-      deploy = await store.updateDeploy(deploy.id, { providerDeploymentId: id });
+      const deployRequest: DeployRequest = {
+        environmentId: route.to.id,
+        target: { iacId: route.to.iacId, iacBranch: route.to.iacBranch },
+        sha,
+        branch: route.to.branch,
+        pusher,
+        repo: appRepo,
+        commitUrl: `${appRepo.webUrl}/commit/${sha}`,
+        attempt: deploy.attempt,
+      };
+      deploy = (await ensureDeployment(appPlatform, store, deployRequest, route.to.name, deploy, {
+        wait: true,
+      })) as DeployRecord;
+      const id = deploy.providerDeploymentId as string;
       await appPlatform.setDeploymentState(
         appRepo,
         { id, sha, ref: route.to.branch, environment: route.to.name },
@@ -94,7 +109,11 @@ async function reportMerge(
           logUrl: merge ? iacCommitUrl(iac, merge, deps.forges) : request.url,
         },
       );
-      await store.updateDeploy(deploy.id, { state: 'success', iacCommit: merge });
+      await store.updateDeploy(deploy.id, {
+        state: 'success',
+        iacCommit: merge,
+        reportedState: 'success',
+      });
     }
   }
   // Whatever the merge took (a person's commits too) is in the base now: the branch can go.
@@ -125,16 +144,17 @@ async function deleteDagBranch(
 
 /**
  * The route's open promotion as the provider sees it now. A promotion merged or closed since
- * DAG last looked is recorded (a merge reported, DAG's branch removed) and no longer open.
+ * DAG last looked is recorded (a merge reported, DAG's branch removed) and no longer open. A
+ * branch pushed whose pull request is not recorded yet is no open promotion: pendingPromotion.
  */
 export async function openPromotion(
   route: Route,
   host: ChangeRequestHost,
   deps: PromoteDeps,
   appRepo: RepoRef,
-): Promise<{ record: PromotionRecord; request: ChangeRequest } | undefined> {
-  let record = await deps.store.currentPromotion(route.route.id);
-  if (!record) return undefined;
+): Promise<{ record: PromotionPullRequest; request: ChangeRequest } | undefined> {
+  const record = await deps.store.currentPromotion(route.route.id);
+  if (!record || !hasPullRequest(record)) return undefined;
   if (record.state === 'open') {
     const request = await host.platform.getChangeRequest(host.repo, record.number);
     if (request.state === 'open') return { record, request };
@@ -142,8 +162,8 @@ export async function openPromotion(
       await reportMerge(route, record, request, deps, appRepo);
       return undefined;
     }
-    record = await deps.store.savePromotion({ ...record, state: 'closed' });
-    if (route.route.strategy === 'folder') await deleteDagBranch(route, record, deps);
+    const closed = await deps.store.savePromotion({ ...record, state: 'closed' });
+    if (route.route.strategy === 'folder') await deleteDagBranch(route, closed, deps);
     return undefined;
   }
   if (record.state === 'merged' && !record.reported) {
@@ -154,9 +174,57 @@ export async function openPromotion(
 }
 
 /**
+ * The route's promotion whose branch DAG pushed but whose pull request it has not recorded: a
+ * run stopped between the push and the provider's answer (a rate limit, a 502, a crash).
+ */
+export async function pendingPromotion(
+  store: PromoteDeps['store'],
+  route: Route,
+): Promise<PromotionRecord | undefined> {
+  const record = await store.currentPromotion(route.route.id);
+  return record?.state === 'open' && !hasPullRequest(record) ? record : undefined;
+}
+
+/**
+ * Records the commit DAG just pushed to its branch, before any provider call that depends on
+ * it: on the open promotion, else as a pending one (no pull request yet). A run that stops
+ * after the push then finds the branch at a commit it knows as its own, and does not take it
+ * for a person's. The pending record, if that is where it went.
+ */
+export async function recordPush(
+  open: { record: PromotionPullRequest } | undefined,
+  pending: PromotionRecord | undefined,
+  route: Route,
+  pushed: { repoUrl: string; head: string; base: string; pushedHead: string; sourceSha: string },
+  deps: PromoteDeps,
+): Promise<PromotionRecord | undefined> {
+  if (open) {
+    if (open.record.pushedHead !== pushed.pushedHead) {
+      await deps.store.savePromotion({ ...open.record, pushedHead: pushed.pushedHead });
+    }
+    return undefined;
+  }
+  return deps.store.savePromotion({
+    id: pending?.id,
+    routeId: route.route.id,
+    repoUrl: pushed.repoUrl,
+    number: null,
+    url: null,
+    branch: pushed.head,
+    baseBranch: pushed.base,
+    pushedHead: pushed.pushedHead,
+    sourceSha: pushed.sourceSha,
+    state: 'open',
+    handsOff: false,
+    reported: false,
+  });
+}
+
+/**
  * Opens DAG's promotion pull request, or updates the one already open (found by its record,
- * else by its branches and DAG's metadata in its body). Someone else's pull request between the
- * same branches is answered with, never touched.
+ * else by its branches and DAG's metadata in its body: one an earlier run opened without
+ * recording it). The pending record (recordPush) becomes the pull request's. Someone else's
+ * pull request between the same branches is answered with, never touched.
  */
 export async function publish(
   host: ChangeRequestHost,
@@ -168,6 +236,8 @@ export async function publish(
     body: (maxChars: number) => string;
     pushedHead: string | null;
     sourceSha: string | null;
+    /** The route's pending promotion (pendingPromotion, recordPush), when there is no open one. */
+    pending?: PromotionRecord | undefined;
   },
   deps: PromoteDeps,
 ): Promise<{ outcome: PromotionOutcome; request?: ChangeRequest }> {
@@ -184,8 +254,11 @@ export async function publish(
     handsOff: false,
     reported: false,
   };
+  const pending = open ? undefined : input.pending;
   let existing = open?.request;
-  let recordId = open?.record.id;
+  let recordId = open?.record.id ?? pending?.id;
+  // A pull request DAG opened in an earlier run that stopped before recording it.
+  let unrecorded = false;
   if (!existing) {
     existing = await platform.findOpenChangeRequest(repo, input.head, input.base);
     if (existing && parsePromotionMetadata(existing.body)?.route !== route.route.id) {
@@ -197,7 +270,13 @@ export async function publish(
       };
     }
     if (existing) {
-      recordId = (await deps.store.findPromotionByPullRequest(repo.webUrl, existing.number))?.id;
+      const known = await deps.store.findPromotionByPullRequest(repo.webUrl, existing.number);
+      if (known && pending && known.id !== pending.id) {
+        // The pull request has a record of its own (reopened by a person): that one is open.
+        await deps.store.savePromotion({ ...pending, state: 'closed' });
+      }
+      unrecorded = !known && pending !== undefined;
+      recordId = known?.id ?? pending?.id;
     }
   }
   if (existing) {
@@ -212,7 +291,11 @@ export async function publish(
       url: updated.url,
     });
     return {
-      outcome: { status: 'updated', number: updated.number, url: updated.url },
+      outcome: {
+        status: unrecorded ? 'opened' : 'updated',
+        number: updated.number,
+        url: updated.url,
+      },
       request: updated,
     };
   }
@@ -223,21 +306,37 @@ export async function publish(
     body,
     labels: PROMOTION_LABELS,
   });
-  await deps.store.savePromotion({ ...fields, number: created.number, url: created.url });
+  await deps.store.savePromotion({
+    ...fields,
+    id: recordId,
+    number: created.number,
+    url: created.url,
+  });
   return {
     outcome: { status: 'opened', number: created.number, url: created.url },
     request: created,
   };
 }
 
+/**
+ * Closes DAG's open promotion (and removes its branch) when nothing is left to promote; a
+ * pending one (a branch pushed, no pull request recorded) is closed the same way.
+ */
 export async function closeNothingLeft(
   host: ChangeRequestHost,
-  open: { record: PromotionRecord } | undefined,
+  open: { record: PromotionPullRequest } | undefined,
   route: Route,
   reason: string,
   deps: PromoteDeps,
+  pending?: PromotionRecord | undefined,
 ): Promise<PromotionOutcome> {
-  if (!open) return { status: 'nothing', reason };
+  if (!open) {
+    if (pending) {
+      const closed = await deps.store.savePromotion({ ...pending, state: 'closed' });
+      if (route.route.strategy === 'folder') await deleteDagBranch(route, closed, deps);
+    }
+    return { status: 'nothing', reason };
+  }
   const { record } = open;
   await host.platform.closeChangeRequest(
     host.repo,

@@ -10,7 +10,15 @@ import type { App, Environment, Iac, PromotionRecord } from '../store/types.ts';
 import { buildBundle, type SourceReader } from './deploy.ts';
 import { previewEnvironment } from './diff.ts';
 import { LISTED_COMMITS, renderPromotionBody, type PromotionBody } from './promotion-body.ts';
-import { closeNothingLeft, iacOf, metadataOf, openPromotion, publish } from './promotion-pr.ts';
+import {
+  closeNothingLeft,
+  iacOf,
+  metadataOf,
+  openPromotion,
+  pendingPromotion,
+  publish,
+  recordPush,
+} from './promotion-pr.ts';
 import type { ChangeRequestHost, PromoteDeps, PromotionOutcome, Route } from './promotion-types.ts';
 
 /** DAG's branch for a folder promotion, e.g. `dag/promote/shop/staging-to-production`. */
@@ -114,6 +122,7 @@ export async function promoteFolder(
   const [sourceFolder, targetFolder] = await readSourceAndTarget(deps, route, source, target);
   const host = await deps.iacHost(target.iac, target.token);
   const open = await openPromotion(route, host, deps, appRepo);
+  let pending = open ? undefined : await pendingPromotion(store, route);
   const provenance = readProvenance(sourceFolder.files);
   if (!provenance) {
     return {
@@ -158,7 +167,9 @@ export async function promoteFolder(
         ].join('\n'),
       },
     ],
-    { author: deps.author, expectedHead: open?.record.pushedHead ?? null },
+    // What DAG pushed last: recorded right after each push, before the pull request is asked
+    // for, so a run that stopped in between knows this branch as its own.
+    { author: deps.author, expectedHead: (open?.record ?? pending)?.pushedHead ?? null },
   );
   if (published.status === 'foreign') {
     if (!open) {
@@ -183,8 +194,22 @@ export async function promoteFolder(
       route,
       `${to.name} already runs what ${from.name} runs (${provenance.sha.slice(0, 7)})`,
       deps,
+      pending,
     );
   }
+  pending = await recordPush(
+    open,
+    pending,
+    route,
+    {
+      repoUrl: host.repo.webUrl,
+      head,
+      base,
+      pushedHead: published.head,
+      sourceSha: provenance.sha,
+    },
+    deps,
+  );
   const preview = await previewEnvironment(
     { env: to, app, current: targetFolder.files, files: bundle.files, notes: [] },
     deps,
@@ -213,6 +238,7 @@ export async function promoteFolder(
       body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars),
       pushedHead: published.head,
       sourceSha: provenance.sha,
+      pending,
     },
     deps,
   );
@@ -245,9 +271,18 @@ export async function promoteBranch(
     base = to.branch;
   }
   const open = await openPromotion(route, host, deps, appRepo);
+  // Left by a `folder` promotion before the route's strategy changed: its record is reused.
+  const pending = open ? undefined : await pendingPromotion(store, route);
   const comparison = await host.platform.compare(host.repo, base, head, LISTED_COMMITS);
   if (comparison.totalCommits === 0) {
-    return closeNothingLeft(host, open, route, `${base} already has every commit of ${head}`, deps);
+    return closeNothingLeft(
+      host,
+      open,
+      route,
+      `${base} already has every commit of ${head}`,
+      deps,
+      pending,
+    );
   }
   // What the target's folder holds now, and what it holds once the merge lands.
   const targetFolder = await deps.iac.read(
@@ -304,7 +339,7 @@ export async function promoteBranch(
       host,
       current,
       route,
-      { head, base, body: bodyOf(preview, sourceSha), pushedHead: null, sourceSha },
+      { head, base, body: bodyOf(preview, sourceSha), pushedHead: null, sourceSha, pending },
       deps,
     );
   if (inIac) {
