@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from './errors.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
+import { BranchLeases } from './store/branch-lease.ts';
+import { GroupCommitter } from './iac/group-commit.ts';
 import { IacWorkspace } from './iac/workspace.ts';
 import { ClusterClients } from './k8s/client.ts';
-import { JOB_STATES, QUEUES, JobQueue, deployGroup, type Delivery } from './jobs/queue.ts';
+import { JOB_STATES, QUEUES, JobQueue, type Delivery } from './jobs/queue.ts';
 import { Metrics } from './metrics/registry.ts';
 import { platformFactory } from './platform/factory.ts';
 import { iacPlatformFactory } from './platform/iac-platform.ts';
@@ -14,6 +16,7 @@ import { helmTemplate } from './render/helm-template.ts';
 import { loadTemplates } from './render/templates.ts';
 import { parseValuesFile } from './render/yaml.ts';
 import { createLogger, SecretMasker, type Logger } from './log.ts';
+import { sharedWriteLimit } from './platform/github/write-limit.ts';
 import { createProbot, githubWebhookHandler, type Handler } from './server/github.ts';
 import { gitlabWebhookHandler } from './server/gitlab.ts';
 import { createHttpServer } from './server/http.ts';
@@ -32,7 +35,7 @@ import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
-import { announceDeploy, askDeploy, runDeploy } from './workflows/deploy.ts';
+import { askDeploy, reportDeploy, runDeploy, type DeployReport } from './workflows/deploy.ts';
 import type { ForgeUrls } from './util/commit-url.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
 import {
@@ -112,6 +115,7 @@ export async function startService(
       ? createProbot(settings.github, log, {
           throttle: options.githubThrottle ?? true,
           onRequest,
+          writeLimit: sharedWriteLimit(db, log),
         })
       : undefined;
     const platformFor = platformFactory({ probot, gitlab: settings.gitlab, onRequest });
@@ -130,6 +134,12 @@ export async function startService(
       ),
       onPushRetry: () => metrics.gitPushRetry(),
     });
+    // Deploys of one IAC branch meet here: one writer per branch across DAG's processes.
+    const committer = new GroupCommitter(iac, new BranchLeases(db, log), {
+      author: settings.gitAuthor,
+      log: log.child({ component: 'group-commit' }),
+      onGroup: (size) => metrics.iacGroupCommit(size),
+    });
 
     const queue = await JobQueue.create(db, log, { metrics });
     metrics.watchJobs({
@@ -140,8 +150,12 @@ export async function startService(
       onError: (error) => log.warn({ err: error }, 'metrics: the job table could not be read'),
     });
     parts.queue = queue;
+    const enqueueReport = async (report: DeployReport) => {
+      await queue.enqueueReport(report.deployId, report);
+    };
     // A push deploys its commit; a request (`/deploy`) first gets its attempt, or is told the
-    // environment runs that commit already.
+    // environment runs that commit already. The deploy's job is queued before its report (which
+    // creates the provider's deployment): announced work always has its job.
     const enqueueDeploy = async (
       request: DeployRequest,
     ): Promise<{ status: 'queued' | 'duplicate' | 'current' }> => {
@@ -151,8 +165,17 @@ export async function startService(
         if (asked.status === 'current') return { status: 'current' };
         queued = asked.request;
       }
-      await announceDeploy(queued, { store, platform: await platformFor(queued.repo) });
-      return queue.enqueueDeploy(queued, deployGroup(queued.target));
+      const record = await store.beginDeploy({
+        environmentId: queued.environmentId,
+        sha: queued.sha,
+        ref: queued.branch,
+        pusher: queued.pusher,
+        attempt: queued.attempt,
+      });
+      const sent = await queue.enqueueDeploy(queued);
+      if (record.reportedState === null)
+        await enqueueReport({ deployId: record.id, request: queued });
+      return sent;
     };
     const enqueueDiff = (request: DiffRequest) =>
       queue.enqueueKeyed(QUEUES.diff, diffJobKey(request), request);
@@ -206,21 +229,20 @@ export async function startService(
       });
       await queue.work<DeployRequest>(
         QUEUES.deploy,
-        // Deploys to a busy IAC target wait for it by polling (NOTIFY only announces new
-        // jobs): poll at the floor so the next deploy starts within half a second.
-        { ...settings.worker, pollingIntervalSeconds: 0.5, perGroup: 1 },
+        // Deploys wait for git, not for the CPU: many run at once, and those of one IAC branch
+        // share its next group commit.
+        { ...settings.worker, concurrency: settings.deployConcurrency },
         async (request, job) => {
           const jobLog = job.log.child({ environmentId: request.environmentId });
           const record = await runDeploy(request, {
             store,
             platform: await platformFor(request.repo),
-            iac: iac.withLog(jobLog),
+            iac: committer,
             ...tools,
-            author: settings.gitAuthor,
             log: jobLog,
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
-            forges,
+            report: enqueueReport,
             onOutcome: (environment, outcome) =>
               metrics.deploy(environment, outcome, secondsSince(request.receivedAt)),
           });
@@ -231,6 +253,16 @@ export async function startService(
           }
         },
       );
+      await queue.work<DeployReport>(QUEUES.report, settings.worker, async (report, job) => {
+        await reportDeploy(report, {
+          store,
+          platform: await platformFor(report.request.repo),
+          log: job.log.child({ deploy: report.deployId }),
+          jobId: job.id,
+          resume: job.retryCount > 0,
+          forges,
+        });
+      });
       await queue.work<PromotionRequest>(
         QUEUES.promote,
         // New promotions wake the worker (NOTIFY); only one waiting behind another of its

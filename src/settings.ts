@@ -36,6 +36,8 @@ export type Settings = {
     | { webhookSecret: string; webhookPath: string; url: string; token: string | undefined }
     | undefined;
   worker: { concurrency: number; pollingIntervalSeconds: number };
+  /** Deploy jobs one process runs at once (they mostly wait for git and the provider). */
+  deployConcurrency: number;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -231,6 +233,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
       concurrency: integer(env, 'DAG_WORKER_CONCURRENCY', 4, 1, 64),
       pollingIntervalSeconds: decimal(env, 'DAG_WORKER_POLL_SECONDS', 2, 0.5, 60),
     },
+    deployConcurrency: integer(env, 'DAG_DEPLOY_CONCURRENCY', 16, 1, 256),
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

@@ -11,6 +11,7 @@ const OPERATIONS = new Set([
   'clean',
   'clone',
   'commit',
+  'commit-tree',
   'diff',
   'diff-tree',
   'fetch',
@@ -21,6 +22,7 @@ const OPERATIONS = new Set([
   'rm',
   'symbolic-ref',
   'update-ref',
+  'write-tree',
 ]);
 
 /** The subcommand of a git command line, as a bounded label value. */

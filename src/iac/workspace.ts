@@ -164,7 +164,7 @@ export class IacWorkspace {
           return { ...result, pushed: false };
         }
         try {
-          await clone.git(['push', '--porcelain', 'origin', `HEAD:refs/heads/${clone.branch}`]);
+          await clone.git(['push', '--porcelain', 'origin', `${head}:refs/heads/${clone.branch}`]);
           log.info(
             { branch: clone.branch, head, commits: commits.filter((c) => c.sha).length, attempt },
             'pushed to the IAC repository',
@@ -321,23 +321,57 @@ export class IacWorkspace {
   }
 }
 
+/**
+ * One commit per change, chained on the clone's HEAD, built with git's plumbing: per change
+ * `add`, `write-tree` (the same tree as its parent's: a no-op) and `commit-tree`, so a group of
+ * deploys costs three git processes each. The branch itself is not moved: the push names the
+ * last commit, and the clone's next use resets it to the remote tip.
+ */
 async function commitChanges(
   clone: IacClone,
   changes: IacChange[],
   author: { name: string; email: string },
 ): Promise<ApplyResult['commits']> {
+  let parent = await clone.head();
+  let tree =
+    parent === '' ? '' : (await clone.git(['rev-parse', `${parent}^{tree}`])).stdout.trim();
   const commits: ApplyResult['commits'] = [];
   for (const change of changes) {
-    const sha = (await stageChange(clone, change))
-      ? await commitStaged(clone, author, change.message)
-      : null;
+    await stageFolder(clone, change);
+    const next = (await clone.git(['write-tree'])).stdout.trim();
+    if (next === tree) {
+      commits.push({ message: change.message, sha: null });
+      continue;
+    }
+    const sha = (
+      await clone.git(
+        ['commit-tree', '--no-gpg-sign', next, ...(parent === '' ? [] : ['-p', parent]), '-F', '-'],
+        { env: botIdentity(author), input: withFinalNewline(change.message) },
+      )
+    ).stdout.trim();
     commits.push({ message: change.message, sha });
+    parent = sha;
+    tree = next;
   }
   return commits;
 }
 
-/** Makes the change's folder hold exactly its files and stages it; false when nothing changed. */
-async function stageChange(clone: IacClone, change: IacChange): Promise<boolean> {
+function withFinalNewline(message: string): string {
+  const trimmed = message.replace(/\s+$/, '');
+  return `${trimmed}\n`;
+}
+
+function botIdentity(author: { name: string; email: string }): Record<string, string> {
+  return {
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
+  };
+}
+
+/** Makes the change's folder hold exactly its files, and stages it. */
+async function stageFolder(clone: IacClone, change: IacChange): Promise<void> {
   await replaceFolder(clone.dir, change.path, change.files);
   await clone.git(
     Object.keys(change.files).length === 0
@@ -346,6 +380,11 @@ async function stageChange(clone: IacClone, change: IacChange): Promise<boolean>
       : // --force: DAG commits every file it renders, even one a .gitignore matches.
         ['add', '--all', '--force', '--', change.path],
   );
+}
+
+/** Makes the change's folder hold exactly its files and stages it; false when nothing changed. */
+async function stageChange(clone: IacClone, change: IacChange): Promise<boolean> {
+  await stageFolder(clone, change);
   const staged = await clone.git(['diff', '--cached', '--name-only', '-z', '--', change.path]);
   return staged.stdout !== '';
 }
@@ -356,15 +395,9 @@ async function commitStaged(
   author: { name: string; email: string },
   message: string,
 ): Promise<string> {
-  const env = {
-    GIT_AUTHOR_NAME: author.name,
-    GIT_AUTHOR_EMAIL: author.email,
-    GIT_COMMITTER_NAME: author.name,
-    GIT_COMMITTER_EMAIL: author.email,
-  };
   await clone.git(
     ['commit', '--quiet', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-F', '-'],
-    { env, input: message },
+    { env: botIdentity(author), input: message },
   );
   return clone.head();
 }

@@ -5,19 +5,35 @@ import { errorMessage, isPermanent, isTransient } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { JobOutcome } from '../metrics/registry.ts';
 import type { Db } from '../store/db.ts';
+import { processAlive } from '../util/process-alive.ts';
 
 /** Queues DAG runs. Each has its retry and retention policy here, in one place. */
 export const QUEUES = {
   /** Verified webhook deliveries, turned into workflow runs by their handler. */
   events: 'dag.events',
-  /** One environment to deploy one commit to; one at a time per IAC repository and branch. */
+  /**
+   * One environment to deploy one commit to. Many run at once: those of one IAC repository and
+   * branch meet in its group commit (src/iac/group-commit.ts), one writer per branch.
+   */
   deploy: 'dag.deploy',
+  /**
+   * Reporting one deploy's state on the provider (its deployment and statuses): at most one
+   * waiting and one running per deploy, so reports of a busy deploy coalesce (`stately`).
+   */
+  report: 'dag.report',
   /** A diff preview of a pull request's head for some environments. */
   diff: 'dag.diff',
   /** Opening or updating one route's promotion pull request; one at a time per route. */
   promote: 'dag.promote',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** Per-queue differences from QUEUE_POLICY. */
+const QUEUE_OVERRIDES: Partial<Record<keyof typeof QUEUES, Record<string, unknown>>> = {
+  // A deploy's final status must land: keep trying for hours (backoff capped at 10 min).
+  // Retried soon (2 s, doubling): a report only waits for the provider.
+  report: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
+};
 
 const QUEUE_POLICY = {
   // Workers wake on NOTIFY when a job is created instead of waiting for their next poll.
@@ -51,15 +67,6 @@ export type JobOwner = { host: string; pid: number };
 
 /** This process, as a job's owner. */
 const SELF: JobOwner = { host: hostname(), pid: process.pid };
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Whether an active job's worker is gone: its heartbeat is stale, or it ran on this host in a
@@ -252,11 +259,6 @@ class JobHandedBack extends Error {
   }
 }
 
-/** Deploys that write the same IAC repository and branch share a group: one runs at a time. */
-export function deployGroup(target: { iacId: number; iacBranch: string | null }): string {
-  return `iac:${target.iacId}:${target.iacBranch ?? ''}`;
-}
-
 /**
  * The durable job queue (pg-boss) on DAG's own database, embedded or Postgres.
  * Enqueueing is one INSERT with a deterministic id, so a redelivered webhook is a no-op;
@@ -316,15 +318,19 @@ export class JobQueue {
     });
     boss.on('error', (error) => log.error({ err: error }, 'job queue error'));
     await boss.start();
-    for (const name of options.manageQueues === false ? [] : Object.values(QUEUES)) {
+    for (const [key, name] of options.manageQueues === false ? [] : Object.entries(QUEUES)) {
       const policy = {
         ...QUEUE_POLICY,
+        ...QUEUE_OVERRIDES[key as keyof typeof QUEUES],
         ...(options.retry
           ? { retryLimit: options.retry.limit, retryDelay: options.retry.delaySeconds }
           : {}),
       };
       await boss.createQueue(name, policy);
-      await boss.updateQueue(name, policy); // an existing queue takes this version's policy
+      // An existing queue takes this version's policy (all but `policy`, fixed at creation).
+      const updatable: Record<string, unknown> = { ...policy };
+      delete updatable.policy;
+      await boss.updateQueue(name, updatable);
     }
     if (options.manageQueues !== false) {
       // Jobs queued before heartbeats were on take them too (a job copies its queue's policy).
@@ -449,18 +455,23 @@ export class JobQueue {
   /**
    * Enqueues one deploy: a push's is one job per environment and commit however often asked
    * (`deploy:<env>:<sha>`); a request's (`/deploy`, `dag deploy`: `requestKey`) one per request.
-   * Deploys of one IAC repository and branch run one at a time, across all DAG processes.
    */
   async enqueueDeploy<
     T extends { environmentId: number; sha: string; requestKey?: string | undefined },
-  >(request: T, group: string): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
+  >(request: T): Promise<{ status: 'queued' | 'duplicate'; jobId: string }> {
     const key = `deploy:${request.environmentId}:${request.sha}`;
     const jobId = jobIdFor(request.requestKey ? `${key}:${request.requestKey}` : key);
-    const inserted = await this.#boss.send(QUEUES.deploy, request, {
-      id: jobId,
-      group: { id: group },
-    });
+    const inserted = await this.#boss.send(QUEUES.deploy, request, { id: jobId });
     return { status: inserted ? 'queued' : 'duplicate', jobId };
+  }
+
+  /**
+   * Asks for deploy `deployId` to be reported. While a report of it waits, another ask joins it
+   * (the waiting one reads the latest state when it runs): `coalesced`.
+   */
+  async enqueueReport(deployId: number, data: object): Promise<{ status: 'queued' | 'coalesced' }> {
+    const id = await this.#boss.send(QUEUES.report, data, { singletonKey: `deploy:${deployId}` });
+    return { status: id ? 'queued' : 'coalesced' };
   }
 
   /**

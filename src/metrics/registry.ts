@@ -51,6 +51,7 @@ export class Metrics {
   readonly #gitOperations: Counter<'operation' | 'outcome'>;
   readonly #gitDuration: Histogram<'operation'>;
   readonly #pushRetries: Counter;
+  readonly #groupSize: Histogram;
   #jobStats: JobStatsSource | undefined;
   #pendingStats: Promise<JobStats | undefined> | undefined;
 
@@ -188,6 +189,12 @@ export class Metrics {
       help: 'Pushes to an IAC branch tried again because the branch moved under DAG.',
       registers,
     });
+    this.#groupSize = new Histogram({
+      name: 'dag_iac_group_commit_size',
+      help: 'Deploys written to an IAC branch in one push (one commit each).',
+      buckets: [1, 2, 4, 8, 16, 32, 50],
+      registers,
+    });
   }
 
   /**
@@ -241,6 +248,10 @@ export class Metrics {
 
   gitPushRetry(): void {
     this.#pushRetries.inc();
+  }
+
+  iacGroupCommit(size: number): void {
+    this.#groupSize.observe(size);
   }
 
   get contentType(): string {

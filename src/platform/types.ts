@@ -40,7 +40,16 @@ export interface Platform {
   setDeploymentState(
     repo: RepoRef,
     deployment: { id: string; sha: string; ref: string; environment: string },
-    update: { state: DeploymentState; description: string; logUrl?: string | undefined },
+    update: {
+      state: DeploymentState;
+      description: string;
+      logUrl?: string | undefined;
+      /**
+       * A report run again after its worker died: the state may have been posted just before
+       * the crash. The provider is read first and a state it shows already is not posted again.
+       */
+      resume?: boolean | undefined;
+    },
   ): Promise<void>;
 }
 

@@ -3,6 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Probot, ProbotOctokit } from 'probot';
 import type { Logger } from '../log.ts';
 import { observedOctokit } from '../platform/github/observed-octokit.ts';
+import {
+  isContentWrite,
+  unpacedWriteGroup,
+  type WriteLimit,
+} from '../platform/github/write-limit.ts';
 import type { ProviderRequestObserver } from '../platform/request-metrics.ts';
 import type { Settings } from '../settings.ts';
 import { MAX_WEBHOOK_BYTES, declaresMoreThan, header, readLimited, refuse } from './body.ts';
@@ -46,8 +51,9 @@ export function rateLimitHandler(
 
 /**
  * The GitHub App. Its Octokit retries 5xx (plugin-retry) and throttles: content-creating
- * requests are spaced as GitHub asks, and a rate-limit answer is waited out within the call
- * (rateLimitHandler). `throttle: false` is for tests against mocks.
+ * requests take a write from `writeLimit` (the budget all DAG processes share, instead of
+ * Octokit's fixed one-a-second pacing per process), and a rate-limit answer is waited out within
+ * the call (rateLimitHandler). `throttle: false` is for tests against mocks.
  */
 export function createProbot(
   github: NonNullable<Settings['github']>,
@@ -56,18 +62,31 @@ export function createProbot(
     throttle?: boolean;
     /** Hears each request of the App's Octokits (metrics). */
     onRequest?: ProviderRequestObserver | undefined;
+    /** The App's write budget shared by DAG's processes (sharedWriteLimit). */
+    writeLimit?: WriteLimit | undefined;
   } = {},
 ): Probot {
   const githubLog = log.child({ component: 'github' });
+  const write = unpacedWriteGroup();
+  const limited = options.writeLimit
+    ? ProbotOctokit.plugin((octokit) => {
+        const take = options.writeLimit as WriteLimit;
+        octokit.hook.before('request', async (request) => {
+          if (isContentWrite(request.method, request.url)) await take();
+        });
+        return {};
+      })
+    : ProbotOctokit;
   const Octokit = observedOctokit(
     // A function default runs after Probot's own, so it has the last word.
-    ProbotOctokit.defaults((o: Record<string, unknown>) => ({
+    limited.defaults((o: Record<string, unknown>) => ({
       ...o,
       throttle:
         options.throttle === false
           ? { ...(o.throttle as object), enabled: false }
           : {
               ...(o.throttle as object),
+              write,
               onRateLimit: rateLimitHandler(githubLog, 'primary'),
               onSecondaryRateLimit: rateLimitHandler(githubLog, 'secondary'),
             },

@@ -73,6 +73,8 @@ function toDeploy(row: Row): DeployRecord {
     providerDeploymentId: r.provider_deployment_id,
     reportedState: r.reported_state,
     iacCommit: r.iac_commit,
+    iacChanged: r.iac_changed,
+    iacBranch: r.iac_branch,
     error: r.error,
     updatedAt: r.updated_at,
   };
@@ -556,16 +558,18 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
   async claimDeployment(
     id: number,
     staleAfterSeconds: number,
+    owner?: string,
   ): Promise<{ claimed: false } | { claimed: true; takenOver: boolean }> {
     // One atomic UPDATE: of callers racing for the same row, exactly one sees it match.
     const { rows } = await this.#db.query<{ previous: Date | string | null }>(
-      `UPDATE deploys d SET deployment_claim = clock_timestamp()
+      `UPDATE deploys d SET deployment_claim = clock_timestamp(), deployment_claim_owner = $3
          FROM (SELECT id, deployment_claim AS previous FROM deploys WHERE id = $1) old
         WHERE d.id = old.id AND d.provider_deployment_id IS NULL
           AND (d.deployment_claim IS NULL
-               OR d.deployment_claim < clock_timestamp() - make_interval(secs => $2))
+               OR d.deployment_claim < clock_timestamp() - make_interval(secs => $2)
+               OR d.deployment_claim_owner = $3)
        RETURNING old.previous`,
-      [id, staleAfterSeconds],
+      [id, staleAfterSeconds, owner ?? null],
     );
     if (!rows[0]) return { claimed: false };
     return { claimed: true, takenOver: rows[0].previous !== null };
@@ -578,17 +582,15 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
     );
   }
 
-  async markReported(
-    id: number,
-    state: DeployState,
-    options: { onlyFirst?: boolean } = {},
-  ): Promise<boolean> {
+  async markReported(id: number, state: DeployState): Promise<boolean> {
+    // Reported states only move forward: queued, in_progress, then success or failure.
+    const rank = (column: string) =>
+      `CASE ${column} WHEN 'queued' THEN 0 WHEN 'in_progress' THEN 1 ELSE 2 END`;
     const { rows } = await this.#db.query(
       `UPDATE deploys SET reported_state = $2
-        WHERE id = $1 AND (CASE WHEN $3::boolean THEN reported_state IS NULL
-                                ELSE reported_state IS DISTINCT FROM $2 END)
+        WHERE id = $1 AND (reported_state IS NULL OR ${rank('reported_state')} < ${rank('$2::text')})
        RETURNING id`,
-      [id, state, options.onlyFirst === true],
+      [id, state],
     );
     return rows.length > 0;
   }
@@ -606,6 +608,8 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
          iac_commit = COALESCE($4, iac_commit),
          error = CASE WHEN $2::text = 'success' THEN NULL ELSE COALESCE($5, error) END,
          reported_state = COALESCE($6, reported_state),
+         iac_changed = COALESCE($7, iac_changed),
+         iac_branch = COALESCE($8, iac_branch),
          updated_at = CASE WHEN $2::text IS NULL THEN updated_at ELSE now() END
        WHERE id = $1 RETURNING *`,
       [
@@ -615,6 +619,8 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
         patch.iacCommit ?? null,
         patch.error ?? null,
         patch.reportedState ?? null,
+        patch.iacChanged ?? null,
+        patch.iacBranch ?? null,
       ],
     );
     if (!rows[0]) throw new UserError(`no deploy with id ${id}`);

@@ -102,7 +102,12 @@ export type DeployRecord = {
   providerDeploymentId: string | null;
   /** The last deployment state DAG posted for this attempt. */
   reportedState: DeployState | null;
+  /** The IAC commit that holds the release: DAG's own, or the tip that already held it. */
   iacCommit: string | null;
+  /** Whether iacCommit is DAG's commit for this deploy (false: the folder held it already). */
+  iacChanged: boolean | null;
+  /** The IAC branch it went to (the repository's default, resolved). */
+  iacBranch: string | null;
   error: string | null;
   updatedAt: Date;
 };
@@ -117,7 +122,16 @@ export type DeployAsk =
   | { status: 'current'; record: DeployRecord };
 
 export type DeployPatch = Partial<
-  Pick<DeployRecord, 'state' | 'providerDeploymentId' | 'iacCommit' | 'error' | 'reportedState'>
+  Pick<
+    DeployRecord,
+    | 'state'
+    | 'providerDeploymentId'
+    | 'iacCommit'
+    | 'iacChanged'
+    | 'iacBranch'
+    | 'error'
+    | 'reportedState'
+  >
 >;
 
 /** The deploy records: what makes a deploy idempotent and what it reported. */
@@ -153,14 +167,16 @@ export interface DeployStore {
   claimDeployment(
     id: number,
     staleAfterSeconds: number,
+    /** Who claims (a job id): a claim of the same owner is taken over at once (its rerun). */
+    owner?: string,
   ): Promise<{ claimed: false } | { claimed: true; takenOver: boolean }>;
   /** Gives up a claim whose holder could not create the deployment (others may claim at once). */
   releaseDeploymentClaim(id: number): Promise<void>;
   /**
-   * Records that `state` was posted, unless it already was the last one posted (or, with
-   * `onlyFirst`, unless anything was posted): false when nothing changed.
+   * Records that `state` was posted, when it is further along than the last state posted
+   * (queued, in_progress, then success or failure): false when it is not.
    */
-  markReported(id: number, state: DeployState, options?: { onlyFirst?: boolean }): Promise<boolean>;
+  markReported(id: number, state: DeployState): Promise<boolean>;
   getDeploy(id: number): Promise<DeployRecord | undefined>;
   updateDeploy(id: number, patch: DeployPatch): Promise<DeployRecord>;
   listDeploys(options?: { environmentId?: number; limit?: number }): Promise<DeployRecord[]>;
@@ -290,6 +306,8 @@ export const deployRow = z.object({
   provider_deployment_id: z.string().nullable(),
   reported_state: z.enum(DEPLOY_STATES).nullable(),
   iac_commit: z.string().nullable(),
+  iac_changed: z.boolean().nullable(),
+  iac_branch: z.string().nullable(),
   error: z.string().nullable(),
   updated_at: timestamp,
 });

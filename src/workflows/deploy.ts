@@ -7,6 +7,7 @@ import type {
   App,
   ConfigStore,
   DeployRecord,
+  DeployState,
   DeployStore,
   Environment,
   Iac,
@@ -16,29 +17,36 @@ import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { escapeMarkdown, fitComment } from './markdown.ts';
 
-/** What the deploy workflow needs from the IAC side (src/iac's IacWorkspace fits). */
-export interface IacWriter {
-  apply(
+/** What the deploy workflow needs from the IAC side (src/iac's GroupCommitter fits). */
+export interface IacCommitter {
+  commit(
+    key: string,
     target: { url: string; token: string | null; branch: string | null },
-    changes: { path: string; files: Record<string, string>; message: string }[],
-    options: { author: { name: string; email: string } },
-  ): Promise<{ branch: string; head: string; commits: { sha: string | null }[] }>;
+    change: { path: string; files: Record<string, string>; message: string },
+    log?: Logger,
+  ): Promise<{ branch: string; head: string; sha: string | null; groupSize: number }>;
 }
+
+/** The report job's data: which deploy to report, and the request that made it. */
+export type DeployReport = { deployId: number; request: DeployRequest };
 
 export type DeployDeps = {
   store: ConfigStore & DeployStore;
+  /** The app repository's provider: only read here (files at the commit). */
   platform: Platform;
-  iac: IacWriter;
+  iac: IacCommitter;
   render: (input: BundleInput) => Bundle;
   parseValues: (text: string, source: string) => Record<string, unknown>;
-  author: { name: string; email: string };
   log: Logger;
   /** Scrubs secrets from text shown to users. */
   mask: (text: string) => string;
   /** This is the job's last attempt: report a transient failure instead of retrying. */
   lastAttempt: boolean;
-  /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
-  forges?: ForgeUrls | undefined;
+  /**
+   * Asks for the deploy's state to be reported on the provider (the report job, coalesced per
+   * deploy): called after every recorded step.
+   */
+  report: (report: DeployReport) => Promise<void>;
   /**
    * Hears how the deploy ended, when it ends: as the IAC commit is pushed (`success`), finds the
    * folder already holding the release (`unchanged`), or fails for good (`failure`). A failure
@@ -192,9 +200,10 @@ async function reportOnPullRequest(
 
 /**
  * How long a claim to create a deploy's provider deployment holds. A DAG process that claimed
- * it and died before storing the id is taken over after this; the taker looks the deployment
- * up first where the provider can list them (findDeployment), so the rare duplicate is left
- * only for a provider without that capability.
+ * it and died before storing the id is taken over after this, or at once by a rerun of the job
+ * that claimed it (the claim's owner: the report job's id, the same when pg-boss runs it again
+ * after its worker died). The taker looks the deployment up first where the provider can list
+ * them (findDeployment), so the rare duplicate is left only for a provider without that.
  */
 export const CLAIM_STALE_SECONDS = 120;
 
@@ -209,13 +218,17 @@ export async function ensureDeployment(
   request: DeployRequest,
   environment: string,
   record: DeployRecord,
-  options: { wait: boolean },
+  options: {
+    wait: boolean;
+    /** Who claims (a job id): the same job run again takes its own claim over at once. */
+    owner?: string | undefined;
+  },
 ): Promise<DeployRecord | undefined> {
   const deadline = Date.now() + (CLAIM_STALE_SECONDS + 30) * 1000;
   let pause = 25;
   for (;;) {
     if (record.providerDeploymentId) return record;
-    const claim = await store.claimDeployment(record.id, CLAIM_STALE_SECONDS);
+    const claim = await store.claimDeployment(record.id, CLAIM_STALE_SECONDS, options.owner);
     if (claim.claimed) {
       try {
         const found =
@@ -237,6 +250,23 @@ export async function ensureDeployment(
           }));
         return await store.updateDeploy(record.id, { providerDeploymentId: id });
       } catch (error) {
+        // An answer lost on the way back (a 502 from a proxy, a reset connection) may hide a
+        // deployment the provider did create: look before anyone creates another.
+        const uncertain = !(
+          error instanceof DagError &&
+          (error.kind === 'user' || error.kind === 'config')
+        );
+        const created =
+          uncertain && platform.findDeployment
+            ? await platform
+                .findDeployment(request.repo, {
+                  sha: request.sha,
+                  environment,
+                  attempt: record.attempt,
+                })
+                .catch(() => undefined)
+            : undefined;
+        if (created) return await store.updateDeploy(record.id, { providerDeploymentId: created });
         await store.releaseDeploymentClaim(record.id);
         throw error;
       }
@@ -293,50 +323,27 @@ export async function askDeploy(
 }
 
 /**
- * Announces a deploy as soon as it is queued: the provider's deployment for the environment,
- * in state `queued`, so the app repository shows it while it waits for its IAC target. Posted
- * once per deploy attempt, however many deliveries announce it.
- */
-export async function announceDeploy(
-  request: DeployRequest,
-  deps: { store: ConfigStore & DeployStore; platform: Platform },
-): Promise<void> {
-  const env = await deps.store.getEnvironment(request.environmentId);
-  if (!env) return;
-  let record: DeployRecord | undefined = await beginFor(deps.store, request, env.id);
-  if (record.state !== 'queued' || record.reportedState !== null) return;
-  record = await ensureDeployment(deps.platform, deps.store, request, env.name, record, {
-    wait: false,
-  });
-  // Another delivery won the claim: it announces. Else only the first to mark posts `queued`.
-  if (!record || !(await deps.store.markReported(record.id, 'queued', { onlyFirst: true }))) {
-    return;
-  }
-  await deps.platform.setDeploymentState(
-    request.repo,
-    {
-      id: record.providerDeploymentId as string,
-      sha: request.sha,
-      ref: request.branch,
-      environment: env.name,
-    },
-    {
-      state: 'queued',
-      description: `Queued: DAG deploys ${request.sha.slice(0, 7)} to ${env.name}`,
-    },
-  );
-}
-
-/**
- * Deploys one commit to one environment: renders the release bundle, commits it to the
- * environment's folder of its IAC repo, and reports on the app repo (deployment and status).
- * Idempotent per deploy attempt: a repeat finds the attempt done, or resumes it.
+ * Deploys one commit to one environment, as a recorded state machine: each run reads the
+ * deploy's recorded state and does that state's one step, so a rerun (a retry, a job whose
+ * worker died) resumes from what is recorded:
+ *
+ * - `queued` → `in_progress`: nothing else to do; the report job announces it.
+ * - `in_progress` → `success`: render the release bundle from the app repository at the commit
+ *   (provider reads), then commit it to the environment's IAC folder in the branch's next group
+ *   commit (GroupCommitter: the branch is held only for git). A rerun after a push that was not
+ *   recorded finds the folder holding the release already and records the branch's tip.
+ * - `success`/`failure`: nothing to do.
+ *
+ * It never writes to the provider: after each recorded step it asks for a report (`report`),
+ * which a separate, coalescing job posts (reportDeploy), so a burst of deploys never waits for
+ * paced status writes. A transient failure leaves the state as it was (the job retries it); a
+ * permanent one, or the last attempt, records `failure`.
  */
 export async function runDeploy(
   request: DeployRequest,
   deps: DeployDeps,
 ): Promise<DeployRecord | undefined> {
-  const { store, platform, log } = deps;
+  const { store, log } = deps;
   const env = await store.getEnvironment(request.environmentId);
   if (!env) {
     log.info(
@@ -348,42 +355,22 @@ export async function runDeploy(
   const app = (await store.getApp(env.appId)) as App;
   const iac = (await store.getIac(env.iacId)) as Iac;
   let record = await beginFor(store, request, env.id);
-  if (record.state === 'success') {
-    log.info({ deploy: record.id }, 'already deployed; nothing to do');
+  const report = () => deps.report({ deployId: record.id, request });
+  if (record.state === 'success' || record.state === 'failure') {
+    log.info({ deploy: record.id, state: record.state }, 'deploy already ended; nothing to do');
+    // Its report may not have been asked for yet (the run before died right after the end).
+    await report();
     return record;
   }
-  try {
-    record = (await ensureDeployment(platform, store, request, env.name, record, {
-      wait: true,
-    })) as DeployRecord;
-  } catch (error) {
-    // No deployment to report on (e.g. the provider does not know the commit): say it here.
-    if (error instanceof DagError && (error.kind === 'user' || error.kind === 'config')) {
-      await store.updateDeploy(record.id, { state: 'failure', error: deps.mask(reasonOf(error)) });
-      deps.onOutcome?.(env.name, 'failure');
-    }
-    throw error;
+  if (record.state === 'queued') {
+    record = await store.updateDeploy(record.id, { state: 'in_progress' });
+    await report();
   }
-  const deployment = {
-    id: record.providerDeploymentId as string,
-    sha: request.sha,
-    ref: request.branch,
-    environment: env.name,
-  };
-  // A run resumed after its in_progress was posted (a handed-back job) does not repeat it.
-  if (await store.markReported(record.id, 'in_progress')) {
-    await platform.setDeploymentState(request.repo, deployment, {
-      state: 'in_progress',
-      description: `Committing the release to ${iac.name}`,
-    });
-  }
-  record = await store.updateDeploy(record.id, { state: 'in_progress' });
-
-  let ended = false;
+  let result: Awaited<ReturnType<IacCommitter['commit']>>;
   try {
     const reader: SourceReader = {
-      readFile: (path) => platform.readFile(request.repo, request.sha, path),
-      readFolder: (path) => platform.readFolder(request.repo, request.sha, path),
+      readFile: (path) => deps.platform.readFile(request.repo, request.sha, path),
+      readFolder: (path) => deps.platform.readFolder(request.repo, request.sha, path),
     };
     const bundle = await buildBundle(reader, deps, app, env, {
       sha: request.sha,
@@ -391,81 +378,199 @@ export async function runDeploy(
       commitUrl: request.commitUrl,
     });
     const token = await store.iacToken(iac.id);
-    const result = await deps.iac.apply(
+    result = await deps.iac.commit(
+      `iac:${iac.id}:${env.iacBranch ?? ''}`,
       { url: iac.repoUrl, token, branch: env.iacBranch },
-      [
-        {
-          path: env.iacPath,
-          files: bundle.files,
-          message: deployCommitMessage({ app, env, request }),
-        },
-      ],
-      { author: deps.author },
+      {
+        path: env.iacPath,
+        files: bundle.files,
+        message: deployCommitMessage({ app, env, request }),
+      },
+      log,
     );
-    const commit = result.commits[0]?.sha ?? null;
-    deps.onOutcome?.(env.name, commit ? 'success' : 'unchanged');
-    ended = true;
-    const shown = commit ?? result.head;
-    record = await store.updateDeploy(record.id, {
-      state: 'success',
-      iacCommit: shown,
-      reportedState: 'success',
-    });
-    await platform.setDeploymentState(request.repo, deployment, {
-      state: 'success',
-      description: commit
-        ? `Committed ${commit.slice(0, 7)} to ${iac.name} ${result.branch}:${env.iacPath}`
-        : `${iac.name} ${result.branch}:${env.iacPath} already had this release`,
-      logUrl: iacCommitUrl(iac, shown, deps.forges),
-    });
-    const link = iacCommitUrl(iac, shown, deps.forges);
-    await reportOnPullRequest(
-      platform,
-      request,
-      env,
-      [
-        `**DAG** deployed \`${request.sha.slice(0, 7)}\` of #${request.pullRequest} to **${env.name}**: ` +
-          `IAC commit ${link ? `[\`${shown.slice(0, 7)}\`](${link})` : `\`${shown.slice(0, 7)}\``} ` +
-          `in ${iac.name} \`${result.branch}:${env.iacPath}\`${commit ? '' : ' (already there)'}.`,
-        '',
-        `${env.name} now runs this pull request's code until the next deploy to it.`,
-      ].join('\n'),
-    );
-    log.info(
-      { deploy: record.id, environment: env.name, iacCommit: shown, changed: commit !== null },
-      'deployed',
-    );
-    return record;
   } catch (error) {
     const permanent =
       error instanceof DagError && (error.kind === 'user' || error.kind === 'config');
     const reason = deps.mask(reasonOf(error));
     log.warn({ err: error, deploy: record.id, permanent }, 'deploy failed');
     if (!permanent && !deps.lastAttempt) {
-      await store.updateDeploy(record.id, { reportedState: 'queued' });
-      await platform.setDeploymentState(request.repo, deployment, {
-        state: 'queued',
-        description: deps.mask(`Retrying: ${reason}`),
-      });
+      // Shown by `dag deploys list` while the job retries; the state stays in_progress.
+      await store.updateDeploy(record.id, { error: reason });
       throw error;
     }
-    if (!ended) deps.onOutcome?.(env.name, 'failure');
-    record = await store.updateDeploy(record.id, {
-      state: 'failure',
-      error: reason,
-      reportedState: 'failure',
-    });
-    await platform.setDeploymentState(request.repo, deployment, {
-      state: 'failure',
-      description: reason,
-    });
+    deps.onOutcome?.(env.name, 'failure');
+    record = await store.updateDeploy(record.id, { state: 'failure', error: reason });
+    await report();
+    if (permanent) return record;
+    throw error;
+  }
+  // Pushed: recorded before anything else can fail (a failed report request is retried with
+  // the job, which then finds the deploy ended and asks again).
+  record = await store.updateDeploy(record.id, {
+    state: 'success',
+    iacCommit: result.sha ?? result.head,
+    iacChanged: result.sha !== null,
+    iacBranch: result.branch,
+  });
+  deps.onOutcome?.(env.name, result.sha ? 'success' : 'unchanged');
+  log.info(
+    {
+      deploy: record.id,
+      environment: env.name,
+      iacCommit: record.iacCommit,
+      changed: result.sha !== null,
+      groupSize: result.groupSize,
+    },
+    'deployed',
+  );
+  await report();
+  return record;
+}
+
+type DeploymentStatus = Parameters<Platform['setDeploymentState']>[2];
+
+/** The order deployment states are reported in: a report never moves a deployment back. */
+const REPORT_RANK: Record<DeployState, number> = {
+  queued: 0,
+  in_progress: 1,
+  success: 2,
+  failure: 2,
+};
+
+export type ReportDeps = {
+  store: ConfigStore & DeployStore;
+  platform: Platform;
+  log: Logger;
+  /** The report job's id: a rerun of it takes over the deployment claim it made. */
+  jobId?: string | undefined;
+  /**
+   * The job ran before (its worker died, or a post failed): what it posted may have landed, so
+   * the provider is read before posting again.
+   */
+  resume?: boolean | undefined;
+  /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
+  forges?: ForgeUrls | undefined;
+};
+
+/**
+ * The report job: makes the provider show the deploy's recorded state. It creates the
+ * deployment (exactly once, ensureDeployment) and posts the latest recorded state only, when it
+ * is further along than what was posted: states a busy deploy passed through meanwhile are
+ * skipped (coalesced), never posted out of order. An ended deploy of a `/deploy` also says so
+ * in its pull request. Runs off the IAC path, retried until it lands: the final state of every
+ * deploy is always delivered.
+ */
+export async function reportDeploy(report: DeployReport, deps: ReportDeps): Promise<void> {
+  const { store, platform, log } = deps;
+  const { request } = report;
+  let record = await store.getDeploy(report.deployId);
+  if (!record) {
+    log.info({ deploy: report.deployId }, 'deploy record removed; nothing to report');
+    return;
+  }
+  const env = await store.getEnvironment(record.environmentId);
+  const iac = env ? await store.getIac(env.iacId) : undefined;
+  if (!env || !iac) return;
+  const further = (r: DeployRecord) =>
+    r.reportedState === null || REPORT_RANK[r.state] > REPORT_RANK[r.reportedState];
+  if (!further(record)) return;
+  try {
+    record = (await ensureDeployment(platform, store, request, env.name, record, {
+      wait: true,
+      owner: deps.jobId,
+    })) as DeployRecord;
+  } catch (error) {
+    if (!(error instanceof DagError && (error.kind === 'user' || error.kind === 'config'))) {
+      throw error;
+    }
+    // The provider will not take a deployment (e.g. it does not know the commit): nothing to
+    // report on; the deploy's own outcome stands, and a /deploy hears of it in its PR.
+    log.warn({ err: error, deploy: record.id }, 'no provider deployment to report on');
+    const state = record.state;
+    if (state === 'success' || state === 'failure') {
+      await reportOnPullRequest(
+        platform,
+        request,
+        env,
+        pullRequestText(request, env, iac, record, deps),
+      );
+    }
+    await store.markReported(record.id, state);
+    return;
+  }
+  // What is posted and marked is the record as it is now: the deploy may have moved on while
+  // the deployment was created (or waited for).
+  const { state, reportedState: reported } = record;
+  if (!further(record)) return;
+  await platform.setDeploymentState(
+    request.repo,
+    {
+      id: record.providerDeploymentId as string,
+      sha: request.sha,
+      ref: request.branch,
+      environment: env.name,
+    },
+    { ...statusOf(record, env, iac, deps.forges), resume: deps.resume },
+  );
+  if (state === 'success' || state === 'failure') {
     await reportOnPullRequest(
       platform,
       request,
       env,
-      `**DAG** could not deploy \`${request.sha.slice(0, 7)}\` of #${request.pullRequest} to **${env.name}**: ${escapeMarkdown(reason)}`,
+      pullRequestText(request, env, iac, record, deps),
     );
-    if (permanent) return record;
-    throw error;
   }
+  await store.markReported(record.id, state);
+  log.info({ deploy: record.id, state, skipped: reported }, 'deploy reported');
+}
+
+function statusOf(
+  record: DeployRecord,
+  env: Environment,
+  iac: Iac,
+  forges: ForgeUrls | undefined,
+): DeploymentStatus {
+  const short = record.sha.slice(0, 7);
+  switch (record.state) {
+    case 'queued':
+      return { state: 'queued', description: `Queued: DAG deploys ${short} to ${env.name}` };
+    case 'in_progress':
+      return { state: 'in_progress', description: `Committing the release to ${iac.name}` };
+    case 'failure':
+      return { state: 'failure', description: record.error ?? 'the deploy failed' };
+    case 'success': {
+      const commit = record.iacCommit as string;
+      const where = `${iac.name} ${record.iacBranch ?? env.iacBranch ?? ''}:${env.iacPath}`;
+      return {
+        state: 'success',
+        description: record.iacChanged
+          ? `Committed ${commit.slice(0, 7)} to ${where}`
+          : `${where} already had this release`,
+        logUrl: iacCommitUrl(iac, commit, forges),
+      };
+    }
+  }
+}
+
+function pullRequestText(
+  request: DeployRequest,
+  env: Environment,
+  iac: Iac,
+  record: DeployRecord,
+  deps: ReportDeps,
+): string {
+  const short = request.sha.slice(0, 7);
+  if (record.state !== 'success') {
+    return `**DAG** could not deploy \`${short}\` of #${request.pullRequest} to **${env.name}**: ${escapeMarkdown(record.error ?? 'the deploy failed')}`;
+  }
+  const shown = record.iacCommit as string;
+  const link = iacCommitUrl(iac, shown, deps.forges);
+  const branch = record.iacBranch ?? env.iacBranch ?? '';
+  return [
+    `**DAG** deployed \`${short}\` of #${request.pullRequest} to **${env.name}**: ` +
+      `IAC commit ${link ? `[\`${shown.slice(0, 7)}\`](${link})` : `\`${shown.slice(0, 7)}\``} ` +
+      `in ${iac.name} \`${branch}:${env.iacPath}\`${record.iacChanged ? '' : ' (already there)'}.`,
+    '',
+    `${env.name} now runs this pull request's code until the next deploy to it.`,
+  ].join('\n');
 }

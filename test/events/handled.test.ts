@@ -33,6 +33,10 @@ const NEEDS: [RegExp, Need][] = [
   [/^(POST|PATCH|DELETE) \/repos\/\{owner\}\/\{repo\}\/issues\//, rw('issues', 'write')],
   [/^POST \/repos\/\{owner\}\/\{repo\}\/deployments\b/, rw('deployments', 'write')],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/deployments$/, rw('deployments', 'read')],
+  [
+    /^GET \/repos\/\{owner\}\/\{repo\}\/deployments\/\{deployment_id\}\/statuses$/,
+    rw('deployments', 'read'),
+  ],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/commits\/\{ref\}\/check-runs$/, rw('checks', 'read')],
   [/^(POST|PATCH) \/repos\/\{owner\}\/\{repo\}\/check-runs\b/, rw('checks', 'write')],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/commits\/\{ref\}\/status$/, rw('statuses', 'read')],

@@ -33,6 +33,11 @@ export type GitServer = {
   ): Promise<void>;
   /** receive-pack (push) requests the backend answered with 200, accepted or not. */
   readonly pushes: number;
+  /**
+   * When each receive-pack request (a push) started and ended on the server (ms, one clock),
+   * with its repository: two writers pushing at once show as overlapping spans.
+   */
+  readonly pushSpans: readonly { repo: string; start: number; end: number }[];
   /** Non-fast-forward ref updates that reached the server (a force push). Must stay 0. */
   readonly forcePushes: number;
   /** HTTP requests refused for missing or wrong credentials. */
@@ -99,6 +104,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
   const backend = join(await git(dir, ['--exec-path']), 'git-http-backend');
 
   let pushes = 0;
+  const pushSpans: { repo: string; start: number; end: number }[] = [];
   let unauthorized = 0;
   const authUsers = new Set<string>();
   let holding: { parked: number; released: Promise<void> } | undefined;
@@ -132,6 +138,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
       return;
     }
     const isPush = req.method === 'POST' && url.pathname.endsWith('/git-receive-pack');
+    const pushStart = performance.now();
     const env: Record<string, string> = {
       ...gitEnv(),
       GIT_PROJECT_ROOT: repos,
@@ -174,6 +181,10 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
       child.on('close', () => {
         if (!headersDone) res.writeHead(502);
         res.end();
+        if (isPush) {
+          const repo = url.pathname.replace(/\.git\/git-receive-pack$/, '').replace(/^\//, '');
+          pushSpans.push({ repo, start: pushStart, end: performance.now() });
+        }
         resolve();
       });
       child.on('error', () => resolve());
@@ -190,6 +201,9 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
     url: (name) => `http://127.0.0.1:${port}/${name}.git`,
     get pushes() {
       return pushes;
+    },
+    get pushSpans() {
+      return pushSpans;
     },
     get forcePushes() {
       let text = '';

@@ -185,6 +185,27 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
   },
   {
     method: 'GET',
+    template: 'projects/:id/repository/commits/:sha/statuses',
+    docs: 'api/commits.md#list-the-statuses-of-a-commit',
+    query: z.strictObject({
+      ref: z.string().min(1).optional(),
+      stage: z.string().min(1).optional(),
+      name: z.string().min(1).optional(),
+      pipeline_id: INTEGER.optional(),
+      order_by: z.enum(['id', 'pipeline_id']).optional(),
+      sort: z.enum(['asc', 'desc']).optional(),
+      all: BOOLEAN.optional(),
+      per_page: PER_PAGE.optional(),
+      page: INTEGER.optional(),
+    }),
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/deployments/:deployment_id',
+    docs: 'api/deployments.md#get-a-specific-deployment',
+  },
+  {
+    method: 'GET',
     template: 'projects/:id/merge_requests',
     docs: 'api/merge_requests.md#list-project-merge-requests',
     query: z.strictObject({

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +17,7 @@ import { readSettings } from '../../src/settings.ts';
 import { fixtureFiles, FLUX_LAYOUT } from '../e2e/harness.ts';
 import { freePort } from './free-port.ts';
 import { startGitServer, type GitServer } from './git-server.ts';
-import { contractKeeping, GitLabContract } from './gitlab-contract.ts';
+import { contractKeeping, GitLabContract, type CheckedRequest } from './gitlab-contract.ts';
 import { gitlabExample } from './gitlab-examples.ts';
 import { quiet } from './quiet-log.ts';
 import { waitFor } from './wait.ts';
@@ -52,13 +52,28 @@ export type FakeGitlab = {
   server: Server;
   /** What DAG sent that GitLab refuses (checked when the stand stops). */
   contract: GitLabContract;
+  /** The commit statuses posted on `sha`, in order. */
   statuses(sha: string): string[];
+  /** The deployments created for `sha`. */
+  deployments(sha: string): number;
+  /**
+   * Parks every request `match` picks, unanswered (as a GitLab that hangs), until `release()`;
+   * `parked` counts them.
+   */
+  hold(
+    match: (request: { method: string; path: string; body: Record<string, unknown> }) => boolean,
+  ): {
+    readonly parked: number;
+    release(): void;
+  };
 };
 
 export type RealDagStand = {
   /** A temporary folder for the tests' data folders, removed by `stop`. */
   dir: string;
   git: GitServer;
+  /** The token the IAC repository's git server takes (DAG's IAC row holds it). */
+  iacToken: string;
   gitlab: FakeGitlab;
   /** GITLAB_WEBHOOK_SECRET of every DAG started. */
   secret: string;
@@ -66,8 +81,11 @@ export type RealDagStand = {
   encryptionKey: string;
   /** The embedded database of DAG_DATA_DIR `dataDir`, opened as DAG opens it. */
   openDag(dataDir: string): ReturnType<typeof openDatabase>;
-  /** Migrates `dataDir`'s database: the Push Hook's app, its production environment on master. */
-  seed(dataDir: string): Promise<void>;
+  /**
+   * Migrates `dataDir`'s database (or the Postgres database at a `postgres://` URL): the Push
+   * Hook's app, its production environment on master.
+   */
+  seed(dataDirOrUrl: string): Promise<void>;
   /**
    * `node src/main.ts` on GitLab settings and `env`, ready (`/readyz` 200); its cache folder is
    * `<dataDir>-<cache>`. `until` polls every `pollMs`.
@@ -114,12 +132,15 @@ export async function startRealDagStand(name: string): Promise<RealDagStand> {
   return {
     dir,
     git,
+    iacToken,
     gitlab,
     secret,
     encryptionKey,
     openDag,
-    async seed(dataDir) {
-      const db = await openDag(dataDir);
+    async seed(dataDirOrUrl) {
+      const db = /^postgres(ql)?:\/\//.test(dataDirOrUrl)
+        ? await openDatabase({ kind: 'postgres', url: dataDirOrUrl })
+        : await openDag(dataDirOrUrl);
       try {
         await migrate(db, quiet);
         await db.query(`
@@ -226,10 +247,27 @@ export async function startRealDagStand(name: string): Promise<RealDagStand> {
  */
 async function startFakeGitlab(): Promise<FakeGitlab> {
   const statuses = new Map<string, string[]>();
+  const created = new Map<string, number>();
+  const deploymentStatus = new Map<number, string>();
+  const deploymentList: { id: number; sha: string; environment: string }[] = [];
   const contract = new GitLabContract();
   let deployments = 0;
+  let holding:
+    | { match: Parameters<FakeGitlab['hold']>[0]; parked: number; released: Promise<void> }
+    | undefined;
   const server = createServer(
     contractKeeping(contract, (_req, res, request) => {
+      if (holding?.match(request)) {
+        const held = holding;
+        held.parked += 1;
+        void held.released.then(() => answer(res, request));
+        return;
+      }
+      answer(res, request);
+    }),
+  );
+  function answer(res: ServerResponse, request: CheckedRequest): void {
+    {
       const reply = (status: number, value: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(value));
@@ -248,15 +286,45 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
       }
       // Each deployment its own id: GitLab refuses to finish one deployment twice.
       if (request.method === 'POST' && /\/deployments$/.test(request.path)) {
-        return reply(201, { id: ++deployments });
+        const sha = String(request.body.sha);
+        created.set(sha, (created.get(sha) ?? 0) + 1);
+        deploymentStatus.set(++deployments, String(request.body.status));
+        deploymentList.push({
+          id: deployments,
+          sha,
+          environment: String(request.body.environment),
+        });
+        return reply(201, { id: deployments });
+      }
+      if (request.method === 'GET' && /\/deployments$/.test(request.path)) {
+        // Newest first, one page: what findDeployment reads.
+        const environment = request.query.environment;
+        return reply(
+          200,
+          deploymentList
+            .filter((d) => environment === undefined || d.environment === environment)
+            .toReversed()
+            .map((d) => ({ ...d, status: deploymentStatus.get(d.id), deployable: null })),
+        );
+      }
+      const listed = /\/repository\/commits\/([0-9a-f]{40})\/statuses$/.exec(request.path);
+      if (request.method === 'GET' && listed?.[1]) {
+        // The latest status of the commit (one name in this stand-in).
+        const latest = statuses.get(listed[1])?.at(-1);
+        return reply(200, latest ? [{ status: latest, name: 'dag/deploy/production' }] : []);
       }
       const deployment = /\/deployments\/(\d+)$/.exec(request.path);
       if (request.method === 'PUT' && deployment) {
+        deploymentStatus.set(Number(deployment[1]), String(request.body.status));
         return reply(200, { id: Number(deployment[1]) });
       }
+      if (request.method === 'GET' && deployment) {
+        const id = Number(deployment[1]);
+        return reply(200, { id, status: deploymentStatus.get(id) });
+      }
       return reply(404, { message: '404 Not Found' });
-    }),
-  );
+    }
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -264,5 +332,21 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     server,
     contract,
     statuses: (sha) => statuses.get(sha) ?? [],
+    deployments: (sha) => created.get(sha) ?? 0,
+    hold(match) {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const held = { match, parked: 0, released };
+      holding = held;
+      return {
+        get parked() {
+          return held.parked;
+        },
+        release() {
+          if (holding === held) holding = undefined;
+          release();
+        },
+      };
+    },
   };
 }

@@ -126,7 +126,7 @@ describe('IacWorkspace.apply', () => {
 
     const ops = seen.map((s) => `${s.operation}:${s.outcome}`);
     expect(ops).toContain('clone:success');
-    expect(ops).toContain('commit:success');
+    expect(ops).toContain('commit-tree:success');
     expect(ops).toContain('push:success');
     expect(ops.filter((o) => o.endsWith(':auth')).length).toBeGreaterThan(0);
     expect(seen.every((s) => s.seconds >= 0 && s.seconds < 120)).toBe(true);

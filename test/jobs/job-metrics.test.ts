@@ -83,19 +83,28 @@ describe.each(LANES)('job queue, observed (%s)', (lane) => {
   it('reads jobs by queue and state, and when the oldest waiting job was created', async () => {
     const before = Date.now();
     for (const sha of ['a'.repeat(40), 'b'.repeat(40)]) {
-      await queue.enqueueDeploy({ environmentId: 1, sha }, 'iac:1:');
+      await queue.enqueueDeploy({ environmentId: 1, sha });
     }
     await queue.enqueueDelivery(delivery('waiting'));
+    // Reports of one deploy coalesce while one waits (stately, one per deploy).
+    expect(await queue.enqueueReport(7, { deployId: 7 })).toEqual({ status: 'queued' });
+    expect(await queue.enqueueReport(7, { deployId: 7 })).toEqual({ status: 'coalesced' });
+    expect(await queue.enqueueReport(8, { deployId: 8 })).toEqual({ status: 'queued' });
     const stats = await queue.stats();
     const count = (name: string, state: string) =>
       stats.counts.find((c) => c.queue === name && c.state === state)?.count;
     expect(count(QUEUES.deploy, 'created')).toBe(2);
     expect(count(QUEUES.events, 'created')).toBe(1);
+    expect(count(QUEUES.report, 'created')).toBe(2);
     expect(count(QUEUES.deploy, 'completed')).toBeUndefined();
     const oldest = stats.oldestWaiting.find((o) => o.queue === QUEUES.deploy);
     expect(oldest?.createdOn).toBeInstanceOf(Date);
     expect(oldest?.createdOn.getTime()).toBeGreaterThanOrEqual(before - 5_000);
     expect(oldest?.createdOn.getTime()).toBeLessThanOrEqual(Date.now() + 5_000);
-    expect(stats.oldestWaiting.map((o) => o.queue).sort()).toEqual([QUEUES.deploy, QUEUES.events]);
+    expect(stats.oldestWaiting.map((o) => o.queue).sort()).toEqual([
+      QUEUES.deploy,
+      QUEUES.events,
+      QUEUES.report,
+    ]);
   });
 });

@@ -291,6 +291,38 @@ describe('GitHubPlatform.setDeploymentState', () => {
     },
   );
 
+  it('does not post a status again when the one whose answer was lost was recorded', async () => {
+    github('application/vnd.github.v3+json')
+      .post(statuses, (b) => b.state === 'success')
+      .reply(502, { message: 'Bad Gateway' })
+      .get(statuses)
+      .query({ per_page: 1 })
+      .reply(200, [{ id: 9, state: 'success' }]);
+    await platform().setDeploymentState(repo, deployment, { state: 'success', description: 'ok' });
+  });
+
+  it('reads the deployment first when resuming, and posts only a state it does not show', async () => {
+    github('application/vnd.github.v3+json')
+      .get(statuses)
+      .query({ per_page: 1 })
+      .reply(200, [{ id: 9, state: 'success' }])
+      .get(statuses)
+      .query({ per_page: 1 })
+      .reply(200, [{ id: 8, state: 'in_progress' }])
+      .post(statuses, (b) => b.state === 'success')
+      .reply(201, { id: 10 });
+    await platform().setDeploymentState(repo, deployment, {
+      state: 'success',
+      description: 'ok',
+      resume: true,
+    });
+    await platform().setDeploymentState(repo, deployment, {
+      state: 'success',
+      description: 'ok',
+      resume: true,
+    });
+  });
+
   it('cuts the description to 140 characters', async () => {
     const reason = `the IAC repository rejected DAG's token ${'(details) '.repeat(20)}`;
     github('application/vnd.github.v3+json')
@@ -312,7 +344,12 @@ describe('GitHubPlatform.setDeploymentState', () => {
     [500, TransientError],
     [504, TransientError],
   ])('classifies HTTP %i', async (status, type) => {
-    github('application/vnd.github.v3+json').post(statuses).reply(status, { message: 'no' });
+    const scope = github('application/vnd.github.v3+json')
+      .post(statuses)
+      .times(status >= 500 ? 3 : 1)
+      .reply(status, { message: 'no' });
+    // A status answered 5xx may have been recorded: the deployment is read before each new try.
+    if (status >= 500) scope.get(statuses).query({ per_page: 1 }).times(2).reply(200, []);
     const error = await platform()
       .setDeploymentState(repo, deployment, { state: 'in_progress', description: 'x' })
       .catch((e: unknown) => e);

@@ -38,11 +38,12 @@ describe('a DAG process killed (SIGKILL) during a deploy', () => {
       const dag = await startDag('cache-1');
       expect((await stand.deliver(dag.port, first.body)).status).toBe(202);
       await dag.until(() => held.parked > 0, 'the first deploy to reach git');
-      // The second deploy waits behind the first: one deploy at a time per IAC branch.
+      // The second deploy waits for the IAC branch the first holds: its job runs, waiting to
+      // join the branch's next group commit.
       expect((await stand.deliver(dag.port, second.body)).status).toBe(202);
       await dag.until(
-        async () => (await jobsList()).some((j) => j.id === second.job && j.state === 'created'),
-        'the second deploy to be queued',
+        async () => (await jobsList()).some((j) => j.id === second.job && j.state === 'active'),
+        'the second deploy to wait for the IAC branch',
       );
 
       // The operator sees who runs the deploy, for how long, and its heartbeat.
@@ -111,7 +112,8 @@ describe('a DAG process killed (SIGKILL) during a deploy', () => {
     expect(jobs.find((j) => j.id === first.job)).toMatchObject({
       retryCount: 1, // the attempt the killed process made counts
     });
-    expect(await metric(next.port, 'dag_jobs_stalled_total{queue="dag.deploy"}')).toBe(1);
+    // Both deploy jobs were running (one in git, one waiting for the branch) when DAG was killed.
+    expect(await metric(next.port, 'dag_jobs_stalled_total{queue="dag.deploy"}')).toBe(2);
     expect(stand.git.forcePushes).toBe(0);
     next.kill('SIGTERM');
     expect(await next.exited).toBe(0);

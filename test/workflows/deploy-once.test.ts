@@ -1,5 +1,5 @@
 // Exactly one provider deployment per deploy attempt, enforced by the database (a claim taken
-// before the provider call), when deliveries race; and redeploys as new attempts.
+// before the provider call), when report jobs race; and redeploys as new attempts.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RepoRef } from '../../src/events/types.ts';
@@ -7,14 +7,16 @@ import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import {
-  announceDeploy,
+  CLAIM_STALE_SECONDS,
   askDeploy,
+  reportDeploy,
   runDeploy,
   type DeployDeps,
+  type DeployReport,
 } from '../../src/workflows/deploy.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
-import { APP_REPO, FakeIac, FakePlatform } from './fakes.ts';
+import { APP_REPO, FakeIac, FakePlatform, watchClaims } from './fakes.ts';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -80,6 +82,9 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
   let store: SqlConfigStore;
   let iac: FakeIac;
 
+  /** The report job, as the queue runs it (here: at once, in the deploy's run). */
+  const reporter = (platform: FakePlatform, jobId?: string) => (report: DeployReport) =>
+    reportDeploy(report, { store, platform, log: quiet, jobId });
   const deps = (platform: FakePlatform): DeployDeps => ({
     store,
     platform,
@@ -87,11 +92,19 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
     // The bundle names the commit, as DAG's does (image tag, provenance).
     render: (input) => ({ files: { 'release.yaml': `commit: ${input.source.sha}\n` } }),
     parseValues: () => ({}),
-    author: { name: 'DAG', email: 'dag@example.com' },
     log: quiet,
     mask: (t) => t,
     lastAttempt: false,
+    report: reporter(platform),
   });
+  const begin = (r: DeployRequest) =>
+    store.beginDeploy({
+      environmentId: r.environmentId,
+      sha: r.sha,
+      ref: r.branch,
+      pusher: r.pusher,
+      attempt: r.attempt,
+    });
 
   beforeEach(async () => {
     lane = await openLane(laneName);
@@ -107,46 +120,70 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
   });
   afterEach(() => lane.drop());
 
-  it('creates one deployment when deliveries of the same push announce and run at the same moment', async () => {
+  it('creates one deployment when reports of one deploy and its run go at the same moment', async () => {
     const platform = new SlowPlatform();
     const r = request(A);
+    const { id } = await begin(r);
+    const report = reporter(platform);
     await Promise.all([
-      announceDeploy(r, { store, platform }),
-      announceDeploy({ ...r, deliveryId: 'second' }, { store, platform }),
-      announceDeploy({ ...r, deliveryId: 'third' }, { store, platform }),
+      report({ deployId: id, request: r }),
+      report({ deployId: id, request: { ...r, deliveryId: 'second' } }),
+      report({ deployId: id, request: { ...r, deliveryId: 'third' } }),
       runDeploy(r, deps(platform)),
     ]);
     expect(platform.creations).toBe(1);
     expect(platform.deployments).toHaveLength(1);
-    const states = platform.states.map((s) => s.state);
-    expect(states.filter((s) => s === 'queued').length).toBeLessThanOrEqual(1);
-    expect(states.filter((s) => s !== 'queued')).toEqual(['in_progress', 'success']);
     expect(new Set(platform.states.map((s) => s.id))).toEqual(new Set(['1000']));
+    // Racing reports may each post what they read (the queue runs one per deploy at a time),
+    // but the deploy's end is posted, and reported.
+    expect(platform.states.map((s) => s.state)).toContain('success');
+    expect((await store.getDeploy(id))?.reportedState).toBe('success');
+  });
+
+  it('creates exactly one deployment for many concurrent reports', async () => {
+    const platform = new SlowPlatform(true);
+    const r = request(A);
+    const { id } = await begin(r);
+    const reports = Array.from({ length: 6 }, (_, i) =>
+      reporter(platform, `job-${i}`)({ deployId: id, request: r }),
+    );
+    await expect.poll(() => platform.creations).toBe(1);
+    platform.release();
+    await Promise.all(reports);
+    expect(platform.creations).toBe(1);
+    expect(platform.deployments).toHaveLength(1);
+    expect((await store.getDeploy(id))?.providerDeploymentId).toBe('1000');
   });
 
   it('makes the loser of the claim wait for the id while the winner is still creating it', async () => {
     const platform = new SlowPlatform(true);
     const r = request(A);
-    const first = announceDeploy(r, { store, platform });
-    // The winner holds the claim while GitHub is slow; a second delivery leaves it the report.
+    const { id } = await begin(r);
+    const first = reporter(platform)({ deployId: id, request: r });
+    // The winner holds the claim while GitHub is slow; the deploy runs meanwhile, and the
+    // report it asks for waits for the winner's id, then reports on its deployment.
     await expect.poll(() => platform.creations).toBe(1);
-    await announceDeploy({ ...r, deliveryId: 'second' }, { store, platform });
-    // The deploy job needs the id: it waits for the winner, then reports on its deployment.
-    const run = runDeploy(r, deps(platform));
+    let lost = 0;
+    const watched = watchClaims(store, () => lost++);
+    const run = runDeploy(r, {
+      ...deps(platform),
+      store: watched,
+      report: (report) => reportDeploy(report, { store: watched, platform, log: quiet }),
+    });
+    await expect.poll(() => lost).toBeGreaterThan(0);
     platform.release();
     await Promise.all([first, run]);
     expect(platform.creations).toBe(1);
-    expect(platform.states.map((s) => [s.id, s.state])).toEqual([
-      ['1000', 'queued'],
-      ['1000', 'in_progress'],
-      ['1000', 'success'],
-    ]);
+    expect(new Set(platform.states.map((s) => s.id))).toEqual(new Set(['1000']));
+    expect(platform.states.at(-1)?.state).toBe('success');
   });
 
-  it('posts no second `queued` for a second delivery of the same push', async () => {
+  it('posts no second `queued` for a second report of the same deploy', async () => {
     const platform = new SlowPlatform();
-    await announceDeploy(request(A, { deliveryId: 'one' }), { store, platform });
-    await announceDeploy(request(A, { deliveryId: 'two' }), { store, platform });
+    const r = request(A);
+    const { id } = await begin(r);
+    await reporter(platform)({ deployId: id, request: { ...r, deliveryId: 'one' } });
+    await reporter(platform)({ deployId: id, request: { ...r, deliveryId: 'two' } });
     expect(platform.states.map((s) => s.state)).toEqual(['queued']);
   });
 
@@ -168,6 +205,27 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
     ]);
   });
 
+  it('lets a rerun of the report job that claimed take its fresh claim over at once', async () => {
+    const platform = findable(new SlowPlatform());
+    platform.existing = '777';
+    const r = request(A);
+    const { id } = await begin(r);
+    // Job 1's worker claimed a moment ago and died before storing the id.
+    expect(await store.claimDeployment(id, CLAIM_STALE_SECONDS, 'job-1')).toEqual({
+      claimed: true,
+      takenOver: false,
+    });
+    // Another job finds the claim fresh (it would wait for it)...
+    expect(await store.claimDeployment(id, CLAIM_STALE_SECONDS, 'job-2')).toEqual({
+      claimed: false,
+    });
+    // ...while job 1 run again takes it over at once and looks up what it created.
+    await reporter(platform, 'job-1')({ deployId: id, request: r });
+    expect(platform.listed).toEqual([{ sha: A, environment: 'staging', attempt: 1 }]);
+    expect(platform.creations).toBe(0);
+    expect(platform.states.map((s) => [s.id, s.state])).toEqual([['777', 'queued']]);
+  });
+
   it('releases the claim when creating the deployment fails, so the retry creates it at once', async () => {
     const platform = new SlowPlatform();
     const failing = Object.assign(Object.create(platform) as SlowPlatform, {
@@ -175,10 +233,13 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
         throw new Error('GitHub API: creating the staging deployment failed (HTTP 502)');
       },
     });
-    await expect(runDeploy(request(A), deps(failing))).rejects.toThrow('HTTP 502');
-    await runDeploy(request(A), deps(platform));
+    const r = request(A);
+    await runDeploy(r, { ...deps(platform), report: async () => {} });
+    const { id } = await begin(r);
+    await expect(reporter(failing)({ deployId: id, request: r })).rejects.toThrow('HTTP 502');
+    await reporter(platform)({ deployId: id, request: r });
     expect(platform.creations).toBe(1);
-    expect(platform.states.at(-1)?.state).toBe('success');
+    expect(platform.states.map((s) => s.state)).toEqual(['success']);
   });
 
   it('deploys a commit again when the environment runs another, as a new attempt with its own deployment', async () => {
@@ -198,7 +259,6 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
       status: 'new',
       record: { id: back.record.id },
     });
-    await announceDeploy(back.request, { store, platform });
     await runDeploy(back.request, deps(platform));
 
     expect(platform.deployments.map((d) => d.sha)).toEqual([A, B, A]);

@@ -1,6 +1,10 @@
 import type { RepoRef } from '../../src/events/types.ts';
 import type { DeploymentState, Platform } from '../../src/platform/types.ts';
-import type { IacWriter } from '../../src/workflows/deploy.ts';
+import type { DeployStore } from '../../src/store/types.ts';
+import type { IacCommitter } from '../../src/workflows/deploy.ts';
+
+type IacCommitTarget = Parameters<IacCommitter['commit']>[1];
+type IacCommitChange = Parameters<IacCommitter['commit']>[2];
 
 /** The app repository of the workflow tests, as a GitHub event names it. */
 export const APP_REPO: RepoRef = {
@@ -50,26 +54,52 @@ export class FakePlatform implements Platform {
   }
 }
 
-/** An IAC writer that keeps folders in memory, commits only changes, and can fail on demand. */
-export class FakeIac implements IacWriter {
+/**
+ * An IAC committer that keeps folders in memory and commits only changes, as the group committer
+ * does (one call, one change), and can fail on demand. `head` is the branch tip: a commit moves
+ * it; a no-op returns it (sha null).
+ */
+export class FakeIac implements IacCommitter {
   folders = new Map<string, Record<string, string>>();
-  commits: { path: string; message: string }[] = [];
+  commits: { key: string; path: string; message: string; sha: string }[] = [];
+  /** Every call, no-ops and failures included, with the key and target it was given. */
+  calls: { key: string; target: IacCommitTarget; path: string }[] = [];
+  head = 'f'.repeat(40);
   failWith: Error | undefined;
 
-  async apply(
-    _target: { url: string; token: string | null; branch: string | null },
-    changes: { path: string; files: Record<string, string>; message: string }[],
-  ) {
+  async commit(key: string, target: IacCommitTarget, change: IacCommitChange) {
+    this.calls.push({ key, target, path: change.path });
     if (this.failWith) throw this.failWith;
-    const commits = changes.map((change) => {
-      const same = JSON.stringify(this.folders.get(change.path)) === JSON.stringify(change.files);
-      if (same) return { sha: null };
-      this.folders.set(change.path, change.files);
-      this.commits.push({ path: change.path, message: change.message });
-      return { sha: `c0ffee${String(this.commits.length).padStart(34, '0')}` };
-    });
-    return { branch: 'main', head: 'f'.repeat(40), commits };
+    const branch = target.branch ?? 'main';
+    const same = JSON.stringify(this.folders.get(change.path)) === JSON.stringify(change.files);
+    if (same) return { branch, head: this.head, sha: null, groupSize: 1 };
+    this.folders.set(change.path, change.files);
+    const sha = `c0ffee${String(this.commits.length + 1).padStart(34, '0')}`;
+    this.commits.push({ key, path: change.path, message: change.message, sha });
+    this.head = sha;
+    return { branch, head: sha, sha, groupSize: 1 };
   }
+}
+
+/**
+ * The store, calling `onLost` each time a claim to create a provider deployment is refused: the
+ * caller passed its checks and now waits for the claim's holder.
+ */
+export function watchClaims<S extends DeployStore>(store: S, onLost: () => void): S {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'claimDeployment') {
+        return async (...args: Parameters<DeployStore['claimDeployment']>) => {
+          const claim = await target.claimDeployment(...args);
+          if (!claim.claimed) onLost();
+          return claim;
+        };
+      }
+      // The store's methods use private fields: call them on the store itself.
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
 }
 
 import type { Permission } from '../../src/commands/authorize.ts';

@@ -3,7 +3,7 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
 import type { RepoRef } from '../../events/types.ts';
-import { deployGroup, JobQueue } from '../../jobs/queue.ts';
+import { JobQueue } from '../../jobs/queue.ts';
 import { createLogger } from '../../log.ts';
 import type { App } from '../../store/types.ts';
 import { repoKey } from '../../util/repo-url.ts';
@@ -89,7 +89,7 @@ export function registerDeployCommand(program: Command, cli: Cli): void {
         });
         const queue = await JobQueue.create(db, log, { supervise: false, manageQueues: false });
         try {
-          const { jobId } = await queue.enqueueDeploy(asked.request, deployGroup(request.target));
+          const { jobId } = await queue.enqueueDeploy(asked.request);
           return { ...base, status: 'queued' as const, attempt: asked.record.attempt, jobId };
         } finally {
           await queue.stop(5_000);

@@ -54,6 +54,9 @@ function changeRequest(pull: Pull): ChangeRequest {
   };
 }
 
+/** How often a deployment status answered 5xx is tried (the deployment read in between). */
+const STATUS_ATTEMPTS = 3;
+
 const GITHUB_STATE: Record<DeploymentState, string> = {
   queued: 'queued',
   in_progress: 'in_progress',
@@ -136,6 +139,9 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
         required_contexts: [],
         production_environment: /^prod(uction)?$/.test(input.environment),
         payload: { dag: { ref: input.ref, ...attempt } },
+        // Not sent again on a 5xx: the first may have created it (its answer lost). The caller
+        // looks it up instead (ensureDeployment), so a retry makes no second deployment.
+        request: { retries: 0 },
       });
       const id = (response.data as { id?: number }).id;
       if (typeof id !== 'number') throw new Error('GitHub did not return a deployment id');
@@ -167,25 +173,64 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
     }
   }
 
+  /** The state the deployment shows now (its newest status), or undefined when it has none. */
+  async #shownState(
+    repo: RepoRef,
+    deployment: { id: string; environment: string },
+  ): Promise<string | undefined> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses',
+        { ...split(repo), deployment_id: Number(deployment.id), per_page: 1 },
+      );
+      return (data as { state?: string }[])[0]?.state;
+    } catch (error) {
+      throw providerError('GitHub', `reading the ${deployment.environment} deployment`, error);
+    }
+  }
+
   async setDeploymentState(
     repo: RepoRef,
     deployment: { id: string; sha: string; ref: string; environment: string },
-    update: { state: DeploymentState; description: string; logUrl?: string | undefined },
+    update: {
+      state: DeploymentState;
+      description: string;
+      logUrl?: string | undefined;
+      resume?: boolean | undefined;
+    },
   ): Promise<void> {
-    try {
-      await this.#octokit.request(
-        'POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses',
-        {
-          ...split(repo),
-          deployment_id: Number(deployment.id),
-          state: GITHUB_STATE[update.state] as 'queued',
-          description: update.description.slice(0, 140),
-          ...(update.logUrl ? { log_url: update.logUrl } : {}),
-          auto_inactive: update.state === 'success',
-        },
-      );
-    } catch (error) {
-      throw providerError('GitHub', `reporting the ${deployment.environment} deployment`, error);
+    const wanted = GITHUB_STATE[update.state];
+    if (update.resume && (await this.#shownState(repo, deployment)) === wanted) return;
+    // A status answered 5xx may have been recorded (its answer lost): Octokit must not send it
+    // again blindly (a second `success`). DAG looks at the deployment first, then sends again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#octokit.request(
+          'POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses',
+          {
+            ...split(repo),
+            deployment_id: Number(deployment.id),
+            state: wanted as 'queued',
+            description: update.description.slice(0, 140),
+            ...(update.logUrl ? { log_url: update.logUrl } : {}),
+            auto_inactive: update.state === 'success',
+            request: { retries: 0 },
+          },
+        );
+        return;
+      } catch (error) {
+        const status = httpStatus(error);
+        const uncertain = status === undefined || status >= 500;
+        if (!uncertain || attempt >= STATUS_ATTEMPTS) {
+          throw providerError(
+            'GitHub',
+            `reporting the ${deployment.environment} deployment`,
+            error,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+        if ((await this.#shownState(repo, deployment).catch(() => undefined)) === wanted) return;
+      }
     }
   }
 

@@ -200,9 +200,55 @@ export class GitLabPlatform implements Platform, ChangeRequests {
   async setDeploymentState(
     repo: RepoRef,
     deployment: { id: string; sha: string; ref: string; environment: string },
-    update: { state: DeploymentState; description: string; logUrl?: string | undefined },
+    update: {
+      state: DeploymentState;
+      description: string;
+      logUrl?: string | undefined;
+      resume?: boolean | undefined;
+    },
   ): Promise<void> {
     const state = GITLAB_COMMIT_STATE[update.state];
+    const status = GITLAB_DEPLOYMENT_STATUS[update.state];
+    // A rerun after a crash: GitLab refuses a commit status or deployment moved to where it
+    // already is, so what was posted before the crash is read and not posted again.
+    const shown = update.resume ? await this.#shown(repo, deployment) : undefined;
+    if (shown?.commit !== state) await this.#postCommitStatus(repo, deployment, update, state);
+    if (status === undefined || shown?.deployment === status) return;
+    try {
+      await this.#api.Deployments.edit(project(repo), Number(deployment.id), status);
+    } catch (error) {
+      throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
+    }
+  }
+
+  /** The deploy's commit status (its latest) and deployment status, as GitLab shows them now. */
+  async #shown(
+    repo: RepoRef,
+    deployment: { id: string; sha: string; ref: string; environment: string },
+  ): Promise<{ commit: string | undefined; deployment: string | undefined }> {
+    try {
+      const [statuses, shown] = await Promise.all([
+        this.#api.Commits.allStatuses(project(repo), deployment.sha, {
+          name: `dag/deploy/${deployment.environment}`,
+          ref: deployment.ref,
+        }),
+        this.#api.Deployments.show(project(repo), Number(deployment.id)),
+      ]);
+      return {
+        commit: (statuses as { status?: string }[])[0]?.status,
+        deployment: (shown as { status?: string }).status,
+      };
+    } catch (error) {
+      throw providerError('GitLab', `reading the ${deployment.environment} deployment`, error);
+    }
+  }
+
+  async #postCommitStatus(
+    repo: RepoRef,
+    deployment: { id: string; sha: string; ref: string; environment: string },
+    update: { description: string; logUrl?: string | undefined },
+    state: (typeof GITLAB_COMMIT_STATE)[DeploymentState],
+  ): Promise<void> {
     try {
       // GitLab deployments carry no message: a commit status named after the environment
       // carries the description (and the failure reason) and links to the IAC commit.
@@ -216,13 +262,6 @@ export class GitLabPlatform implements Platform, ChangeRequests {
       if (!(state === 'pending' || state === 'running') || !alreadyUnderWay(error)) {
         throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
       }
-    }
-    const status = GITLAB_DEPLOYMENT_STATUS[update.state];
-    if (status === undefined) return;
-    try {
-      await this.#api.Deployments.edit(project(repo), Number(deployment.id), status);
-    } catch (error) {
-      throw providerError('GitLab', `reporting the ${deployment.environment} deployment`, error);
     }
   }
 

@@ -87,6 +87,9 @@ export function backoffRequester(
         rateLimiters as RateLimiters | undefined,
         method as string | undefined,
       );
+      // A POST answered 5xx (or not at all) may have been carried out: sending it again could
+      // make a second deployment or note. Only 429 (refused before any work) is sent again.
+      const idempotent = String(method).toUpperCase() !== 'POST';
       for (let attempt = 1; ; attempt++) {
         await rateLimit();
         const request = new Request(url, { ...(init as RequestInit), method: method as string });
@@ -94,7 +97,7 @@ export function backoffRequester(
         try {
           response = await send(request);
         } catch (error) {
-          if (attempt >= backoff.attempts) throw error;
+          if (!idempotent || attempt >= backoff.attempts) throw error;
           await sleep(Math.min(backoff.maxDelayMs, backoff.baseDelayMs * 2 ** (attempt - 1)));
           continue;
         }
@@ -106,7 +109,7 @@ export function backoffRequester(
             status: response.status,
           };
         }
-        const retryable = response.status === 429 || response.status >= 500;
+        const retryable = response.status === 429 || (idempotent && response.status >= 500);
         if (!retryable || attempt >= backoff.attempts) return failure(request, response);
         const exponential = backoff.baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         const wait = retryAfterMs(response.headers.get('retry-after')) ?? exponential;
