@@ -104,7 +104,8 @@ export async function startGithubBench(work: string, apps: number): Promise<Gith
       WEBHOOK_SECRET: config.webhookSecret,
       GHE_HOST: gh.host,
       GHE_PROTOCOL: 'http',
-      LOG_LEVEL: 'warn',
+      // DAG_BENCH_LOG_LEVEL=info (with DAG_BENCH_CHILD_LOG) shows DAG's own lines.
+      LOG_LEVEL: process.env.DAG_BENCH_LOG_LEVEL ?? 'warn',
     };
     await configure(env, gh, names, iacToken);
     const counter = await gitCounter(path.join(work, 'git-counter'));

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get, request, type Agent } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -166,6 +166,12 @@ export function spawnNode(
   });
   proc.stdout?.on('data', keep);
   proc.stderr?.on('data', keep);
+  // DAG_BENCH_CHILD_LOG=<file>: every child's output appended there, to see where time goes.
+  const childLog = process.env.DAG_BENCH_CHILD_LOG;
+  if (childLog) {
+    proc.stdout?.on('data', (chunk: Buffer) => appendFileSync(childLog, chunk));
+    proc.stderr?.on('data', (chunk: Buffer) => appendFileSync(childLog, chunk));
+  }
   if (proc.pid === undefined) throw new Error(`could not spawn ${name}`);
   const child: Child = {
     name,

@@ -72,8 +72,12 @@ export class IacClone {
     return run(this.#ctx, this.remote, this.dir, args, extra);
   }
 
-  /** Fetches the branch and makes the work tree, index and branch exactly the remote tip. */
-  async sync(): Promise<void> {
+  /**
+   * Fetches the branch and makes the work tree, index and branch exactly the remote tip.
+   * `clean: false` leaves untracked files (a write interrupted by a crash): fine for a writer,
+   * which replaces whole folders and stages only its own, and saves a git process. Readers clean.
+   */
+  async sync(options: { clean?: boolean } = {}): Promise<void> {
     const { branch } = this;
     try {
       await this.git([
@@ -102,7 +106,7 @@ export class IacClone {
       branch,
       trackingRef(branch),
     ]);
-    await this.git(['clean', '-ffdxq']);
+    if (options.clean !== false) await this.git(['clean', '-ffdxq']);
   }
 
   /** The commit HEAD points at, or '' while the branch has no commit (an empty repository). */

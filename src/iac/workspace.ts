@@ -150,44 +150,54 @@ export class IacWorkspace {
     const branch = target.branch === null ? null : checkBranchName(target.branch);
     const log = this.#ctx.log.child({ repo: remote.url });
 
-    return this.#withClone(remote, branch, async (clone) => {
-      for (let attempt = 1; ; attempt++) {
-        if (attempt > 1) await clone.sync();
-        const commits = await commitChanges(clone, planned, author);
-        const head = commits.findLast((c) => c.sha !== null)?.sha ?? (await clone.head());
-        const result = { branch: clone.branch, commits, head, attempts: attempt };
-        if (commits.every((commit) => commit.sha === null)) {
-          log.info(
-            { branch: clone.branch, head },
-            'IAC folders already up to date: nothing to push',
-          );
-          return { ...result, pushed: false };
-        }
-        try {
-          await clone.git(['push', '--porcelain', 'origin', `${head}:refs/heads/${clone.branch}`]);
-          log.info(
-            { branch: clone.branch, head, commits: commits.filter((c) => c.sha).length, attempt },
-            'pushed to the IAC repository',
-          );
-          return { ...result, pushed: true };
-        } catch (error) {
-          if (gitFailureOf(error) !== GitFailure.remoteMoved) throw error;
-          if (attempt >= maxAttempts) {
-            throw new TransientError(
-              `the IAC branch ${JSON.stringify(clone.branch)} kept moving while DAG pushed: gave up after ${attempt} attempts`,
-              { cause: error },
+    return this.#withClone(
+      remote,
+      branch,
+      async (clone) => {
+        for (let attempt = 1; ; attempt++) {
+          if (attempt > 1) await clone.sync({ clean: false });
+          const commits = await commitChanges(clone, planned, author);
+          const head = commits.findLast((c) => c.sha !== null)?.sha ?? (await clone.head());
+          const result = { branch: clone.branch, commits, head, attempts: attempt };
+          if (commits.every((commit) => commit.sha === null)) {
+            log.info(
+              { branch: clone.branch, head },
+              'IAC folders already up to date: nothing to push',
             );
+            return { ...result, pushed: false };
           }
-          const delay = backoffDelay(attempt, backoffMs, this.#random);
-          log.info(
-            { branch: clone.branch, attempt, delayMs: delay },
-            'the IAC branch moved under DAG: applying the changes again on the new tip',
-          );
-          this.#onPushRetry();
-          await this.#sleep(delay);
+          try {
+            await clone.git([
+              'push',
+              '--porcelain',
+              'origin',
+              `${head}:refs/heads/${clone.branch}`,
+            ]);
+            log.info(
+              { branch: clone.branch, head, commits: commits.filter((c) => c.sha).length, attempt },
+              'pushed to the IAC repository',
+            );
+            return { ...result, pushed: true };
+          } catch (error) {
+            if (gitFailureOf(error) !== GitFailure.remoteMoved) throw error;
+            if (attempt >= maxAttempts) {
+              throw new TransientError(
+                `the IAC branch ${JSON.stringify(clone.branch)} kept moving while DAG pushed: gave up after ${attempt} attempts`,
+                { cause: error },
+              );
+            }
+            const delay = backoffDelay(attempt, backoffMs, this.#random);
+            log.info(
+              { branch: clone.branch, attempt, delayMs: delay },
+              'the IAC branch moved under DAG: applying the changes again on the new tip',
+            );
+            this.#onPushRetry();
+            await this.#sleep(delay);
+          }
         }
-      }
-    });
+      },
+      { clean: false },
+    );
   }
 
   /**
@@ -299,13 +309,14 @@ export class IacWorkspace {
     remote: IacRemote,
     branch: string | null,
     fn: (clone: IacClone) => Promise<T>,
+    options: { clean?: boolean } = {},
   ): Promise<T> {
     const lockKey = `${this.#ctx.cacheDir}\n${remote.url}\n${branch ?? ''}`;
     return withKeyedLock(lockKey, async () => {
       let clone = await IacClone.open(this.#ctx, remote, branch);
       if (!clone.fresh) {
         try {
-          await clone.sync();
+          await clone.sync(options);
         } catch (error) {
           if (!(error instanceof DagError) || error.kind !== 'internal') throw error;
           this.#ctx.log.warn(
@@ -332,9 +343,15 @@ async function commitChanges(
   changes: IacChange[],
   author: { name: string; email: string },
 ): Promise<ApplyResult['commits']> {
-  let parent = await clone.head();
-  let tree =
-    parent === '' ? '' : (await clone.git(['rev-parse', `${parent}^{tree}`])).stdout.trim();
+  // The tip and its tree in one process; none yet in an empty repository.
+  const [tip = '', tipTree = ''] = await clone
+    .git(['rev-parse', 'HEAD^{commit}', 'HEAD^{tree}'])
+    .then(
+      (r) => r.stdout.trim().split('\n'),
+      () => [],
+    );
+  let parent = tip;
+  let tree = tipTree;
   const commits: ApplyResult['commits'] = [];
   for (const change of changes) {
     await stageFolder(clone, change);

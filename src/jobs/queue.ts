@@ -499,10 +499,27 @@ export class JobQueue {
     jobHandler: JobHandler<T>,
   ): Promise<void> {
     const handler = this.#observed(queue, jobHandler);
-    await this.#boss.work<T>(
+    // One pg-boss worker per slot, so that each can be told to fetch again as soon as its job is
+    // done: pg-boss otherwise waits out its poll interval after every job, and a burst of 50
+    // deliveries drained at 4 jobs per 2 s. An empty fetch still waits (or NOTIFY wakes it).
+    for (let slot = 0; slot < options.concurrency; slot++) {
+      const worker: { id?: string } = {};
+      worker.id = await this.#startWorker(queue, options, handler, () => {
+        if (worker.id !== undefined && !this.#stopped) this.#boss.notifyWorker(worker.id);
+      });
+    }
+  }
+
+  #startWorker<T>(
+    queue: QueueName,
+    options: { pollingIntervalSeconds: number; perGroup?: number },
+    handler: (data: T, job: Omit<JobInfo, 'log'>) => Promise<void>,
+    onDone: () => void,
+  ): Promise<string> {
+    return this.#boss.work<T>(
       queue,
       {
-        localConcurrency: options.concurrency,
+        localConcurrency: 1,
         pollingIntervalSeconds: options.pollingIntervalSeconds,
         // NOTIFY wakes workers for new jobs; a deploy whose IAC target was busy is found by
         // polling, so the backstop poll stays as frequent as the plain one.
@@ -570,6 +587,7 @@ export class JobQueue {
             throw error;
           } finally {
             this.#running.delete(job.id);
+            onDone();
           }
         }
       },

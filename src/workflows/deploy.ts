@@ -150,14 +150,15 @@ export async function buildBundle(
     const text = await reader.readFile(file);
     return text === undefined ? {} : tools.parseValues(text, file);
   };
-  const values = {
-    base: await read(`${folder}/values.yaml`),
-    environment: await read(`${folder}/values-${env.name}.yaml`),
-  };
-  const appChart =
+  // The reads are independent: asked at once.
+  const [base, environment, appChart] = await Promise.all([
+    read(`${folder}/values.yaml`),
+    read(`${folder}/values-${env.name}.yaml`),
     env.helmType === 'plain' && chart.kind === 'app-repo'
-      ? await reader.readFolder(chart.path)
-      : undefined;
+      ? reader.readFolder(chart.path)
+      : Promise.resolve(undefined),
+  ]);
+  const values = { base, environment };
   return tools.render({
     app: {
       name: app.name,
@@ -352,9 +353,12 @@ export async function runDeploy(
     );
     return undefined;
   }
-  const app = (await store.getApp(env.appId)) as App;
-  const iac = (await store.getIac(env.iacId)) as Iac;
-  let record = await beginFor(store, request, env.id);
+  const [app, iac, begun] = await Promise.all([
+    store.getApp(env.appId) as Promise<App>,
+    store.getIac(env.iacId) as Promise<Iac>,
+    beginFor(store, request, env.id),
+  ]);
+  let record = begun;
   const report = () => deps.report({ deployId: record.id, request });
   if (record.state === 'success' || record.state === 'failure') {
     log.info({ deploy: record.id, state: record.state }, 'deploy already ended; nothing to do');
@@ -362,9 +366,11 @@ export async function runDeploy(
     await report();
     return record;
   }
+  let reported: Promise<void> = Promise.resolve();
   if (record.state === 'queued') {
     record = await store.updateDeploy(record.id, { state: 'in_progress' });
-    await report();
+    // Asked for while the release is read and rendered (a job insert, not a provider call).
+    reported = report();
   }
   let result: Awaited<ReturnType<IacCommitter['commit']>>;
   try {
@@ -372,12 +378,15 @@ export async function runDeploy(
       readFile: (path) => deps.platform.readFile(request.repo, request.sha, path),
       readFolder: (path) => deps.platform.readFolder(request.repo, request.sha, path),
     };
-    const bundle = await buildBundle(reader, deps, app, env, {
-      sha: request.sha,
-      branch: request.branch,
-      commitUrl: request.commitUrl,
-    });
-    const token = await store.iacToken(iac.id);
+    const [bundle, token] = await Promise.all([
+      buildBundle(reader, deps, app, env, {
+        sha: request.sha,
+        branch: request.branch,
+        commitUrl: request.commitUrl,
+      }),
+      store.iacToken(iac.id),
+      reported,
+    ]);
     result = await deps.iac.commit(
       `iac:${iac.id}:${env.iacBranch ?? ''}`,
       { url: iac.repoUrl, token, branch: env.iacBranch },

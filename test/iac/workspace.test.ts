@@ -81,7 +81,16 @@ describe('IacWorkspace.apply', () => {
     });
 
     expect(commands()).not.toContain('clone');
-    expect(commands().slice(0, 3)).toEqual(['fetch', 'checkout', 'clean']);
+    // A writer replaces whole folders and stages only its own: no `clean` before it writes.
+    expect(commands()).toEqual([
+      'fetch',
+      'checkout',
+      'rev-parse',
+      'add',
+      'write-tree',
+      'commit-tree',
+      'push',
+    ]);
     expect(existsSync(marker)).toBe(true);
     expect(await clones(cacheDir)).toEqual([dir]);
     expect(second.attempts).toBe(1);
