@@ -36,6 +36,8 @@ export type GithubBench = {
   apps: string[];
   /** Sends a signed push of `sha` on `main` of `app` to DAG, as GitHub would. */
   push(app: string, sha: string): Promise<void>;
+  /** Sends any signed webhook to DAG, as GitHub would. */
+  deliver(event: string, payload: unknown): Promise<void>;
   /** git processes DAG (and the git it runs) started so far. */
   gitProcesses(): Promise<number>;
   stop(): Promise<void>;
@@ -118,23 +120,20 @@ export async function startGithubBench(work: string, apps: number): Promise<Gith
     await waitReady(dag);
     const child = dag;
     const url = `${child.url}/api/github/webhooks`;
+    const deliver = async (event: string, payload: unknown) => {
+      const answer = await gh.deliver(url, config.webhookSecret, event, payload);
+      if (answer.status >= 300) {
+        throw new Error(`DAG answered ${answer.status} to a ${event}: ${answer.body}`);
+      }
+    };
     return {
       gh,
       dag: child,
       iacToken,
       plainToken,
       apps: names,
-      async push(app, sha) {
-        const answer = await gh.deliver(
-          url,
-          config.webhookSecret,
-          'push',
-          gh.pushPayload(app, { after: sha }),
-        );
-        if (answer.status >= 300) {
-          throw new Error(`DAG answered ${answer.status} to a push: ${answer.body}`);
-        }
-      },
+      push: (app, sha) => deliver('push', gh.pushPayload(app, { after: sha })),
+      deliver,
       gitProcesses: counter.count,
       async stop() {
         await child.stop();

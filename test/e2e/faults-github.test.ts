@@ -15,6 +15,7 @@ import {
   type GithubBench,
 } from '../../bench/github.ts';
 import { tempDir } from '../../bench/lib.ts';
+import { githubExample } from '../helpers/github-examples.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const APPS = 8;
@@ -30,6 +31,24 @@ afterAll(async () => {
   await bench?.stop();
   await work?.dispose();
 });
+
+/** Waits until nothing waits, retries or runs in DAG: what is asserted next cannot change. */
+async function settled(): Promise<void> {
+  await waitFor(
+    async () => {
+      const text = await (await fetch(`${bench.dag.url}/metrics`)).text();
+      return !/^dag_jobs\{[^}]*state="(created|retry|active)"[^}]*\} [1-9]/m.test(text);
+    },
+    { timeoutMs: 120_000, what: "DAG's job queue to settle" },
+  );
+}
+
+const FAULTS = {
+  seed: 7,
+  rate: 0.3,
+  kinds: ['bad-gateway', 'secondary', 'lost-bad-gateway'] as const,
+  retryAfterSeconds: 1,
+};
 
 const ORDER: Record<string, number> = {
   pending: 0,
@@ -50,14 +69,7 @@ describe('deploys on GitHub with 30% of its writes failing', () => {
         sha: await gh.commit(app, 'main', { 'deploy/values.yaml': `replicaCount: 2\n` }),
       });
     }
-    gh.configure({
-      faults: {
-        seed: 7,
-        rate: 0.3,
-        kinds: ['bad-gateway', 'secondary', 'lost-bad-gateway'],
-        retryAfterSeconds: 1,
-      },
-    });
+    gh.configure({ faults: { ...FAULTS, kinds: [...FAULTS.kinds] } });
     const landed = commitsLanded(
       gh,
       targets.map((t) => deploySubject(t.app, t.sha)),
@@ -67,14 +79,7 @@ describe('deploys on GitHub with 30% of its writes failing', () => {
     await Promise.all(targets.map((t) => bench.push(t.app, t.sha)));
     await landed;
     await succeeded;
-    // Nothing waits, retries or runs in DAG any more: what is asserted below cannot change.
-    await waitFor(
-      async () => {
-        const text = await (await fetch(`${bench.dag.url}/metrics`)).text();
-        return !/^dag_jobs\{[^}]*state="(created|retry|active)"[^}]*\} [1-9]/m.test(text);
-      },
-      { timeoutMs: 120_000, what: "DAG's job queue to settle" },
-    );
+    await settled();
     gh.configure({ faults: null });
 
     const faults = gh.requests.filter(
@@ -97,5 +102,72 @@ describe('deploys on GitHub with 30% of its writes failing', () => {
     console.log(
       `faults: ${faults} GitHub answers failed; ${targets.length} deploys each landed once`,
     );
+  }, 300_000);
+
+  it('run a /deploy command once: one reply, one deploy comment, one Deployment', async () => {
+    const { gh } = bench;
+    const app = bench.apps[0] as string;
+    await gh.createBranch(app, 'feature', 'main');
+    const sha = await gh.commit(app, 'feature', { 'deploy/values.yaml': 'replicaCount: 3\n' });
+    const opened = await fetch(`${gh.apiUrl}/repos/${app}/pulls`, {
+      method: 'POST',
+      headers: {
+        authorization: `token ${bench.plainToken}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ title: 'Feature', head: 'feature', base: 'main' }),
+    });
+    expect(opened.status).toBe(201);
+    const pr = ((await opened.json()) as { number: number }).number;
+    gh.setPermission(app, 'octocat', 'write');
+    const comment = gh.addComment(app, pr, '/deploy staging', 'octocat');
+
+    const example = githubExample('issue_comment', (p) => p.action === 'created') as Record<
+      string,
+      unknown
+    > & { issue: Record<string, unknown>; comment: Record<string, unknown> };
+    const payload = {
+      ...example,
+      issue: {
+        ...example.issue,
+        number: pr,
+        pull_request: { url: `${gh.apiUrl}/repos/${app}/pulls/${pr}` },
+      },
+      comment: {
+        ...example.comment,
+        id: comment.id,
+        body: '/deploy staging',
+        user: { ...(example.comment.user as object), login: 'octocat', type: 'User' },
+      },
+      repository: {
+        ...(example.repository as object),
+        full_name: app,
+        html_url: gh.repoUrl(app),
+        clone_url: gh.cloneUrl(app),
+      },
+      installation: { id: 1, node_id: 'x' },
+    };
+    gh.configure({ faults: { ...FAULTS, seed: 11, kinds: [...FAULTS.kinds] } });
+    const landed = commitsLanded(gh, [deploySubject(app, sha)], 180_000);
+    const succeeded = deploymentsSucceeded(gh, [{ app, sha }], 180_000);
+    await bench.deliver('issue_comment', payload);
+    await landed;
+    await succeeded;
+    await settled();
+    gh.configure({ faults: null });
+
+    const log = await gh.git.log(IAC, 'main');
+    expect(log.filter((s) => s === deploySubject(app, sha))).toHaveLength(1);
+    const deployments = gh.deployments(app).filter((d) => d.sha === sha);
+    expect(deployments).toHaveLength(1);
+    expect((deployments[0]?.statuses ?? []).filter((s) => s.state === 'success')).toHaveLength(1);
+    // DAG's comments on the pull request: each of its sticky comments once.
+    const mine = gh
+      .comments(app, pr)
+      .filter((c) => c.id !== comment.id)
+      .map((c) => /^<!-- dag:([^:]+):\d+ -->/.exec(c.body)?.[1] ?? c.body.slice(0, 40));
+    expect(new Set(mine).size).toBe(mine.length);
+    expect(mine).toContain('deploy-staging');
+    expect(gh.unexpected()).toEqual([]);
   }, 300_000);
 });

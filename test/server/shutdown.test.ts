@@ -89,7 +89,6 @@ describe('stopping a real DAG process (SIGTERM)', () => {
       held.release();
       expect(await dag.exited).toBe(0);
       expect((await stand.git.log('iac', 'main'))[0]).toBe(deploy.commit);
-      expect(stand.gitlab.statuses(deploy.sha)).toContain('success');
       const jobs = await jobStates(dataDir);
       expect(jobs.get(deploy.job)).toMatchObject({ state: 'completed' });
       // Both webhooks are in the queue; the workers had stopped fetching, so they wait there.
@@ -98,6 +97,15 @@ describe('stopping a real DAG process (SIGTERM)', () => {
     } finally {
       held.release();
     }
+    // The deploy's final status is its report job's, queued as the deploy ended: the next DAG
+    // process on the same data posts it.
+    const next = await stand.startDag(dataDir);
+    await next.until(
+      () => stand.gitlab.statuses(deploy.sha).includes('success'),
+      'the next DAG process to post the final status',
+    );
+    next.kill('SIGTERM');
+    expect(await next.exited).toBe(0);
   }, 180_000);
 
   it('hands a deploy that outlives the deadline back to the queue; the next DAG process completes it', async () => {

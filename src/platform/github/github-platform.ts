@@ -370,6 +370,9 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
             ...split(repo),
             issue_number: number,
             body: text,
+            // Not resent on a 5xx (a lost answer would make a second comment): the job's retry
+            // finds the comment by its marker and edits it.
+            request: { retries: 0 },
           });
         } else {
           await this.#octokit.request('PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}', {
@@ -424,6 +427,8 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
           name: check.name,
           head_sha: check.sha,
           ...fields,
+          // Not resent on a 5xx: the job's retry finds the check run by name and edits it.
+          request: { retries: 0 },
         });
       }
     } catch (error) {
