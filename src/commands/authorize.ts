@@ -17,7 +17,11 @@ export type CommandFacts = {
   checksGreen?: boolean | undefined;
 };
 
-export type Decision = { allowed: true } | { allowed: false; rule: string; reason: string };
+/** A rule a command failed: its short name (bounded, fit for a metric label) and why. */
+export type Failure = { rule: string; reason: string };
+
+/** A refusal lists every rule that failed, in the order they are checked; never empty. */
+export type Decision = { allowed: true } | { allowed: false; failures: [Failure, ...Failure[]] };
 
 const atLeast = (p: Permission, min: Permission) =>
   PERMISSIONS.indexOf(p) >= PERMISSIONS.indexOf(min);
@@ -35,8 +39,10 @@ export function factsNeeded(rules: DeployRules | undefined): {
 
 /**
  * Whether this commenter may run this command. Every command needs write access, checked
- * through the provider's API (not the comment's author association). `/deploy` adds: no forks,
- * and the target environment's rules. A refusal names the rule that failed.
+ * through the provider's API (not the comment's author association); without it nothing else is
+ * checked (the other facts may not even have been fetched). `/deploy` adds: no forks, and the
+ * target environment's rules. A refusal names every rule that failed, so one reply says all
+ * that stands in the way.
  */
 export function authorize(
   command: Command,
@@ -45,44 +51,47 @@ export function authorize(
 ): Decision {
   if (command.kind === 'help') return { allowed: true };
   if (!atLeast(facts.permission, 'write')) {
-    return {
-      allowed: false,
-      rule: 'write-access',
-      reason: `DAG commands need write access to the repository (you have ${facts.permission})`,
-    };
+    return refuse([
+      {
+        rule: 'write-access',
+        reason: `DAG commands need write access to the repository (you have ${facts.permission})`,
+      },
+    ]);
   }
   if (command.kind !== 'deploy' || !target) return { allowed: true };
+  const failures: Failure[] = [];
   if (facts.fork) {
-    return {
-      allowed: false,
+    failures.push({
       rule: 'no-forks',
       reason:
         'pull requests from forks cannot be deployed: their code has not been reviewed into this repository',
-    };
+    });
   }
   const { rules, environment, branch } = target;
   if (rules.onlyFromOwnBranch && facts.baseBranch !== branch) {
-    return {
-      allowed: false,
+    failures.push({
       rule: 'own-branch',
       reason: `${environment} only takes pull requests into ${branch} (this one goes into ${facts.baseBranch})`,
-    };
+    });
   }
   if (rules.requiresApproval && facts.approved !== true) {
-    return {
-      allowed: false,
+    failures.push({
       rule: 'approval',
       reason: `${environment} needs an approved pull request with no changes requested`,
-    };
+    });
   }
   if (rules.requiresGreenChecks && facts.checksGreen !== true) {
-    return {
-      allowed: false,
+    failures.push({
       rule: 'green-checks',
       reason: `${environment} needs every check on the head commit to have passed`,
-    };
+    });
   }
-  return { allowed: true };
+  return refuse(failures);
+}
+
+function refuse(failures: Failure[]): Decision {
+  const [first, ...rest] = failures;
+  return first ? { allowed: false, failures: [first, ...rest] } : { allowed: true };
 }
 
 /**
@@ -95,9 +104,10 @@ export function authorizePromotion(
   environment: string,
 ): Decision {
   if (atLeast(permission, required)) return { allowed: true };
-  return {
-    allowed: false,
-    rule: 'promote-permission',
-    reason: `promoting to ${environment} needs ${required} access to the repository (you have ${permission})`,
-  };
+  return refuse([
+    {
+      rule: 'promote-permission',
+      reason: `promoting to ${environment} needs ${required} access to the repository (you have ${permission})`,
+    },
+  ]);
 }

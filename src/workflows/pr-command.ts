@@ -154,9 +154,21 @@ async function facts(
   };
 }
 
+/** One failed rule reads on one line; several get a line each under the command. */
 function refused(decision: Decision, what: string): Outcome | undefined {
   if (decision.allowed) return undefined;
-  return { ok: false, lines: [`- ${what}: refused (${decision.rule}): ${decision.reason}.`] };
+  const { failures } = decision;
+  if (failures.length === 1) {
+    const [{ rule, reason }] = failures;
+    return { ok: false, lines: [`- ${what}: refused (${rule}): ${reason}.`] };
+  }
+  return {
+    ok: false,
+    lines: [
+      `- ${what}: refused by ${failures.length} rules:`,
+      ...failures.map(({ rule, reason }) => `  - ${rule}: ${reason}.`),
+    ],
+  };
 }
 
 async function run(

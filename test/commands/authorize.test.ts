@@ -40,7 +40,7 @@ describe('authorize', () => {
       facts({ permission: 'read' }),
       undefined,
       false,
-      'write-access',
+      ['write-access'],
     ],
     [
       'triage is not write',
@@ -48,7 +48,7 @@ describe('authorize', () => {
       facts({ permission: 'triage' }),
       staging,
       false,
-      'write-access',
+      ['write-access'],
     ],
     [
       'deploy to staging with write',
@@ -64,7 +64,7 @@ describe('authorize', () => {
       facts({ fork: true, permission: 'admin' }),
       staging,
       false,
-      'no-forks',
+      ['no-forks'],
     ],
     [
       'production from another branch',
@@ -72,7 +72,7 @@ describe('authorize', () => {
       facts({ baseBranch: 'develop' }),
       production,
       false,
-      'own-branch',
+      ['own-branch'],
     ],
     [
       'production without approval',
@@ -80,7 +80,7 @@ describe('authorize', () => {
       facts({ approved: false }),
       production,
       false,
-      'approval',
+      ['approval'],
     ],
     [
       'production with red checks',
@@ -88,7 +88,31 @@ describe('authorize', () => {
       facts({ checksGreen: false }),
       production,
       false,
-      'green-checks',
+      ['green-checks'],
+    ],
+    [
+      'production from another branch, unapproved: both rules named',
+      deploy,
+      facts({ baseBranch: 'develop', approved: false }),
+      production,
+      false,
+      ['own-branch', 'approval'],
+    ],
+    [
+      'production from a fork failing every rule',
+      deploy,
+      facts({ fork: true, baseBranch: 'develop', approved: false, checksGreen: undefined }),
+      production,
+      false,
+      ['no-forks', 'own-branch', 'approval', 'green-checks'],
+    ],
+    [
+      'without write access nothing else is checked',
+      deploy,
+      facts({ permission: 'read', fork: true, approved: false }),
+      production,
+      false,
+      ['write-access'],
     ],
     [
       'production with everything',
@@ -98,12 +122,12 @@ describe('authorize', () => {
       true,
       undefined,
     ],
-  ] as const)('%s', (_name, command, f, target, allowed, rule) => {
+  ] as const)('%s', (_name, command, f, target, allowed, rules) => {
     const decision = authorize(command, f, target);
     expect(decision.allowed).toBe(allowed);
     if (!decision.allowed) {
-      expect(decision.rule).toBe(rule);
-      expect(decision.reason.length).toBeGreaterThan(10);
+      expect(decision.failures.map((x) => x.rule)).toEqual(rules);
+      for (const { reason } of decision.failures) expect(reason.length).toBeGreaterThan(10);
     }
   });
 });

@@ -140,12 +140,22 @@ describe('PR commands', () => {
   });
 
   it.each([
-    ['a fork', () => (platform.pr = { ...platform.pr, fork: true }), 'no-forks'],
+    [
+      'a fork',
+      () => {
+        platform.pr = { ...platform.pr, fork: true };
+        platform.approved = platform.green = true;
+      },
+      'no-forks',
+    ],
     ['no approval', () => (platform.green = true), 'approval'],
     ['red checks', () => (platform.approved = true), 'green-checks'],
     [
       'another base branch',
-      () => (platform.pr = { ...platform.pr, baseRef: 'develop' }),
+      () => {
+        platform.pr = { ...platform.pr, baseRef: 'develop' };
+        platform.approved = platform.green = true;
+      },
       'own-branch',
     ],
   ])('refuses /deploy production with %s, naming the rule', async (_what, arrange, rule) => {
@@ -153,6 +163,23 @@ describe('PR commands', () => {
     await handleCommentCommands(comment('/deploy production'), deps());
     expect(deploys).toEqual([]);
     expect(platform.comments.get('command')?.[0]).toContain(`refused (${rule})`);
+    expect(platform.reactions.at(-1)).toBe('-1');
+  });
+
+  it('refuses /deploy production naming every rule that failed, each on its own line', async () => {
+    platform.pr = { ...platform.pr, baseRef: 'develop' };
+    platform.green = true;
+    await handleCommentCommands(comment('/deploy production'), deps());
+    expect(deploys).toEqual([]);
+    const reply = platform.comments.get('command')?.[0] ?? '';
+    expect(reply).toContain(
+      [
+        '- `/deploy production`: refused by 2 rules:',
+        '  - own-branch: production only takes pull requests into main (this one goes into develop).',
+        '  - approval: production needs an approved pull request with no changes requested.',
+      ].join('\n'),
+    );
+    expect(reply).not.toContain('green-checks');
     expect(platform.reactions.at(-1)).toBe('-1');
   });
 
