@@ -1,20 +1,16 @@
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FLUX_CRDS,
-  startFakeKubeApiserver,
-  type FakeKubeApiserver,
-} from '../helpers/fake-kube-apiserver.ts';
+import type { FakeKubeApiserver } from '../helpers/fake-kube-apiserver.ts';
 import {
   GITHUB_API,
   deliverGithub,
   expectNoPendingGithubCalls,
   githubCommentPayload,
   mockGithubApp,
-  restoreNetwork,
 } from './github.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { startHarness, type Harness } from './harness.ts';
+import { startFluxCluster, stopAll } from './promotion.ts';
 
 const API = GITHUB_API;
 const REPO = 'org/my-app';
@@ -38,8 +34,7 @@ const pull = {
 beforeAll(async () => {
   mockGithubApp();
   h = await startHarness();
-  kube = await startFakeKubeApiserver({ token: SA_TOKEN, crds: FLUX_CRDS });
-  kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } });
+  kube = await startFluxCluster(h, 'staging', SA_TOKEN);
   // What runs today: an older release of my-app.
   kube.seed(
     {
@@ -59,10 +54,6 @@ beforeAll(async () => {
     h.git.url('iac'),
     h.iacToken,
   ]);
-  await h.dag.db.query(
-    'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4)',
-    ['staging', kube.url, SA_TOKEN, kube.caCert],
-  );
   await h.dag.db.query(`
     INSERT INTO apps (git_provider, repo_url, auto_diff) VALUES ('github', 'https://github.com/${REPO}', false);
     INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, name)
@@ -72,11 +63,7 @@ beforeAll(async () => {
 
 afterEach(expectNoPendingGithubCalls);
 
-afterAll(async () => {
-  await h?.stop();
-  await kube?.stop();
-  restoreNetwork();
-});
+afterAll(() => stopAll(h, kube));
 
 describe('/diff on a GitHub pull request, end to end', () => {
   it('acknowledges, authorizes, and posts the IAC and live dry-run diff as a sticky comment and check run', async () => {

@@ -5,17 +5,15 @@
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
-import {
-  GITHUB_API,
-  deliverGithub,
-  expectDeployCalls,
-  expectNoPendingGithubCalls,
-  githubPushPayload,
-  mockGithubApp,
-  restoreNetwork,
-} from './github.ts';
+import { GITHUB_API, expectNoPendingGithubCalls, mockGithubApp } from './github.ts';
 import { startHarness, type Harness } from './harness.ts';
-import { nextComment, promotionCommands, pullResponse } from './promotion.ts';
+import {
+  nextComment,
+  promotionCommands,
+  pullResponse,
+  pushAndDeploy,
+  stopAll,
+} from './promotion.ts';
 
 const SHOP = 'org/shop';
 const WEB = 'org/web';
@@ -28,15 +26,6 @@ let origin: string;
 
 /** The IAC repository's API (GitHub Enterprise style, on the git server), with the IAC token. */
 const fleet = () => nock(origin, { reqheaders: { authorization: `token ${h.iacToken}` } });
-
-async function deploy(app: string, source: string, environment: string, id: number) {
-  const calls = expectDeployCalls(app, source, environment, id, 'replicaCount: 1\n');
-  await deliverGithub(h, 'push', {
-    ...githubPushPayload(app, source),
-    ref: 'refs/heads/develop',
-  });
-  await waitFor(() => calls.isDone(), { what: `the ${environment} deploy of ${source}` });
-}
 
 async function records(routeId: number) {
   const { rows } = await h.dag.db.query<{ number: number; state: string; source_sha: string }>(
@@ -78,10 +67,7 @@ beforeAll(async () => {
 
 afterEach(expectNoPendingGithubCalls);
 
-afterAll(async () => {
-  await h?.stop();
-  restoreNetwork();
-});
+afterAll(() => stopAll(h));
 
 describe('promotion PRs, branch per environment in the IAC repository', () => {
   const { promote, commandCalls, replyCalls } = promotionCommands(() => h, SHOP, 5);
@@ -102,7 +88,7 @@ describe('promotion PRs, branch per environment in the IAC repository', () => {
       });
 
   it('opens a PR from main into production, describing the release it carries', async () => {
-    await deploy(SHOP, sha(1), 'staging', 501);
+    await pushAndDeploy(h, SHOP, sha(1), 'develop', 'staging', 501);
     const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
@@ -135,7 +121,7 @@ describe('promotion PRs, branch per environment in the IAC repository', () => {
   });
 
   it('updates the PR when main moves on', async () => {
-    await deploy(SHOP, sha(2), 'staging', 502);
+    await pushAndDeploy(h, SHOP, sha(2), 'develop', 'staging', 502);
     const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),

@@ -5,11 +5,6 @@
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import {
-  FLUX_CRDS,
-  startFakeKubeApiserver,
-  type FakeKubeApiserver,
-} from '../helpers/fake-kube-apiserver.ts';
 import { waitFor } from '../helpers/wait.ts';
 import {
   GITHUB_API,
@@ -17,17 +12,9 @@ import {
   expectDeployCalls,
   expectNoPendingGithubCalls,
   githubPushPayload,
-  mockGithubApp,
-  restoreNetwork,
 } from './github.ts';
-import {
-  FLUX_LAYOUT,
-  fixtureFiles,
-  kustomizeBuild,
-  startHarness,
-  type Harness,
-} from './harness.ts';
-import { nextComment, promotionCommands, pullResponse } from './promotion.ts';
+import { kustomizeBuild, type Harness } from './harness.ts';
+import { folderPromotion, nextComment, promotionCommands } from './promotion.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
@@ -37,120 +24,25 @@ const RAW = { 'content-type': 'application/vnd.github.raw' };
 const sha = (n: number) => `a${n}`.repeat(20);
 
 let h: Harness;
-let kube: FakeKubeApiserver;
-const SA_TOKEN = `sa-token-${Math.random().toString(36).slice(2)}`;
-/** The IAC repository's API: GitHub Enterprise style, on the git server's origin. */
-let iacApi: string;
+const world = folderPromotion({
+  app: APP,
+  iac: IAC,
+  branch: BRANCH,
+  commitMessage: 'Faster checkout\n\nDetails.',
+});
+const { deploy, promotionRecords, valuesReads, compareCalls, iac, pull, openPullQuery } = world;
 
-const { promote, commandCalls, replyCalls } = promotionCommands(() => h, APP, ISSUE);
-
-/** The app's values at the promoted commit: base and production. */
-function valuesReads(source: string) {
-  return nock(GITHUB_API)
-    .get(`/repos/${APP}/contents/deploy%2Fvalues.yaml`)
-    .query({ ref: source })
-    .reply(200, 'replicaCount: 1\n', RAW)
-    .get(`/repos/${APP}/contents/deploy%2Fvalues-production.yaml`)
-    .query({ ref: source })
-    .reply(200, 'replicaCount: 3\n', RAW);
-}
-
-/** The app commits between what production runs and what is promoted (GitHub's compare). */
-function compareCalls(base: string, head: string) {
-  return nock(GITHUB_API)
-    .get(`/repos/${APP}/compare/${base}...${head}`)
-    .query({ per_page: 20 })
-    .reply(200, {
-      html_url: `https://github.com/${APP}/compare/${base}...${head}`,
-      total_commits: 1,
-      commits: [
-        {
-          sha: head,
-          html_url: `https://github.com/${APP}/commit/${head}`,
-          commit: { message: 'Faster checkout\n\nDetails.', author: { name: 'Dev' } },
-          author: { login: 'dev' },
-        },
-      ],
-      files: [{ filename: 'src/checkout.ts' }],
-    });
-}
-
-/** The IAC repository's API, authenticated with the IAC's own token. */
-const iac = () =>
-  nock(new URL(iacApi).origin, { reqheaders: { authorization: `token ${h.iacToken}` } });
-
-const pull = (number: number, head: string, state: 'open' | 'closed' = 'open', merged = false) =>
-  pullResponse(
-    {
-      number,
-      webBase: `${new URL(iacApi).origin}/${IAC}`,
-      head,
-      headRef: BRANCH,
-      baseRef: 'main',
-    },
-    state,
-    merged,
-  );
-
-async function deploy(source: string, branch: string, environment: string, id: number) {
-  const calls = expectDeployCalls(APP, source, environment, id, 'replicaCount: 1\n');
-  await deliverGithub(h, 'push', {
-    ...githubPushPayload(APP, source),
-    ref: `refs/heads/${branch}`,
-  });
-  await waitFor(() => calls.isDone(), { what: `the ${environment} deploy of ${source}` });
-}
-
-async function promotionRecord() {
-  const { rows } = await h.dag.db.query<{
-    number: number;
-    state: string;
-    pushed_head: string | null;
-    hands_off: boolean;
-    source_sha: string | null;
-  }>('SELECT number, state, pushed_head, hands_off, source_sha FROM promotions ORDER BY id');
-  return rows;
-}
+const { promote, commandCalls, replyCalls } = promotionCommands(world.harness, APP, ISSUE);
 
 const branchExists = async () => (await h.git.git(IAC, ['branch', '--list', BRANCH])).trim() !== '';
 
 beforeAll(async () => {
-  mockGithubApp();
-  h = await startHarness();
-  await h.git.createRepo(IAC, { files: await fixtureFiles(FLUX_LAYOUT), dagBranches: true });
-  iacApi = `${new URL(h.git.url(IAC)).origin}/api/v3`;
-  const db = h.dag.db;
-  await db.query(
-    `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ('iac', $1, $2, 'github')`,
-    [h.git.url(IAC), h.iacToken],
-  );
-  // Production's cluster: the PR's preview dry-runs the release there.
-  kube = await startFakeKubeApiserver({ token: SA_TOKEN, crds: FLUX_CRDS });
-  kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } });
-  await db.query(
-    'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4)',
-    ['k8s', kube.url, SA_TOKEN, kube.caCert],
-  );
-  await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
-    `https://github.com/${APP}`,
-  ]);
-  await db.query(`
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
-    VALUES (1, 'develop', 1, 'clusters/staging/my-app', 1, 'flux', 'apps', 'staging'),
-           (1, 'main', 1, 'clusters/production/my-app', 1, 'flux', 'apps', 'production');
-    INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id) VALUES (1, 1, 2);
-  `);
-  await deploy(sha(0), 'main', 'production', 100);
-  await deploy(sha(1), 'develop', 'staging', 101);
+  h = await world.start({ production: sha(0), staging: sha(1) });
 });
 
 afterEach(expectNoPendingGithubCalls);
 
-afterAll(async () => {
-  await h?.stop();
-  await kube?.stop();
-  restoreNetwork();
-});
+afterAll(world.stop);
 
 describe('promotion PRs, folder per environment, on GitHub', () => {
   it('opens the PR: staging release rendered with production values on a DAG branch', async () => {
@@ -162,7 +54,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
       compareCalls(sha(0), sha(1)),
       iac()
         .get(`/api/v3/repos/${IAC}/pulls`)
-        .query({ state: 'open', head: `org:${BRANCH}`, base: 'main', per_page: 1 })
+        .query(openPullQuery)
         .reply(200, [])
         .post(
           `/api/v3/repos/${IAC}/pulls`,
@@ -215,7 +107,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
       );
       expect(kinds).toContain('HelmRelease');
     }
-    expect(await promotionRecord()).toEqual([
+    expect(await promotionRecords()).toEqual([
       { number: 12, state: 'open', pushed_head: head, hands_off: false, source_sha: sha(1) },
     ]);
   });
@@ -246,7 +138,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     expect(await h.git.git(IAC, ['rev-list', '--count', `main..${BRANCH}`])).toBe('1');
     expect(await h.git.git(IAC, ['rev-parse', `${head}^`])).toBe(await h.git.head(IAC, 'main'));
     expect(h.git.forcePushes).toBe(0);
-    expect(await promotionRecord()).toMatchObject([
+    expect(await promotionRecords()).toMatchObject([
       { number: 12, state: 'open', pushed_head: head, source_sha: sha(2) },
     ]);
   });
@@ -259,7 +151,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
       'apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\nspec:\n  values:\n    replicaCount: 4\n',
       'production needs four replicas',
     );
-    const pushed = (await promotionRecord())[0]?.pushed_head as string;
+    const pushed = (await promotionRecords())[0]?.pushed_head as string;
     let commentId = nextComment();
     let scopes = [
       commandCalls(commentId),
@@ -276,7 +168,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     await promote();
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the hands-off comment' });
     expect(await h.git.head(IAC, BRANCH)).toBe(person);
-    expect(await promotionRecord()).toMatchObject([{ number: 12, hands_off: true }]);
+    expect(await promotionRecords()).toMatchObject([{ number: 12, hands_off: true }]);
 
     // Asked again: DAG leaves the branch alone and says why, without touching anything.
     commentId = nextComment();
@@ -320,7 +212,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     await promote();
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the merge report' });
     expect(await branchExists()).toBe(false);
-    expect(await promotionRecord()).toMatchObject([{ number: 12, state: 'merged' }]);
+    expect(await promotionRecords()).toMatchObject([{ number: 12, state: 'merged' }]);
     const { rows } = await h.dag.db.query<{ state: string; iac_commit: string }>(
       'SELECT state, iac_commit FROM deploys WHERE environment_id = 2 AND sha = $1',
       [sha(2)],
@@ -369,7 +261,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     await promote();
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the closed promotion PR' });
     expect(await branchExists()).toBe(false);
-    expect((await promotionRecord())[1]).toMatchObject({ number: 13, state: 'closed' });
+    expect((await promotionRecords())[1]).toMatchObject({ number: 13, state: 'closed' });
     expect(h.git.forcePushes).toBe(0);
   });
 });

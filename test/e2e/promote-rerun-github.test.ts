@@ -4,46 +4,26 @@
 // repository over git's smart HTTP, and nock at the GitHub API boundary: any request the rerun
 // was not expected to make (a second POST /pulls, a hands-off comment) fails the test.
 
-import nock from 'nock';
+import type nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../src/jobs/queue.ts';
-import {
-  FLUX_CRDS,
-  startFakeKubeApiserver,
-  type FakeKubeApiserver,
-} from '../helpers/fake-kube-apiserver.ts';
 import { waitFor } from '../helpers/wait.ts';
-import {
-  GITHUB_API,
-  deliverGithub,
-  expectDeployCalls,
-  expectNoPendingGithubCalls,
-  githubPushPayload,
-  mockGithubApp,
-  restoreNetwork,
-} from './github.ts';
-import {
-  FLUX_LAYOUT,
-  fixtureFiles,
-  startHarness,
-  waitForQueueSettled,
-  type Harness,
-} from './harness.ts';
-import { nextComment, promotionCommands, pullResponse } from './promotion.ts';
+import { expectNoPendingGithubCalls } from './github.ts';
+import { waitForQueueSettled, type Harness } from './harness.ts';
+import { folderPromotion, nextComment, promotionCommands } from './promotion.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
 const BRANCH = 'dag/promote/shop/staging-to-production';
 const ISSUE = 5;
-const RAW = { 'content-type': 'application/vnd.github.raw' };
 const sha = (n: number) => `c${n}`.repeat(20);
 
 let h: Harness;
-let kube: FakeKubeApiserver;
-const SA_TOKEN = `sa-token-${Math.random().toString(36).slice(2)}`;
-let iacApi: string;
+const world = folderPromotion({ app: APP, iac: IAC, branch: BRANCH });
+const { deploy, promotionRecords, valuesReads, compareCalls, iac, pull } = world;
+const { openPullQuery: lookup } = world;
 
-const { promote, commandCalls, replyCalls } = promotionCommands(() => h, APP, ISSUE);
+const { promote, commandCalls, replyCalls } = promotionCommands(world.harness, APP, ISSUE);
 
 /** GitHub's answer to a content-creating request sent too fast (a secondary rate limit). */
 const RATE_LIMITED = [
@@ -56,72 +36,12 @@ const RATE_LIMITED = [
   { 'retry-after': '60' },
 ] as const;
 
-function valuesReads(source: string) {
-  return nock(GITHUB_API)
-    .get(`/repos/${APP}/contents/deploy%2Fvalues.yaml`)
-    .query({ ref: source })
-    .reply(200, 'replicaCount: 1\n', RAW)
-    .get(`/repos/${APP}/contents/deploy%2Fvalues-production.yaml`)
-    .query({ ref: source })
-    .reply(200, 'replicaCount: 3\n', RAW);
-}
-
-function compareCalls(base: string, head: string) {
-  return nock(GITHUB_API)
-    .get(`/repos/${APP}/compare/${base}...${head}`)
-    .query({ per_page: 20 })
-    .reply(200, {
-      html_url: `https://github.com/${APP}/compare/${base}...${head}`,
-      total_commits: 1,
-      commits: [
-        {
-          sha: head,
-          html_url: `https://github.com/${APP}/commit/${head}`,
-          commit: { message: 'Faster checkout', author: { name: 'Dev' } },
-          author: { login: 'dev' },
-        },
-      ],
-      files: [{ filename: 'src/checkout.ts' }],
-    });
-}
-
-/** The IAC repository's API, authenticated with the IAC's own token. */
-const iac = () =>
-  nock(new URL(iacApi).origin, { reqheaders: { authorization: `token ${h.iacToken}` } });
-
-const lookup = { state: 'open', head: `org:${BRANCH}`, base: 'main', per_page: 1 };
-
-const pull = (number: number, head: string, state: 'open' | 'closed' = 'open') =>
-  pullResponse(
-    { number, webBase: `${new URL(iacApi).origin}/${IAC}`, head, headRef: BRANCH, baseRef: 'main' },
-    state,
-  );
-
-async function deploy(source: string, branch: string, environment: string, id: number) {
-  const calls = expectDeployCalls(APP, source, environment, id, 'replicaCount: 1\n');
-  await deliverGithub(h, 'push', {
-    ...githubPushPayload(APP, source),
-    ref: `refs/heads/${branch}`,
-  });
-  await waitFor(() => calls.isDone(), { what: `the ${environment} deploy of ${source}` });
-}
-
-async function promotionRecords() {
-  const { rows } = await h.dag.db.query<{
-    number: number | null;
-    state: string;
-    pushed_head: string | null;
-    hands_off: boolean;
-    source_sha: string | null;
-  }>('SELECT number, state, pushed_head, hands_off, source_sha FROM promotions ORDER BY id');
-  return rows;
-}
-
 /**
  * The promotion job failed and waits for its retry: it runs now instead of after its backoff
- * (10 s and more), as the queue would run it then.
+ * (10 s and more), as the queue would run it then; once it made the calls of `scopes`, DAG
+ * settles.
  */
-async function rerunFailedPromotion(): Promise<void> {
+async function rerunFailedPromotion(scopes: nock.Scope[], what: string): Promise<void> {
   const waiting = async () => {
     const { rows } = await h.dag.db.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state = 'retry'",
@@ -134,6 +54,8 @@ async function rerunFailedPromotion(): Promise<void> {
     "UPDATE pgboss.job SET start_after = now() WHERE name = $1 AND state = 'retry'",
     [QUEUES.promote],
   );
+  await waitFor(() => scopes.every((s) => s.isDone()), { what });
+  await settled();
 }
 
 /** What the test expected happened, and nothing else: no request nock did not know. */
@@ -143,41 +65,12 @@ async function settled(): Promise<void> {
 }
 
 beforeAll(async () => {
-  mockGithubApp();
-  h = await startHarness();
-  await h.git.createRepo(IAC, { files: await fixtureFiles(FLUX_LAYOUT), dagBranches: true });
-  iacApi = `${new URL(h.git.url(IAC)).origin}/api/v3`;
-  const db = h.dag.db;
-  await db.query(
-    `INSERT INTO iacs (name, repo_url, access_token, git_provider) VALUES ('iac', $1, $2, 'github')`,
-    [h.git.url(IAC), h.iacToken],
-  );
-  kube = await startFakeKubeApiserver({ token: SA_TOKEN, crds: FLUX_CRDS });
-  kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'apps' } });
-  await db.query(
-    'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4)',
-    ['k8s', kube.url, SA_TOKEN, kube.caCert],
-  );
-  await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
-    `https://github.com/${APP}`,
-  ]);
-  await db.query(`
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
-    VALUES (1, 'develop', 1, 'clusters/staging/my-app', 1, 'flux', 'apps', 'staging'),
-           (1, 'main', 1, 'clusters/production/my-app', 1, 'flux', 'apps', 'production');
-    INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id) VALUES (1, 1, 2);
-  `);
-  await deploy(sha(0), 'main', 'production', 100);
-  await deploy(sha(1), 'develop', 'staging', 101);
+  h = await world.start({ production: sha(0), staging: sha(1) });
 });
 
 afterEach(expectNoPendingGithubCalls);
 
-afterAll(async () => {
-  await h?.stop();
-  await kube?.stop();
-  restoreNetwork();
-});
+afterAll(world.stop);
 
 describe('a promotion job rerun after GitHub refused a request, on GitHub', () => {
   it('opens exactly one PR when POST /pulls was rate limited, on the branch it pushed before', async () => {
@@ -222,9 +115,7 @@ describe('a promotion job rerun after GitHub refused a request, on GitHub', () =
         .reply(200, []),
       replyCalls(commentId, '+1', /opened the promotion .*\/org\/iac\/pull\/12/),
     ];
-    await rerunFailedPromotion();
-    await waitFor(() => rerun.every((s) => s.isDone()), { what: 'the PR opened by the rerun' });
-    await settled();
+    await rerunFailedPromotion(rerun, 'the PR opened by the rerun');
 
     // The branch DAG pushed is the PR's, as it was: not pushed again, not taken for a person's.
     expect(await h.git.head(IAC, BRANCH)).toBe(pushed);
@@ -267,9 +158,7 @@ describe('a promotion job rerun after GitHub refused a request, on GitHub', () =
         .reply(200, pull(12, pushed)),
       replyCalls(commentId, '+1', /updated the promotion .*\/pull\/12/),
     ];
-    await rerunFailedPromotion();
-    await waitFor(() => rerun.every((s) => s.isDone()), { what: 'the PR updated by the rerun' });
-    await settled();
+    await rerunFailedPromotion(rerun, 'the PR updated by the rerun');
 
     expect(await h.git.head(IAC, BRANCH)).toBe(pushed);
     expect(h.git.pushes).toBe(pushes);
@@ -317,9 +206,7 @@ describe('a promotion job rerun after GitHub refused a request, on GitHub', () =
         .reply(200, () => ({ ...pull(13, pushed), body })),
       replyCalls(commentId, '+1', /opened the promotion .*\/pull\/13/),
     ];
-    await rerunFailedPromotion();
-    await waitFor(() => rerun.every((s) => s.isDone()), { what: 'the PR found by the rerun' });
-    await settled();
+    await rerunFailedPromotion(rerun, 'the PR found by the rerun');
 
     expect(await h.git.head(IAC, BRANCH)).toBe(pushed);
     expect(h.git.pushes).toBe(pushes);
