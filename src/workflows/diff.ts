@@ -14,6 +14,7 @@ import type {
   IacFileDiff,
   Validation,
 } from '../diff/comment-model.ts';
+import { maskYamlFilePair } from '../diff/mask-files.ts';
 import { maskDiffText } from '../diff/mask-text.ts';
 import { objectChanges, type ObjectPair } from '../diff/object-change.ts';
 import { checkRunOutput, renderDiffComments } from '../diff/split.ts';
@@ -78,11 +79,20 @@ function fileDiffs(
     const next = after[path];
     if (old === next) continue;
     const full = `${folder}/${path}`;
-    const diff = unifiedDiff(old ?? '', next ?? '', {
-      path: full,
-      ...(old === undefined ? { oldHeader: '/dev/null' } : {}),
-      ...(next === undefined ? { newHeader: '/dev/null' } : {}),
-    });
+    // Masked by structure first (a YAML file), then line by line (whatever is left, and files
+    // that are not YAML).
+    const structural = maskYamlFilePair(path, old, next);
+    // A change the masked documents do not show (comments, layout) is shown as the files have it.
+    const masked = structural && structural.before !== structural.after ? structural : null;
+    const diff = unifiedDiff(
+      (masked ? masked.before : old) ?? '',
+      (masked ? masked.after : next) ?? '',
+      {
+        path: full,
+        ...(old === undefined ? { oldHeader: '/dev/null' } : {}),
+        ...(next === undefined ? { newHeader: '/dev/null' } : {}),
+      },
+    );
     diffs.push({
       path: full,
       change: old === undefined ? 'created' : next === undefined ? 'deleted' : 'changed',
