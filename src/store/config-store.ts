@@ -21,6 +21,7 @@ import {
   type DeployPatch,
   type DeployRecord,
   type DeployRules,
+  type DeployRulesPatch,
   type DeployState,
   type DeployStore,
   type Environment,
@@ -192,7 +193,29 @@ const APP_PATCH_COLUMNS = {
   imageRepository: 'image_repository',
   imageTagFormat: 'image_tag_format',
   valuesPath: 'values_path',
+  autoDiff: 'auto_diff',
 } as const satisfies Record<keyof AppPatch, string>;
+
+/** The column of each /deploy rule (NULL: DAG's default). */
+const RULE_COLUMNS = {
+  requiresApproval: 'deploy_requires_approval',
+  requiresGreenChecks: 'deploy_requires_green_checks',
+  onlyFromOwnBranch: 'deploy_only_from_branch',
+} as const satisfies Record<keyof DeployRules, string>;
+
+/** The rules a patch sets (null included), in a fixed order; throws on a value not boolean. */
+function ruleFields(patch: DeployRulesPatch | undefined): (keyof DeployRules)[] {
+  const fields = (Object.keys(RULE_COLUMNS) as (keyof DeployRules)[]).filter(
+    (field) => patch?.[field] !== undefined,
+  );
+  for (const field of fields) {
+    const value = patch?.[field];
+    if (value !== null && typeof value !== 'boolean') {
+      throw new UserError(`deploy rule ${field} must be true, false or null (the default)`);
+    }
+  }
+  return fields;
+}
 
 /** Why an app's chart settings cannot build a release (see chartSourceOf), if they cannot. */
 function chartProblem(chart: App['chart']): string | undefined {
@@ -407,11 +430,12 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
     if (!iac) throw new UserError(`unknown IAC repository: ${input.iac} (see: dag iacs list)`);
     const cluster = await this.findCluster(input.cluster);
     if (!cluster) throw new UserError(`unknown cluster: ${input.cluster} (see: dag clusters list)`);
+    const rules = ruleFields(input.rules);
     const { rows } = await friendly(
       this.#db.query(
         `INSERT INTO apps_environments
-           (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, iac_branch, name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+           (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, iac_branch, name${rules.map((field) => `, ${RULE_COLUMNS[field]}`).join('')})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10${rules.map((_, i) => `, $${i + 11}`).join('')}) RETURNING id`,
         [
           app.id,
           input.branch,
@@ -423,6 +447,7 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
           input.helmName ?? null,
           input.iacBranch ?? null,
           input.name ?? null,
+          ...rules.map((field) => input.rules?.[field]),
         ],
       ),
     );
@@ -436,6 +461,24 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
     if (!env) throw new UserError(`app ${appRef} has no environment named ${name}`);
     await this.#db.query('DELETE FROM apps_environments WHERE id = $1', [env.id]);
     return env;
+  }
+
+  async setEnvironmentRules(
+    appRef: string,
+    name: string,
+    patch: DeployRulesPatch,
+  ): Promise<Environment> {
+    const env = (await this.listEnvironments(appRef)).find((e) => e.name === name);
+    if (!env) throw new UserError(`app ${appRef} has no environment named ${name}`);
+    const fields = ruleFields(patch);
+    if (fields.length === 0) return env;
+    const assignments = fields.map((field, i) => `${RULE_COLUMNS[field]} = $${i + 2}`);
+    const { rows } = await this.#db.query<Row>(
+      `UPDATE apps_environments SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 RETURNING *`,
+      [env.id, ...fields.map((field) => patch[field])],
+    );
+    if (!rows[0]) throw new UserError(`app ${appRef} has no environment named ${name}`);
+    return toEnvironment(rows[0]);
   }
 
   async findAppByRepoUrls(urls: string[]): Promise<App | undefined> {

@@ -197,7 +197,14 @@ export type AppPatch = {
   imageRepository?: string | null | undefined;
   imageTagFormat?: string | undefined;
   valuesPath?: string | undefined;
+  /** Post the diff preview by itself when a pull request opens or moves. */
+  autoDiff?: boolean | undefined;
 };
+/**
+ * A change to an environment's /deploy rules: an absent (undefined) rule is kept, null puts it
+ * back to DAG's default (on for production and prod, off otherwise).
+ */
+export type DeployRulesPatch = { [K in keyof DeployRules]?: boolean | null | undefined };
 export type NewIac = {
   name: string;
   repoUrl: string;
@@ -221,6 +228,8 @@ export type NewEnvironment = {
   helmName?: string | undefined;
   iacBranch?: string | undefined;
   name?: string | undefined;
+  /** Absent rules keep DAG's default. */
+  rules?: DeployRulesPatch | undefined;
 };
 
 export type SecretsReport = {
@@ -269,6 +278,8 @@ export interface ConfigStore {
   getCluster(id: number): Promise<Cluster | undefined>;
   addEnvironment(input: NewEnvironment): Promise<Environment>;
   removeEnvironment(appRef: string, name: string): Promise<Environment>;
+  /** Changes who may /deploy a pull request to the environment (see DeployRulesPatch). */
+  setEnvironmentRules(appRef: string, name: string, patch: DeployRulesPatch): Promise<Environment>;
 
   /** Seals plaintext secrets and reseals those under an old key; names unnamed environments. */
   normalize(): Promise<{ sealed: number; resealed: number; named: number }>;

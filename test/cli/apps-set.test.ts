@@ -75,6 +75,7 @@ describe('dag apps set', () => {
         imageRepository: null,
         imageTagFormat: '{{sha}}',
         valuesPath: 'deploy',
+        autoDiff: true,
         createdAt: expect.stringMatching(/Z$/),
       },
     ]);

@@ -103,6 +103,7 @@ describe('dag on the embedded database', () => {
           imageRepository: null,
           imageTagFormat: '{{sha}}',
           valuesPath: 'deploy',
+          autoDiff: true,
           createdAt: expect.stringMatching(/Z$/),
         },
       ]);

@@ -30,6 +30,7 @@ export const ENVIRONMENT_JSON_KEYS = [
   'helmType',
   'helmNamespace',
   'helmName',
+  'rules',
   'createdAt',
 ];
 
@@ -133,6 +134,7 @@ export async function runSeedFlow(dag: Dag, caFile: string, tokens: SeedTokens):
     helmType: 'flux',
     helmNamespace: 'production',
     helmName: 'my-app',
+    rules: { requiresApproval: true, requiresGreenChecks: true, onlyFromOwnBranch: true },
   });
   expect(new Date(envs[1]?.createdAt as string).toISOString()).toBe(envs[1]?.createdAt);
 }

@@ -20,6 +20,7 @@ type SetOptions = {
   imageRepository?: string;
   imageTagFormat?: string;
   valuesPath?: string;
+  autoDiff?: boolean;
 };
 
 function appJson(app: App) {
@@ -37,6 +38,7 @@ function appJson(app: App) {
     imageRepository: app.imageRepository,
     imageTagFormat: app.imageTagFormat,
     valuesPath: app.valuesPath,
+    autoDiff: app.autoDiff,
     createdAt: app.createdAt.toISOString(),
   };
 }
@@ -173,6 +175,7 @@ function appPatch(options: SetOptions): AppPatch {
       options.valuesPath === undefined
         ? undefined
         : repoFolder('values path', 'deploy', options.valuesPath),
+    autoDiff: options.autoDiff,
   };
   if (Object.values(patch).every((value) => value === undefined)) {
     throw new UserError('nothing to set: give at least one setting (see: dag apps set --help)');
@@ -239,7 +242,9 @@ export function registerAppCommands(program: Command, cli: Cli): void {
 
   apps
     .command('set')
-    .description('change how an app is deployed: chart, image and values (an empty value resets)')
+    .description(
+      'change how an app is deployed (chart, image and values; an empty value resets) and previewed',
+    )
     .argument('<app>', 'id, repository URL or name')
     .option(
       '--chart-source <source>',
@@ -271,6 +276,11 @@ export function registerAppCommands(program: Command, cli: Cli): void {
       '--values-path <path>',
       "folder of values.yaml and values-<env>.yaml (default 'deploy')",
     )
+    .option(
+      '--auto-diff',
+      'post the diff preview when a pull request opens, reopens or is pushed to (default)',
+    )
+    .option('--no-auto-diff', 'post the diff preview only on /diff')
     .action(async (ref: string, options: SetOptions) => {
       const patch = appPatch(options);
       const app = await withContext(cli, ({ store }) => store.updateApp(ref, patch));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import type { ConfigStore, Environment } from '../../store/types.ts';
+import { UserError } from '../../errors.ts';
+import type { ConfigStore, DeployRules, DeployRulesPatch, Environment } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
@@ -16,7 +17,61 @@ type AddOptions = {
   release?: string;
   iacBranch?: string;
   name?: string;
+} & RuleOptions;
+
+/** --x / --no-x: true, false, or undefined when neither is given. */
+type RuleOptions = {
+  requiresApproval?: boolean;
+  requiresGreenChecks?: boolean;
+  onlyFromOwnBranch?: boolean;
 };
+
+/** Each rule's name in refusals and lists, and its option. */
+const RULES: { field: keyof DeployRules; name: string; option: string; help: string }[] = [
+  {
+    field: 'onlyFromOwnBranch',
+    name: 'own-branch',
+    option: 'only-from-own-branch',
+    help: "only pull requests into the environment's own branch",
+  },
+  {
+    field: 'requiresApproval',
+    name: 'approval',
+    option: 'requires-approval',
+    help: 'the pull request is approved, with no outstanding change request',
+  },
+  {
+    field: 'requiresGreenChecks',
+    name: 'green-checks',
+    option: 'requires-green-checks',
+    help: 'every check run and commit status on the head commit passed',
+  },
+];
+
+/** `own-branch, approval`: the rules /deploy checks here beyond write access and no forks. */
+function ruleNames(rules: DeployRules, separator = ', '): string {
+  return RULES.filter((r) => rules[r.field])
+    .map((r) => r.name)
+    .join(separator);
+}
+
+/** Adds --<rule> and --no-<rule> for each /deploy rule. */
+function ruleOptions(command: Command, defaults: string): Command {
+  for (const rule of RULES) {
+    command
+      .option(`--${rule.option}`, `/deploy needs: ${rule.help}${defaults}`)
+      .option(`--no-${rule.option}`, `/deploy does not need it`);
+  }
+  return command;
+}
+
+function rulesPatch(options: RuleOptions): DeployRulesPatch {
+  return {
+    requiresApproval: options.requiresApproval,
+    requiresGreenChecks: options.requiresGreenChecks,
+    onlyFromOwnBranch: options.onlyFromOwnBranch,
+  };
+}
 
 type Named = { app: string; iac: string; cluster: string };
 
@@ -54,6 +109,7 @@ function environmentJson({ env, app, iac, cluster }: Named & { env: Environment 
     helmType: env.helmType,
     helmNamespace: env.helmNamespace,
     helmName: env.helmName,
+    rules: { ...env.rules },
     createdAt: env.createdAt.toISOString(),
   };
 }
@@ -63,7 +119,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
     .command('envs')
     .description('environments: which branch of an app deploys where');
 
-  envs
+  const add = envs
     .command('add')
     .description('map an app branch to an IAC repository path and a cluster')
     .requiredOption('--app <app>', 'app id, repository URL or name')
@@ -75,31 +131,64 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
     .option('--namespace <namespace>', 'Kubernetes namespace')
     .option('--release <name>', 'Helm release name')
     .option('--iac-branch <branch>', "IAC repository branch (default: the repository's default)")
-    .option('--name <name>', 'environment name (default: derived from the path or branch)')
-    .action(async (options: AddOptions) => {
-      const input = {
-        app: options.app,
-        branch: branch('--branch', options.branch),
-        iac: options.iac,
-        iacPath: iacPath(options.path),
-        cluster: options.cluster,
-        helmType: helmType(options.helmType),
-        helmNamespace: options.namespace === undefined ? undefined : namespace(options.namespace),
-        helmName: options.release === undefined ? undefined : releaseName(options.release),
-        iacBranch:
-          options.iacBranch === undefined ? undefined : branch('--iac-branch', options.iacBranch),
-        name: options.name === undefined ? undefined : environmentName(options.name),
+    .option('--name <name>', 'environment name (default: derived from the path or branch)');
+  ruleOptions(add, ' (default: on for production and prod)').action(async (options: AddOptions) => {
+    const input = {
+      app: options.app,
+      branch: branch('--branch', options.branch),
+      iac: options.iac,
+      iacPath: iacPath(options.path),
+      cluster: options.cluster,
+      helmType: helmType(options.helmType),
+      helmNamespace: options.namespace === undefined ? undefined : namespace(options.namespace),
+      helmName: options.release === undefined ? undefined : releaseName(options.release),
+      iacBranch:
+        options.iacBranch === undefined ? undefined : branch('--iac-branch', options.iacBranch),
+      name: options.name === undefined ? undefined : environmentName(options.name),
+      rules: rulesPatch(options),
+    };
+    const [added] = await withContext(cli, async ({ store }) =>
+      describe(store, [await store.addEnvironment(input)]),
+    );
+    if (!added) return;
+    const { env, app, iac, cluster } = added;
+    const target = `${iac}:${env.iacPath}${env.iacBranch ? ` (branch ${env.iacBranch})` : ''}`;
+    const rules = ruleNames(env.rules);
+    cli.print(
+      `added environment ${env.name} to app ${app}: branch ${env.branch} -> ${target}, ${env.helmType}, cluster ${cluster}${rules ? `; deploy rules: ${rules}` : ''}`,
+    );
+  });
+
+  const set = envs
+    .command('set')
+    .description("change who may /deploy a pull request to an app's environment")
+    .argument('<app>', 'app id, repository URL or name')
+    .argument('<env-name>', 'environment name')
+    .option(
+      '--default-rules',
+      "back to DAG's default rules (all on for production and prod, off otherwise), then apply the others",
+    );
+  ruleOptions(set, '').action(
+    async (app: string, name: string, options: RuleOptions & { defaultRules?: boolean }) => {
+      const given = rulesPatch(options);
+      const reset = options.defaultRules === true;
+      if (!reset && Object.values(given).every((value) => value === undefined)) {
+        throw new UserError(
+          'nothing to set: give at least one rule or --default-rules (see: dag envs set --help)',
+        );
+      }
+      const patch: DeployRulesPatch = {
+        requiresApproval: given.requiresApproval ?? (reset ? null : undefined),
+        requiresGreenChecks: given.requiresGreenChecks ?? (reset ? null : undefined),
+        onlyFromOwnBranch: given.onlyFromOwnBranch ?? (reset ? null : undefined),
       };
-      const [added] = await withContext(cli, async ({ store }) =>
-        describe(store, [await store.addEnvironment(input)]),
+      const env = await withContext(cli, ({ store }) =>
+        store.setEnvironmentRules(app, name, patch),
       );
-      if (!added) return;
-      const { env, app, iac, cluster } = added;
-      const target = `${iac}:${env.iacPath}${env.iacBranch ? ` (branch ${env.iacBranch})` : ''}`;
-      cli.print(
-        `added environment ${env.name} to app ${app}: branch ${env.branch} -> ${target}, ${env.helmType}, cluster ${cluster}`,
-      );
-    });
+      const rules = ruleNames(env.rules);
+      cli.print(`updated environment ${env.name} of app ${app}: deploy rules: ${rules || 'none'}`);
+    },
+  );
 
   envs
     .command('list')
@@ -122,6 +211,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
           'type',
           'namespace',
           'release',
+          'deploy-rules',
         ],
         row: ({ env, app, iac, cluster }) => [
           app,
@@ -134,6 +224,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
           env.helmType,
           env.helmNamespace,
           env.helmName,
+          ruleNames(env.rules, ','),
         ],
         json: environmentJson,
         empty: 'no environments yet (add one: dag envs add --app APP --branch main ...)',
