@@ -50,9 +50,9 @@ const STATE = /^<!-- dag:state (\{[^\n]*\}) -->\r?$/;
  * the HTML comment cannot be closed early).
  */
 export function renderMarkers(model: DiffCommentModel, part: CommentPart): string {
-  const state = {
-    v: 1,
-    headSha: model.headSha.slice(0, 200),
+  const pr = Number.isSafeInteger(model.pr) && model.pr >= 0 ? model.pr : 0;
+  return `<!-- dag:diff pr=${pr} part=${part.part}/${part.parts} -->\n${renderState({
+    headSha: model.headSha,
     outdated: model.outdated === true,
     level: part.level,
     environments: model.environments.map((environment) => ({
@@ -60,15 +60,45 @@ export function renderMarkers(model: DiffCommentModel, part: CommentPart): strin
       ...environmentCounts(environment),
       validation: environment.validation.result,
     })),
+  })}\n`;
+}
+
+/** The `<!-- dag:state {...} -->` line. */
+function renderState(
+  state: Pick<DiffCommentState, 'headSha' | 'outdated' | 'level' | 'environments'>,
+): string {
+  const full = {
+    v: 1,
+    headSha: state.headSha.slice(0, 200),
+    outdated: state.outdated,
+    level: state.level,
+    environments: state.environments,
   };
-  let json = JSON.stringify(state);
-  if (json.length > MAX_STATE_CHARS) json = JSON.stringify({ ...state, environments: [] });
+  let json = JSON.stringify(full);
+  if (json.length > MAX_STATE_CHARS) json = JSON.stringify({ ...full, environments: [] });
   const safe = json.replace(
     /[<>&-]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );
-  const pr = Number.isSafeInteger(model.pr) && model.pr >= 0 ? model.pr : 0;
-  return `<!-- dag:diff pr=${pr} part=${part.part}/${part.parts} -->\n<!-- dag:state ${safe} -->\n`;
+  return `<!-- dag:state ${safe} -->`;
+}
+
+/**
+ * The comment with its state saying outdated and `warning(its head)` as a paragraph after its
+ * title; null when it is no diff comment of DAG's, describes `headSha`, or says outdated already.
+ */
+export function markOutdated(
+  body: string,
+  headSha: string,
+  warning: (commentHeadSha: string) => string,
+): string | null {
+  const state = parseDiffComment(body);
+  if (!state || state.outdated || state.headSha === headSha.slice(0, 200)) return null;
+  const lines = body.split('\n');
+  if (!lines[2]?.startsWith('## ')) return null;
+  lines[1] = renderState({ ...state, outdated: true });
+  lines.splice(3, 0, '', warning(state.headSha));
+  return lines.join('\n');
 }
 
 /**

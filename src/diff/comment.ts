@@ -26,7 +26,7 @@ export type {
 } from './comment-model.ts';
 export { environmentCounts } from './comment-model.ts';
 export type { CommentPart, DiffCommentLevel, DiffCommentState } from './comment-state.ts';
-export { parseDiffComment } from './comment-state.ts';
+export { markOutdated, parseDiffComment } from './comment-state.ts';
 
 /** The line that replaces the end of a diff cut to fit, inside its code fence. */
 export type TruncationNote = (omittedLines: number) => string;
@@ -71,15 +71,23 @@ const MAX_NOTES = 20;
 const MAX_NOTE_CHARS = 500;
 const MAX_ERROR_CHARS = 4_000;
 
+/**
+ * The warning on a preview of a commit that is no longer the pull request's head: `coming` when
+ * DAG is computing the new head's preview, else how to ask for it.
+ */
+export function outdatedWarning(headSha: string, coming: boolean): string {
+  const sha = escapeInline(headSha.slice(0, 12), 12);
+  const next = coming
+    ? 'an updated preview is on its way'
+    : 'comment `/diff` for a preview of the new head';
+  return `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this pull request; ${next}.`;
+}
+
 /** The visible top of a comment: markers, title, part and level notes, the outdated warning. */
 export function renderHeader(model: DiffCommentModel, part: CommentPart): string {
   const sha = escapeInline(model.headSha.slice(0, 12), 12);
   const lines = [`${renderMarkers(model, part)}## DAG diff preview for <code>${sha}</code>`];
-  if (model.outdated) {
-    lines.push(
-      `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this pull request; an updated preview is on its way.`,
-    );
-  }
+  if (model.outdated) lines.push(outdatedWarning(model.headSha, true));
   const note = levelNote(part, fullDiffAt(model));
   if (note) lines.push(note);
   return `${lines.join('\n\n')}\n`;

@@ -96,6 +96,11 @@ export interface PullRequests {
    * hidden `<!-- dag:<topic>:<i> -->` marker), missing parts are created, surplus ones deleted.
    */
   upsertComments(repo: RepoRef, number: number, topic: string, bodies: string[]): Promise<void>;
+  /**
+   * The bodies DAG last put in the topic's comments, part by part (as given to upsertComments,
+   * without the marker); empty when there is none. Only DAG's own comments are read.
+   */
+  readComments(repo: RepoRef, number: number, topic: string): Promise<string[]>;
   /** Creates or updates DAG's check run of this name on the commit. */
   publishCheck(repo: RepoRef, check: CheckReport): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type { Platform, PullRequests } from '../platform/types.ts';
 import type { ConfigStore, PromotionStore } from '../store/types.ts';
 import { repoKey } from '../util/repo-url.ts';
 import { planDeploys, type DeployRequest } from './deploy-plan.ts';
+import { markDiffOutdated } from './diff-outdated.ts';
 import type { DiffRequest } from './diff-request.ts';
 import { handleCommentCommands } from './pr-command.ts';
 import type { PromotionRequest } from './promote.ts';
@@ -106,7 +107,11 @@ const onMerge =
     deps.log.info({ route: record.routeId, number: event.number, status }, 'promotion merged');
   };
 
-/** Opened, reopened or pushed to: preview the environments merging would deploy. */
+/**
+ * Opened, reopened or pushed to: preview the environments merging would deploy (unless the app
+ * turned automatic previews off). Whatever it says, DAG's diff comment of an older head is
+ * marked outdated at once.
+ */
 const onGithubPullRequest: Workflow = async (delivery, deps) => {
   if ((delivery.payload as { action?: unknown }).action === 'closed') {
     await onMerge(normalizeGithubMerge)(delivery, deps);
@@ -116,11 +121,25 @@ const onGithubPullRequest: Workflow = async (delivery, deps) => {
   if ('ignored' in normalized) return;
   const event = normalized.event;
   const app = await deps.store.findAppByRepoUrls(event.repo.urls);
-  if (!app?.autoDiff) return;
-  const envs = (await deps.store.listEnvironments(String(app.id))).filter(
-    (e) => e.branch === event.baseRef,
-  );
-  if (envs.length === 0) return;
+  if (!app) return;
+  const envs = app.autoDiff
+    ? (await deps.store.listEnvironments(String(app.id))).filter((e) => e.branch === event.baseRef)
+    : [];
+  const coming = envs.length > 0;
+  // A new pull request has no comment of DAG's yet.
+  if (event.action !== 'opened') {
+    const platform = await reviewPlatform(deps, event.repo);
+    try {
+      if (platform) {
+        await markDiffOutdated(platform, event.repo, event.number, event.headSha, coming);
+      }
+    } catch (error) {
+      // The preview on its way replaces the comment anyway: do not hold it back.
+      if (!coming) throw error;
+      deps.log.warn({ err: error, pr: event.number }, 'could not mark the diff comment outdated');
+    }
+  }
+  if (!coming) return;
   await deps.enqueueDiff({
     repo: event.repo,
     appId: app.id,

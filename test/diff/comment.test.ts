@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { DiffCommentModel, ObjectDiff } from '../../src/diff/comment.ts';
-import { parseDiffComment, renderDiffComment } from '../../src/diff/comment.ts';
+import {
+  markOutdated,
+  outdatedWarning,
+  parseDiffComment,
+  renderDiffComment,
+} from '../../src/diff/comment.ts';
+import { renderDiffComments } from '../../src/diff/split.ts';
 import { escapeInline, fenceFor } from '../../src/diff/markdown.ts';
 import { unifiedDiff } from '../../src/diff/unified.ts';
 import { expectBalanced, structure } from './markdown-checks.ts';
@@ -261,5 +267,46 @@ describe('parseDiffComment', () => {
     ['a part beyond the parts', renderDiffComment(model()).replace('part=1/1', 'part=3/2')],
   ])('ignores %s', (_label, body) => {
     expect(parseDiffComment(body)).toBeNull();
+  });
+});
+
+describe('markOutdated', () => {
+  const next = 'f'.repeat(40);
+  const coming = (old: string) => outdatedWarning(old, true);
+
+  it('turns a preview into the outdated one DAG would render, state included', () => {
+    const marked = markOutdated(renderDiffComment(model()), next, coming);
+    expect(marked).toBe(renderDiffComment(model({ outdated: true })));
+    expect(parseDiffComment(marked ?? '')?.outdated).toBe(true);
+  });
+
+  it('marks every part of a split preview, changing nothing else', () => {
+    const fresh = renderDiffComments(model(), { maxChars: 1_500 }).bodies;
+    expect(fresh.length).toBeGreaterThan(1);
+    for (const body of fresh) {
+      const marked = markOutdated(body, next, coming) ?? '';
+      const before = parseDiffComment(body);
+      expect(parseDiffComment(marked)).toEqual({ ...before, outdated: true });
+      const lines = marked.split('\n');
+      expect(lines.slice(3, 5)).toEqual(['', coming(model().headSha)]);
+      expect([...lines.slice(2, 3), ...lines.slice(5)]).toEqual(body.split('\n').slice(2));
+    }
+  });
+
+  it('says how to ask for a new preview when none is coming', () => {
+    const marked = markOutdated(renderDiffComment(model()), next, (old) =>
+      outdatedWarning(old, false),
+    );
+    expect(marked).toContain(
+      '> ⚠️ **Outdated:** <code>0123456789ab</code> is no longer the head of this pull request; comment `/diff` for a preview of the new head.',
+    );
+  });
+
+  it.each([
+    ['the preview of the head itself', renderDiffComment(model()), model().headSha],
+    ['one outdated already', renderDiffComment(model({ outdated: true })), next],
+    ['another comment', 'LGTM', next],
+  ])('leaves %s alone', (_label, body, head) => {
+    expect(markOutdated(body, head, coming)).toBeNull();
   });
 });

@@ -328,6 +328,10 @@ describe('GitHub stand-in: comments, checks, pull requests', () => {
     await platform.upsertComments(app, number, 'diff', ['only']);
     const bodies = gh.comments('org/app', number).map((c) => c.body);
     expect(bodies).toEqual(['/diff', '<!-- dag:diff:0 -->\nonly']);
+    // Read back without the markers; a person's comment that copies one is not DAG's.
+    gh.addComment('org/app', number, '<!-- dag:diff:1 -->\nnot DAG');
+    expect(await platform.readComments(app, number, 'diff')).toEqual(['only']);
+    expect(await platform.readComments(app, number, 'command')).toEqual([]);
     expect(gh.state.comments.get(command.id)?.reactions.map((r) => r.content)).toEqual(['eyes']);
 
     const post = (body: string) =>

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseDiffComment, renderDiffComment } from '../../src/diff/comment.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import type { DiffRequest } from '../../src/workflows/diff-request.ts';
@@ -15,6 +16,7 @@ let lane: LaneDb;
 let store: SqlConfigStore;
 let diffs: DiffRequest[];
 let promotions: PromotionRequest[];
+let platform: FakeReviewPlatform;
 
 function deps(): WorkflowDeps {
   return {
@@ -29,7 +31,7 @@ function deps(): WorkflowDeps {
       promotions.push(request);
       return { status: 'queued' };
     },
-    platformFor: async () => new FakeReviewPlatform(),
+    platformFor: async () => platform,
   };
 }
 
@@ -59,6 +61,7 @@ beforeEach(async () => {
   await store.normalize();
   diffs = [];
   promotions = [];
+  platform = new FakeReviewPlatform();
 });
 afterEach(() => lane.drop());
 
@@ -82,6 +85,67 @@ describe('automatic diff on pull request events', () => {
     await lane.db.query('UPDATE apps SET auto_diff = false');
     await handleDelivery(delivery('synchronize'), deps());
     expect(diffs).toEqual([]);
+  });
+
+  describe("marks DAG's diff comment of an older head outdated", () => {
+    const head = (action: string) =>
+      (delivery(action).payload as { pull_request: { head: { sha: string } } }).pull_request.head
+        .sha;
+    const preview = (headSha: string) => renderDiffComment({ pr: 2, headSha, environments: [] });
+    const old = 'a'.repeat(40);
+
+    it('when pushed to with automatic previews off: says to ask with /diff, previews nothing', async () => {
+      await lane.db.query('UPDATE apps SET auto_diff = false');
+      platform.comments.set('diff', [preview(old)]);
+      await handleDelivery(delivery('synchronize'), deps());
+      expect(diffs).toEqual([]);
+      const [body = ''] = platform.comments.get('diff') ?? [];
+      expect(parseDiffComment(body)).toMatchObject({ headSha: old, outdated: true });
+      expect(body).toContain(
+        `<code>${old.slice(0, 12)}</code> is no longer the head of this pull request; comment \`/diff\` for a preview of the new head.`,
+      );
+    });
+
+    it('when pushed to with automatic previews on: says the new one is coming, and queues it', async () => {
+      platform.comments.set('diff', [preview(old)]);
+      await handleDelivery(delivery('synchronize'), deps());
+      expect(diffs).toHaveLength(1);
+      const [body = ''] = platform.comments.get('diff') ?? [];
+      expect(parseDiffComment(body)?.outdated).toBe(true);
+      expect(body).toContain('an updated preview is on its way.');
+    });
+
+    it("leaves the head's own preview, and one outdated already, as they are", async () => {
+      await lane.db.query('UPDATE apps SET auto_diff = false');
+      for (const bodies of [
+        [preview(head('synchronize'))],
+        [renderDiffComment({ pr: 2, headSha: old, environments: [], outdated: true })],
+      ]) {
+        platform.comments.set('diff', bodies);
+        await handleDelivery(delivery('synchronize'), deps());
+        expect(platform.comments.get('diff')).toBe(bodies); // not written
+      }
+    });
+
+    it('does not look for comments on a pull request just opened', async () => {
+      const read = vi.spyOn(platform, 'readComments');
+      await handleDelivery(delivery('opened'), deps());
+      expect(read).not.toHaveBeenCalled();
+      await handleDelivery(delivery('reopened'), deps());
+      expect(read).toHaveBeenCalledTimes(1);
+    });
+
+    it('fails the delivery (to be retried) only when no preview is on its way', async () => {
+      platform.readComments = async () => {
+        throw new Error('GitHub is down');
+      };
+      await handleDelivery(delivery('synchronize'), deps());
+      expect(diffs).toHaveLength(1);
+      await lane.db.query('UPDATE apps SET auto_diff = false');
+      await expect(handleDelivery(delivery('synchronize'), deps())).rejects.toThrow(
+        'GitHub is down',
+      );
+    });
   });
 
   it('rejects a pull_request payload that is not one, naming the field', async () => {

@@ -149,6 +149,9 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   async upsertComments(_repo: RepoRef, _number: number, topic: string, bodies: string[]) {
     this.comments.set(topic, bodies);
   }
+  async readComments(_repo: RepoRef, _number: number, topic: string) {
+    return this.comments.get(topic) ?? [];
+  }
   async publishCheck(_repo: RepoRef, check: CheckReport) {
     this.checks.push(check);
   }

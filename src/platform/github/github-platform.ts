@@ -330,12 +330,12 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
     }
   }
 
-  async upsertComments(
+  /** DAG's comments of the topic on the pull request, by part: the first of each part wins. */
+  async #topicComments(
     repo: RepoRef,
     number: number,
     topic: string,
-    bodies: string[],
-  ): Promise<void> {
+  ): Promise<Map<number, { id: number; body: string }>> {
     let existing: {
       id: number | bigint;
       body?: string | undefined;
@@ -354,13 +354,38 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
     } catch (error) {
       throw providerError('GitHub', `reading the comments of #${number}`, error);
     }
-    const parts = new Map<number, number>();
+    const parts = new Map<number, { id: number; body: string }>();
     const prefix = `<!-- dag:${topic}:`;
     for (const comment of existing) {
       if (comment.user?.type !== 'Bot' || !comment.body?.startsWith(prefix)) continue;
       const part = Number(/^<!-- dag:[^:]+:(\d+) -->/.exec(comment.body)?.[1]);
-      if (Number.isInteger(part) && !parts.has(part)) parts.set(part, Number(comment.id));
+      if (Number.isInteger(part) && !parts.has(part)) {
+        parts.set(part, { id: Number(comment.id), body: comment.body });
+      }
     }
+    return parts;
+  }
+
+  async readComments(repo: RepoRef, number: number, topic: string): Promise<string[]> {
+    const parts = await this.#topicComments(repo, number, topic);
+    const bodies: string[] = [];
+    for (let index = 0; parts.has(index); index++) {
+      const text = parts.get(index)?.body ?? '';
+      const marker = `${commentMarker(topic, index)}\n`;
+      bodies.push(text.startsWith(marker) ? text.slice(marker.length) : text);
+    }
+    return bodies;
+  }
+
+  async upsertComments(
+    repo: RepoRef,
+    number: number,
+    topic: string,
+    bodies: string[],
+  ): Promise<void> {
+    const parts = new Map(
+      [...(await this.#topicComments(repo, number, topic))].map(([part, { id }]) => [part, id]),
+    );
     try {
       for (const [index, body] of bodies.entries()) {
         const text = `${commentMarker(topic, index)}\n${body}`;
