@@ -258,8 +258,9 @@ describe('how much of a comment is read', () => {
   });
 
   // micromark's work grows with the square of the lines and of the nesting, and inline
-  // Markdown can be far worse (65,536 characters of `*a` take it over a minute): read up to
-  // the limits, with inline Markdown off, each of these takes a fraction of a second.
+  // Markdown can be far worse (65,536 characters of `*a` take it over a minute): each of these
+  // worst shapes at the limits is read (not refused), with inline Markdown off. How long that
+  // takes is not asserted here (43-172 ms when measured); the test timeout bounds a hang.
   const last = '/deploy staging';
   const lines = READ_LIMITS.lines - 2;
   const { markers, chars } = READ_LIMITS;
@@ -272,10 +273,8 @@ describe('how much of a comment is read', () => {
     ['deeply nested lists', `${'1. '.repeat(markers)}a\n${'a\n'.repeat(lines)}${last}`],
     ['emphasis', `${'*a'.repeat(chars / 2 - 10)}\n${last}`],
     ['brackets', `${'['.repeat(chars - 20)}\n${last}`],
-  ])('reads %s quickly', (_name, body) => {
-    const start = performance.now();
+  ])('reads %s at the limits', (_name, body) => {
     const parsed = parseCommands(body);
-    expect(performance.now() - start).toBeLessThan(2_000);
     expect(parsed.mistakes).toEqual([]); // read, not refused
   });
 });
