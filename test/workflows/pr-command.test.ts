@@ -308,13 +308,26 @@ describe('PR commands', () => {
 
     it("fits an answer that echoes long lines within the provider's limit", async () => {
       const upserts = recordUpserts();
-      const line = `/deplyo ${'a'.repeat(200_000)}`;
+      // Ten lines that together stay within what DAG reads of a comment (READ_LIMITS), each
+      // far longer than a reply can echo.
+      const line = `/deplyo ${'a'.repeat(6_400)}`;
       const body = Array.from({ length: MAX_COMMANDS_PER_COMMENT }, () => line).join('\n');
       await handleCommentCommands(comment(body), deps());
       const reply = upserts[0]?.bodies[0] ?? '';
       expect(stored(reply).length).toBeLessThanOrEqual(COMMENT_LIMITS.github);
       // Each echoed line is cut short, so every mistake still gets its own answer.
       expect(reply.match(/is not a DAG command/g)).toHaveLength(MAX_COMMANDS_PER_COMMENT);
+    });
+
+    it('answers a comment too long to read for commands once, within the limit, running none', async () => {
+      const upserts = recordUpserts();
+      const line = `/deplyo ${'a'.repeat(200_000)}`;
+      const body = Array.from({ length: MAX_COMMANDS_PER_COMMENT }, () => line).join('\n');
+      await handleCommentCommands(comment(body), deps());
+      const reply = upserts[0]?.bodies[0] ?? '';
+      expect(stored(reply).length).toBeLessThanOrEqual(COMMENT_LIMITS.github);
+      expect(reply.match(/too long or too nested for DAG to read its commands/g)).toHaveLength(1);
+      expect(reply).not.toContain('is not a DAG command');
     });
   });
 
