@@ -16,7 +16,7 @@ import {
 } from '../../src/workflows/deploy.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
-import { APP_REPO, FakeIac, FakePlatform, watchClaims } from './fakes.ts';
+import { APP_REPO, FakeIac, FakePlatform, watchClaims, seedOneEnvironment } from './fakes.ts';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -109,13 +109,7 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
   beforeEach(async () => {
     lane = await openLane(laneName);
     store = new SqlConfigStore(lane.db, new Keyring(randomKey()));
-    await lane.db.query(`
-      INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/my-app');
-      INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
-      INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
-      INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, name)
-        VALUES (1, 'main', 1, 'clusters/staging/my-app', 1, 'flux', 'staging');
-    `);
+    await seedOneEnvironment(lane.db);
     iac = new FakeIac();
   });
   afterEach(() => lane.drop());

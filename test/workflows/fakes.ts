@@ -2,6 +2,7 @@ import type { RepoRef } from '../../src/events/types.ts';
 import type { DeploymentState, Platform } from '../../src/platform/types.ts';
 import type { DeployStore } from '../../src/store/types.ts';
 import type { IacCommitter } from '../../src/workflows/deploy.ts';
+import type { Queryable } from '../../src/store/db.ts';
 
 type IacCommitTarget = Parameters<IacCommitter['commit']>[1];
 type IacCommitChange = Parameters<IacCommitter['commit']>[2];
@@ -155,4 +156,15 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   async publishCheck(_repo: RepoRef, check: CheckReport) {
     this.checks.push(check);
   }
+}
+
+/** One app with one `staging` environment (on `main`) in one IAC repository and cluster. */
+export async function seedOneEnvironment(db: Queryable): Promise<void> {
+  await db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/my-app');
+    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
+    INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, name)
+      VALUES (1, 'main', 1, 'clusters/staging/my-app', 1, 'flux', 'staging');
+  `);
 }

@@ -13,7 +13,7 @@ import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import { reportDeploy, type ReportDeps } from '../../src/workflows/deploy.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
-import { APP_REPO, FakeReviewPlatform, watchClaims } from './fakes.ts';
+import { APP_REPO, FakeReviewPlatform, watchClaims, seedOneEnvironment } from './fakes.ts';
 
 const SHA = 'a'.repeat(40);
 const IAC_SHA = `c0ffee${'1'.repeat(34)}`;
@@ -119,13 +119,7 @@ const reportedState = async (record: DeployRecord) =>
 beforeEach(async () => {
   lane = await openLane('embedded');
   store = new SqlConfigStore(lane.db, new Keyring(randomKey()));
-  await lane.db.query(`
-    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/my-app');
-    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
-    INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, name)
-      VALUES (1, 'main', 1, 'clusters/staging/my-app', 1, 'flux', 'staging');
-  `);
+  await seedOneEnvironment(lane.db);
   platform = new ReportPlatform();
 });
 afterEach(() => lane.drop());
