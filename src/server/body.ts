@@ -11,11 +11,14 @@ import { sendJson } from './respond.ts';
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
 /**
- * After refusing a body, what DAG still accepts (and discards) before it closes the connection:
- * closing a socket with unread input resets it, which can lose the answer on its way out, so
- * the client gets a moment to read the answer first ("lingering close", as nginx does).
+ * After refusing a body, how long DAG keeps the connection open and what it reads (and
+ * discards) meanwhile. Closing a socket with unread input resets it, and a reset throws away
+ * an answer the client has not read yet, so the answer is followed by a half-close (FIN) and
+ * the connection stays open until the client closes it or `ms` pass ("lingering close", as
+ * nginx does). Past `bytes` DAG stops reading, so a client that keeps sending is held back by
+ * TCP flow control rather than read to the end.
  */
-const LINGER = { ms: 2_000, bytes: 1024 * 1024 } as const;
+const LINGER = { ms: 5_000, bytes: 1024 * 1024 } as const;
 
 /** A request header's (first) value. */
 export function header(req: IncomingMessage, name: string): string | undefined {
@@ -74,8 +77,8 @@ export function readLimited(
 
 /**
  * Answers `status` with a short JSON body, leaving the rest of the request body unread: once
- * the answer is out, what still arrives is discarded for a short while (LINGER), then the
- * connection is closed unless the body ended by then.
+ * the answer is out, DAG half-closes the connection and discards what still arrives, up to
+ * LINGER.bytes, until the client closes or LINGER.ms pass; then the connection is closed.
  */
 export function refuse(
   req: IncomingMessage,
@@ -85,19 +88,17 @@ export function refuse(
 ): void {
   res.once('finish', () => {
     if (req.complete) return;
+    const socket = req.socket;
     let discarded = 0;
-    const close = () => {
-      clearTimeout(timer);
-      req.socket.destroy();
-    };
-    const timer = setTimeout(close, LINGER.ms);
+    const timer = setTimeout(() => socket.destroy(), LINGER.ms);
     timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    req.once('end', () => clearTimeout(timer));
     req.on('data', (chunk: Buffer) => {
       discarded += chunk.length;
-      if (discarded > LINGER.bytes) close();
+      if (discarded > LINGER.bytes) req.pause();
     });
-    req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
+    socket.end();
     req.resume();
   });
   sendJson(res, status, body);

@@ -110,14 +110,21 @@ function post(
         ...(declared ? { 'content-length': String(total) } : {}),
       },
     });
+    let answered = false;
+    let failure: Error | undefined;
     req.on('response', (res) => {
+      answered = true;
       let text = '';
       res.on('data', (d) => (text += String(d)));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), sent }));
       res.on('error', reject);
     });
-    // Once DAG has answered and closed the connection, writing fails: that is the point.
-    req.on('error', () => {});
+    // Once DAG has answered and closed the connection, writing fails: that is the point. A
+    // connection that closes before any answer is a failure of its own, not a hang.
+    req.on('error', (error) => (failure = error));
+    req.on('close', () => {
+      if (!answered) reject(new Error(`no answer after ${sent} bytes sent: ${failure?.message}`));
+    });
     const pump = () => {
       while (sent < total && !req.destroyed) {
         sent += chunk.length;
