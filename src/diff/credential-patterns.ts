@@ -31,6 +31,12 @@ const ANYWHERE = [
   'encryptionkey',
   'masterkey',
   'secretid',
+  // Azure storage and Service Bus connection strings: `AccountKey=...`, `SharedAccessSignature=`.
+  'accountkey',
+  'sharedaccesssignature',
+  // A registry login (`.dockerconfigjson`, `.dockercfg`), whole.
+  'dockerconfigjson',
+  'dockercfg',
 ] as const;
 
 /** Words that make a key a credential only as its last word (`JWT_SECRET`, but not `secretName`). */
@@ -47,7 +53,12 @@ const LAST_WORD = new Set([
   'dsn',
   'cookie',
   'htpasswd',
+  // The signature of an Azure SAS URL (`?sv=...&sig=...`).
+  'sig',
 ]);
+
+/** Last words of a credential key that names a group of credentials (`secrets`, `apiKeys`). */
+const GROUP_LAST_WORD = new Set(['secrets', 'tokens', 'credentials', 'creds', 'passwords', 'keys']);
 
 /** Last words that make a key describe a credential rather than hold one (`passwordFile`). */
 const DESCRIPTIVE_LAST_WORD = new Set([
@@ -112,6 +123,21 @@ export function isCredentialKey(key: string): boolean {
   return result;
 }
 
+/**
+ * Whether a key holds a group of credentials under names of their own (`secrets`, `apiKeys`,
+ * `gcpCredentials`): every value under it is one, whatever its key.
+ */
+export function isCredentialGroupKey(key: string): boolean {
+  return isCredentialKey(key) && GROUP_LAST_WORD.has(keyWords(key).at(-1) ?? '');
+}
+
+/** Whether a key names, locates or configures a value rather than holding it (`secretName`). */
+export function isDescriptiveKey(key: string): boolean {
+  const words = keyWords(key);
+  const last = words.at(-1);
+  return last !== undefined && (DESCRIPTIVE_LAST_WORD.has(last) || words.includes('existing'));
+}
+
 function classifyKey(key: string): boolean {
   if (key.length > 200) return false;
   const words = keyWords(key);
@@ -169,6 +195,27 @@ const URL_USERINFO =
 const ASSIGNMENT =
   /(?<![A-Za-z0-9_.])(?<![A-Za-z0-9_.]-)([A-Za-z_][A-Za-z0-9_.-]{0,100})(["']?)[ \t]*(=|:(?=[ \t"']|$))/gm;
 
+/**
+ * `name: DB_PASSWORD` followed by `value: ...` (the next line of a YAML list item, or the next
+ * member of a JSON or flow mapping): an env entry written inside text, such as a chart's
+ * `extraEnv: |` block or a ConfigMap's config file. Only the part up to `value:` is matched.
+ */
+const NAMED_VALUE =
+  /(?<![A-Za-z0-9_])(["']?)(?:name|key)\1[ \t]*[:=][ \t]*(["']?)([A-Za-z_][A-Za-z0-9_.-]{0,100})\2[ \t]*,?[ \t]*(?:\r?\n[ \t]*)?(["']?)value\4[ \t]*:/g;
+
+/** The password of a Go database DSN: `app:s3cret@tcp(db:3306)/app`. */
+const GO_DSN = /(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]{1,100}:([^\s@/:'"]{1,200})@(?:tcp|udp|unix)\(/dg;
+
+/**
+ * A run of base64 long enough to hold a credential (a `.dockerconfigjson`, a service account
+ * key, a `user:password` pair): decoded, and masked whole when the text in it holds a secret.
+ */
+const BASE64_RUN = /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/]{24,}={0,2}(?![A-Za-z0-9+/=_-])/g;
+
+/** Printable text (what a base64 run must decode to for it to be scanned). */
+// eslint-disable-next-line no-control-regex
+const NOT_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+
 /** Placeholders that stand for a value rather than being one: `${DB_PASSWORD}`, `{{ .token }}`. */
 const PLACEHOLDER =
   /^(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\}|<[^>]*>|%\([^)]*\)s|\*+|null|none|~|changeme)$/i;
@@ -179,10 +226,16 @@ export function looksLikeCredential(value: string): boolean {
 }
 
 /**
- * The parts of `text` that are secrets: tokens and JWTs, PEM blocks, passwords in URLs, and the
- * values of credential-named assignments. Sorted, non-overlapping.
+ * The parts of `text` that are secrets: tokens and JWTs, PEM blocks, passwords in URLs and DSNs,
+ * the values of credential-named assignments and of `name: DB_PASSWORD` / `value: ...` pairs, and
+ * base64 runs that decode to text holding any of these. Sorted, non-overlapping.
  */
 export function findSecretRanges(text: string): Range[] {
+  return scan(text, true);
+}
+
+/** `decode`: also look inside base64 runs (one level deep: not inside what they decode to). */
+function scan(text: string, decode: boolean): Range[] {
   if (text.length < 6) return [];
   const ranges: Range[] = [];
   if (text.includes('-----BEGIN ')) {
@@ -216,6 +269,27 @@ export function findSecretRanges(text: string): Range[] {
       }
     }
     ASSIGNMENT.lastIndex = 0;
+    if (text.includes('value')) {
+      for (const match of matches(NAMED_VALUE, text)) {
+        if (!isCredentialKey(match[3] ?? '')) continue;
+        const range = assignedValue(text, match.index + match[0].length, false);
+        if (range) ranges.push(range);
+      }
+    }
+    if (text.includes('@')) {
+      for (const match of matches(GO_DSN, text)) {
+        const password = match.indices?.[1];
+        if (password) ranges.push({ start: password[0], end: password[1] });
+      }
+    }
+  }
+  if (decode && text.length >= 24) {
+    for (const match of matches(BASE64_RUN, text)) {
+      if (match[0].length % 4 !== 0 || match[0].length > 1_000_000) continue;
+      const decoded = Buffer.from(match[0], 'base64').toString('utf8');
+      if (NOT_TEXT.test(decoded) || scan(decoded, false).length === 0) continue;
+      ranges.push({ start: match.index, end: match.index + match[0].length });
+    }
   }
   return mergeRanges(ranges);
 }

@@ -1,7 +1,9 @@
 import { isPlainObject } from '../render/plain-object.ts';
 import {
   findSecretRanges,
+  isCredentialGroupKey,
   isCredentialKey,
+  isDescriptiveKey,
   MASK_PREFIX,
   replaceRanges,
 } from './credential-patterns.ts';
@@ -36,6 +38,12 @@ const MAX_DEPTH = 100;
 /** `--password`, `-token` as a command-line flag whose value is the next argument. */
 const CREDENTIAL_FLAG = /^--?([A-Za-z][A-Za-z0-9_.-]*)$/;
 
+/**
+ * Keys under a group of credentials (`secrets:`, `imagePullSecrets:`) that say which or how,
+ * rather than holding one: the rest of the group's values are masked whatever their key.
+ */
+const GROUP_SETTINGS = new Set(['user', 'username', 'optional', 'audience', 'algorithm']);
+
 /** A value that stands for a credential rather than being one: `${DB_PASSWORD}`, `{{ .x }}`. */
 const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\})$/;
 
@@ -59,7 +67,7 @@ export function maskPair(live: unknown, desired: unknown): MaskedPair {
     const [ml, md] = walk(nullToUndefined(live), nullToUndefined(desired), false, 0);
     return { live: ml ?? null, desired: md ?? null };
   }
-  const [ml, md] = walkMap(l, d, 0, (key) =>
+  const [ml, md] = walkMap(l, d, 0, false, (key) =>
     key === 'data' || key === 'stringData' ? secretData : undefined,
   );
   return { live: ml ?? null, desired: md ?? null };
@@ -109,12 +117,14 @@ function walk(live: unknown, desired: unknown, credential: boolean, depth: numbe
   const liveMap = isPlainObject(live);
   const desiredMap = isPlainObject(desired);
   if (liveMap || desiredMap) {
-    if (liveMap && desiredMap) return walkMap(live, desired, depth);
+    if (liveMap && desiredMap) return walkMap(live, desired, depth, credential);
     // A mapping on one side only: mask each side on its own.
     return [
-      liveMap ? walkMap(live, undefined, depth)[0] : walk(live, undefined, credential, depth)[0],
+      liveMap
+        ? walkMap(live, undefined, depth, credential)[0]
+        : walk(live, undefined, credential, depth)[0],
       desiredMap
-        ? walkMap(undefined, desired, depth)[1]
+        ? walkMap(undefined, desired, depth, credential)[1]
         : walk(undefined, desired, credential, depth)[1],
     ];
   }
@@ -134,10 +144,16 @@ function walk(live: unknown, desired: unknown, credential: boolean, depth: numbe
   return leaf(live, desired, credential);
 }
 
+/**
+ * `group`: the map is (inside) a group of credentials (`secrets: {stripe: ..., mailgun: ...}`),
+ * so its values are credentials whatever their keys, save names and settings (`secretName`,
+ * `optional`).
+ */
 function walkMap(
   live: Record<string, unknown> | undefined,
   desired: Record<string, unknown> | undefined,
   depth: number,
+  group: boolean,
   special?: (key: string) => Special | undefined,
 ): [Record<string, unknown> | undefined, Record<string, unknown> | undefined] {
   const keys = new Set<string>();
@@ -154,9 +170,13 @@ function walkMap(
       pair = handler(l, d, [live, desired]);
     } else if (WHOLE_VALUE_KEYS.has(key)) {
       pair = maskWhole(l, d);
+    } else if (group && !isDescriptiveKey(key) && !GROUP_SETTINGS.has(key)) {
+      pair = walk(l, d, true, depth + 1);
     } else {
       const credential =
-        isCredentialKey(key) || (key === 'value' && namedCredential(live, desired));
+        isCredentialGroupKey(key) ||
+        (isCredentialKey(key) && !isPlainObject(l) && !isPlainObject(d)) ||
+        (key === 'value' && namedCredential(live, desired));
       pair = walk(l, d, credential, depth + 1);
     }
     if (live && Object.hasOwn(live, key)) outLive.push([key, pair[0]]);
@@ -169,13 +189,17 @@ function walkMap(
   ];
 }
 
-/** `{name: DB_PASSWORD, value: ...}` (container env, Helm `set` lists): the name says it. */
+/**
+ * `{name: DB_PASSWORD, value: ...}` (container env, `extraEnv`, Helm `set` lists) or
+ * `{key: API_TOKEN, value: ...}`: the name says it, on either side.
+ */
 function namedCredential(
   live: Record<string, unknown> | undefined,
   desired: Record<string, unknown> | undefined,
 ): boolean {
-  const name = desired?.name ?? live?.name;
-  return typeof name === 'string' && isCredentialKey(name);
+  return [desired?.name, live?.name, desired?.key, live?.key].some(
+    (name) => typeof name === 'string' && isCredentialKey(name),
+  );
 }
 
 function walkList(

@@ -101,6 +101,15 @@ describe('looksLikeCredential', () => {
     ['a JSON password', '{"user": "app", "password": "hunter2"}', true],
     ['a DSN with a password', 'Server=db;Database=app;Password=hunter2;', true],
     ['a query string token', 'https://api.example.com/hook?token=abcdef123', true],
+    ['an Azure connection string', 'AccountName=app;AccountKey=bXlrZXk=;EndpointSuffix=x', true],
+    ['an Azure SAS URL', 'https://a.blob.core.windows.net/c?sv=2022-11-02&sig=AbC%2Fd', true],
+    ['a Go MySQL DSN', 'app:s3cret@tcp(db:3306)/app?parseTime=true', true],
+    ['an env entry inside text', 'extraEnv:\n  - name: DB_PASSWORD\n    value: hunter2\n', true],
+    ['an env entry as JSON', '[{"name": "API_TOKEN", "value": "abc123def"}]', true],
+    ['base64 of a password line', b64('password=hunter2-and-more'), true],
+    ['base64 of a registry login', b64('{"auths":{"r.io":{"auth":"dTpw"}}}'), true],
+    ['base64 of plain text', b64('just some harmless configuration text'), false],
+    ['an env entry that is not a credential', '- name: LOG_LEVEL\n  value: debug\n', false],
     ['a plain URL', 'http://svc.prod.svc.cluster.local:8080/path', false],
     ['a URL with a user only', 'ssh://git@github.com/org/repo.git', false],
     ['an image', 'registry.example.com/team/web:1.2.3@sha256:abcdef0123456789', false],
@@ -304,6 +313,29 @@ describe('maskPair: credentials anywhere', () => {
       webhook: { url: 'https://hooks.slack.com/services/T000/B000/xxxx' },
       tls: { key: `${MASKED.unchanged}\n` },
       replicas: 2,
+    });
+  });
+
+  it('masks every value of a group of credentials, but not names and settings', () => {
+    const values = {
+      apiKeys: { stripe: 'key-stripe-123', mailgun: 'key-mailgun-456' },
+      imagePullSecrets: [{ name: 'regcred' }],
+      secrets: { optional: true, secretName: 'web', items: [{ path: 'a', value: 'v4lue' }] },
+      auth: { enabled: true, username: 'admin' },
+      privateKey: { algorithm: 'ECDSA', size: 256 },
+      extraEnv: [{ key: 'SESSION_SECRET', value: 's3ss10n' }],
+    };
+    expect(maskObject(values)).toEqual({
+      apiKeys: { stripe: MASKED.unchanged, mailgun: MASKED.unchanged },
+      imagePullSecrets: [{ name: 'regcred' }],
+      secrets: {
+        optional: true,
+        secretName: 'web',
+        items: [{ path: 'a', value: MASKED.unchanged }],
+      },
+      auth: { enabled: true, username: 'admin' },
+      privateKey: { algorithm: 'ECDSA', size: 256 },
+      extraEnv: [{ key: 'SESSION_SECRET', value: MASKED.unchanged }],
     });
   });
 
