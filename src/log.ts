@@ -1,4 +1,8 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { MASK_PREFIX } from './diff/credential-patterns.ts';
+import { maskText } from './diff/mask-text.ts';
+import { MASKED, maskObject } from './diff/masking.ts';
+import { isPlainObject } from './render/plain-object.ts';
 
 export type { Logger };
 
@@ -70,6 +74,50 @@ export class SecretMasker {
   }
 }
 
+/**
+ * Keys whose values are content DAG sends or receives (a comment, a pull request's description,
+ * a check run's output, a webhook's payload): at whatever depth, a log line says only how big
+ * such a value was.
+ */
+const CONTENT_KEYS = new Set(['body', 'bodies', 'payload']);
+
+/**
+ * One log line, masked by structure like everything else DAG shows: the line is parsed back and
+ * masked as an object (`maskObject`: credential-named keys, `{name: DB_PASSWORD, value}`
+ * entries, credential-shaped text in messages and errors), content is replaced by its size, and
+ * a line that is not JSON falls back to the line masker.
+ */
+export function maskLogLine(line: string): string {
+  const end = line.endsWith('\n') ? '\n' : '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return maskText(line);
+  }
+  const masked = JSON.stringify(maskObject(withoutContent(parsed, 0)));
+  // Nothing in a log line is compared with another side: every marker is a plain `***`.
+  return `${masked.replaceAll(MASKED.unchanged, MASK_PREFIX)}${end}`;
+}
+
+function withoutContent(value: unknown, depth: number): unknown {
+  if (depth > 20) return value;
+  if (Array.isArray(value)) return value.map((item) => withoutContent(item, depth + 1));
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [
+      key,
+      CONTENT_KEYS.has(key) && item !== null && item !== MASK_PREFIX
+        ? `${MASK_PREFIX} (${sizeOf(item)} characters)`
+        : withoutContent(item, depth + 1),
+    ]),
+  );
+}
+
+function sizeOf(value: unknown): number {
+  return typeof value === 'string' ? value.length : (JSON.stringify(value) ?? '').length;
+}
+
 export type LogOptions = {
   level?: string;
   masker?: SecretMasker;
@@ -83,7 +131,7 @@ export function createLogger(options: LogOptions = {}): Logger {
       name: 'dag',
       level: options.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '***' },
-      hooks: { streamWrite: (line) => masker.mask(line) },
+      hooks: { streamWrite: (line) => maskLogLine(masker.mask(line)) },
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
     },

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, SecretMasker } from '../../src/log.ts';
+import { createLogger, maskLogLine, SecretMasker } from '../../src/log.ts';
 
 function capture(masker = new SecretMasker()) {
   const lines: string[] = [];
@@ -69,6 +69,35 @@ describe('logger', () => {
     expect(out).not.toContain('COMMENT-TEXT');
     expect(out).toContain('signature does not match');
     expect(out).toContain('Validation Failed');
+  });
+
+  it('masks every line by structure, and logs the size of content, never the content', () => {
+    const { log, lines } = capture();
+    log.debug({ never: 'shown at info' }, 'debug');
+    log.info(
+      {
+        env: [{ name: 'DB_PASSWORD', value: 'pl4nted-env-value' }],
+        values: { database: { dbPassword: 'pl4nted-values-password' } },
+        request: { method: 'PATCH', body: { body: 'COMMENT-TEXT', title: 'PR-TITLE' } },
+        bodies: ['PART-ONE', 'PART-TWO'],
+      },
+      'dial postgres://app:pl4nted-url-password@db:5432 failed',
+    );
+    const out = lines.join('');
+    expect(lines).toHaveLength(1);
+    for (const leak of ['pl4nted', 'COMMENT-TEXT', 'PR-TITLE', 'PART-']) {
+      expect(out).not.toContain(leak);
+    }
+    const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+    expect(line.env).toEqual([{ name: 'DB_PASSWORD', value: '***' }]);
+    expect(line.bodies).toBe('*** (23 characters)'); // ["PART-ONE","PART-TWO"]
+    expect(line.msg).toBe('dial postgres://***@db:5432 failed');
+  });
+
+  it('falls back to the line masker for a line that is not JSON', () => {
+    expect(maskLogLine('token ghp_abcdefghijklmnopqrstuvwxyz0123456789 refused\n')).toBe(
+      'token *** refused\n',
+    );
   });
 
   it('ignores values too short to be secrets', () => {
