@@ -32,7 +32,9 @@ export function maskYamlFilePair(
 
   const oldByKey = new Map<string, unknown>();
   for (const doc of old) if (isKubeObject(doc)) oldByKey.set(objectKey(doc), doc);
-  const newKeys = new Set(next.filter(isKubeObject).map((doc) => objectKey(doc)));
+  const newByKey = new Map<string, unknown>();
+  for (const doc of next)
+    if (isKubeObject(doc) && !newByKey.has(objectKey(doc))) newByKey.set(objectKey(doc), doc);
 
   const maskedNew = next.map((doc, i) => {
     if (isKubeObject(doc)) return maskPair(oldByKey.get(objectKey(doc)), doc).desired;
@@ -40,13 +42,7 @@ export function maskYamlFilePair(
     return maskValuesPair(isKubeObject(other) ? undefined : other, doc).desired;
   });
   const maskedOld = old.map((doc, i) => {
-    if (isKubeObject(doc)) {
-      const key = objectKey(doc);
-      const counterpart = newKeys.has(key)
-        ? next.find((d) => isKubeObject(d) && objectKey(d) === key)
-        : undefined;
-      return maskPair(doc, counterpart).live;
-    }
+    if (isKubeObject(doc)) return maskPair(doc, newByKey.get(objectKey(doc))).live;
     const other = next[i];
     return maskValuesPair(doc, isKubeObject(other) ? undefined : other).live;
   });
