@@ -366,3 +366,65 @@ function effectiveSecretValues(root: unknown): Map<string, string> | undefined {
   }
   return values;
 }
+
+/**
+ * `text` (an error about the objects: an API server or admission webhook echoing a field's
+ * value) with every value `maskPair` hides in `live` and `desired` replaced by `***`, and then
+ * credential-shaped parts too (the line masker). A message cannot be masked by structure, but it
+ * can be masked by what the structure says is secret.
+ */
+export function maskMessageAbout(text: string, live: unknown, desired: unknown): string {
+  const masked = maskPair(live, desired);
+  const hidden = new Map<string, string>();
+  collectHidden(live ?? undefined, masked.live ?? undefined, hidden, 0);
+  collectHidden(desired ?? undefined, masked.desired ?? undefined, hidden, 0);
+  let out = text;
+  // Longest first, so that a value containing another is replaced whole.
+  for (const value of [...hidden.keys()].sort((a, b) => b.length - a.length)) {
+    if (value.length >= 4 && out.includes(value)) {
+      out = out.split(value).join(hidden.get(value) ?? MASK_PREFIX);
+    }
+  }
+  return replaceRanges(out, findSecretRanges(out), () => MASK_PREFIX);
+}
+
+/**
+ * Each original value where `masked` differs from `original` -> what to show instead: a masked
+ * value whole, or partly masked text (a URL with a password) as masked, and its secret parts.
+ * Also as a message quotes them (JSON/Go-escaped).
+ */
+function collectHidden(
+  original: unknown,
+  masked: unknown,
+  out: Map<string, string>,
+  depth: number,
+) {
+  if (depth > MAX_DEPTH || original === masked) return;
+  const add = (value: string, replacement: string) => {
+    out.set(value, replacement);
+    const quoted = JSON.stringify(value).slice(1, -1);
+    if (quoted !== value) out.set(quoted, JSON.stringify(replacement).slice(1, -1));
+  };
+  if (typeof original === 'string' && typeof masked === 'string') {
+    const whole = masked.startsWith(MASK_PREFIX) && masked.indexOf(MASK_PREFIX, 1) === -1;
+    add(original, whole ? MASK_PREFIX : masked);
+    for (const { start, end } of findSecretRanges(original)) {
+      add(original.slice(start, end), MASK_PREFIX);
+    }
+    return;
+  }
+  if (typeof original === 'number' || typeof original === 'bigint') {
+    add(String(original), MASK_PREFIX);
+    return;
+  }
+  if (Array.isArray(original) && Array.isArray(masked)) {
+    original.forEach((item, i) => collectHidden(item, masked[i], out, depth + 1));
+  } else if (isPlainObject(original) && isPlainObject(masked)) {
+    for (const key of Object.keys(original)) {
+      collectHidden(original[key], masked[key], out, depth + 1);
+    }
+  } else if (typeof masked === 'string' && masked.startsWith(MASK_PREFIX)) {
+    // A subtree masked whole (the last-applied annotation, a pathologically deep value).
+    add(JSON.stringify(original) ?? '', MASK_PREFIX);
+  }
+}

@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { ObjectDiff } from './comment-model.ts';
+import { maskMessageAbout } from './masking.ts';
 import { objectRef } from './object-ref.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 import { diffObjects } from './unified.ts';
@@ -16,7 +17,8 @@ export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {})
   const desired = pair.desired ?? null;
   const ref = objectRef(desired ?? live);
   const base = { key: ref.key, kind: ref.kind, namespace: ref.namespace, name: ref.name };
-  const error = pair.error ? { error: pair.error } : {};
+  // An API server's message may echo a field's value: masked by what the objects hide.
+  const error = pair.error ? { error: maskMessageAbout(pair.error, live, desired) } : {};
   if (live === null && desired === null) return { ...base, change: 'unchanged', ...error };
   const diff = diffObjects(live, desired, options);
   const change =

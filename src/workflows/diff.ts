@@ -16,6 +16,7 @@ import type {
 } from '../diff/comment-model.ts';
 import { maskYamlFilePair } from '../diff/mask-files.ts';
 import { maskDiffText } from '../diff/mask-text.ts';
+import { maskMessageAbout } from '../diff/masking.ts';
 import { objectChanges, type ObjectPair } from '../diff/object-change.ts';
 import { checkRunOutput, renderDiffComments } from '../diff/split.ts';
 import { unifiedDiff } from '../diff/unified.ts';
@@ -209,17 +210,18 @@ export async function previewEnvironment(
     }
     for (const object of state.objects) {
       if (object.change === 'failed') {
-        pairs.push({
-          live: null,
-          desired: desired.find((d) => objectKey(d) === object.key) ?? null,
-          error: object.error.message,
-        });
+        const sent = desired.find((d) => objectKey(d) === object.key) ?? null;
+        pairs.push({ live: null, desired: sent, error: object.error.message });
         if (
           object.error.reason === 'invalid' ||
           object.error.reason === 'forbidden' ||
           object.error.reason === 'crd-missing'
         ) {
-          validation = { result: 'failed', reason: object.error.message };
+          // The API server's message may echo a field's value (`Invalid value: "..."`).
+          validation = {
+            result: 'failed',
+            reason: maskMessageAbout(object.error.message, null, sent),
+          };
         }
       } else {
         pairs.push({ live: object.live ?? null, desired: object.desired });

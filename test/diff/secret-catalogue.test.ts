@@ -11,6 +11,7 @@ import type { EnvironmentDiff } from '../../src/diff/comment-model.ts';
 import { MASKED } from '../../src/diff/masking.ts';
 import { checkRunOutput, renderDiffComments } from '../../src/diff/split.ts';
 import type { ClusterClient } from '../../src/k8s/cluster-client.ts';
+import { ClusterError } from '../../src/k8s/cluster-error.ts';
 import { isKubeObject, type KubeObject } from '../../src/k8s/object.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { GitHubPlatform } from '../../src/platform/github/github-platform.ts';
@@ -146,6 +147,17 @@ async function preview(current: Record<string, string>, files: Record<string, st
   );
 }
 
+/** The string in `value` (at any depth) that contains `needle`. */
+function leafWith(value: unknown, needle: string): string | undefined {
+  if (typeof value === 'string') return value.includes(needle) ? value : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const item of Object.values(value)) {
+    const found = leafWith(item, needle);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** The objects of the placements (with `value` planted), `copies` times with names of their own. */
 function objectsOf(placements: readonly Placement[], version: 'old' | 'secret', copies = 1) {
   return Array.from({ length: copies * placements.length }, (_, i) => {
@@ -225,6 +237,34 @@ describe('the secret catalogue', () => {
       const body = outputs[0] ?? '';
       if (placement.kind === 'text') expect(body).toMatch(/^[-+].*\*\*\*/m);
       else expect(body).toContain(MASKED.changed);
+    },
+  );
+
+  it.each(PLACEMENTS.filter((p) => p.kind === 'object').map((p) => [p.name, p] as const))(
+    '%s: masked in an API server error that echoes it',
+    async (_name, placement) => {
+      // The server quotes the whole field that holds the value.
+      const object = parseYamlDocuments(placement.text(placement.secret), placement.file)[0];
+      const echo = JSON.stringify(leafWith(object, planted(placement, placement.secret)));
+      const cluster: ClusterClient = {
+        ...clusterWith([]),
+        dryRunApply: async (object) => {
+          throw new ClusterError(
+            'invalid',
+            `${object.kind} "${String(object.metadata.name)}" is invalid: spec: Invalid value: ${echo}: not allowed`,
+            { cluster: 'c1' },
+          );
+        },
+      };
+      const files = filesOf(placement, placement.secret);
+      const diff = await previewEnvironment(
+        { env: environment, app, current: {}, files, notes: [] },
+        { clusters: { get: async () => cluster } },
+      );
+      expect(diff.validation.result).toBe('failed');
+      const { outputs } = outputsOf(diff, 2_500);
+      expect(outputs[0]).toContain('Invalid value: ');
+      expect(leaks(outputs, [placement])).toEqual([]);
     },
   );
 
