@@ -7,6 +7,7 @@ import {
   statusOf,
   type FailedRequest,
 } from './classify-error.ts';
+import { maskMessageAbout } from '../diff/masking.ts';
 import { ClusterError } from './cluster-error.ts';
 import { isKubeObject, namespaceOf, type KubeObject } from './object.ts';
 import type { RawObjectApi } from './raw-object-api.ts';
@@ -68,7 +69,7 @@ export class KubeClusterClient implements ClusterClient {
       );
       return this.#checked(result, request);
     } catch (error) {
-      throw this.#failed(error, request);
+      throw this.#failed(error, request, object);
     }
   }
 
@@ -131,11 +132,13 @@ export class KubeClusterClient implements ClusterClient {
     );
   }
 
-  #failed(error: unknown, request: FailedRequest): ClusterError {
+  /** `sent`: the object DAG sent, whose hidden values the server's message may echo. */
+  #failed(error: unknown, request: FailedRequest, sent?: KubeObject): ClusterError {
     const classified = classifyClusterError(error, request);
+    const message = sent ? maskMessageAbout(classified.message, null, sent) : classified.message;
     this.#log.debug(
       { cluster: this.cluster.name, reason: classified.reason, status: classified.status },
-      `kubernetes request failed: ${classified.message}`,
+      `kubernetes request failed: ${message}`,
     );
     return classified;
   }
