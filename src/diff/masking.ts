@@ -42,7 +42,16 @@ const CREDENTIAL_FLAG = /^--?([A-Za-z][A-Za-z0-9_.-]*)$/;
  * Keys under a group of credentials (`secrets:`, `imagePullSecrets:`) that say which or how,
  * rather than holding one: the rest of the group's values are masked whatever their key.
  */
-const GROUP_SETTINGS = new Set(['user', 'username', 'optional', 'audience', 'algorithm']);
+const GROUP_SETTINGS = new Set([
+  'user',
+  'username',
+  'optional',
+  'audience',
+  'algorithm',
+  'source',
+  'namespace',
+  'region',
+]);
 
 /** A value that stands for a credential rather than being one: `${DB_PASSWORD}`, `{{ .x }}`. */
 const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\})$/;

@@ -324,6 +324,8 @@ describe('maskPair: credentials anywhere', () => {
       auth: { enabled: true, username: 'admin' },
       privateKey: { algorithm: 'ECDSA', size: 256 },
       extraEnv: [{ key: 'SESSION_SECRET', value: 's3ss10n' }],
+      // Crossplane's ProviderConfig: where the credentials are, not what.
+      credentials: { source: 'Secret', secretRef: { namespace: 'x', name: 'aws', key: 'creds' } },
     };
     expect(maskObject(values)).toEqual({
       apiKeys: { stripe: MASKED.unchanged, mailgun: MASKED.unchanged },
@@ -336,6 +338,7 @@ describe('maskPair: credentials anywhere', () => {
       auth: { enabled: true, username: 'admin' },
       privateKey: { algorithm: 'ECDSA', size: 256 },
       extraEnv: [{ key: 'SESSION_SECRET', value: MASKED.unchanged }],
+      credentials: { source: 'Secret', secretRef: { namespace: 'x', name: 'aws', key: 'creds' } },
     });
   });
 
