@@ -37,7 +37,7 @@ export const RETIRED_CHECK = {
     'The latest diff preview of this commit needs fewer check runs: this part holds nothing. See the **dag/diff** check run.',
 } as const;
 
-/** Bytes of a page of diffs; the rest of the 65,535 is room for the part's header. */
+/** Bytes of a page of diffs (at most; tests use smaller pages); the rest is the part's header. */
 const PAGE_BYTES = CHECK_RUN_TEXT_LIMIT - 1_000;
 /** A diff larger than a page starts on the current page only if this much room is left. */
 const MIN_PIECE_ROOM = 4_000;
@@ -82,21 +82,23 @@ function partOf(page: number): number {
  */
 export function checkRunSet(
   model: DiffCommentModel,
-  maxRuns: number = MAX_CHECK_RUNS,
+  options: { maxRuns?: number; pageBytes?: number } = {},
 ): CheckRunSet {
+  const maxRuns = options.maxRuns ?? MAX_CHECK_RUNS;
+  const pageBytes = Math.min(PAGE_BYTES, options.pageBytes ?? PAGE_BYTES);
   const blocks = model.environments.flatMap((environment) =>
     environmentBlocks(environment, (lines) => `… ${lines} lines omitted`),
   );
   const capacity = 1 + 2 * (Math.max(2, maxRuns) - 1);
-  let layout = layoutPages(blocks, capacity);
+  let layout = layoutPages(blocks, capacity, pageBytes);
   let listed: Page[] = [];
   let unshown = 0;
   let unlisted = 0;
   if (layout.stop < blocks.length) {
-    layout = layoutPages(blocks, capacity - 2);
+    layout = layoutPages(blocks, capacity - 2, pageBytes);
     const rest = blocks.slice(layout.stop).filter((block) => block.listing !== null);
     unshown = rest.length;
-    const list = listPages(rest, 2);
+    const list = listPages(rest, 2, pageBytes);
     listed = list.pages;
     unlisted = list.unlisted;
   }
@@ -146,10 +148,12 @@ function newPage(): Page {
 function layoutPages(
   blocks: readonly Block[],
   maxPages: number,
+  pageBytes: number,
 ): { pages: Page[]; stop: number } {
   const pages: Page[] = [];
   let page = newPage();
-  const room = () => PAGE_BYTES - page.bytes;
+  const room = () => pageBytes - page.bytes;
+  const minPieceRoom = Math.min(MIN_PIECE_ROOM, pageBytes / 4);
   const add = (block: Block, text: string) => {
     page.texts.push(text);
     page.bytes += bytes(text) + 1;
@@ -187,7 +191,7 @@ function layoutPages(
       add(block, block.text);
       continue;
     }
-    if (size <= PAGE_BYTES - 200 || room() < MIN_PIECE_ROOM) {
+    if (size <= pageBytes - 200 || room() < minPieceRoom) {
       if (!turn(block)) return { pages, stop: index };
       if (size <= room()) {
         add(block, block.text);
@@ -232,14 +236,18 @@ function layoutPages(
 }
 
 /** The blocks' list items (with their environment) on at most `count` pages. */
-function listPages(blocks: readonly Block[], count: number): { pages: Page[]; unlisted: number } {
+function listPages(
+  blocks: readonly Block[],
+  count: number,
+  pageBytes: number,
+): { pages: Page[]; unlisted: number } {
   const pages: Page[] = [];
   let index = 0;
   for (let p = 0; p < count && index < blocks.length; p++) {
     const page = newPage();
     const last = p === count - 1;
     // The last page keeps room for the count of the names that do not fit.
-    const budget = PAGE_BYTES - (last ? 100 : 0);
+    const budget = pageBytes - (last ? 100 : 0);
     for (; index < blocks.length; index++) {
       const block = blocks[index]!;
       const line = `- ${escapeInline(block.environment, 100)}: ${block.listing?.slice(2) ?? ''}`;
@@ -304,12 +312,7 @@ export function renderCheckRunIndex(index: CheckRunIndex | undefined): string {
   const lines = index.parts.map(
     (part) => `- ${link(part)}: ${escapeInline(part.holds, MAX_HOLDS_CHARS)}`,
   );
-  const out = [
-    `**Full diff**, spread over ${index.parts.length} check runs:`,
-    '',
-    ...lines,
-    '',
-  ];
+  const out = [`**Full diff**, spread over ${index.parts.length} check runs:`, '', ...lines, ''];
   if (index.unshown > 0) {
     const last = index.parts.at(-1);
     out.push(

@@ -55,7 +55,6 @@ export type DiffDeps = PreviewDeps & {
   log: Logger;
 };
 
-
 /** Files that are Kubernetes objects DAG can dry-run (kustomize's own files are not). */
 const NOT_OBJECTS = new Set([
   'kustomization.yaml',

@@ -38,7 +38,9 @@ const cluster = new Map<string, Pair[]>();
 
 function secret(index: number, environment: string): Pair {
   const metadata = { name: `db-credentials-${index}`, namespace: `team-${environment}` };
-  const data = (v: string) => ({ password: Buffer.from(`${SECRET_VALUE}-${v}`).toString('base64') });
+  const data = (v: string) => ({
+    password: Buffer.from(`${SECRET_VALUE}-${v}`).toString('base64'),
+  });
   return {
     live: { apiVersion: 'v1', kind: 'Secret', metadata, data: data('old') } as KubeObject,
     desired: { apiVersion: 'v1', kind: 'Secret', metadata, data: data('new') } as KubeObject,
@@ -150,7 +152,10 @@ function diffsIn(pages: string[]): Map<string, string[]> {
       }
       const heading = /^### (\S+)(?: \(continued\))?$/.exec(line);
       if (heading) environment = heading[1]!;
-      const summary = /^<details><summary>(.*?)(?: \(\+\d+ −\d+\))?(?: · lines \d+–\d+ of \d+)?<\/summary>$/.exec(line);
+      const summary =
+        /^<details><summary>(.*?)(?: \(\+\d+ −\d+\))?(?: · lines \d+–\d+ of \d+)?<\/summary>$/.exec(
+          line,
+        );
       if (summary) {
         title = summary[1]!;
         const key = `${environment} ${title}`;
@@ -231,7 +236,9 @@ describe('a 2,000-object preview', () => {
       expect(shown, `${environment} ${object.key}`).toBe(expected);
     }
     // The huge values change is split between check runs, saying where it goes on.
-    const hugeDiff = diffs.get('production <b>changed</b> ConfigMap <code>team-prod/huge-values</code>');
+    const hugeDiff = diffs.get(
+      'production <b>changed</b> ConfigMap <code>team-prod/huge-values</code>',
+    );
     expect(hugeDiff?.length).toBeGreaterThan(6_000);
     expect(pages.join('\n')).toMatch(/_Continued in \*\*dag\/diff part \d+\*\*\._/);
     expect(pages.join('\n')).toMatch(/_Continued from \*\*dag\/diff part \d+\*\*\._/);
