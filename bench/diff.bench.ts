@@ -14,7 +14,8 @@ import type { DiffCommentModel } from '../src/diff/comment.ts';
 import { displayYaml } from '../src/diff/display-yaml.ts';
 import { objectChanges } from '../src/diff/object-change.ts';
 import { objectRef } from '../src/diff/object-ref.ts';
-import { checkRunOutput, renderDiffComments } from '../src/diff/split.ts';
+import { checkRunSet } from '../src/diff/check-runs.ts';
+import { renderDiffComments } from '../src/diff/split.ts';
 import { generatePairs, type GeneratedPair } from '../test/diff/generate-objects.ts';
 import { log, median, result, ROOT, tempDir, type BenchResult } from './lib.ts';
 
@@ -39,8 +40,9 @@ export async function preview(pairs: GeneratedPair[]): Promise<number> {
     ],
   };
   const comments = renderDiffComments(model);
-  const check = checkRunOutput(model);
-  return comments.bodies.reduce((sum, body) => sum + body.length, check.text.length);
+  const checks = checkRunSet(model);
+  const texts = checks.parts.reduce((sum, part) => sum + part.summary.length + part.text.length, 0);
+  return comments.bodies.reduce((sum, body) => sum + body.length, checks.main.text.length + texts);
 }
 
 /** The child for the memory measurement: the same work once, then its own peak RSS (VmHWM). */

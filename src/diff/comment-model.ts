@@ -45,8 +45,27 @@ export type DiffCommentModel = {
   /** The head moved on since: the preview is stale and a new one is on its way. */
   outdated?: boolean;
   environments: EnvironmentDiff[];
-  /** Where the whole diff is when a comment cannot hold it (default: the dag/diff check run). */
+  /** Where the whole diff is when a comment cannot hold it (default: the dag/diff check runs). */
   fullDiffAt?: FullDiffAt;
+  /** The check runs that hold the whole diff, which the comment links (pull-request previews). */
+  checkRuns?: CheckRunIndex;
+};
+
+/** The check runs a preview is spread over, in order, and what did not fit in any of them. */
+export type CheckRunIndex = {
+  parts: CheckRunLink[];
+  /** Files and objects whose diff is in no check run (past the cap), listed in the last part. */
+  unshown: number;
+  /** Of those, how many not even the list could name (only counted). */
+  unlisted: number;
+};
+
+export type CheckRunLink = {
+  name: string;
+  /** The check run's page (known once it was published); absent when the provider has none. */
+  url?: string | undefined;
+  /** What it holds, as plain text, e.g. `staging: Deployment web/api … ConfigMap web/x`. */
+  holds: string;
 };
 
 /** Where the whole preview can be read when a comment cannot hold it, as text, Markdown, HTML. */

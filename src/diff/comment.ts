@@ -13,6 +13,8 @@ import { escapeInline, fenced, fenceFor, sanitizeCode, trimTrailingNewlines } fr
 import { maskDiffText, maskText } from './mask-text.ts';
 
 export type {
+  CheckRunIndex,
+  CheckRunLink,
   DiffCommentModel,
   EnvironmentCounts,
   EnvironmentDiff,
@@ -31,11 +33,14 @@ export { markOutdated, parseDiffComment } from './comment-state.ts';
 /** The line that replaces the end of a diff cut to fit, inside its code fence. */
 export type TruncationNote = (omittedLines: number) => string;
 
-/** The `dag/diff` check run: where pull-request previews keep everything. */
+/**
+ * The `dag/diff` check runs: where pull-request previews keep everything (`dag/diff`, and with a
+ * large preview `dag/diff part 2` …, linked from the comment under "Full diff").
+ */
 export const CHECK_RUN_AT: FullDiffAt = {
-  text: 'the dag/diff check run',
-  markdown: 'the **dag/diff** check run',
-  html: 'the <b>dag/diff</b> check run',
+  text: 'the dag/diff check runs',
+  markdown: 'the **dag/diff** check runs (linked under **Full diff**)',
+  html: 'the <b>dag/diff</b> check runs',
 };
 
 /** Where the model's full diff is: the check run unless the model says otherwise. */
@@ -64,6 +69,15 @@ export type Block = {
   fit(maxChars: number): string | null;
   /** One Markdown list item naming the file or object; null for an environment heading. */
   listing: string | null;
+  /** The file's path or the object's `Kind namespace/name`, as plain text ('' for a heading). */
+  name: string;
+  /** The diff's lines, as shown (masked, sanitized); none for an environment heading. */
+  lines(): readonly string[];
+  /**
+   * The section with only `lines[start..end)` of the diff (a diff spread over several check
+   * runs), `before` and `after` as notes around the fence; the error only with the last lines.
+   */
+  piece(start: number, end: number, before: string, after: string): string;
 };
 
 const MAX_REASON_CHARS = 1_000;
@@ -115,9 +129,7 @@ export function renderSummaryTable(model: DiffCommentModel): string {
   }
   const rows = model.environments.map((environment) => {
     const counts = environmentCounts(environment);
-    const errors =
-      counts.errors > 0 ? ` · ⚠️ ${counts.errors} error${counts.errors === 1 ? '' : 's'}` : '';
-    return `| ${escapeInline(environment.environment, 100)} | ${counts.iacFiles} | ${counts.created} | ${counts.changed} | ${counts.deleted} | ${counts.unchanged} | ${validationText(environment.validation, 200)}${errors} |`;
+    return `| ${escapeInline(environment.environment, 100)} | ${counts.iacFiles} | ${counts.created} | ${counts.changed} | ${counts.deleted} | ${counts.unchanged} | ${validationText(environment.validation, counts.errors, 200)} |`;
   });
   return [
     '| Environment | IAC files | Created | Changed | Deleted | Unchanged | Server-side validation |',
@@ -127,17 +139,22 @@ export function renderSummaryTable(model: DiffCommentModel): string {
   ].join('\n');
 }
 
-function validationText(validation: Validation, maxChars: number): string {
+/**
+ * The validation's status with the objects that errored: a dry-run that "passed" while objects
+ * could not be applied (a missing namespace) did not pass, so it reads as incomplete.
+ */
+export function validationText(validation: Validation, errors: number, maxChars: number): string {
   const reason = validation.reason
     ? `: ${escapeInline(maskText(validation.reason), maxChars)}`
     : '';
+  const errored = `${errors} object${errors === 1 ? '' : 's'} could not be dry-run`;
   switch (validation.result) {
     case 'passed':
-      return `✅ passed${reason}`;
+      return errors > 0 ? `⚠️ incomplete: ${errored}` : `✅ passed${reason}`;
     case 'failed':
-      return `❌ failed${reason}`;
+      return `❌ failed${reason}${errors > 0 ? ` · ⚠️ ${errored}` : ''}`;
     case 'skipped':
-      return `⏭️ skipped${reason}`;
+      return `⏭️ skipped${reason}${errors > 0 ? ` · ⚠️ ${errored}` : ''}`;
   }
 }
 
@@ -169,8 +186,8 @@ function headingBlock(environment: EnvironmentDiff): Block {
   const counts = environmentCounts(environment);
   const lines = [
     environmentHeading(environment.environment).trimEnd(),
-    `**Server-side validation:** ${validationText(environment.validation, MAX_REASON_CHARS)}`,
-    `**Objects:** ${counts.created} created, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.unchanged} unchanged · **IAC files:** ${counts.iacFiles}${counts.errors > 0 ? ` · ⚠️ ${counts.errors} with errors` : ''}`,
+    `**Server-side validation:** ${validationText(environment.validation, counts.errors, MAX_REASON_CHARS)}`,
+    `**Objects:** ${counts.created} created, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.unchanged} unchanged · **IAC files:** ${counts.iacFiles}`,
   ];
   const notes = environment.notes.slice(0, MAX_NOTES);
   if (notes.length > 0) {
@@ -189,6 +206,9 @@ function headingBlock(environment: EnvironmentDiff): Block {
     text,
     fit: (maxChars) => (text.length <= maxChars ? text : null),
     listing: null,
+    name: '',
+    lines: () => [],
+    piece: () => text,
   };
 }
 
@@ -205,6 +225,7 @@ function fileBlock(environment: string, file: IacFileDiff, note: TruncationNote)
     environment,
     kind: 'iac-file',
     title,
+    name: file.path,
     diff: file.diff,
     error: undefined,
     note,
@@ -218,6 +239,7 @@ function objectBlock(environment: string, object: ObjectDiff, note: TruncationNo
     environment,
     kind: 'object',
     title,
+    name: `${object.kind} ${where}`,
     diff: object.diff ?? '',
     error: object.error,
     note,
@@ -229,6 +251,7 @@ type DetailsInput = {
   kind: 'iac-file' | 'object';
   /** Safe HTML for the `<summary>`. */
   title: string;
+  name: string;
   diff: string;
   error: string | undefined;
   note: TruncationNote;
@@ -270,7 +293,24 @@ function detailsBlock(input: DetailsInput): Block {
     return null;
   };
   const listing = `- ${input.title}${stats}`;
-  return { environment: input.environment, kind: input.kind, text, fit, listing };
+  let split: string[] | undefined;
+  const all = (): string[] => (split ??= code === '' ? [] : code.split('\n'));
+  const piece = (start: number, end: number, before: string, after: string): string => {
+    const shown = all().slice(start, end).join('\n');
+    const last = end >= all().length;
+    const range = ` · lines ${start + 1}–${end} of ${all().length}`;
+    return `<details><summary>${input.title}${stats}${range}</summary>\n\n${before}${fenced(shown, 'diff')}\n\n${after}${last ? errorText : ''}</details>\n`;
+  };
+  return {
+    environment: input.environment,
+    kind: input.kind,
+    text,
+    fit,
+    listing,
+    name: input.name,
+    lines: all,
+    piece,
+  };
 }
 
 function countChanges(diff: string): { added: number; removed: number } {

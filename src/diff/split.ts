@@ -1,4 +1,4 @@
-import type { Block, DiffCommentLevel, DiffCommentModel, TruncationNote } from './comment.ts';
+import type { Block, DiffCommentLevel, DiffCommentModel } from './comment.ts';
 import {
   commentTruncationNote,
   fullDiffAt,
@@ -6,10 +6,10 @@ import {
   continuationHeading,
   environmentBlocks,
   environmentHeading,
-  environmentCounts,
   renderHeader,
   renderSummaryTable,
 } from './comment.ts';
+import { renderCheckRunIndex } from './check-runs.ts';
 import type { ListStyle } from './fill.ts';
 import { fill, listBlock } from './fill.ts';
 
@@ -17,8 +17,6 @@ import { fill, listBlock } from './fill.ts';
 export const MAX_COMMENT_CHARS = 60_000;
 /** Most comments one preview may take before it falls back to one per environment. */
 export const MAX_COMMENT_PARTS = 10;
-/** GitHub's limit for a check run's `output.text` and `output.summary`. */
-export const CHECK_RUN_TEXT_LIMIT = 65_535;
 
 /** Measuring slack: lengths below are exact, this only absorbs a part number's extra digit. */
 const SLACK = 16;
@@ -82,13 +80,19 @@ function single(model: DiffCommentModel, blocks: Block[][], maxChars: number): D
   return body.length <= maxChars ? { level: 'single', bodies: [body] } : null;
 }
 
+/** The summary table, then (when the preview is spread over check runs) the links to them. */
+function overview(model: DiffCommentModel): string {
+  const index = renderCheckRunIndex(model.checkRuns);
+  return index === '' ? renderSummaryTable(model) : `${renderSummaryTable(model)}\n${index}`;
+}
+
 function split(
   model: DiffCommentModel,
   environments: Block[][],
   maxChars: number,
   maxParts: number,
 ): DiffComments | null {
-  const summary = renderSummaryTable(model);
+  const summary = overview(model);
   const header =
     renderHeader(model, { level: 'split', part: maxParts, parts: maxParts }).length + SLACK;
   const parts: string[][] = [];
@@ -154,7 +158,7 @@ function perEnvironment(
 ): DiffComments | null {
   const count = environments.length;
   if (count === 0 || count > maxParts) return null;
-  const summary = renderSummaryTable(model);
+  const summary = overview(model);
   const header =
     renderHeader(model, { level: 'per-environment', part: count, parts: count }).length + SLACK;
   const bodies = environments.map((blocks, index) => {
@@ -186,7 +190,7 @@ function summaryBody(
   maxChars: number,
   part: { level: DiffCommentLevel; part: number; parts: number },
 ): string | null {
-  const out = [renderHeader(model, part), renderSummaryTable(model)];
+  const out = [renderHeader(model, part), overview(model)];
   let used = out[0]!.length + out[1]!.length + 1;
   const style: ListStyle = { title: () => '', withEnvironment: false };
   for (let i = 0; i < environments.length; i++) {
@@ -223,84 +227,4 @@ function lastResort(model: DiffCommentModel, maxChars: number): string {
   }
   const body = `${header}\nThe preview is too large to show here: see ${fullDiffAt(model).markdown}.\n`;
   return body.slice(0, maxChars);
-}
-
-export type CheckRunOutput = { title: string; summary: string; text: string };
-
-export const CHECK_RUN_TRUNCATION_NOTE: TruncationNote = (lines) =>
-  `… ${lines} lines omitted: too large to show here`;
-
-const CHECK_RUN_LIST: ListStyle = {
-  title: (count) => `${count} more not shown (too large to show here)`,
-  withEnvironment: true,
-};
-
-/**
- * The `dag/diff` check run's output: a one-line title, the summary table as `summary`, and as
- * much of the diff as fits in 65,535 characters as `text` (cut and listed like a comment).
- */
-export function checkRunOutput(model: DiffCommentModel): CheckRunOutput {
-  const title = checkRunTitle(model);
-  try {
-    const outdated = model.outdated
-      ? '> ⚠️ **Outdated:** the pull request head has moved on; an updated preview is on its way.\n\n'
-      : '';
-    let summary = `${outdated}${renderSummaryTable(model)}`;
-    if (summary.length > CHECK_RUN_TEXT_LIMIT) {
-      summary = `${outdated}${model.environments.length} environments: the table is too large to show.\n`;
-    }
-    let text = checkRunText(model);
-    if (text.length > CHECK_RUN_TEXT_LIMIT) text = '';
-    return { title, summary, text };
-  } catch {
-    return { title, summary: 'The preview could not be rendered.', text: '' };
-  }
-}
-
-/** Smallest share of the text an environment gets before all share one list instead. */
-const MIN_ENVIRONMENT_SHARE = 3_000;
-
-/**
- * Each environment fills an equal share of what is left (what one leaves unused goes to the
- * next), so every environment shows its first diffs and its list; with too many environments
- * for useful shares, they fill the text in turn and share one list naming each environment.
- */
-function checkRunText(model: DiffCommentModel): string {
-  const environments = model.environments.map((environment) =>
-    environmentBlocks(environment, CHECK_RUN_TRUNCATION_NOTE),
-  );
-  const budget = CHECK_RUN_TEXT_LIMIT - SLACK;
-  if (environments.length === 0) return '';
-  if (budget / environments.length < MIN_ENVIRONMENT_SHARE) {
-    return fill(environments.flat(), budget, CHECK_RUN_LIST);
-  }
-  const out: string[] = [];
-  let used = 0;
-  environments.forEach((blocks, index) => {
-    const share = Math.floor((budget - used) / (environments.length - index)) - 1;
-    const text = fill(blocks, share, { ...CHECK_RUN_LIST, withEnvironment: false });
-    out.push(text);
-    used += text.length + 1;
-  });
-  return out.join('\n');
-}
-
-function checkRunTitle(model: DiffCommentModel): string {
-  const totals = { created: 0, changed: 0, deleted: 0, errors: 0 };
-  let failed = 0;
-  for (const environment of model.environments) {
-    const counts = environmentCounts(environment);
-    totals.created += counts.created;
-    totals.changed += counts.changed;
-    totals.deleted += counts.deleted;
-    totals.errors += counts.errors;
-    if (environment.validation.result === 'failed') failed++;
-  }
-  const environments = model.environments.length;
-  const parts = [
-    `${totals.created} created, ${totals.changed} changed, ${totals.deleted} deleted in ${environments} environment${environments === 1 ? '' : 's'}`,
-  ];
-  if (totals.errors > 0) parts.push(`${totals.errors} errors`);
-  if (failed > 0) parts.push(`validation failed in ${failed}`);
-  return parts.join(' · ');
 }

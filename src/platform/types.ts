@@ -101,8 +101,23 @@ export interface PullRequests {
    * without the marker); empty when there is none. Only DAG's own comments are read.
    */
   readComments(repo: RepoRef, number: number, topic: string): Promise<string[]>;
-  /** Creates or updates DAG's check run of this name on the commit. */
-  publishCheck(repo: RepoRef, check: CheckReport): Promise<void>;
+  /**
+   * Creates or updates DAG's check run of this name on the commit; returns its web page (known
+   * only once it exists, so a comment linking it is written after it).
+   */
+  publishCheck(repo: RepoRef, check: CheckReport): Promise<string | undefined>;
+  /**
+   * Completes DAG's check runs on the commit whose name starts with `prefix` and is not in
+   * `keep` with `output` (neutral), unless they say so already: a check run cannot be deleted,
+   * so the parts a smaller preview no longer needs say that they hold nothing.
+   */
+  retireChecks(
+    repo: RepoRef,
+    sha: string,
+    prefix: string,
+    keep: readonly string[],
+    output: { title: string; summary: string },
+  ): Promise<void>;
 }
 
 /** The hidden marker of part `part` of a topic's sticky comment. */

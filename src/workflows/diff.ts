@@ -18,7 +18,14 @@ import { maskYamlFilePair } from '../diff/mask-files.ts';
 import { maskDiffText } from '../diff/mask-text.ts';
 import { maskMessageAbout } from '../diff/masking.ts';
 import { objectChanges, type ObjectPair } from '../diff/object-change.ts';
-import { checkRunOutput, renderDiffComments } from '../diff/split.ts';
+import {
+  checkRunSet,
+  DIFF_CHECK,
+  mainSummary,
+  PART_PREFIX,
+  RETIRED_CHECK,
+} from '../diff/check-runs.ts';
+import { renderDiffComments } from '../diff/split.ts';
 import { unifiedDiff } from '../diff/unified.ts';
 import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
@@ -48,8 +55,6 @@ export type DiffDeps = PreviewDeps & {
   tools: BundleTools;
   log: Logger;
 };
-
-export const DIFF_CHECK = 'dag/diff';
 
 /** Files that are Kubernetes objects DAG can dry-run (kustomize's own files are not). */
 const NOT_OBJECTS = new Set([
@@ -253,14 +258,18 @@ export async function previewEnvironment(
 /**
  * The diff preview of a pull request's head for some environments: the IAC files a deploy would
  * commit against what the IAC repository holds now, and each object server-side dry-run applied
- * on the environment's cluster against the live one. Posted as DAG's sticky `diff` comment
- * (split to fit) and as the `dag/diff` check run. Errors are answers in the preview.
+ * on the environment's cluster against the live one. The whole diff goes into the `dag/diff`
+ * check run and, when it is larger, `dag/diff part 2` … (see `checkRunSet`); then DAG's sticky
+ * `diff` comment (split to fit) shows what fits and links every part; `dag/diff` is completed
+ * last, with the summary and the same links. Errors are answers in the preview.
  */
 export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<DiffCommentModel> {
   const { platform, store, log } = deps;
-  await platform.publishCheck(request.repo, {
+  const { repo } = request;
+  const sha = request.pr.headSha;
+  const mainUrl = await platform.publishCheck(repo, {
     name: DIFF_CHECK,
-    sha: request.pr.headSha,
+    sha,
     status: 'in_progress',
     title: 'Computing the diff preview',
     summary: 'DAG is rendering the release and dry-running it on the clusters.',
@@ -270,34 +279,64 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     const env = await store.getEnvironment(id);
     if (env) environments.push(await environmentDiff(request, env, deps));
   }
-  const current = await platform.getPullRequest(request.repo, request.pr.number);
-  const model: DiffCommentModel = {
+  const current = await platform.getPullRequest(repo, request.pr.number);
+  const preview: DiffCommentModel = {
     pr: request.pr.number,
-    headSha: request.pr.headSha,
-    outdated: current.headSha !== request.pr.headSha,
+    headSha: sha,
+    outdated: current.headSha !== sha,
     environments,
   };
+  const set = checkRunSet(preview);
+  const links = [{ name: DIFF_CHECK, url: mainUrl, holds: set.main.holds }];
+  for (const part of set.parts) {
+    const url = await platform.publishCheck(repo, {
+      name: part.name,
+      sha,
+      status: 'completed',
+      conclusion: 'neutral',
+      title: part.title,
+      summary: part.summary,
+      text: part.text,
+    });
+    links.push({ name: part.name, url, holds: part.holds });
+  }
+  await platform.retireChecks(
+    repo,
+    sha,
+    PART_PREFIX,
+    links.map((link) => link.name),
+    RETIRED_CHECK,
+  );
+  const model: DiffCommentModel = {
+    ...preview,
+    checkRuns: { parts: links, unshown: set.unshown, unlisted: set.unlisted },
+  };
   const comments = renderDiffComments(model);
-  await platform.upsertComments(request.repo, request.pr.number, 'diff', comments.bodies);
-  const output = checkRunOutput(model);
+  await platform.upsertComments(repo, request.pr.number, 'diff', comments.bodies);
   const failed = environments.some((e) => e.validation.result === 'failed');
   const changed = environments.some(
     (e) => e.iacFiles.length > 0 || e.objects.some((o) => o.change !== 'unchanged'),
   );
-  await platform.publishCheck(request.repo, {
+  await platform.publishCheck(repo, {
     name: DIFF_CHECK,
-    sha: request.pr.headSha,
+    sha,
     status: 'completed',
     conclusion: failed ? 'failure' : changed ? 'neutral' : 'success',
-    title: output.title,
-    summary: output.summary,
-    text: output.text,
+    title: set.main.title,
+    summary: mainSummary(model),
+    text: set.main.text,
   });
   if (request.commentId !== undefined) {
-    await platform.react(request.repo, request.commentId, '+1');
+    await platform.react(repo, request.commentId, '+1');
   }
   log.info(
-    { pr: request.pr.number, level: comments.level, parts: comments.bodies.length, failed },
+    {
+      pr: request.pr.number,
+      level: comments.level,
+      parts: comments.bodies.length,
+      checkRuns: links.length,
+      failed,
+    },
     'diff preview posted',
   );
   return model;

@@ -78,7 +78,7 @@ describe('renderDiffComment', () => {
     );
     expect(body).toContain('| staging | 1 | 1 | 2 | 1 | 1 | ✅ passed |');
     expect(body).toContain(
-      '| production | 0 | 0 | 1 | 0 | 1 | ⏭️ skipped: cluster unreachable · ⚠️ 1 error |',
+      '| production | 0 | 0 | 1 | 0 | 1 | ⏭️ skipped: cluster unreachable · ⚠️ 1 object could not be dry-run |',
     );
     expect(body.indexOf('| staging |')).toBeLessThan(body.indexOf('### staging'));
   });

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import type { DiffCommentModel } from '../../src/diff/comment.ts';
 import { renderDiffComment } from '../../src/diff/comment.ts';
 import { objectChange } from '../../src/diff/object-change.ts';
-import { checkRunOutput, renderDiffComments } from '../../src/diff/split.ts';
+import { checkRunSet, type CheckRunSet } from '../../src/diff/check-runs.ts';
+import { renderDiffComments } from '../../src/diff/split.ts';
 import { unifiedDiff } from '../../src/diff/unified.ts';
 import { generatedSecrets, generatePairs } from './generate-objects.ts';
 
@@ -209,7 +210,16 @@ function leaks(outputs: string[], secrets: string[]): string[] {
 const SHAPES = /pw-\d+-(?:next-)?Zq8#vLr2|dbpass\d+XyZ/;
 const SHAPES_GLOBAL = new RegExp(SHAPES.source, 'g');
 
-describe('no secret reaches a comment or the check run', () => {
+/** Every title, summary and text of the check runs. */
+function checkRunTexts(set: CheckRunSet): string[] {
+  return [
+    set.main.title,
+    set.main.text,
+    ...set.parts.flatMap((part) => [part.title, part.summary, part.text]),
+  ];
+}
+
+describe('no secret reaches a comment or the check runs', () => {
   const secrets = Object.values(SECRETS);
 
   it('in the fixtures: Secret data, env vars, config files, Helm values, IAC diffs, errors', () => {
@@ -219,8 +229,7 @@ describe('no secret reaches a comment or the check run', () => {
       outputs.push(...renderDiffComments(model, { maxChars }).bodies);
       outputs.push(...renderDiffComments(model, { maxChars, maxParts: 1 }).bodies);
     }
-    const check = checkRunOutput(model);
-    outputs.push(check.title, check.summary, check.text);
+    outputs.push(...checkRunTexts(checkRunSet(model)));
     expect(leaks(outputs, secrets)).toEqual([]);
     // The masking left markers saying what changed.
     const body = outputs[0] ?? '';
@@ -257,7 +266,7 @@ describe('no secret reaches a comment or the check run', () => {
       renderDiffComment(model),
       ...renderDiffComments(model).bodies,
       ...renderDiffComments(model, { maxParts: 1 }).bodies,
-      checkRunOutput(model).text,
+      ...checkRunTexts(checkRunSet(model)),
     ];
     // Every generated secret has one of these shapes (see generatedSecrets): one scan finds any.
     expect(generatedSecrets(1_234).every((secret) => SHAPES.test(secret))).toBe(true);

@@ -2,13 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffCommentModel, EnvironmentDiff, ObjectDiff } from '../../src/diff/comment.ts';
 import { parseDiffComment } from '../../src/diff/comment.ts';
 import { objectChange } from '../../src/diff/object-change.ts';
-import {
-  CHECK_RUN_TEXT_LIMIT,
-  checkRunOutput,
-  MAX_COMMENT_CHARS,
-  MAX_COMMENT_PARTS,
-  renderDiffComments,
-} from '../../src/diff/split.ts';
+import { MAX_COMMENT_CHARS, MAX_COMMENT_PARTS, renderDiffComments } from '../../src/diff/split.ts';
 import { generatePairs } from './generate-objects.ts';
 import { expectBalanced } from './markdown-checks.ts';
 
@@ -140,7 +134,9 @@ describe('renderDiffComments', () => {
     expect(bodies).toHaveLength(1);
     expectWellFormed(bodies);
     expect(accounted(bodies)).toBe(12 * 160);
-    expect(bodies[0]).toContain('See the **dag/diff** check run for the diffs');
+    expect(bodies[0]).toContain(
+      'See the **dag/diff** check runs (linked under **Full diff**) for the diffs',
+    );
     for (let i = 0; i < 12; i++) expect(bodies[0]).toMatch(new RegExp(`^### env-${i}$`, 'm'));
   });
 
@@ -162,7 +158,7 @@ describe('renderDiffComments', () => {
     expect(level).toBe('split');
     expectWellFormed(bodies);
     const all = bodies.join('\n');
-    const note = /^… (\d+) lines omitted, see the dag\/diff check run$/m.exec(all);
+    const note = /^… (\d+) lines omitted, see the dag\/diff check runs$/m.exec(all);
     expect(note).not.toBeNull();
     const shown = all
       .slice(all.indexOf('--- live/ConfigMap/n/huge'), note?.index)
@@ -212,10 +208,9 @@ describe('renderDiffComments', () => {
     const changed = objectChange({ live: null, desired: hostile });
     const model = modelOf(environment('e', [changed]));
     const { bodies } = renderDiffComments(model);
-    const check = checkRunOutput(model);
     expect(performance.now() - started).toBeLessThan(5_000);
-    for (const body of [...bodies, check.text]) {
-      expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS + 5_535);
+    for (const body of bodies) {
+      expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
       expectBalanced(body);
     }
   });
@@ -230,39 +225,5 @@ describe('renderDiffComments', () => {
       expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
       expectBalanced(body);
     }
-  });
-
-  it('checkRunOutput: summary and as much diff as fits in 65,535 characters', () => {
-    const model = modelOf(
-      environment('staging', objects2000.slice(0, 1_000)),
-      environment('production', objects2000.slice(1_000)),
-    );
-    const output = checkRunOutput(model);
-    expect(output.title).toBe('0 created, 2000 changed, 0 deleted in 2 environments');
-    expect(output.summary).toContain('| production | 0 | 0 | 1000 | 0 | 0 | ✅ passed |');
-    expect(output.summary.length).toBeLessThanOrEqual(CHECK_RUN_TEXT_LIMIT);
-    expect(output.text.length).toBeLessThanOrEqual(CHECK_RUN_TEXT_LIMIT);
-    expect(output.text.length).toBeGreaterThan(CHECK_RUN_TEXT_LIMIT - 5_000);
-    expectBalanced(output.text);
-    expect(accounted([output.text])).toBe(2_000);
-    // Both environments show their first diffs, then list the rest.
-    expect(output.text).toMatch(/^### staging$/m);
-    expect(output.text).toMatch(/^### production$/m);
-    expect(
-      output.text.match(/<summary>\d+ more not shown \(too large to show here\)/g),
-    ).toHaveLength(2);
-    expect(output.text).toContain(objects2000[1_000]?.diff);
-  });
-
-  it('checkRunOutput cuts an oversized diff with its own note', () => {
-    const lines = Array.from({ length: 9_000 }, (_, i) => `k${i}: v${i}`).join('\n');
-    const huge = objectChange({
-      live: null,
-      desired: { kind: 'ConfigMap', metadata: { name: 'h' }, data: { f: lines } },
-    });
-    const output = checkRunOutput(modelOf(environment('e', [huge])));
-    expect(output.text.length).toBeLessThanOrEqual(CHECK_RUN_TEXT_LIMIT);
-    expect(output.text).toMatch(/^… \d+ lines omitted: too large to show here$/m);
-    expectBalanced(output.text);
   });
 });

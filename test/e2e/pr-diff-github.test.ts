@@ -86,7 +86,8 @@ describe('/diff on a GitHub pull request, end to end', () => {
       .reply(201, { id: 1 })
       .post(`/repos/${REPO}/issues/comments/501/reactions`, { content: '+1' })
       .reply(201, {})
-      // The diff job: check run started, values read, head re-read, comment, check run done.
+      // The diff job: check run started, values read, head re-read, unused parts looked for,
+      // comment, check run done.
       .get(`/repos/${REPO}/commits/${HEAD}/check-runs`)
       .query({ check_name: 'dag/diff' })
       .reply(200, { total_count: 0, check_runs: [] })
@@ -102,6 +103,13 @@ describe('/diff on a GitHub pull request, end to end', () => {
       .reply(404, { message: 'Not Found' })
       .get(`/repos/${REPO}/pulls/${PR}`)
       .reply(200, pull)
+      // A small preview: dag/diff alone; no part of an earlier, larger one to complete.
+      .get(`/repos/${REPO}/commits/${HEAD}/check-runs`)
+      .query({ filter: 'latest', per_page: 100, page: 1 })
+      .reply(200, {
+        total_count: 1,
+        check_runs: [{ id: 900, name: 'dag/diff', status: 'in_progress', output: { title: '' } }],
+      })
       .get(`/repos/${REPO}/issues/${PR}/comments`)
       .query(true)
       .reply(200, [])

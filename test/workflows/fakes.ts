@@ -127,6 +127,8 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   reactions: Reaction[] = [];
   comments = new Map<string, string[]>();
   checks: CheckReport[] = [];
+  /** Each check run as it stands now, by name (one commit: the tests' head). */
+  checkRuns = new Map<string, CheckReport>();
   asked: string[] = [];
 
   async getPullRequest() {
@@ -155,6 +157,21 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   }
   async publishCheck(_repo: RepoRef, check: CheckReport) {
     this.checks.push(check);
+    this.checkRuns.set(check.name, check);
+    return `https://github.com/org/my-app/runs/${encodeURIComponent(check.name)}`;
+  }
+  async retireChecks(
+    _repo: RepoRef,
+    _sha: string,
+    prefix: string,
+    keep: readonly string[],
+    output: { title: string; summary: string },
+  ) {
+    for (const [name, run] of this.checkRuns) {
+      if (!name.startsWith(prefix) || keep.includes(name)) continue;
+      const retired = { status: 'completed', conclusion: 'neutral', text: undefined } as const;
+      this.checkRuns.set(name, { ...run, ...retired, ...output });
+    }
   }
 }
 

@@ -419,7 +419,7 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
     }
   }
 
-  async publishCheck(repo: RepoRef, check: CheckReport): Promise<void> {
+  async publishCheck(repo: RepoRef, check: CheckReport): Promise<string | undefined> {
     const output = {
       title: check.title,
       summary: check.summary,
@@ -441,23 +441,58 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
         output,
       };
       if (existing) {
+        const { data: run } = await this.#octokit.request(
+          'PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}',
+          { ...split(repo), check_run_id: existing.id, ...fields },
+        );
+        return run.html_url ?? existing.html_url ?? undefined;
+      }
+      const { data: run } = await this.#octokit.request('POST /repos/{owner}/{repo}/check-runs', {
+        ...split(repo),
+        name: check.name,
+        head_sha: check.sha,
+        ...fields,
+        // Not resent on a 5xx: the job's retry finds the check run by name and edits it.
+        request: { retries: 0 },
+      });
+      return run.html_url ?? undefined;
+    } catch (error) {
+      throw providerError('GitHub', `publishing the ${check.name} check`, error);
+    }
+  }
+
+  async retireChecks(
+    repo: RepoRef,
+    sha: string,
+    prefix: string,
+    keep: readonly string[],
+    output: { title: string; summary: string },
+  ): Promise<void> {
+    try {
+      const stale: number[] = [];
+      for (let page = 1; page <= 10; page++) {
+        const { data } = await this.#octokit.request(
+          'GET /repos/{owner}/{repo}/commits/{ref}/check-runs',
+          { ...split(repo), ref: sha, filter: 'latest', per_page: 100, page },
+        );
+        for (const run of data.check_runs) {
+          if (!run.name.startsWith(prefix) || keep.includes(run.name)) continue;
+          if (run.status === 'completed' && run.output.title === output.title) continue;
+          stale.push(Number(run.id));
+        }
+        if (data.check_runs.length < 100) break;
+      }
+      for (const id of stale) {
         await this.#octokit.request('PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}', {
           ...split(repo),
-          check_run_id: existing.id,
-          ...fields,
-        });
-      } else {
-        await this.#octokit.request('POST /repos/{owner}/{repo}/check-runs', {
-          ...split(repo),
-          name: check.name,
-          head_sha: check.sha,
-          ...fields,
-          // Not resent on a 5xx: the job's retry finds the check run by name and edits it.
-          request: { retries: 0 },
+          check_run_id: id,
+          status: 'completed',
+          conclusion: 'neutral',
+          output,
         });
       }
     } catch (error) {
-      throw providerError('GitHub', `publishing the ${check.name} check`, error);
+      throw providerError('GitHub', `completing the unused ${prefix}… checks`, error);
     }
   }
 
