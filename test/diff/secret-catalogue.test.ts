@@ -7,9 +7,10 @@
 import { Writable } from 'node:stream';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EnvironmentDiff } from '../../src/diff/comment-model.ts';
+import type { DiffCommentModel, EnvironmentDiff } from '../../src/diff/comment-model.ts';
 import { MASKED } from '../../src/diff/masking.ts';
-import { checkRunOutput, renderDiffComments } from '../../src/diff/split.ts';
+import { checkRunSet, checkRunTitle, mainSummary } from '../../src/diff/check-runs.ts';
+import { renderDiffComments } from '../../src/diff/split.ts';
 import type { ClusterClient } from '../../src/k8s/cluster-client.ts';
 import { ClusterError } from '../../src/k8s/cluster-error.ts';
 import { isKubeObject, type KubeObject } from '../../src/k8s/object.ts';
@@ -168,12 +169,24 @@ function objectsOf(placements: readonly Placement[], version: 'old' | 'secret', 
   });
 }
 
-/** Everything people read of a preview: comments (whole and split), check run, promotion PR. */
+/** Every title, summary and text of the check runs a preview is published as. */
+function checkRunTexts(model: DiffCommentModel): string[] {
+  const set = checkRunSet(model);
+  return [
+    checkRunTitle(model),
+    mainSummary(model),
+    set.main.title,
+    set.main.text,
+    ...set.parts.flatMap((part) => [part.title, part.summary, part.text]),
+  ];
+}
+
+/** Everything people read of a preview: comments (whole and split), check runs, promotion PR. */
 function outputsOf(diff: EnvironmentDiff, splitAt: number): { outputs: string[]; parts: number } {
   const model = { pr: 7, headSha: 'b'.repeat(40), environments: [diff] };
   const whole = renderDiffComments(model).bodies;
   const split = renderDiffComments(model, { maxChars: splitAt }).bodies;
-  const check = checkRunOutput(model);
+  const check = checkRunTexts(model);
   const promotion = renderPromotionBody(
     {
       metadata: {
@@ -199,7 +212,7 @@ function outputsOf(diff: EnvironmentDiff, splitAt: number): { outputs: string[];
     65_536,
   );
   return {
-    outputs: [...whole, ...split, check.title, check.summary, check.text ?? '', promotion],
+    outputs: [...whole, ...split, ...check, promotion],
     parts: split.length,
   };
 }
@@ -292,8 +305,7 @@ describe('the secret catalogue', () => {
     // Split at object boundaries into as many comments as it takes.
     const split = renderDiffComments(model, { maxParts: 100 });
     expect(split.bodies.length).toBeGreaterThan(10);
-    const check = checkRunOutput(model);
-    const outputs = [...fitted.bodies, ...split.bodies, check.title, check.summary, check.text];
+    const outputs = [...fitted.bodies, ...split.bodies, ...checkRunTexts(model)];
     expect(split.bodies.join('').length).toBeGreaterThan(500_000);
     expect(leaks(outputs, objects, 3)).toEqual([]);
     expect(split.bodies.join('')).toContain(MASKED.changed);
@@ -399,7 +411,8 @@ describe('the catalogue through runDiff, GitHub and the logs', () => {
       platform.files['deploy/values.yaml'] = dumpYamlDocuments([values]);
       platform.upsertComments = (repo, number, topic, bodies) =>
         github.upsertComments(repo, number, topic, bodies);
-      platform.publishCheck = (repo, check: CheckReport) => github.publishCheck(repo, check);
+      platform.publishCheck = async (repo, check: CheckReport) =>
+        (await github.publishCheck(repo, check)) ?? '';
       const templates = loadTemplates();
       const deps = {
         store,
