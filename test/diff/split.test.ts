@@ -104,9 +104,7 @@ describe('renderDiffComments', () => {
       environment('production', objects2000.slice(700, 1_400)),
       environment('canary', objects2000.slice(1_400)),
     );
-    const started = performance.now();
     const { level, bodies } = renderDiffComments(model);
-    expect(performance.now() - started).toBeLessThan(10_000);
     expect(level).toBe('per-environment');
     expect(bodies).toHaveLength(3);
     expectWellFormed(bodies);
@@ -204,11 +202,9 @@ describe('renderDiffComments', () => {
         line: 'z'.repeat(500_000),
       },
     };
-    const started = performance.now();
     const changed = objectChange({ live: null, desired: hostile });
     const model = modelOf(environment('e', [changed]));
     const { bodies } = renderDiffComments(model);
-    expect(performance.now() - started).toBeLessThan(5_000);
     for (const body of bodies) {
       expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
       expectBalanced(body);
