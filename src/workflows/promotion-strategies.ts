@@ -231,7 +231,7 @@ export async function promoteFolder(
     {
       head,
       base,
-      body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars),
+      body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars, deps.mask),
       pushedHead: published.head,
       sourceSha: provenance.sha,
       pending,
@@ -318,6 +318,7 @@ export async function promoteBranch(
           preview,
         },
         maxChars,
+        deps.mask,
       );
   };
   const previewOf = async (files: Record<string, string>) =>
