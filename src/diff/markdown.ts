@@ -4,46 +4,57 @@
  * than any backtick run in the code.
  */
 
+/**
+ * Characters that would start markup wherever the text lands, as character references: they
+ * render as themselves in Markdown and in an HTML block alike. Punctuation that forms markup
+ * only next to one of these (`(` `)` after `]`, `!` before `[`) or only in attributes (`"` `'`)
+ * is left as it is, so a plain-text view (an e-mail notification shows the raw Markdown) reads
+ * `fix(api): b` as written.
+ */
 const ENTITIES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',
   '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
   '`': '&#96;',
   '*': '&#42;',
   _: '&#95;',
   '[': '&#91;',
   ']': '&#93;',
-  '(': '&#40;',
-  ')': '&#41;',
+  // GitLab's inline diff: `{+ added +}`, `{- removed -}`.
   '{': '&#123;',
   '}': '&#125;',
   '|': '&#124;',
   '\\': '&#92;',
   '~': '&#126;',
-  '#': '&#35;',
-  '!': '&#33;',
-  ':': '&#58;',
+  // Math: `$x$` on GitHub and GitLab.
   $: '&#36;',
 };
 
 /** Longest text shown outside a code fence, in characters (longer text ends with `…`). */
 export const MAX_INLINE_CHARS = 300;
 
+/** Zero-width space: invisible, it keeps a mention, reference or autolink from forming. */
+const ZWSP = '\u200b';
+
 /**
  * Text that renders as itself, on one line, both in Markdown and inside an HTML block such as
- * `<summary>`: HTML and Markdown punctuation become character references (no tags, links,
- * emphasis, tables cells or autolinks), `@` cannot mention anyone, line breaks and other control
- * characters become spaces, and long text is cut at `maxChars`.
+ * `<summary>` (not in an attribute value): HTML and Markdown punctuation become character
+ * references (no tags, emphasis, code, links, table cells or math), line breaks and other
+ * control characters become spaces, and long text is cut at `maxChars`. Mentions (`@team`),
+ * references (`#12`, GitLab's `!12`) and autolinks (`https://…`, `www.…`) are found by the
+ * providers in the rendered text, where a character reference is already decoded: a zero-width
+ * space breaks them instead, so they read as written (e-mail included) and link nowhere. A
+ * colon elsewhere (`feat: A`, `:rocket:`) is left alone: it forms neither a scheme nor a link.
  */
 export function escapeInline(text: string, maxChars: number = MAX_INLINE_CHARS): string {
   // eslint-disable-next-line no-control-regex
   let flat = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ');
   if (flat.length > maxChars) flat = `${flat.slice(0, Math.max(0, maxChars - 1))}…`;
-  return flat
-    .replace(/[&<>"'`*_[\](){}|\\~#!:$]/g, (c) => ENTITIES[c] ?? c)
-    .replace(/@/g, '@\u200b');
+  // One pass: a reference written here must not be taken apart by a later replacement.
+  return flat.replace(
+    /[&<>`*_[\]{}|\\~$]|[@#]|!(?=\d)|:(?=\/\/)|\bwww(?=\.)/gi,
+    (m) => ENTITIES[m] ?? `${m}${ZWSP}`,
+  );
 }
 
 /** A backtick fence longer than any run of backticks in `code` (at least three). */

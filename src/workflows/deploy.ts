@@ -15,7 +15,7 @@ import type {
 import { iacCommitUrl, type ForgeUrls } from '../util/commit-url.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
-import { escapeMarkdown, fitComment } from './markdown.ts';
+import { errorBlock, escapeMarkdown, fitComment } from './markdown.ts';
 
 /** What the deploy workflow needs from the IAC side (src/iac's GroupCommitter fits). */
 export interface IacCommitter {
@@ -561,16 +561,17 @@ function statusOf(
   }
 }
 
-function pullRequestText(
+/** What an ended deploy of a `/deploy` says in its pull request (the `deploy-<env>` comment). */
+export function pullRequestText(
   request: DeployRequest,
   env: Environment,
   iac: Iac,
   record: DeployRecord,
-  deps: ReportDeps,
+  deps: Pick<ReportDeps, 'forges'>,
 ): string {
   const short = request.sha.slice(0, 7);
   if (record.state !== 'success') {
-    return `**DAG** could not deploy \`${short}\` of #${request.pullRequest} to **${env.name}**: ${escapeMarkdown(record.error ?? 'the deploy failed')}`;
+    return `**DAG** could not deploy \`${short}\` of #${request.pullRequest} to **${escapeMarkdown(env.name)}**:\n\n${errorBlock(record.error ?? 'the deploy failed')}`;
   }
   const shown = record.iacCommit as string;
   const link = iacCommitUrl(iac, shown, deps.forges);

@@ -1,6 +1,23 @@
-/** Escapes text from outside (names, messages) for Markdown outside code: no markup, no HTML. */
+import { escapeInline, fenced, sanitizeCode, trimTrailingNewlines } from '../diff/markdown.ts';
+
+/** Longest text `escapeMarkdown` shows (longer text ends with `…`). */
+export const MAX_TEXT_CHARS = 2_000;
+
+/**
+ * Text from outside (names, one-line reasons) for Markdown outside code, on one line: no markup,
+ * no HTML, no mentions, references or autolinks, and plain punctuation as written so that it
+ * reads right in e-mail too (escapeInline).
+ */
 export function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+!|<>~&]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return escapeInline(text, MAX_TEXT_CHARS);
+}
+
+/**
+ * An error message as a `text` code block: it keeps its lines (helm's and git's span several)
+ * and reads the same rendered and in e-mail, with nothing in it escaped.
+ */
+export function errorBlock(message: string): string {
+  return fenced(sanitizeCode(trimTrailingNewlines(message.trim())) || 'unknown error', 'text');
 }
 
 /** Longest text `code` shows; longer text (a pasted line, say) is cut and ends with `…`. */

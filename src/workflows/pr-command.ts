@@ -67,14 +67,10 @@ function environmentList(envs: Environment[]): string {
     : `Environments: ${envs.map((e) => `${code(e.name)} (from ${code(e.branch)})`).join(', ')}.`;
 }
 
-function mistakeLines(mistakes: CommandMistake[], envs: Environment[]): string[] {
-  return [
-    ...mistakes.map(
-      (m) => `- ${code(m.line)}: ${escapeMarkdown(m.problem)}. Usage: \`${m.usage}\``,
-    ),
-    '',
-    environmentList(envs),
-  ];
+function mistakeLines(mistakes: CommandMistake[]): string[] {
+  return mistakes.map(
+    (m) => `- ${code(m.line)}: ${escapeMarkdown(m.problem)}. Usage: \`${m.usage}\``,
+  );
 }
 
 /** The environments a command names; `undefined` means those the pull request would deploy. */
@@ -318,7 +314,7 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   const lines: string[] = [];
   let ok = parsed.mistakes.length === 0;
   let queued = false;
-  if (parsed.mistakes.length > 0) lines.push(...mistakeLines(parsed.mistakes, envs));
+  if (parsed.mistakes.length > 0) lines.push(...mistakeLines(parsed.mistakes));
   if (parsed.commands.length > 0) {
     const pr = event.isPullRequest
       ? await platform.getPullRequest(event.repo, event.number)
@@ -330,7 +326,9 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
       lines.push(...outcome.lines);
     }
   }
-  await reply('command', [heading, '', ...lines]);
+  // The environments follow the list (one list: a paragraph inside it would split it in two).
+  const footer = parsed.mistakes.length > 0 ? ['', environmentList(envs)] : [];
+  await reply('command', [heading, '', ...lines, ...footer]);
   // A queued diff or promotion reacts when it is done; anything else is done now.
   if (!ok || !queued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
   log.info(

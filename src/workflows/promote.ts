@@ -5,7 +5,7 @@
 import { DagError, reasonOf } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { PromotionStore } from '../store/types.ts';
-import { escapeMarkdown, fitComment } from './markdown.ts';
+import { errorBlock, escapeMarkdown, fitComment } from './markdown.ts';
 import { iacOf, openPromotion } from './promotion-pr.ts';
 import { promoteBranch, promoteFolder } from './promotion-strategies.ts';
 import type { PromoteDeps, PromotionOutcome, PromotionRequest, Route } from './promotion-types.ts';
@@ -23,8 +23,12 @@ async function loadRoute(id: number, store: PromoteDeps['store']): Promise<Route
   return app && from && to ? { route, app, from, to } : undefined;
 }
 
-function answer(outcome: PromotionOutcome, route: Route): { ok: boolean; text: string } {
-  const what = `${route.app.name} from **${escapeMarkdown(route.from.name)}** to **${escapeMarkdown(route.to.name)}**`;
+/** DAG's answer to a /promote (its `promote` comment), and whether the command did its job. */
+export function promotionAnswer(
+  outcome: PromotionOutcome,
+  route: Route,
+): { ok: boolean; text: string } {
+  const what = `${escapeMarkdown(route.app.name)} from **${escapeMarkdown(route.from.name)}** to **${escapeMarkdown(route.to.name)}**`;
   switch (outcome.status) {
     case 'opened':
       return { ok: true, text: `**DAG** opened the promotion of ${what}: ${outcome.url}` };
@@ -45,7 +49,7 @@ function answer(outcome: PromotionOutcome, route: Route): { ok: boolean; text: s
     case 'refused':
       return {
         ok: false,
-        text: `**DAG** cannot promote ${what}: ${escapeMarkdown(outcome.reason)}.`,
+        text: `**DAG** cannot promote ${what}:\n\n${errorBlock(outcome.reason)}`,
       };
   }
 }
@@ -102,7 +106,7 @@ export async function runPromotion(
     deps.log.warn({ err: error, route: route.route.id, permanent }, 'promotion failed');
     if (permanent || deps.lastAttempt) {
       const reason = deps.mask(reasonOf(error));
-      await reply(request, deps, answer({ status: 'refused', reason }, route));
+      await reply(request, deps, promotionAnswer({ status: 'refused', reason }, route));
       if (permanent) return { status: 'refused', reason };
     }
     throw error;
@@ -111,7 +115,7 @@ export async function runPromotion(
     { route: route.route.id, status: outcome.status, origin: request.origin.kind },
     'promotion done',
   );
-  await reply(request, deps, answer(outcome, route));
+  await reply(request, deps, promotionAnswer(outcome, route));
   return outcome;
 }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { EnvironmentDiff } from '../diff/comment-model.ts';
-import { escapeInline } from '../diff/markdown.ts';
+import { escapeInline, trimTrailingNewlines } from '../diff/markdown.ts';
 import { renderDiffComments } from '../diff/split.ts';
 import type { Comparison } from '../platform/types.ts';
 import { PROMOTION_STRATEGIES, type PromotionStrategy } from '../store/types.ts';
@@ -134,11 +134,37 @@ function fileSection(files: ChangedFile[]): string[] {
   return lines;
 }
 
+/** The text from outside in a promotion body (commits, notes, paths), masked. */
+function maskedBody(body: PromotionBody, mask: (text: string) => string): PromotionBody {
+  const commits = body.commits && {
+    ...body.commits,
+    commits: body.commits.commits.map((commit) => ({
+      ...commit,
+      title: mask(commit.title),
+      author: commit.author && mask(commit.author),
+    })),
+  };
+  return {
+    ...body,
+    commits,
+    commitsNote: body.commitsNote && mask(body.commitsNote),
+    files: body.files.map((file) => ({ ...file, path: mask(file.path) })),
+  };
+}
+
 /**
  * The description of a promotion pull request, within `maxChars`: metadata, what moves from
  * where to where, the commits, the files, then as much of the target's diff preview as fits.
+ * `mask` scrubs secrets from the text from outside before it is escaped; the caller masks the
+ * whole text again (publish), which covers the preview's code blocks.
  */
-export function renderPromotionBody(body: PromotionBody, maxChars: number): string {
+export function renderPromotionBody(
+  unmasked: PromotionBody,
+  maxChars: number,
+  mask: (text: string) => string = (text) => text,
+): string {
+  // Masked before escaping: an escaped secret (`ghp&#95;…`) no longer matches the masker.
+  const body = maskedBody(unmasked, mask);
   const { where } = body;
   const location = `${escapeInline(where.repo, 200)} <code>${escapeInline(where.head, 200)}</code> → <code>${escapeInline(where.base, 200)}</code>${where.path ? ` (<code>${escapeInline(where.path, 300)}</code>)` : ''}`;
   const head = [
@@ -158,7 +184,6 @@ export function renderPromotionBody(body: PromotionBody, maxChars: number): stri
     '',
   ].join('\n');
   const foot = [
-    '',
     '---',
     body.strategy === 'folder'
       ? `_Opened by DAG. A new promotion rebuilds <code>${escapeInline(where.head, 200)}</code> from <code>${escapeInline(where.base, 200)}</code>; if you push to that branch, DAG stops rewriting it. Comment <code>/promote</code> in the app repository to refresh this pull request._`
@@ -177,7 +202,11 @@ export function renderPromotionBody(body: PromotionBody, maxChars: number): stri
   } else if (body.preview) {
     preview = '_The diff preview does not fit in this description._';
   }
-  const text = `${head}\n${preview}${foot}`;
+  // Sections apart by one blank line: a line right before `---` would become a heading.
+  const text = [head, preview, foot]
+    .map((section) => trimTrailingNewlines(section))
+    .filter((section) => section !== '')
+    .join('\n\n');
   // The fixed parts are bounded (lists are capped), so this only guards pathological names.
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
 }

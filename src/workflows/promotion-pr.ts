@@ -15,7 +15,7 @@ import {
 import { iacCommitUrl } from '../util/commit-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { ensureDeployment } from './deploy.ts';
-import { escapeMarkdown, fitComment } from './markdown.ts';
+import { code, escapeMarkdown, fitComment } from './markdown.ts';
 import {
   PROMOTION_LABELS,
   parsePromotionMetadata,
@@ -318,6 +318,19 @@ export async function publish(
   };
 }
 
+/** The comment DAG closes its promotion pull request with: why nothing is left to promote. */
+export function closeNote(reason: string): string {
+  return `**DAG** closes this promotion: ${escapeMarkdown(reason)}.`;
+}
+
+/** The comment on a promotion pull request DAG stops rewriting: a person pushed to `head`. */
+export function handsOffNote(head: string): string {
+  return (
+    `**DAG** found commits on ${code(head)} that it did not push, so it no longer rewrites this branch. ` +
+    'Merge or close this pull request by hand; the next promotion after that opens a new one.'
+  );
+}
+
 /**
  * Closes DAG's open promotion (and removes its branch) when nothing is left to promote; a
  * pending one (a branch pushed, no pull request recorded) is closed the same way.
@@ -341,7 +354,7 @@ export async function closeNothingLeft(
   await host.platform.closeChangeRequest(
     host.repo,
     record.number,
-    fitComment(`**DAG** closes this promotion: ${escapeMarkdown(reason)}.`, host.platform.provider),
+    fitComment(closeNote(reason), host.platform.provider),
   );
   const closed = await deps.store.savePromotion({ ...record, state: 'closed' });
   if (route.route.strategy === 'folder') await deleteDagBranch(route, closed, deps);

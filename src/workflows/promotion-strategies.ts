@@ -12,6 +12,7 @@ import { previewEnvironment } from './diff.ts';
 import { LISTED_COMMITS, renderPromotionBody, type PromotionBody } from './promotion-body.ts';
 import {
   closeNothingLeft,
+  handsOffNote,
   iacOf,
   metadataOf,
   openPromotion,
@@ -178,12 +179,7 @@ export async function promoteFolder(
         reason: `branch ${head} of ${target.iac.name} has commits DAG did not push; delete it to let DAG promote again`,
       };
     }
-    await host.platform.commentOnChangeRequest(
-      host.repo,
-      open.record.number,
-      `**DAG** found commits on \`${head}\` that it did not push, so it no longer rewrites this branch. ` +
-        'Merge or close this pull request by hand; the next promotion after that opens a new one.',
-    );
+    await host.platform.commentOnChangeRequest(host.repo, open.record.number, handsOffNote(head));
     await store.savePromotion({ ...open.record, handsOff: true });
     return { status: 'hands-off', number: open.record.number, url: open.record.url };
   }
@@ -235,7 +231,7 @@ export async function promoteFolder(
     {
       head,
       base,
-      body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars),
+      body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars, deps.mask),
       pushedHead: published.head,
       sourceSha: provenance.sha,
       pending,
@@ -322,6 +318,7 @@ export async function promoteBranch(
           preview,
         },
         maxChars,
+        deps.mask,
       );
   };
   const previewOf = async (files: Record<string, string>) =>

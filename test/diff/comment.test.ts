@@ -96,7 +96,7 @@ describe('renderDiffComment', () => {
     );
     expect(body).not.toContain('prod/same');
     expect(body).toContain('**Error:**\n\n```text\nadmission webhook denied the request\n```');
-    expect(body).toContain('- helm not available&#58; chart objects not rendered');
+    expect(body).toContain('- helm not available: chart objects not rendered');
   });
 
   it('warns when the preview is outdated', () => {
@@ -133,7 +133,7 @@ describe('renderDiffComment', () => {
     expect(outside).not.toContain('`code`');
     expect(outside).not.toMatch(/@everyone/);
     expect(outside).not.toMatch(/^# heading/m);
-    expect(body).toContain('x&lt;/details&gt;&lt;script&gt;alert&#40;1&#41;&lt;/script&gt;');
+    expect(body).toContain('x&lt;/details&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
     // Inside its fence the error keeps its text, and the fence outruns its backticks.
     expect(body).toContain('````text\n```\n</details>\n<script>x</script>\n````');
   });
@@ -187,9 +187,9 @@ describe('renderDiffComment', () => {
 describe('escapeInline', () => {
   it.each([
     ['plain-name.v1', 'plain-name.v1'],
-    ['a<b>&"\'', 'a&lt;b&gt;&amp;&quot;&#39;'],
-    ['*_`[]()|#!~\\', '&#42;&#95;&#96;&#91;&#93;&#40;&#41;&#124;&#35;&#33;&#126;&#92;'],
-    ['https://x', 'https&#58;//x'],
+    ['a<b>&"\'', 'a&lt;b&gt;&amp;"\''],
+    ['*_`[]()|#!~\\', '&#42;&#95;&#96;&#91;&#93;()&#124;#\u200b!&#126;&#92;'],
+    ['https://x', 'https:\u200b//x'],
     ['@admin', '@\u200badmin'],
     ['two\nlines\r\u2028here', 'two lines here'],
   ])('%j', (input, expected) => {

@@ -130,6 +130,7 @@ describe('promotion PR body', () => {
     expect(text).not.toContain('dag/diff');
     const tiny = renderPromotionBody(big, 3_000);
     expect(tiny.length).toBeLessThanOrEqual(3_000);
-    expect(tiny).toContain('_The diff preview does not fit in this description._');
+    // A blank line before the rule: right after a line, `---` would turn it into a heading.
+    expect(tiny).toContain('_The diff preview does not fit in this description._\n\n---\n');
   });
 });

@@ -255,7 +255,8 @@ describe('reportDeploy', () => {
       await report(record, command);
       expect(posted()).toEqual(['in_progress', 'failure']);
       expect(comment()).toEqual([
-        'deploy-staging: **DAG** could not deploy `aaaaaaa` of #7 to **staging**: values&#95;&#42;x&#42;.yaml: bad YAML',
+        // The error in a code block: nothing in it is Markdown, nothing needs escaping.
+        'deploy-staging: **DAG** could not deploy `aaaaaaa` of #7 to **staging**:\n\n```text\nvalues_*x*.yaml: bad YAML\n```',
       ]);
     });
 
@@ -277,7 +278,7 @@ describe('reportDeploy', () => {
         expect(platform.deployments).toEqual([]);
         expect(platform.states).toEqual([]);
         expect(comment()).toEqual([
-          'deploy-staging: **DAG** could not deploy `aaaaaaa` of #7 to **staging**: bad YAML',
+          'deploy-staging: **DAG** could not deploy `aaaaaaa` of #7 to **staging**:\n\n```text\nbad YAML\n```',
         ]);
         expect(await reportedState(record)).toBe('failure');
         // The end is reported: a later report job asks nothing more of the provider.
