@@ -122,7 +122,7 @@ export function kustomizeBuild(files: Record<string, string>): KubeObject[] {
   if (namespace !== undefined && (typeof namespace !== 'string' || namespace === '')) {
     throw unsupported('`namespace` must be a non-empty string');
   }
-  const all = [...resources, ...generated.map((g) => g.object)];
+  const all = [...generated.map((g) => g.object), ...resources];
   if (namespace !== undefined) {
     for (const object of all) object.metadata.namespace = namespace;
   }

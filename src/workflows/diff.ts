@@ -6,6 +6,7 @@ import { objectKey } from '../k8s/normalize.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { HelmTemplateResult } from '../render/helm-template.ts';
+import { kustomizeBuild } from '../render/kustomize-build.ts';
 import { parseYamlDocuments } from '../render/yaml.ts';
 import type { App, ConfigStore, Environment } from '../store/types.ts';
 import type {
@@ -19,6 +20,7 @@ import { maskDiffText } from '../diff/mask-text.ts';
 import { objectChanges, type ObjectPair } from '../diff/object-change.ts';
 import { checkRunOutput, renderDiffComments } from '../diff/split.ts';
 import { unifiedDiff } from '../diff/unified.ts';
+import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
 import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
 
@@ -50,14 +52,10 @@ export type DiffDeps = PreviewDeps & {
 
 export const DIFF_CHECK = 'dag/diff';
 
-/** Files that are Kubernetes objects DAG can dry-run (kustomize's own files are not). */
-const NOT_OBJECTS = new Set([
-  'kustomization.yaml',
-  'kustomizeconfig.yaml',
-  'values.yaml',
-  'Chart.yaml',
-]);
+/** Files of a plain chart's folder that are not Kubernetes objects. */
+const NOT_OBJECTS = new Set(['values.yaml', 'Chart.yaml']);
 
+/** The top-level YAML files of a plain chart's folder that are Kubernetes objects. */
 function objectsOf(files: Record<string, string>): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const [path, text] of Object.entries(files)) {
@@ -197,7 +195,23 @@ export async function previewEnvironment(
     }
     desired = rendered.objects.filter(isKubeObject);
   } else {
-    desired = objectsOf(files);
+    // What Flux applies is what the folder builds to with kustomize: the values ConfigMap with
+    // its hashed name, the HelmRelease pointing at it, all in the kustomization's namespace.
+    try {
+      desired = kustomizeBuild(files);
+    } catch (error) {
+      notes.push(
+        `Live diff skipped: DAG dry-runs what the folder builds to with kustomize, and ${reasonOf(error)}. The IAC diff above is complete.`,
+      );
+      return {
+        environment: env.name,
+        iacFiles,
+        objects: [],
+        validation: { result: 'skipped', reason: 'the kustomization cannot be built' },
+        notes,
+      };
+    }
+    notes.push(workloadNote(app));
   }
   let validation: Validation = { result: 'passed' };
   const pairs: ObjectPair[] = [];
@@ -232,7 +246,7 @@ export async function previewEnvironment(
       ),
     );
     if (state.ok) {
-      for (const old of objectsOf(current)) {
+      for (const old of previousObjects(env, current, notes)) {
         const withNs = old.metadata.namespace
           ? old
           : { ...old, metadata: { ...old.metadata, namespace } };
@@ -244,8 +258,42 @@ export async function previewEnvironment(
   } catch (error) {
     validation = { result: 'skipped', reason: reasonOf(error) };
   }
-  const objects = await objectChanges(pairs);
+  const objects = await objectChanges(maskValuesConfigMaps(pairs));
   return { environment: env.name, iacFiles, objects, validation, notes };
+}
+
+/**
+ * The objects the environment's folder holds today, for what the new files drop (Flux prunes
+ * them): a Flux folder as kustomize builds it, so the values ConfigMap of the old hash is among
+ * them. A folder that does not build shows no deletions, and says so.
+ */
+function previousObjects(
+  env: Environment,
+  current: Record<string, string>,
+  notes: string[],
+): KubeObject[] {
+  if (env.helmType === 'plain') return objectsOf(current);
+  if (Object.keys(current).length === 0) return [];
+  try {
+    return kustomizeBuild(current);
+  } catch (error) {
+    notes.push(
+      `Objects the new files would delete are not shown: the folder in the IAC repository does not build (${reasonOf(error)}).`,
+    );
+    return [];
+  }
+}
+
+/** Why the objects the HelmRelease's chart renders (Deployments, Services...) are not shown. */
+function workloadNote(app: App): string {
+  const { chart } = app;
+  const where = {
+    'app-repo': `the chart at ${chart.path} of the app repository`,
+    helm: `the chart ${chart.name ?? ''} from its Helm repository`,
+    oci: 'the chart from its OCI repository',
+    git: `the chart at ${chart.path} of its Git repository`,
+  }[chart.source];
+  return `The objects above are what Flux applies from the folder. The workload-level diff (what the HelmRelease's chart renders) is not shown: Flux's helm-controller renders ${where} in the cluster, and DAG does not render Flux charts.`;
 }
 
 /**

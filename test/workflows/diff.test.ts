@@ -80,9 +80,11 @@ describe('runDiff', () => {
     const model = await runDiff(request([1]), deps());
     const env = model.environments[0];
     expect(env?.validation).toEqual({ result: 'passed' });
+    // The folder as kustomize builds it: the values ConfigMap (hash-suffixed) comes first.
     expect(env?.objects.map((o) => [o.kind, o.change])).toEqual([
-      ['HelmRelease', 'created'],
+      ['ConfigMap', 'created'],
       ['GitRepository', 'created'],
+      ['HelmRelease', 'created'],
     ]);
     expect(env?.iacFiles.map((f) => f.change)).toEqual([
       'created',
