@@ -34,10 +34,14 @@ export interface IacReader {
 
 /** What previewing an environment's new files needs: rendering plain charts, its cluster. */
 export type PreviewDeps = {
-  /** Renders a plain chart's objects (`helm template`); absent or unavailable: IAC diff only. */
+  /**
+   * Renders a chart's objects (`helm template`, `values` on top of the chart's own): a plain
+   * chart's (absent or unavailable: IAC diff only), and a Flux HelmRelease's chart when DAG can
+   * read it (absent or unavailable: no workload-level diff).
+   */
   helmTemplate?: (
     chart: Record<string, string>,
-    release: { name: string; namespace: string },
+    release: { name: string; namespace: string; values?: string },
   ) => Promise<HelmTemplateResult>;
   clusters: { get(clusterId: number): Promise<ClusterClient> };
 };
@@ -142,6 +146,12 @@ async function environmentDiff(
       notes,
     };
   }
+  // A Flux HelmRelease's chart in the app repository is the head's (its GitRepository is pinned
+  // to the deployed commit): read it so the preview can show what it renders.
+  const fluxChart =
+    env.helmType === 'flux' && app.chart.source === 'app-repo' && deps.helmTemplate
+      ? await reader.readFolder(app.chart.path).catch(() => undefined)
+      : undefined;
   let current: Record<string, string> = {};
   try {
     const token = await store.iacToken(iac.id);
@@ -152,7 +162,7 @@ async function environmentDiff(
       `The IAC repository could not be read (${reasonOf(error)}): files are shown as new.`,
     );
   }
-  return previewEnvironment({ env, app, current, files, notes }, deps);
+  return previewEnvironment({ env, app, current, files, notes, fluxChart }, deps);
 }
 
 /**
@@ -167,10 +177,12 @@ export async function previewEnvironment(
     current: Record<string, string>;
     files: Record<string, string>;
     notes: string[];
+    /** The files of a Flux HelmRelease's chart, when DAG could read them. */
+    fluxChart?: Record<string, string> | undefined;
   },
   deps: PreviewDeps,
 ): Promise<EnvironmentDiff> {
-  const { env, app, current, files, notes } = input;
+  const { env, app, current, files, notes, fluxChart } = input;
   const iacFiles = fileDiffs(current, files, env.iacPath);
 
   const namespace = env.helmNamespace ?? 'default';
@@ -211,7 +223,7 @@ export async function previewEnvironment(
         notes,
       };
     }
-    notes.push(workloadNote(app));
+    desired.push(...(await workloads(app, desired, files, fluxChart, deps, notes)));
   }
   let validation: Validation = { result: 'passed' };
   const pairs: ObjectPair[] = [];
@@ -284,16 +296,53 @@ function previousObjects(
   }
 }
 
-/** Why the objects the HelmRelease's chart renders (Deployments, Services...) are not shown. */
-function workloadNote(app: App): string {
-  const { chart } = app;
-  const where = {
-    'app-repo': `the chart at ${chart.path} of the app repository`,
-    helm: `the chart ${chart.name ?? ''} from its Helm repository`,
-    oci: 'the chart from its OCI repository',
-    git: `the chart at ${chart.path} of its Git repository`,
-  }[chart.source];
-  return `The objects above are what Flux applies from the folder. The workload-level diff (what the HelmRelease's chart renders) is not shown: Flux's helm-controller renders ${where} in the cluster, and DAG does not render Flux charts.`;
+/**
+ * What the HelmRelease's chart renders (Deployments, Services...), as helm-controller will render
+ * it: `helm template` of the chart with the bundle's values.yaml on top, for the release name and
+ * namespace of the HelmRelease. Only a chart in the app repository can be read; otherwise, or
+ * without helm, a note says why the workload-level diff is not shown.
+ */
+async function workloads(
+  app: App,
+  built: readonly KubeObject[],
+  files: Record<string, string>,
+  chart: Record<string, string> | undefined,
+  deps: PreviewDeps,
+  notes: string[],
+): Promise<KubeObject[]> {
+  const notShown = (why: string) => {
+    notes.push(
+      `The workload-level diff (what the HelmRelease's chart renders) is not shown: ${why}. The objects above are what Flux applies from the folder.`,
+    );
+    return [];
+  };
+  const source = app.chart.source;
+  if (source !== 'app-repo') {
+    return notShown(
+      `Flux fetches the chart from its ${source === 'helm' ? 'Helm' : source === 'oci' ? 'OCI' : 'Git'} repository in the cluster, and DAG does not fetch it`,
+    );
+  }
+  if (!deps.helmTemplate) return notShown('no `helm` binary is configured');
+  if (!chart) return notShown(`the chart at ${app.chart.path} could not be read`);
+  const releases = built.filter((o) => o.kind === 'HelmRelease');
+  const release = releases[0];
+  const spec = release?.spec as { releaseName?: unknown; targetNamespace?: unknown } | undefined;
+  if (releases.length !== 1 || !release) return notShown('the folder has no single HelmRelease');
+  const rendered = await deps
+    .helmTemplate(chart, {
+      name: typeof spec?.releaseName === 'string' ? spec.releaseName : release.metadata.name,
+      namespace:
+        typeof spec?.targetNamespace === 'string'
+          ? spec.targetNamespace
+          : String(release.metadata.namespace ?? 'default'),
+      values: files['values.yaml'] ?? '',
+    })
+    .catch((error: unknown) => ({ unavailable: reasonOf(error) }));
+  if ('unavailable' in rendered) return notShown(rendered.unavailable);
+  notes.push(
+    `Workload objects are rendered with \`helm template\` from the chart at ${app.chart.path} and dry-run as DAG would apply them; Flux's helm-controller applies them through Helm. Workloads a new chart drops are not shown as deleted.`,
+  );
+  return rendered.objects.filter(isKubeObject);
 }
 
 /**

@@ -46,6 +46,22 @@ describe('helmTemplate', () => {
     });
   });
 
+  it('gives a values file on top of the chart’s own with --values', async () => {
+    // A stand-in that prints the file it is given after --values (itself a manifest here).
+    const valuesHelm = path.join(dir, 'helm-values');
+    writeFileSync(valuesHelm, '#!/bin/sh\n[ "$6" = --values ] || exit 2\ncat "$7"\n');
+    chmodSync(valuesHelm, 0o755);
+    const values = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-values\n';
+    const result = await helmTemplate(
+      { 'Chart.yaml': 'name: web\nversion: 0.1.0\n' },
+      { name: 'web', namespace: 'apps', values },
+      { helm: valuesHelm },
+    );
+    expect(result).toEqual({
+      objects: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-values' } }],
+    });
+  });
+
   it("passes helm's own error on", async () => {
     await expect(
       helmTemplate(

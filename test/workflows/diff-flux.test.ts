@@ -157,7 +157,22 @@ describe('the live diff of a Flux environment', () => {
       ['GitRepository', 'created'],
       ['HelmRelease', 'created'],
     ]);
-    expect(first.notes.join('\n')).toContain('The workload-level diff');
+    expect(first.notes.join('\n')).toContain(
+      "The workload-level diff (what the HelmRelease's chart renders) is not shown: no `helm` binary is configured",
+    );
+    const fromHelmRepository = await previewEnvironment(
+      {
+        env,
+        app: { ...app, chart: { ...app.chart, source: 'helm', name: 'my-app' } },
+        current,
+        files: current,
+        notes: [],
+      },
+      { clusters: { get: async () => client }, helmTemplate: async () => ({ objects: [] }) },
+    );
+    expect(fromHelmRepository.notes.join('\n')).toContain(
+      'Flux fetches the chart from its Helm repository in the cluster, and DAG does not fetch it',
+    );
     for (const secret of SECRETS) expect(JSON.stringify(first)).not.toContain(secret);
   });
 
