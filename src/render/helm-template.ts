@@ -68,3 +68,25 @@ export async function helmTemplate(
     await rm(work, { recursive: true, force: true });
   }
 }
+
+const available = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether the `helm` binary exists (asked once per path, with `helm version`), so DAG reads a
+ * chart to render only when it can render it. Any answer but "no such file" counts as there.
+ */
+export function helmAvailable(helm = 'helm'): Promise<boolean> {
+  let answer = available.get(helm);
+  if (answer === undefined) {
+    answer = new Promise<boolean>((resolve) => {
+      execFile(
+        helm,
+        ['version', '--short'],
+        { timeout: 10_000, env: { PATH: process.env.PATH ?? '' } },
+        (error) => resolve((error as NodeJS.ErrnoException | null)?.code !== 'ENOENT'),
+      );
+    });
+    available.set(helm, answer);
+  }
+  return answer;
+}

@@ -43,6 +43,8 @@ export type PreviewDeps = {
     chart: Record<string, string>,
     release: { name: string; namespace: string; values?: string },
   ) => Promise<HelmTemplateResult>;
+  /** Whether helmTemplate can run at all (absent: assumed), asked before a chart is read. */
+  helmAvailable?: () => Promise<boolean>;
   clusters: { get(clusterId: number): Promise<ClusterClient> };
 };
 
@@ -149,7 +151,10 @@ async function environmentDiff(
   // A Flux HelmRelease's chart in the app repository is the head's (its GitRepository is pinned
   // to the deployed commit): read it so the preview can show what it renders.
   const fluxChart =
-    env.helmType === 'flux' && app.chart.source === 'app-repo' && deps.helmTemplate
+    env.helmType === 'flux' &&
+    app.chart.source === 'app-repo' &&
+    deps.helmTemplate &&
+    (await (deps.helmAvailable?.() ?? true))
       ? await reader.readFolder(app.chart.path).catch(() => undefined)
       : undefined;
   let current: Record<string, string> = {};
@@ -322,8 +327,10 @@ async function workloads(
       `Flux fetches the chart from its ${source === 'helm' ? 'Helm' : source === 'oci' ? 'OCI' : 'Git'} repository in the cluster, and DAG does not fetch it`,
     );
   }
-  if (!deps.helmTemplate) return notShown('no `helm` binary is configured');
-  if (!chart) return notShown(`the chart at ${app.chart.path} could not be read`);
+  if (!deps.helmTemplate || (deps.helmAvailable && !(await deps.helmAvailable()))) {
+    return notShown('no `helm` binary is available');
+  }
+  if (!chart) return notShown(`the chart at ${app.chart.path} of the app repository was not read`);
   const releases = built.filter((o) => o.kind === 'HelmRelease');
   const release = releases[0];
   const spec = release?.spec as { releaseName?: unknown; targetNamespace?: unknown } | undefined;

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { helmTemplate } from '../../src/render/helm-template.ts';
+import { helmAvailable, helmTemplate } from '../../src/render/helm-template.ts';
 
 // A stand-in for helm that behaves like `helm template NAME DIR --namespace NS`: it reads the
 // chart folder it is given and prints one manifest per template file, as helm's output looks.
@@ -60,6 +60,11 @@ describe('helmTemplate', () => {
     expect(result).toEqual({
       objects: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-values' } }],
     });
+  });
+
+  it('knows whether there is a helm binary', async () => {
+    expect(await helmAvailable(fakeHelm)).toBe(true);
+    expect(await helmAvailable(path.join(dir, 'no-such-helm'))).toBe(false);
   });
 
   it("passes helm's own error on", async () => {

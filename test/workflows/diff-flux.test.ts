@@ -158,7 +158,7 @@ describe('the live diff of a Flux environment', () => {
       ['HelmRelease', 'created'],
     ]);
     expect(first.notes.join('\n')).toContain(
-      "The workload-level diff (what the HelmRelease's chart renders) is not shown: no `helm` binary is configured",
+      "The workload-level diff (what the HelmRelease's chart renders) is not shown: no `helm` binary is available",
     );
     const fromHelmRepository = await previewEnvironment(
       {

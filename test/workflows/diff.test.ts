@@ -202,6 +202,26 @@ describe('runDiff', () => {
     expect(model.environments[0]?.notes.join('\n')).toContain('rendered with `helm template`');
   });
 
+  it('reads no Flux chart when there is no helm binary, and says the workloads are not shown', async () => {
+    const read: string[] = [];
+    platform.readFolder = async (_repo, _ref, path) => {
+      read.push(path);
+      return undefined;
+    };
+    const model = await runDiff(request([1]), {
+      ...deps(),
+      helmTemplate: async () => {
+        throw new Error('not called');
+      },
+      helmAvailable: async () => false,
+    });
+    expect(read).toEqual([]);
+    expect(model.environments[0]?.validation).toEqual({ result: 'passed' });
+    expect(model.environments[0]?.notes.join('\n')).toContain(
+      'is not shown: no `helm` binary is available',
+    );
+  });
+
   it('says the live diff of a plain chart needs helm, and still shows its IAC diff', async () => {
     const model = await runDiff(request([2]), deps());
     expect(model.environments[0]?.validation).toEqual({
