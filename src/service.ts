@@ -12,7 +12,7 @@ import { Metrics } from './metrics/registry.ts';
 import { platformFactory } from './platform/factory.ts';
 import { iacPlatformFactory } from './platform/iac-platform.ts';
 import { renderBundle } from './render/bundle.ts';
-import { helmTemplate } from './render/helm-template.ts';
+import { helmAvailable, helmTemplate } from './render/helm-template.ts';
 import { loadTemplates } from './render/templates.ts';
 import { parseValuesFile } from './render/yaml.ts';
 import { createLogger, SecretMasker, type Logger } from './log.ts';
@@ -219,6 +219,7 @@ export async function startService(
         await runDiff(request, {
           helmTemplate: (chart, release) =>
             helmTemplate(chart, release, { helm: settings.helmPath }),
+          helmAvailable: () => helmAvailable(settings.helmPath),
           store,
           platform: platform as Platform & PullRequests,
           iac: iac.withLog(jobLog),
@@ -277,6 +278,7 @@ export async function startService(
           await runPromotion(request, {
             helmTemplate: (chart, release) =>
               helmTemplate(chart, release, { helm: settings.helmPath }),
+            helmAvailable: () => helmAvailable(settings.helmPath),
             clusters,
             store,
             appPlatform: appPlatform as Platform & ChangeRequests & Partial<PullRequests>,

@@ -9,16 +9,20 @@ import { parseYamlDocuments } from './yaml.ts';
 export type HelmTemplateResult = { objects: unknown[] } | { unavailable: string };
 
 /**
- * Renders a plain chart's workloads with `helm template`, as Argo CD or `helm install` would,
- * so they can be dry-run on the cluster. A missing `helm` binary is an answer, not an error.
+ * Renders a chart's workloads with `helm template`, as Argo CD, `helm install` or Flux's
+ * helm-controller would, so they can be dry-run on the cluster. `release.values` is a values file
+ * given on top of the chart's own (`--values`), as a HelmRelease's `valuesFrom` is. A missing
+ * `helm` binary is an answer, not an error.
  */
 export async function helmTemplate(
   chart: Record<string, string>,
-  release: { name: string; namespace: string },
+  release: { name: string; namespace: string; values?: string },
   options: { helm?: string; timeoutMs?: number } = {},
 ): Promise<HelmTemplateResult> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'dag-helm-'));
+  const work = await mkdtemp(path.join(os.tmpdir(), 'dag-helm-'));
+  const dir = path.join(work, 'chart');
   try {
+    await mkdir(dir);
     for (const [file, content] of Object.entries(chart)) {
       const target = path.resolve(dir, file);
       if (!target.startsWith(`${dir}${path.sep}`))
@@ -26,10 +30,16 @@ export async function helmTemplate(
       await mkdir(path.dirname(target), { recursive: true });
       await writeFile(target, content);
     }
+    const valuesArgs: string[] = [];
+    if (release.values !== undefined) {
+      const file = path.join(work, 'values.yaml');
+      await writeFile(file, release.values);
+      valuesArgs.push('--values', file);
+    }
     const output = await new Promise<string>((resolve, reject) => {
       execFile(
         options.helm ?? 'helm',
-        ['template', release.name, dir, '--namespace', release.namespace],
+        ['template', release.name, dir, '--namespace', release.namespace, ...valuesArgs],
         {
           timeout: options.timeoutMs ?? 60_000,
           maxBuffer: 64 * 1024 * 1024,
@@ -55,6 +65,28 @@ export async function helmTemplate(
       objects: parseYamlDocuments(output, 'helm template output').filter((d) => d !== null),
     };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(work, { recursive: true, force: true });
   }
+}
+
+const available = new Map<string, Promise<boolean>>();
+
+/**
+ * Whether the `helm` binary exists (asked once per path, with `helm version`), so DAG reads a
+ * chart to render only when it can render it. Any answer but "no such file" counts as there.
+ */
+export function helmAvailable(helm = 'helm'): Promise<boolean> {
+  let answer = available.get(helm);
+  if (answer === undefined) {
+    answer = new Promise<boolean>((resolve) => {
+      execFile(
+        helm,
+        ['version', '--short'],
+        { timeout: 10_000, env: { PATH: process.env.PATH ?? '' } },
+        (error) => resolve((error as NodeJS.ErrnoException | null)?.code !== 'ENOENT'),
+      );
+    });
+    available.set(helm, answer);
+  }
+  return answer;
 }

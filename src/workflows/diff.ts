@@ -6,6 +6,7 @@ import { objectKey } from '../k8s/normalize.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { HelmTemplateResult } from '../render/helm-template.ts';
+import { kustomizeBuild } from '../render/kustomize-build.ts';
 import { parseYamlDocuments } from '../render/yaml.ts';
 import type { App, ConfigStore, Environment } from '../store/types.ts';
 import type {
@@ -27,6 +28,7 @@ import {
 } from '../diff/check-runs.ts';
 import { renderDiffComments } from '../diff/split.ts';
 import { unifiedDiff } from '../diff/unified.ts';
+import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
 import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
 
@@ -40,11 +42,17 @@ export interface IacReader {
 
 /** What previewing an environment's new files needs: rendering plain charts, its cluster. */
 export type PreviewDeps = {
-  /** Renders a plain chart's objects (`helm template`); absent or unavailable: IAC diff only. */
+  /**
+   * Renders a chart's objects (`helm template`, `values` on top of the chart's own): a plain
+   * chart's (absent or unavailable: IAC diff only), and a Flux HelmRelease's chart when DAG can
+   * read it (absent or unavailable: no workload-level diff).
+   */
   helmTemplate?: (
     chart: Record<string, string>,
-    release: { name: string; namespace: string },
+    release: { name: string; namespace: string; values?: string },
   ) => Promise<HelmTemplateResult>;
+  /** Whether helmTemplate can run at all (absent: assumed), asked before a chart is read. */
+  helmAvailable?: () => Promise<boolean>;
   clusters: { get(clusterId: number): Promise<ClusterClient> };
 };
 
@@ -56,14 +64,10 @@ export type DiffDeps = PreviewDeps & {
   log: Logger;
 };
 
-/** Files that are Kubernetes objects DAG can dry-run (kustomize's own files are not). */
-const NOT_OBJECTS = new Set([
-  'kustomization.yaml',
-  'kustomizeconfig.yaml',
-  'values.yaml',
-  'Chart.yaml',
-]);
+/** Files of a plain chart's folder that are not Kubernetes objects. */
+const NOT_OBJECTS = new Set(['values.yaml', 'Chart.yaml']);
 
+/** The top-level YAML files of a plain chart's folder that are Kubernetes objects. */
 function objectsOf(files: Record<string, string>): KubeObject[] {
   const objects: KubeObject[] = [];
   for (const [path, text] of Object.entries(files)) {
@@ -150,6 +154,15 @@ async function environmentDiff(
       notes,
     };
   }
+  // A Flux HelmRelease's chart in the app repository is the head's (its GitRepository is pinned
+  // to the deployed commit): read it so the preview can show what it renders.
+  const fluxChart =
+    env.helmType === 'flux' &&
+    app.chart.source === 'app-repo' &&
+    deps.helmTemplate &&
+    (await (deps.helmAvailable?.() ?? true))
+      ? await reader.readFolder(app.chart.path).catch(() => undefined)
+      : undefined;
   let current: Record<string, string> = {};
   try {
     const token = await store.iacToken(iac.id);
@@ -160,7 +173,7 @@ async function environmentDiff(
       `The IAC repository could not be read (${reasonOf(error)}): files are shown as new.`,
     );
   }
-  return previewEnvironment({ env, app, current, files, notes }, deps);
+  return previewEnvironment({ env, app, current, files, notes, fluxChart }, deps);
 }
 
 /**
@@ -175,10 +188,12 @@ export async function previewEnvironment(
     current: Record<string, string>;
     files: Record<string, string>;
     notes: string[];
+    /** The files of a Flux HelmRelease's chart, when DAG could read them. */
+    fluxChart?: Record<string, string> | undefined;
   },
   deps: PreviewDeps,
 ): Promise<EnvironmentDiff> {
-  const { env, app, current, files, notes } = input;
+  const { env, app, current, files, notes, fluxChart } = input;
   const iacFiles = fileDiffs(current, files, env.iacPath);
 
   const namespace = env.helmNamespace ?? 'default';
@@ -203,7 +218,23 @@ export async function previewEnvironment(
     }
     desired = rendered.objects.filter(isKubeObject);
   } else {
-    desired = objectsOf(files);
+    // What Flux applies is what the folder builds to with kustomize: the values ConfigMap with
+    // its hashed name, the HelmRelease pointing at it, all in the kustomization's namespace.
+    try {
+      desired = kustomizeBuild(files);
+    } catch (error) {
+      notes.push(
+        `Live diff skipped: DAG dry-runs what the folder builds to with kustomize, and ${reasonOf(error)}. The IAC diff above is complete.`,
+      );
+      return {
+        environment: env.name,
+        iacFiles,
+        objects: [],
+        validation: { result: 'skipped', reason: 'the kustomization cannot be built' },
+        notes,
+      };
+    }
+    desired.push(...(await workloads(app, desired, files, fluxChart, deps, notes)));
   }
   let validation: Validation = { result: 'passed' };
   const pairs: ObjectPair[] = [];
@@ -239,7 +270,7 @@ export async function previewEnvironment(
       ),
     );
     if (state.ok) {
-      for (const old of objectsOf(current)) {
+      for (const old of previousObjects(env, current, notes)) {
         const withNs = old.metadata.namespace
           ? old
           : { ...old, metadata: { ...old.metadata, namespace } };
@@ -251,8 +282,81 @@ export async function previewEnvironment(
   } catch (error) {
     validation = { result: 'skipped', reason: reasonOf(error) };
   }
-  const objects = await objectChanges(pairs);
+  const objects = await objectChanges(maskValuesConfigMaps(pairs));
   return { environment: env.name, iacFiles, objects, validation, notes };
+}
+
+/**
+ * The objects the environment's folder holds today, for what the new files drop (Flux prunes
+ * them): a Flux folder as kustomize builds it, so the values ConfigMap of the old hash is among
+ * them. A folder that does not build shows no deletions, and says so.
+ */
+function previousObjects(
+  env: Environment,
+  current: Record<string, string>,
+  notes: string[],
+): KubeObject[] {
+  if (env.helmType === 'plain') return objectsOf(current);
+  if (Object.keys(current).length === 0) return [];
+  try {
+    return kustomizeBuild(current);
+  } catch (error) {
+    notes.push(
+      `Objects the new files would delete are not shown: the folder in the IAC repository does not build (${reasonOf(error)}).`,
+    );
+    return [];
+  }
+}
+
+/**
+ * What the HelmRelease's chart renders (Deployments, Services...), as helm-controller will render
+ * it: `helm template` of the chart with the bundle's values.yaml on top, for the release name and
+ * namespace of the HelmRelease. Only a chart in the app repository can be read; otherwise, or
+ * without helm, a note says why the workload-level diff is not shown.
+ */
+async function workloads(
+  app: App,
+  built: readonly KubeObject[],
+  files: Record<string, string>,
+  chart: Record<string, string> | undefined,
+  deps: PreviewDeps,
+  notes: string[],
+): Promise<KubeObject[]> {
+  const notShown = (why: string) => {
+    notes.push(
+      `The workload-level diff (what the HelmRelease's chart renders) is not shown: ${why}. The objects above are what Flux applies from the folder.`,
+    );
+    return [];
+  };
+  const source = app.chart.source;
+  if (source !== 'app-repo') {
+    return notShown(
+      `Flux fetches the chart from its ${source === 'helm' ? 'Helm' : source === 'oci' ? 'OCI' : 'Git'} repository in the cluster, and DAG does not fetch it`,
+    );
+  }
+  if (!deps.helmTemplate || (deps.helmAvailable && !(await deps.helmAvailable()))) {
+    return notShown('no `helm` binary is available');
+  }
+  if (!chart) return notShown(`the chart at ${app.chart.path} of the app repository was not read`);
+  const releases = built.filter((o) => o.kind === 'HelmRelease');
+  const release = releases[0];
+  const spec = release?.spec as { releaseName?: unknown; targetNamespace?: unknown } | undefined;
+  if (releases.length !== 1 || !release) return notShown('the folder has no single HelmRelease');
+  const rendered = await deps
+    .helmTemplate(chart, {
+      name: typeof spec?.releaseName === 'string' ? spec.releaseName : release.metadata.name,
+      namespace:
+        typeof spec?.targetNamespace === 'string'
+          ? spec.targetNamespace
+          : String(release.metadata.namespace ?? 'default'),
+      values: files['values.yaml'] ?? '',
+    })
+    .catch((error: unknown) => ({ unavailable: reasonOf(error) }));
+  if ('unavailable' in rendered) return notShown(rendered.unavailable);
+  notes.push(
+    `Workload objects are rendered with \`helm template\` from the chart at ${app.chart.path} and dry-run as DAG would apply them; Flux's helm-controller applies them through Helm. Workloads a new chart drops are not shown as deleted.`,
+  );
+  return rendered.objects.filter(isKubeObject);
 }
 
 /**

@@ -133,6 +133,8 @@ describe('/diff on a GitHub pull request, end to end', () => {
 
     expect(diffComment).toContain('staging');
     expect(diffComment).toContain('HelmRelease');
+    // The live diff is of what the folder builds to: the values ConfigMap with kustomize's hash.
+    expect(diffComment).toMatch(/my-app-values-[a-z0-9]{10}/);
     expect(diffComment).toMatch(/```+diff/);
     expect(diffComment).toContain('clusters/staging/my-app/helmrelease.yaml');
     // Secrets never reach the comment: not the values password, not the cluster token.

@@ -77,7 +77,8 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     // The body previews production: the IAC files, and the release dry-run on its cluster.
     expect(body).toContain('### Diff preview of production');
     expect(body).toContain('✅ passed');
-    expect(body).toContain('| production | 4 | 2 | 0 | 0 | 0 | ✅ passed |');
+    // Created: the values ConfigMap, the source and the HelmRelease, as kustomize builds the folder.
+    expect(body).toContain('| production | 4 | 3 | 0 | 0 | 0 | ✅ passed |');
     expect(body).toContain('<b>created</b> HelmRelease <code>apps/shop</code>');
     expect(body).toContain('clusters/production/my-app/values.yaml');
 

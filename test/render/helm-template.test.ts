@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { helmTemplate } from '../../src/render/helm-template.ts';
+import { helmAvailable, helmTemplate } from '../../src/render/helm-template.ts';
 
 // A stand-in for helm that behaves like `helm template NAME DIR --namespace NS`: it reads the
 // chart folder it is given and prints one manifest per template file, as helm's output looks.
@@ -44,6 +44,27 @@ describe('helmTemplate', () => {
         { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'apps' } },
       ],
     });
+  });
+
+  it('gives a values file on top of the chart’s own with --values', async () => {
+    // A stand-in that prints the file it is given after --values (itself a manifest here).
+    const valuesHelm = path.join(dir, 'helm-values');
+    writeFileSync(valuesHelm, '#!/bin/sh\n[ "$6" = --values ] || exit 2\ncat "$7"\n');
+    chmodSync(valuesHelm, 0o755);
+    const values = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-values\n';
+    const result = await helmTemplate(
+      { 'Chart.yaml': 'name: web\nversion: 0.1.0\n' },
+      { name: 'web', namespace: 'apps', values },
+      { helm: valuesHelm },
+    );
+    expect(result).toEqual({
+      objects: [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'from-values' } }],
+    });
+  });
+
+  it('knows whether there is a helm binary', async () => {
+    expect(await helmAvailable(fakeHelm)).toBe(true);
+    expect(await helmAvailable(path.join(dir, 'no-such-helm'))).toBe(false);
   });
 
   it("passes helm's own error on", async () => {

@@ -80,9 +80,11 @@ describe('runDiff', () => {
     const model = await runDiff(request([1]), deps());
     const env = model.environments[0];
     expect(env?.validation).toEqual({ result: 'passed' });
+    // The folder as kustomize builds it: the values ConfigMap (hash-suffixed) comes first.
     expect(env?.objects.map((o) => [o.kind, o.change])).toEqual([
-      ['HelmRelease', 'created'],
+      ['ConfigMap', 'created'],
       ['GitRepository', 'created'],
+      ['HelmRelease', 'created'],
     ]);
     expect(env?.iacFiles.map((f) => f.change)).toEqual([
       'created',
@@ -160,6 +162,64 @@ describe('runDiff', () => {
     expect(model.environments[0]?.objects.map((o) => [o.kind, o.change])).toEqual([
       ['Deployment', 'created'],
     ]);
+  });
+
+  it('adds what a Flux HelmRelease’s chart in the app repo renders, with the bundle’s values', async () => {
+    const seen: {
+      chart: string[];
+      release: { name: string; namespace: string; values?: string };
+    }[] = [];
+    platform.files['chart/Chart.yaml'] = 'apiVersion: v2\nname: my-app\nversion: 0.1.0\n';
+    platform.files['chart/templates/deployment.yaml'] = 'kind: Deployment\n';
+    const model = await runDiff(request([1]), {
+      ...deps(),
+      helmTemplate: async (chart, release) => {
+        seen.push({ chart: Object.keys(chart).sort(), release });
+        return {
+          objects: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'Deployment',
+              metadata: { name: 'my-app', namespace: 'apps' },
+            },
+          ],
+        };
+      },
+    });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.chart).toEqual(['Chart.yaml', 'templates/deployment.yaml']);
+    expect(seen[0]?.release).toMatchObject({ name: 'my-app', namespace: 'apps' });
+    // The values the HelmRelease gets through its ConfigMap: the bundle's values.yaml.
+    const iacValues = model.environments[0]?.iacFiles.find((f) => f.path.endsWith('/values.yaml'));
+    expect(iacValues).toBeDefined();
+    expect(seen[0]?.release.values).toMatch(/^dag:|\ndag:/);
+    expect(model.environments[0]?.objects.map((o) => [o.kind, o.change])).toEqual([
+      ['ConfigMap', 'created'],
+      ['GitRepository', 'created'],
+      ['HelmRelease', 'created'],
+      ['Deployment', 'created'],
+    ]);
+    expect(model.environments[0]?.notes.join('\n')).toContain('rendered with `helm template`');
+  });
+
+  it('reads no Flux chart when there is no helm binary, and says the workloads are not shown', async () => {
+    const read: string[] = [];
+    platform.readFolder = async (_repo, _ref, path) => {
+      read.push(path);
+      return undefined;
+    };
+    const model = await runDiff(request([1]), {
+      ...deps(),
+      helmTemplate: async () => {
+        throw new Error('not called');
+      },
+      helmAvailable: async () => false,
+    });
+    expect(read).toEqual([]);
+    expect(model.environments[0]?.validation).toEqual({ result: 'passed' });
+    expect(model.environments[0]?.notes.join('\n')).toContain(
+      'is not shown: no `helm` binary is available',
+    );
   });
 
   it('says the live diff of a plain chart needs helm, and still shows its IAC diff', async () => {
