@@ -1,7 +1,7 @@
 import { isKubeObject, namespaceOf, type KubeObject } from '../k8s/object.ts';
 import { isPlainObject, setOwn } from '../render/plain-object.ts';
 import { dumpYaml, parseYamlDocuments } from '../render/yaml.ts';
-import { maskValuesPair } from './masking.ts';
+import { maskMessageAbout, maskValuesPair } from './masking.ts';
 import type { ObjectPair } from './object-change.ts';
 
 /** kustomize's name hash suffix: `-` and 10 characters of its alphabet. */
@@ -32,7 +32,12 @@ export function maskValuesConfigMaps(pairs: readonly ObjectPair[]): ObjectPair[]
     const found = among.filter((p) => generationOf(p[side] as KubeObject) === generation);
     return found.length === 1 ? (found[0]?.[side] as KubeObject) : undefined;
   };
-  return pairs.map((pair) => {
+  return pairs.map((original) => {
+    // An API server's message about the object is masked by what the unmasked object hides:
+    // once its values are masked here, they can no longer be recognised in the message.
+    const pair = original.error
+      ? { ...original, error: maskMessageAbout(original.error, original.live, original.desired) }
+      : original;
     const live = isConfigMap(pair.live) ? pair.live : undefined;
     const desired = isConfigMap(pair.desired) ? pair.desired : undefined;
     if (live && desired) {

@@ -174,7 +174,7 @@ function unsupported(what: string): UnsupportedKustomization {
 
 function readKustomization(files: Record<string, string>): Record<string, unknown> {
   const text = files[KUSTOMIZATION];
-  if (text === undefined) throw new UnsupportedKustomization(`the folder has no ${KUSTOMIZATION}`);
+  if (text === undefined) return generatedKustomization(files);
   const docs = parseYamlDocuments(text, KUSTOMIZATION);
   const doc = docs[0];
   if (docs.length !== 1 || !isPlainObject(doc)) {
@@ -189,6 +189,33 @@ function readKustomization(files: Record<string, string>): Record<string, unknow
     throw unsupported(`kind ${String(doc.kind)}`);
   }
   return doc;
+}
+
+/**
+ * What Flux's kustomize-controller builds a folder without a kustomization.yaml as: a generated
+ * one whose resources are the folder's Kubernetes manifests (files whose YAML documents are
+ * all Kubernetes objects; other YAML files are left out, as Flux leaves them out). Flux also
+ * scans sub-folders; DAG refuses a folder whose sub-folders hold YAML rather than guess.
+ */
+function generatedKustomization(files: Record<string, string>): Record<string, unknown> {
+  const yamlFiles = Object.keys(files)
+    .filter((path) => /\.ya?ml$/.test(path))
+    .sort();
+  const nested = yamlFiles.find((path) => path.includes('/'));
+  if (nested !== undefined) {
+    throw new UnsupportedKustomization(
+      `the folder has no ${KUSTOMIZATION} and YAML in a sub-folder (${nested}), which DAG does not build`,
+    );
+  }
+  const resources = yamlFiles.filter((path) => {
+    try {
+      const docs = parseYamlDocuments(files[path] ?? '', path);
+      return docs.length > 0 && docs.every(isKubeObject);
+    } catch {
+      return false;
+    }
+  });
+  return { resources };
 }
 
 function listOf(value: unknown, field: string): unknown[] {

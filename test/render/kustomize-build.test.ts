@@ -151,6 +151,25 @@ describe('kustomizeBuild equals kubectl kustomize', () => {
     expect(objects.find((o) => o.kind === 'ConfigMap')?.metadata.name).toBe('my-app-values');
   });
 
+  it('without kustomization.yaml: the folder’s manifests, as the one Flux generates lists them', async () => {
+    const folder = {
+      'deployment.yaml':
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: {replicas: 2}\n',
+      'config.yml':
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: "1"}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n',
+      'values.yaml': 'replicaCount: 2\n',
+      'README.md': '# not YAML\n',
+    };
+    const ours = kustomizeBuild(folder);
+    // kustomize-controller generates a kustomization listing the manifests it finds.
+    const theirs = await kubectlKustomize({
+      ...folder,
+      'kustomization.yaml': 'resources:\n  - config.yml\n  - deployment.yaml\n',
+    });
+    expect(byKey(ours)).toEqual(byKey(theirs));
+    expect(ours.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Service']);
+  });
+
   it('gives the ConfigMap a new hash when the values change, and the same for the same values', async () => {
     const a = await expectSameBuild(fluxFiles({ values: { base: { a: 1 }, environment: {} } }));
     const b = await expectSameBuild(fluxFiles({ values: { base: { a: 2 }, environment: {} } }));
@@ -240,9 +259,9 @@ describe('kustomizeBuild refuses what it does not build', () => {
     ).toThrow(/nameReference other than to a v1 ConfigMap/);
   });
 
-  it('a folder without kustomization.yaml', () => {
-    const rest = files();
-    delete rest['kustomization.yaml'];
-    expect(() => kustomizeBuild(rest)).toThrow(/no kustomization.yaml/);
+  it('YAML in a sub-folder of a folder without kustomization.yaml', () => {
+    expect(() =>
+      kustomizeBuild({ 'a.yaml': 'kind: ConfigMap\n', 'nested/b.yaml': 'kind: ConfigMap\n' }),
+    ).toThrow(/no kustomization.yaml and YAML in a sub-folder \(nested\/b.yaml\)/);
   });
 });
