@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { IacFileDiff, ObjectDiff } from './comment-model.ts';
+import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
 import type { ObjectPair, YamlObjectPair } from './object-change.ts';
 import * as work from './preview-worker.ts';
-import type { FilesTask, ObjectsTask } from './preview-worker.ts';
+import type { FilesTask, ObjectsTask, Rendered } from './preview-worker.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 
 export type ObjectChangesOptions = DiffObjectsOptions & {
@@ -29,6 +29,8 @@ export interface PreviewCompute {
     after: Record<string, string>,
     folder: string,
   ): Promise<IacFileDiff[]>;
+  /** The preview as comments and check-run output (`renderDiffComments`, `checkRunOutput`). */
+  render(model: DiffCommentModel): Promise<Rendered>;
 }
 
 /** The preview failed for want of a result, not because of the objects: a worker crashed. */
@@ -61,6 +63,9 @@ export const inThread: PreviewCompute = {
   },
   fileDiffs(before, after, folder) {
     return Promise.resolve(work.files({ before, after, folder }));
+  },
+  render(model) {
+    return Promise.resolve(work.render(model));
   },
 };
 
@@ -155,6 +160,12 @@ export class PreviewPool implements PreviewCompute {
     return this.#inOrder<IacFileDiff>('files', tasks);
   }
 
+  async render(model: DiffCommentModel): Promise<Rendered> {
+    const [rendered] = await this.#inOrder<Rendered>('render', [model]);
+    if (!rendered) throw new PreviewError('the diff preview was not rendered');
+    return rendered;
+  }
+
   /** Stops the threads; work still running fails with a PreviewError. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -166,7 +177,7 @@ export class PreviewPool implements PreviewCompute {
    * only when one finishes; the results in the tasks' order.
    */
   async #inOrder<R>(
-    name: 'objects' | 'files',
+    name: 'objects' | 'files' | 'render',
     tasks: Iterable<unknown> | AsyncIterable<unknown>,
     signal?: AbortSignal,
   ): Promise<R[]> {
@@ -185,8 +196,8 @@ export class PreviewPool implements PreviewCompute {
       const done: Promise<void> = this.#pool
         .run(task, { name, ...(signal ? { signal } : {}) })
         .then(
-          (result: R[]) => {
-            results[at] = result;
+          (result: R[] | R) => {
+            results[at] = name === 'render' ? [result as R] : (result as R[]);
           },
           (error: unknown) => {
             failure ??= error;

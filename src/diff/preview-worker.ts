@@ -1,7 +1,7 @@
 // The worker side of the preview pool (preview-pool.ts): piscina calls the export named by each
 // task. Everything here is pure computation on what the task carries.
 
-import type { IacFileDiff, ObjectDiff } from './comment-model.ts';
+import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
 import { fileDiffs } from './file-diffs.ts';
 import {
   objectChange,
@@ -9,6 +9,8 @@ import {
   type ObjectPair,
   type YamlObjectPair,
 } from './object-change.ts';
+import { checkRunOutput, renderDiffComments } from './split.ts';
+import type { CheckRunOutput, DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 
 export type ObjectsTask = { pairs: (ObjectPair | YamlObjectPair)[]; options: DiffObjectsOptions };
@@ -28,4 +30,11 @@ export function objects(task: ObjectsTask): ObjectDiff[] {
 /** Some of an IAC folder's changed files. */
 export function files(task: FilesTask): IacFileDiff[] {
   return fileDiffs(task.before, task.after, task.folder);
+}
+
+export type Rendered = { comments: DiffComments; output: CheckRunOutput };
+
+/** A whole preview as DAG's comments and its check run's output. */
+export function render(model: DiffCommentModel): Rendered {
+  return { comments: renderDiffComments(model), output: checkRunOutput(model) };
 }

@@ -17,7 +17,6 @@ import type {
 } from '../diff/comment-model.ts';
 import type { ObjectPair } from '../diff/object-change.ts';
 import { inThread, type PreviewCompute } from '../diff/preview-pool.ts';
-import { checkRunOutput, renderDiffComments } from '../diff/split.ts';
 import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
 
@@ -258,9 +257,9 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     outdated: current.headSha !== request.pr.headSha,
     environments,
   };
-  const comments = renderDiffComments(model);
+  // Rendering thousands of objects takes seconds: off the event loop too.
+  const { comments, output } = await (deps.compute ?? inThread).render(model);
   await platform.upsertComments(request.repo, request.pr.number, 'diff', comments.bodies);
-  const output = checkRunOutput(model);
   const failed = environments.some((e) => e.validation.result === 'failed');
   const changed = environments.some(
     (e) => e.iacFiles.length > 0 || e.objects.some((o) => o.change !== 'unchanged'),

@@ -105,6 +105,28 @@ describe('PreviewPool', () => {
   });
 });
 
+describe('PreviewPool.render', () => {
+  it('renders like the computation in this thread', async () => {
+    const objects = await pool.objectChanges(mixedPairs());
+    const model = {
+      pr: 7,
+      headSha: 'a'.repeat(40),
+      environments: [
+        {
+          environment: 'production',
+          iacFiles: [],
+          objects,
+          validation: { result: 'passed' as const },
+          notes: [],
+        },
+      ],
+    };
+    const rendered = await pool.render(model);
+    expect(rendered.comments.bodies.join('')).toContain('svc-0005');
+    expect(rendered).toEqual(await inThread.render(model));
+  });
+});
+
 describe('PreviewPool failures', () => {
   const failing = () =>
     new PreviewPool({
