@@ -76,6 +76,11 @@ export type PreviewPoolOptions = {
   batchSize?: number;
   /** Characters of file text per task (default 4 MB). */
   batchChars?: number;
+  /**
+   * Each thread's V8 heap, in MB (default 192): garbage from parsing is collected early instead of
+   * growing the process. A task that needs more fails with a PreviewError.
+   */
+  maxHeapMb?: number;
   /** The worker module (tests substitute a failing one). */
   filename?: string;
 };
@@ -109,6 +114,10 @@ export class PreviewPool implements PreviewCompute {
       maxThreads: threads,
       idleTimeout: 30_000,
       maxQueue: 'auto',
+      resourceLimits: {
+        maxOldGenerationSizeMb: options.maxHeapMb ?? 192,
+        maxYoungGenerationSizeMb: 8,
+      },
     });
   }
 
