@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { TransientError } from '../errors.ts';
 import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
 import type { ObjectPair, YamlObjectPair } from './object-change.ts';
 import * as work from './preview-worker.ts';
@@ -33,10 +34,11 @@ export interface PreviewCompute {
   render(model: DiffCommentModel): Promise<Rendered>;
 }
 
-/** The preview failed for want of a result, not because of the objects: a worker crashed. */
-export class PreviewError extends Error {
-  override name = 'PreviewError';
-}
+/**
+ * The preview failed for want of a result, not because of the objects (a worker thread threw or
+ * died, or DAG is stopping): trying again later may succeed.
+ */
+export class PreviewError extends TransientError {}
 
 const LATE = { timeoutMs: 5, maxEditLength: 200 } as const;
 
@@ -114,6 +116,8 @@ export class PreviewPool implements PreviewCompute {
       maxThreads: threads,
       idleTimeout: 30_000,
       maxQueue: 'auto',
+      // Lower priority than the event loop's thread (Linux): webhooks and probes come first.
+      niceIncrement: 10,
       resourceLimits: {
         maxOldGenerationSizeMb: options.maxHeapMb ?? 192,
         maxYoungGenerationSizeMb: 8,
