@@ -1,94 +1,58 @@
-// The diff preview for a big change: 2,000 changed objects (Deployments and ConfigMaps, about
-// 9.4 MB of YAML a side, generated deterministically) masked, diffed and rendered as comments
-// and check-run output, against GNU `diff -u -r` over the same objects written as YAML files.
-// Time: median of 3 runs each. Memory: peak RSS of a child process doing the same work once,
-// against the peak RSS of GNU diff (from `/usr/bin/time -f %M`).
+// The diff preview for big changes, from YAML text as DAG's server runs it (bench/diff-preview.ts:
+// parsed, normalized, compared, masked and diffed on the preview pool's worker threads, rendered
+// as comments and check-run output), against GNU `diff -u -r` over the same YAML files: 2,000 and
+// 10,000 changed objects (Deployments and ConfigMaps, about 9.4 MB of YAML a side per 2,000,
+// generated deterministically).
+// - diff.objects_2000_ms: median of 3 runs in this process, against the median of 3 GNU diffs.
+// - diff.objects_10000_ms, diff.objects_10000_rss_mb: one run in a child process that is a DAG
+//   HTTP server; its peak RSS (VmHWM, worker threads included) against GNU diff's (`/usr/bin/time`).
+// - diff.healthz_max_ms: the worst /healthz latency of that child, polled every 10 ms while the
+//   10,000-object preview runs, against the worst while it is idle.
 
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { Agent, get } from 'node:http';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import type { DiffCommentModel } from '../src/diff/comment.ts';
 import { displayYaml } from '../src/diff/display-yaml.ts';
-import { objectChanges } from '../src/diff/object-change.ts';
 import { objectRef } from '../src/diff/object-ref.ts';
-import { checkRunSet } from '../src/diff/check-runs.ts';
-import { renderDiffComments } from '../src/diff/split.ts';
-import { generatePairs, type GeneratedPair } from '../test/diff/generate-objects.ts';
+import { PreviewPool } from '../src/diff/preview-pool.ts';
+import { generatePairs } from '../test/diff/generate-objects.ts';
+import { previewTrees, type PreviewTimes } from './diff-preview.ts';
 import { log, median, result, ROOT, tempDir, type BenchResult } from './lib.ts';
 
 const exec = promisify(execFile);
-const OBJECTS = 2_000;
+const SMALL = 2_000;
+const LARGE = 10_000;
 const RUNS = 3;
+const POLL_MS = 10;
+const IDLE_MS = 1_000;
 
-/** Mask, diff and render: everything DAG does between the two object lists and the API calls. */
-export async function preview(pairs: GeneratedPair[]): Promise<number> {
-  const objects = await objectChanges(pairs);
-  const model: DiffCommentModel = {
-    pr: 1,
-    headSha: '0'.repeat(40),
-    environments: [
-      {
-        environment: 'production',
-        iacFiles: [],
-        objects,
-        validation: { result: 'passed' },
-        notes: [],
-      },
-    ],
-  };
-  const comments = renderDiffComments(model);
-  const checks = checkRunSet(model);
-  const texts = checks.parts.reduce((sum, part) => sum + part.summary.length + part.text.length, 0);
-  return comments.bodies.reduce((sum, body) => sum + body.length, checks.main.text.length + texts);
-}
-
-/** The child for the memory measurement: the same work once, then its own peak RSS (VmHWM). */
-const CHILD = `
-import { readFileSync } from 'node:fs';
-const { generatePairs } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'test/diff/generate-objects.ts')).href)});
-const { preview } = await import(${JSON.stringify(pathToFileURL(path.join(ROOT, 'bench/diff.bench.ts')).href)});
-await preview(generatePairs(${OBJECTS}));
-const hwm = /^VmHWM:\\s+(\\d+)\\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-process.stdout.write(JSON.stringify({ peakKb: Number(hwm?.[1]) }));
-`;
-
-function childPeakMb(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => {
-      err = (err + chunk.toString()).slice(-4000);
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`diff child exited with ${code}: ${err}`));
-      const { peakKb } = JSON.parse(out) as { peakKb: number };
-      resolve(peakKb / 1024);
-    });
-  });
-}
-
-/** One YAML file per object and side, as `kubectl diff` lays them out for its external diff. */
-async function writeTrees(dir: string, pairs: GeneratedPair[]): Promise<void> {
-  for (const side of ['live', 'desired'] as const) await mkdir(path.join(dir, side));
-  await Promise.all(
-    pairs.map(async (pair) => {
-      const file = `${objectRef(pair.desired).path.replaceAll('/', '.')}.yaml`;
-      await writeFile(path.join(dir, 'live', file), displayYaml(pair.live, { sortKeys: true }));
-      await writeFile(
-        path.join(dir, 'desired', file),
-        displayYaml(pair.desired, { sortKeys: true }),
-      );
-    }),
-  );
+/**
+ * One YAML file per object and side, as `kubectl diff` lays them out for its external diff: the
+ * first SMALL objects under `small`, all LARGE under `large`.
+ */
+async function writeTrees(small: string, large: string): Promise<void> {
+  for (const dir of [small, large]) {
+    for (const side of ['live', 'desired']) await mkdir(path.join(dir, side), { recursive: true });
+  }
+  const pairs = generatePairs(LARGE);
+  for (let start = 0; start < pairs.length; start += 200) {
+    await Promise.all(
+      pairs.slice(start, start + 200).flatMap((pair, offset) => {
+        const file = `${objectRef(pair.desired).path.replaceAll('/', '.')}.yaml`;
+        const live = displayYaml(pair.live, { sortKeys: true });
+        const desired = displayYaml(pair.desired, { sortKeys: true });
+        return (start + offset < SMALL ? [small, large] : [large]).flatMap((dir) => [
+          writeFile(path.join(dir, 'live', file), live),
+          writeFile(path.join(dir, 'desired', file), desired),
+        ]);
+      }),
+    );
+  }
 }
 
 /** GNU diff exits 1 when the trees differ, which is the expected outcome here. */
@@ -105,34 +69,124 @@ async function gnuDiff(dir: string, timed: boolean): Promise<string> {
   }
 }
 
-export async function run(): Promise<BenchResult[]> {
-  const pairs = generatePairs(OBJECTS);
-  const work = await tempDir('dag-bench-diff-');
+async function gnuPeakMb(dir: string): Promise<number | null> {
+  if (!existsSync('/usr/bin/time')) return null;
+  const kb = Number(/(\d+)\s*$/.exec((await gnuDiff(dir, true)).trim())?.[1]);
+  return Number.isFinite(kb) && kb > 0 ? kb / 1024 : null;
+}
+
+async function timeGnu(dir: string): Promise<number> {
+  const start = performance.now();
+  await gnuDiff(dir, false);
+  return performance.now() - start;
+}
+
+/** Latency of one GET /healthz; a failure counts as the time it took to fail. */
+function healthz(agent: Agent, port: number): Promise<number> {
+  const start = performance.now();
+  return new Promise((resolve) => {
+    const req = get(
+      { host: '127.0.0.1', port, path: '/healthz', agent, timeout: 30_000 },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve(performance.now() - start));
+      },
+    );
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.once('error', () => resolve(performance.now() - start));
+  });
+}
+
+/** Polls /healthz every POLL_MS until `until` settles; the worst latency seen. */
+async function worstHealthz(port: number, until: Promise<unknown>): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let settled = false;
+  void until.finally(() => (settled = true)).catch(() => {});
+  let worst = 0;
   try {
-    await writeTrees(work.path, pairs);
-    log(`diff: ${OBJECTS} objects, warm-up`);
-    await preview(pairs);
+    while (!settled) {
+      const latency = await healthz(agent, port);
+      worst = Math.max(worst, latency);
+      if (latency < POLL_MS) await sleep(POLL_MS - latency);
+    }
+  } finally {
+    agent.destroy();
+  }
+  return worst;
+}
+
+type ChildRun = PreviewTimes & { peakKb: number; healthzMs: number; idleHealthzMs: number };
+
+/** The LARGE preview in a child DAG HTTP server, /healthz polled throughout. */
+async function childRun(dir: string): Promise<ChildRun> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/diff-preview.ts'), dir], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    err = (err + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`preview child exited with ${code}: ${err}`))),
+  );
+  exited.catch(() => {});
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const line = await Promise.race([lines.next(), exited]);
+    if (line.done) throw new Error(`preview child ended its output: ${err}`);
+    return JSON.parse(line.value) as Record<string, number>;
+  };
+  try {
+    const { port } = await next();
+    if (port === undefined) throw new Error('the preview child gave no port');
+    await healthz(new Agent(), port);
+    const idleHealthzMs = await worstHealthz(port, sleep(IDLE_MS));
+    child.stdin.write('go\n');
+    const finished = next();
+    const healthzMs = await worstHealthz(port, finished);
+    return {
+      ...((await finished) as unknown as PreviewTimes & { peakKb: number }),
+      healthzMs,
+      idleHealthzMs,
+    };
+  } finally {
+    child.stdin.end();
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+export async function run(): Promise<BenchResult[]> {
+  const work = await tempDir('dag-bench-diff-');
+  const small = path.join(work.path, 'small');
+  const large = path.join(work.path, 'large');
+  try {
+    log(`diff: writing ${LARGE} objects as YAML files`);
+    await writeTrees(small, large);
+    const pool = new PreviewPool();
     const ours: number[] = [];
     const gnu: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      let start = performance.now();
-      await preview(pairs);
-      ours.push(performance.now() - start);
-      start = performance.now();
-      await gnuDiff(work.path, false);
-      gnu.push(performance.now() - start);
+    try {
+      log(`diff: ${SMALL} objects, warm-up`);
+      await previewTrees(small, pool);
+      for (let i = 0; i < RUNS; i++) {
+        const times = await previewTrees(small, pool);
+        log(`diff: ${SMALL} objects: ${JSON.stringify(times)}`);
+        ours.push(times.totalMs);
+        gnu.push(await timeGnu(small));
+      }
+    } finally {
+      await pool.close();
     }
-    log('diff: peak RSS of a child doing the same work');
-    const peak = await childPeakMb();
-    let gnuPeak: number | null = null;
-    if (existsSync('/usr/bin/time')) {
-      const stderr = await gnuDiff(work.path, true);
-      const kb = Number(/(\d+)\s*$/.exec(stderr.trim())?.[1]);
-      gnuPeak = Number.isFinite(kb) && kb > 0 ? kb / 1024 : null;
-    }
+    log(`diff: ${LARGE} objects in a DAG HTTP server child, /healthz every ${POLL_MS} ms`);
+    const big = await childRun(large);
+    log(`diff: ${LARGE} objects: ${JSON.stringify(big)}`);
+    const gnuLarge = median([await timeGnu(large), await timeGnu(large), await timeGnu(large)]);
     return [
       result('diff.objects_2000_ms', median(ours), 'ms', median(gnu)),
-      result('diff.objects_2000_rss_mb', peak, 'MB', gnuPeak),
+      result('diff.objects_10000_ms', big.totalMs, 'ms', gnuLarge),
+      result('diff.objects_10000_rss_mb', big.peakKb / 1024, 'MB', await gnuPeakMb(large)),
+      result('diff.healthz_max_ms', big.healthzMs, 'ms', big.idleHealthzMs),
     ];
   } finally {
     await work.dispose();

@@ -6,6 +6,7 @@ import { observedGit } from './iac/observed-git.ts';
 import { BranchLeases } from './store/branch-lease.ts';
 import { GroupCommitter } from './iac/group-commit.ts';
 import { IacWorkspace } from './iac/workspace.ts';
+import { PreviewPool } from './diff/preview-pool.ts';
 import { ClusterClients } from './k8s/client.ts';
 import { JOB_STATES, QUEUES, JobQueue, type Delivery } from './jobs/queue.ts';
 import { Metrics } from './metrics/registry.ts';
@@ -192,6 +193,12 @@ export async function startService(
       github: settings.github?.baseUrl?.replace(/\/api\/v3\/?$/, ''),
     };
     const clusters = new ClusterClients({ store, log });
+    // Diff previews parse, mask and diff thousands of objects: on worker threads, never on the
+    // event loop that answers webhooks and probes.
+    const previewPool = new PreviewPool(
+      settings.diffThreads === undefined ? {} : { threads: settings.diffThreads },
+    );
+    parts.previewPool = previewPool;
     const tools = {
       render: (input: Parameters<typeof renderBundle>[0]) => renderBundle(input, templates),
       parseValues: parseValuesFile,
@@ -224,6 +231,7 @@ export async function startService(
           platform: platform as Platform & PullRequests,
           iac: iac.withLog(jobLog),
           clusters,
+          compute: previewPool,
           tools,
           log: jobLog,
         });
@@ -280,6 +288,7 @@ export async function startService(
               helmTemplate(chart, release, { helm: settings.helmPath }),
             helmAvailable: () => helmAvailable(settings.helmPath),
             clusters,
+            compute: previewPool,
             store,
             appPlatform: appPlatform as Platform & ChangeRequests & Partial<PullRequests>,
             iacHost: async (target, token) => iacPlatformFor(target, token),

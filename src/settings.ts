@@ -38,6 +38,8 @@ export type Settings = {
   worker: { concurrency: number; pollingIntervalSeconds: number };
   /** Deploy jobs one process runs at once (they mostly wait for git and the provider). */
   deployConcurrency: number;
+  /** Worker threads for diff previews' CPU work; undefined: one less than the CPUs, at least 1. */
+  diffThreads: number | undefined;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -234,6 +236,10 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
       pollingIntervalSeconds: decimal(env, 'DAG_WORKER_POLL_SECONDS', 2, 0.5, 60),
     },
     deployConcurrency: integer(env, 'DAG_DEPLOY_CONCURRENCY', 16, 1, 256),
+    diffThreads:
+      optional(env, 'DAG_DIFF_THREADS') === undefined
+        ? undefined
+        : integer(env, 'DAG_DIFF_THREADS', 1, 1, 64),
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

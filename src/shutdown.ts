@@ -12,6 +12,8 @@ export type StoppableParts = {
   log: Logger;
   queue?: JobQueue;
   server?: Server;
+  /** The diff preview's worker threads (src/diff/preview-pool.ts). */
+  previewPool?: { close(): Promise<void> };
 };
 
 /**
@@ -21,7 +23,7 @@ export type StoppableParts = {
  * 2. workers stop fetching; running jobs finish, and those still running when the jobs' share
  *    of the time is up are handed back to the queue (run again elsewhere or after a restart);
  * 3. new requests get 503 with Retry-After; requests in flight finish;
- * 4. the HTTP server, the queue and the database close.
+ * 4. the HTTP server, the queue, the diff preview's worker threads and the database close.
  * Steps 3 and 4 keep a reserve (a fifth of the time, at most 3 s) for themselves.
  */
 export async function stopGracefully(parts: StoppableParts, timeoutMs: number): Promise<void> {
@@ -53,6 +55,7 @@ export async function stopGracefully(parts: StoppableParts, timeoutMs: number): 
     await closeServer(parts.server);
   });
   await step('queue', async () => parts.queue?.stop(0));
+  await step('preview pool', async () => parts.previewPool?.close());
   await step('database', () => parts.db.close());
   log.info({ ms: Date.now() - started }, 'DAG stopped');
 }

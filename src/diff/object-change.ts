@@ -1,4 +1,7 @@
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { isKubeObject } from '../k8s/object.ts';
+import { normalizeObject } from '../k8s/normalize.ts';
+import { isPlainObject } from '../render/plain-object.ts';
+import { parseYamlDocuments } from '../render/yaml.ts';
 import type { ObjectDiff } from './comment-model.ts';
 import { maskMessageAbout } from './masking.ts';
 import { objectRef } from './object-ref.ts';
@@ -9,8 +12,18 @@ import { diffObjects } from './unified.ts';
 export type ObjectPair = { live: unknown; desired: unknown; error?: string };
 
 /**
- * One object's entry in the preview: masked, diffed (see `diffObjects`) and classified as
- * created, changed, deleted or unchanged.
+ * The same pair as YAML text, one document a side (null: missing), as it crosses to a worker
+ * thread: parsed and normalized (`normalizeObject`) there.
+ */
+export type YamlObjectPair = {
+  liveYaml: string | null;
+  desiredYaml: string | null;
+  error?: string;
+};
+
+/**
+ * One object's entry in the preview, classified as created, changed, deleted or unchanged. Equal
+ * sides are unchanged without more work; only the others are masked and diffed (`diffObjects`).
  */
 export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {}): ObjectDiff {
   const live = pair.live ?? null;
@@ -20,6 +33,9 @@ export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {})
   // An API server's message may echo a field's value: masked by what the objects hide.
   const error = pair.error ? { error: maskMessageAbout(pair.error, live, desired) } : {};
   if (live === null && desired === null) return { ...base, change: 'unchanged', ...error };
+  if (live !== null && desired !== null && sameValue(live, desired)) {
+    return { ...base, change: 'unchanged', ...error };
+  }
   const diff = diffObjects(live, desired, options);
   const change =
     live === null
@@ -32,40 +48,59 @@ export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {})
   return { ...base, change, ...(diff.text === '' ? {} : { diff: diff.text }), ...error };
 }
 
-export type ObjectChangesOptions = DiffObjectsOptions & {
-  /** Run at most this long before letting other work on the event loop run (default 20 ms). */
-  sliceMs?: number;
-  /**
-   * Time for the whole batch (default 20 s). Past it, each diff gets only a few milliseconds and
-   * a small edit length, so a pathological batch still ends soon (as whole-object replacements).
-   */
-  budgetMs?: number;
-  signal?: AbortSignal;
-};
-
 /**
- * `objectChange` for many objects without holding the event loop: the work runs in slices of
- * `sliceMs`, yielding between them, and every diff is bounded by jsdiff's timeout.
+ * `objectChange` of a pair given as YAML text. Identical texts are unchanged without parsing; a
+ * side that does not parse as one object makes the entry an error, not the whole preview.
  */
-export async function objectChanges(
-  pairs: Iterable<ObjectPair>,
-  options: ObjectChangesOptions = {},
-): Promise<ObjectDiff[]> {
-  const { sliceMs = 20, budgetMs = 20_000, signal, ...diffOptions } = options;
-  const started = performance.now();
-  let sliceStart = started;
-  const out: ObjectDiff[] = [];
-  for (const pair of pairs) {
-    signal?.throwIfAborted();
-    const now = performance.now();
-    if (now - sliceStart >= sliceMs) {
-      await yieldToEventLoop();
-      sliceStart = performance.now();
-    }
-    const late = now - started > budgetMs;
-    out.push(
-      objectChange(pair, late ? { ...diffOptions, timeoutMs: 5, maxEditLength: 200 } : diffOptions),
-    );
+export function yamlObjectChange(
+  pair: YamlObjectPair,
+  options: DiffObjectsOptions = {},
+): ObjectDiff {
+  const { liveYaml, desiredYaml } = pair;
+  let live: unknown = null;
+  let desired: unknown = null;
+  try {
+    desired = desiredYaml === null ? null : parseObject(desiredYaml, 'desired');
+    if (liveYaml !== null)
+      live = liveYaml === desiredYaml ? desired : parseObject(liveYaml, 'live');
+  } catch (error) {
+    const ref = objectRef(desired ?? live);
+    return {
+      key: ref.key,
+      kind: ref.kind,
+      namespace: ref.namespace,
+      name: ref.name,
+      change: 'unchanged',
+      error: [pair.error, error instanceof Error ? error.message : String(error)]
+        .filter(Boolean)
+        .join('; '),
+    };
   }
-  return out;
+  return objectChange({ live, desired, ...(pair.error ? { error: pair.error } : {}) }, options);
+}
+
+function parseObject(text: string, side: string): unknown {
+  const docs = parseYamlDocuments(text, `the ${side} object`);
+  if (docs.length !== 1) {
+    throw new Error(`the ${side} object is ${docs.length} YAML documents, not one`);
+  }
+  const [doc] = docs;
+  return isKubeObject(doc) ? normalizeObject(doc) : doc;
+}
+
+/** Deep equality of JSON-like values, ignoring the order of mapping keys. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (!isPlainObject(a) || !isPlainObject(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(b, key) || !sameValue(a[key], b[key])) return false;
+  }
+  return true;
 }

@@ -13,21 +13,13 @@ import type {
   DiffCommentModel,
   EnvironmentDiff,
   IacFileDiff,
+  ObjectDiff,
   Validation,
 } from '../diff/comment-model.ts';
-import { maskYamlFilePair } from '../diff/mask-files.ts';
-import { maskDiffText } from '../diff/mask-text.ts';
 import { maskMessageAbout } from '../diff/masking.ts';
-import { objectChanges, type ObjectPair } from '../diff/object-change.ts';
-import {
-  checkRunSet,
-  DIFF_CHECK,
-  mainSummary,
-  PART_PREFIX,
-  RETIRED_CHECK,
-} from '../diff/check-runs.ts';
-import { renderDiffComments } from '../diff/split.ts';
-import { unifiedDiff } from '../diff/unified.ts';
+import type { ObjectPair } from '../diff/object-change.ts';
+import { inThread, type PreviewCompute } from '../diff/preview-pool.ts';
+import { DIFF_CHECK, mainSummary, PART_PREFIX, RETIRED_CHECK } from '../diff/check-runs.ts';
 import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
 import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
@@ -54,6 +46,11 @@ export type PreviewDeps = {
   /** Whether helmTemplate can run at all (absent: assumed), asked before a chart is read. */
   helmAvailable?: () => Promise<boolean>;
   clusters: { get(clusterId: number): Promise<ClusterClient> };
+  /**
+   * Where masking and diffing run: DAG's worker-thread pool (src/diff/preview-pool.ts), so that a
+   * big preview never holds the event loop; by default the caller's thread (tests, small inputs).
+   */
+  compute?: PreviewCompute;
 };
 
 export type DiffDeps = PreviewDeps & {
@@ -75,41 +72,6 @@ function objectsOf(files: Record<string, string>): KubeObject[] {
     for (const doc of parseYamlDocuments(text, path)) if (isKubeObject(doc)) objects.push(doc);
   }
   return objects;
-}
-
-function fileDiffs(
-  before: Record<string, string>,
-  after: Record<string, string>,
-  folder: string,
-): IacFileDiff[] {
-  const paths = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
-  const diffs: IacFileDiff[] = [];
-  for (const path of paths) {
-    const old = before[path];
-    const next = after[path];
-    if (old === next) continue;
-    const full = `${folder}/${path}`;
-    // Masked by structure first (a YAML file), then line by line (whatever is left, and files
-    // that are not YAML).
-    const structural = maskYamlFilePair(path, old, next);
-    // A change the masked documents do not show (comments, layout) is shown as the files have it.
-    const masked = structural && structural.before !== structural.after ? structural : null;
-    const diff = unifiedDiff(
-      (masked ? masked.before : old) ?? '',
-      (masked ? masked.after : next) ?? '',
-      {
-        path: full,
-        ...(old === undefined ? { oldHeader: '/dev/null' } : {}),
-        ...(next === undefined ? { newHeader: '/dev/null' } : {}),
-      },
-    );
-    diffs.push({
-      path: full,
-      change: old === undefined ? 'created' : next === undefined ? 'deleted' : 'changed',
-      diff: maskDiffText(diff.text),
-    });
-  }
-  return diffs;
 }
 
 async function environmentDiff(
@@ -194,7 +156,13 @@ export async function previewEnvironment(
   deps: PreviewDeps,
 ): Promise<EnvironmentDiff> {
   const { env, app, current, files, notes, fluxChart } = input;
-  const iacFiles = fileDiffs(current, files, env.iacPath);
+  const compute = deps.compute ?? inThread;
+  let iacFiles: IacFileDiff[] = [];
+  try {
+    iacFiles = await compute.fileDiffs(current, files, env.iacPath);
+  } catch (error) {
+    notes.push(`The IAC file diff could not be computed: ${reasonOf(error)}.`);
+  }
 
   const namespace = env.helmNamespace ?? 'default';
   let desired: KubeObject[];
@@ -282,7 +250,15 @@ export async function previewEnvironment(
   } catch (error) {
     validation = { result: 'skipped', reason: reasonOf(error) };
   }
-  const objects = await objectChanges(maskValuesConfigMaps(pairs));
+  let objects: ObjectDiff[] = [];
+  try {
+    objects = await compute.objectChanges(maskValuesConfigMaps(pairs));
+  } catch (error) {
+    validation = {
+      result: 'failed',
+      reason: `the live diff could not be computed: ${reasonOf(error)}`,
+    };
+  }
   return { environment: env.name, iacFiles, objects, validation, notes };
 }
 
@@ -390,7 +366,9 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     outdated: current.headSha !== sha,
     environments,
   };
-  const set = checkRunSet(preview);
+  // Rendering thousands of objects takes seconds: off the event loop too.
+  const compute = deps.compute ?? inThread;
+  const set = await compute.checkRuns(preview);
   const links = [{ name: DIFF_CHECK, url: mainUrl, holds: set.main.holds }];
   for (const part of set.parts) {
     const url = await platform.publishCheck(repo, {
@@ -415,7 +393,7 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     ...preview,
     checkRuns: { parts: links, unshown: set.unshown, unlisted: set.unlisted },
   };
-  const comments = renderDiffComments(model);
+  const comments = await compute.comments(model);
   await platform.upsertComments(repo, request.pr.number, 'diff', comments.bodies);
   const failed = environments.some((e) => e.validation.result === 'failed');
   const changed = environments.some(

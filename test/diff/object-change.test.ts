@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { objectChange, objectChanges } from '../../src/diff/object-change.ts';
+import { objectChange } from '../../src/diff/object-change.ts';
+import { inThread } from '../../src/diff/preview-pool.ts';
 import { generatePairs } from './generate-objects.ts';
 
 const cm = (data: Record<string, string>) => ({
@@ -27,6 +28,22 @@ describe('objectChange', () => {
     expect(result.diff === undefined).toBe(change === 'unchanged');
   });
 
+  it('calls sides equal but for the order of their keys unchanged', () => {
+    const desired = {
+      data: { b: '2', a: '1' },
+      metadata: { namespace: 'n', name: 'c' },
+      kind: 'ConfigMap',
+      apiVersion: 'v1',
+    };
+    expect(objectChange({ live: cm({ a: '1', b: '2' }), desired })).toEqual({
+      key: 'ConfigMap/n/c',
+      kind: 'ConfigMap',
+      namespace: 'n',
+      name: 'c',
+      change: 'unchanged',
+    });
+  });
+
   it('keeps the error of an object that could not be validated', () => {
     expect(
       objectChange({ live: cm({ a: '1' }), desired: cm({ a: '1' }), error: 'denied' }),
@@ -34,40 +51,33 @@ describe('objectChange', () => {
   });
 });
 
-describe('objectChanges', () => {
+describe('inThread.objectChanges', () => {
   it('gives the same results as objectChange, one by one', async () => {
     const pairs = generatePairs(20);
-    expect(await objectChanges(pairs)).toEqual(pairs.map((pair) => objectChange(pair)));
-  });
-
-  it('lets the event loop run while it works', async () => {
-    const pairs = generatePairs(400);
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
-    try {
-      await objectChanges(pairs, { sliceMs: 5 });
-    } finally {
-      clearInterval(timer);
-    }
-    expect(ticks).toBeGreaterThan(3);
+    expect(await inThread.objectChanges(pairs)).toEqual(pairs.map((pair) => objectChange(pair)));
   });
 
   it('past its budget, bounds every diff tightly so a pathological batch still ends soon', async () => {
-    const lines = (prefix: string) =>
-      Array.from({ length: 3_000 }, (_, i) => `${prefix}${i}`).join('\n');
-    const pairs = Array.from({ length: 20 }, () => ({
-      live: cm({ f: lines('a') }),
-      desired: cm({ f: lines('b') }),
-    }));
-    const started = performance.now();
-    const results = await objectChanges(pairs, { budgetMs: 0 });
-    expect(performance.now() - started).toBeLessThan(5_000);
-    expect(results.every((result) => result.change === 'changed')).toBe(true);
+    // Every tenth of 3,000 lines changes: 600 edits, within the usual bound, past the late one.
+    const lines = (changed: string) =>
+      Array.from({ length: 3_000 }, (_, i) => (i % 10 === 0 ? `${changed}${i}` : `same${i}`)).join(
+        '\n',
+      );
+    const pairs = [{ live: cm({ f: lines('a') }), desired: cm({ f: lines('b') }) }];
+    const hunks = (diff: string | undefined) => diff?.match(/^@@ /gm)?.length;
+    const [bounded] = await inThread.objectChanges(pairs, { budgetMs: -1 });
+    const [unbounded] = await inThread.objectChanges(pairs);
+    // Late: one hunk replacing the whole object; on time: a hunk per changed line.
+    expect(bounded?.change).toBe('changed');
+    expect(hunks(bounded?.diff)).toBe(1);
+    expect(hunks(unbounded?.diff)).toBe(300);
   });
 
   it('stops when aborted', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(objectChanges(generatePairs(2), { signal: controller.signal })).rejects.toThrow();
+    await expect(
+      inThread.objectChanges(generatePairs(2), { signal: controller.signal }),
+    ).rejects.toThrow();
   });
 });

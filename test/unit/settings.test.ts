@@ -30,6 +30,14 @@ describe('readSettings', () => {
     expect(readSettings({ DAG_METRICS_TOKEN: ' scrape-me \n' }).metricsToken).toBe('scrape-me');
   });
 
+  it('sizes the diff preview pool from DAG_DIFF_THREADS, or leaves it to the CPU count', () => {
+    expect(readSettings({}).diffThreads).toBeUndefined();
+    expect(readSettings({ DAG_DIFF_THREADS: '3' }).diffThreads).toBe(3);
+    expect(() => readSettings({ DAG_DIFF_THREADS: '0' })).toThrow(
+      /DAG_DIFF_THREADS must be a whole number from 1 to 64/,
+    );
+  });
+
   it('accepts the key as 64 hex characters or as base64', () => {
     const raw = randomBytes(32);
     const fromHex = readSettings({ DAG_ENCRYPTION_KEY: raw.toString('hex') });

@@ -8,6 +8,7 @@ import { loadTemplates } from '../../src/render/templates.ts';
 import { parseValuesFile } from '../../src/render/yaml.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
+import { inThread, PreviewError, PreviewPool } from '../../src/diff/preview-pool.ts';
 import { runDiff, type DiffDeps } from '../../src/workflows/diff.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { APP_REPO, FakeReviewPlatform } from './fakes.ts';
@@ -252,5 +253,40 @@ describe('runDiff', () => {
     };
     const model = await runDiff(request([1]), deps());
     expect(model.environments[0]?.validation.reason).toContain('HTTP 422');
+  });
+
+  it('computes the same preview on the worker-thread pool as in its own thread', async () => {
+    const pool = new PreviewPool({ threads: 1 });
+    try {
+      const inPool = await runDiff(request([1]), { ...deps(), compute: pool });
+      const comments = platform.comments.get('diff');
+      const here = await runDiff(request([1]), deps());
+      expect(inPool).toEqual(here);
+      expect(inPool.environments[0]?.objects.length).toBeGreaterThan(0);
+      expect(platform.comments.get('diff')).toEqual(comments);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('shows a preview whose worker thread failed as failed, with the reason', async () => {
+    const failure = new PreviewError("the diff preview's worker thread failed: it died");
+    const model = await runDiff(request([1]), {
+      ...deps(),
+      compute: {
+        ...inThread,
+        objectChanges: () => Promise.reject(failure),
+        fileDiffs: () => Promise.reject(failure),
+      },
+    });
+    expect(model.environments[0]?.validation).toEqual({
+      result: 'failed',
+      reason:
+        "the live diff could not be computed: the diff preview's worker thread failed: it died",
+    });
+    expect(model.environments[0]?.notes.join('\n')).toContain(
+      'IAC file diff could not be computed',
+    );
+    expect(platform.checks.at(-1)?.conclusion).toBe('failure');
   });
 });

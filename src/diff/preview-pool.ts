@@ -1,0 +1,248 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { TransientError } from '../errors.ts';
+import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
+import type { ObjectPair, YamlObjectPair } from './object-change.ts';
+import * as work from './preview-worker.ts';
+import type { CheckRunSet } from './check-runs.ts';
+import type { FilesTask, ObjectsTask } from './preview-worker.ts';
+import type { DiffComments } from './split.ts';
+import type { DiffObjectsOptions } from './unified.ts';
+
+export type ObjectChangesOptions = DiffObjectsOptions & {
+  /**
+   * Time for the whole preview (default 20 s). Past it, each diff gets only a few milliseconds and
+   * a small edit length, so a pathological preview still ends soon (as whole-object replacements).
+   */
+  budgetMs?: number;
+  signal?: AbortSignal;
+};
+
+/** Where a diff preview's CPU work runs: a worker-thread pool in DAG, the caller's thread in tests. */
+export interface PreviewCompute {
+  /** Each pair's entry (`objectChange`), in the order given. */
+  objectChanges(
+    pairs: Iterable<ObjectPair | YamlObjectPair> | AsyncIterable<ObjectPair | YamlObjectPair>,
+    options?: ObjectChangesOptions,
+  ): Promise<ObjectDiff[]>;
+  /** The changed files of an IAC folder, masked and diffed (`fileDiffs`). */
+  fileDiffs(
+    before: Record<string, string>,
+    after: Record<string, string>,
+    folder: string,
+  ): Promise<IacFileDiff[]>;
+  /** The preview spread over check runs (`checkRunSet`). */
+  checkRuns(model: DiffCommentModel): Promise<CheckRunSet>;
+  /** The preview as DAG's sticky comments (`renderDiffComments`). */
+  comments(model: DiffCommentModel): Promise<DiffComments>;
+}
+
+/**
+ * The preview failed for want of a result, not because of the objects (a worker thread threw or
+ * died, or DAG is stopping): trying again later may succeed.
+ */
+export class PreviewError extends TransientError {}
+
+const LATE = { timeoutMs: 5, maxEditLength: 200 } as const;
+
+function boundsAt(started: number, budgetMs: number, options: DiffObjectsOptions) {
+  return performance.now() - started > budgetMs ? { ...options, ...LATE } : options;
+}
+
+/**
+ * The work in the caller's thread: for tests, the CLI and small inputs. It holds the event loop
+ * for as long as it runs.
+ */
+export const inThread: PreviewCompute = {
+  async objectChanges(pairs, options = {}) {
+    const { budgetMs = 20_000, signal, ...diffOptions } = options;
+    const started = performance.now();
+    const out: ObjectDiff[] = [];
+    for await (const pair of pairs) {
+      signal?.throwIfAborted();
+      out.push(
+        ...work.objects({ pairs: [pair], options: boundsAt(started, budgetMs, diffOptions) }),
+      );
+    }
+    return out;
+  },
+  fileDiffs(before, after, folder) {
+    return Promise.resolve(work.files({ before, after, folder }));
+  },
+  checkRuns(model) {
+    return Promise.resolve(work.checkRuns(model));
+  },
+  comments(model) {
+    return Promise.resolve(work.comments(model));
+  },
+};
+
+export type PreviewPoolOptions = {
+  /** Worker threads (default: one less than the CPUs, at least one). */
+  threads?: number;
+  /** Object pairs per task (default 100): fewer, larger messages. */
+  batchSize?: number;
+  /** Characters of file text per task (default 4 MB). */
+  batchChars?: number;
+  /**
+   * Each thread's V8 heap, in MB (default 192): garbage from parsing is collected early instead of
+   * growing the process. A task that needs more fails with a PreviewError.
+   */
+  maxHeapMb?: number;
+  /** The worker module (tests substitute a failing one). */
+  filename?: string;
+};
+
+/** One less than the machine's CPUs, so the event loop keeps one; at least one. */
+export function defaultPreviewThreads(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+/**
+ * The diff preview's CPU work (YAML parsing, normalizing, masking, diffing) on a pool of worker
+ * threads, so that webhook intake and `/healthz` never wait for it. Work goes out in batches, at
+ * most two per thread at a time, so memory stays bounded whatever the size of the preview. One
+ * pool per DAG process (src/service.ts), closed when DAG stops.
+ */
+export class PreviewPool implements PreviewCompute {
+  readonly #pool: Piscina;
+  readonly #batchSize: number;
+  readonly #batchChars: number;
+  readonly #inFlight: number;
+  #closed = false;
+
+  constructor(options: PreviewPoolOptions = {}) {
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultPreviewThreads()));
+    this.#batchSize = Math.max(1, options.batchSize ?? 100);
+    this.#batchChars = Math.max(1, options.batchChars ?? 4_000_000);
+    this.#inFlight = threads * 2;
+    this.#pool = new Piscina({
+      filename: options.filename ?? fileURLToPath(new URL('./preview-worker.ts', import.meta.url)),
+      minThreads: 0,
+      maxThreads: threads,
+      idleTimeout: 30_000,
+      maxQueue: 'auto',
+      // Lower priority than the event loop's thread (Linux): webhooks and probes come first.
+      niceIncrement: 10,
+      resourceLimits: {
+        maxOldGenerationSizeMb: options.maxHeapMb ?? 192,
+        maxYoungGenerationSizeMb: 8,
+      },
+    });
+  }
+
+  async objectChanges(
+    pairs: Iterable<ObjectPair | YamlObjectPair> | AsyncIterable<ObjectPair | YamlObjectPair>,
+    options: ObjectChangesOptions = {},
+  ): Promise<ObjectDiff[]> {
+    const { budgetMs = 20_000, signal, ...diffOptions } = options;
+    const started = performance.now();
+    const size = this.#batchSize;
+    // Pulled one batch at a time, when a thread is free: the bounds are those of that moment.
+    async function* tasks(): AsyncGenerator<ObjectsTask> {
+      let batch: ObjectsTask['pairs'] = [];
+      for await (const pair of pairs) {
+        batch.push(pair);
+        if (batch.length < size) continue;
+        yield { pairs: batch, options: boundsAt(started, budgetMs, diffOptions) };
+        batch = [];
+      }
+      if (batch.length > 0)
+        yield { pairs: batch, options: boundsAt(started, budgetMs, diffOptions) };
+    }
+    return this.#inOrder<ObjectDiff>('objects', tasks(), signal);
+  }
+
+  async fileDiffs(
+    before: Record<string, string>,
+    after: Record<string, string>,
+    folder: string,
+  ): Promise<IacFileDiff[]> {
+    const tasks: FilesTask[] = [];
+    let task: FilesTask = { before: {}, after: {}, folder };
+    let chars = 0;
+    const paths = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+    for (const path of paths) {
+      const old = before[path];
+      const next = after[path];
+      if (old === next) continue;
+      if (old !== undefined) task.before[path] = old;
+      if (next !== undefined) task.after[path] = next;
+      chars += (old?.length ?? 0) + (next?.length ?? 0);
+      if (chars >= this.#batchChars) {
+        tasks.push(task);
+        task = { before: {}, after: {}, folder };
+        chars = 0;
+      }
+    }
+    if (Object.keys(task.before).length + Object.keys(task.after).length > 0) tasks.push(task);
+    return this.#inOrder<IacFileDiff>('files', tasks);
+  }
+
+  checkRuns(model: DiffCommentModel): Promise<CheckRunSet> {
+    return this.#one<CheckRunSet>('checkRuns', model);
+  }
+
+  comments(model: DiffCommentModel): Promise<DiffComments> {
+    return this.#one<DiffComments>('comments', model);
+  }
+
+  async #one<R>(name: 'checkRuns' | 'comments', model: DiffCommentModel): Promise<R> {
+    const [result] = await this.#inOrder<R>(name, [model]);
+    if (!result) throw new PreviewError('the diff preview was not rendered');
+    return result;
+  }
+
+  /** Stops the threads; work still running fails with a PreviewError. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#pool.destroy();
+  }
+
+  /**
+   * Runs the tasks on the pool, at most `#inFlight` at a time, taking the next one from `tasks`
+   * only when one finishes; the results in the tasks' order.
+   */
+  async #inOrder<R>(
+    name: 'objects' | 'files' | 'checkRuns' | 'comments',
+    tasks: Iterable<unknown> | AsyncIterable<unknown>,
+    signal?: AbortSignal,
+  ): Promise<R[]> {
+    const results: R[][] = [];
+    const running = new Set<Promise<void>>();
+    let failure: unknown;
+    let index = 0;
+    for await (const task of tasks) {
+      if (failure !== undefined) break;
+      signal?.throwIfAborted();
+      if (this.#closed) {
+        failure = new Error('the pool is closed (DAG is stopping)');
+        break;
+      }
+      const at = index++;
+      const done: Promise<void> = this.#pool
+        .run(task, { name, ...(signal ? { signal } : {}) })
+        .then(
+          (result: R[] | R) => {
+            results[at] = name === 'objects' || name === 'files' ? (result as R[]) : [result as R];
+          },
+          (error: unknown) => {
+            failure ??= error;
+          },
+        )
+        .finally(() => running.delete(done));
+      running.add(done);
+      if (running.size >= this.#inFlight) await Promise.race(running);
+    }
+    await Promise.all(running);
+    signal?.throwIfAborted();
+    if (failure !== undefined) {
+      const reason = failure instanceof Error ? failure.message : String(failure);
+      throw new PreviewError(`the diff preview's worker thread failed: ${reason}`, {
+        cause: failure,
+      });
+    }
+    return results.flat();
+  }
+}
