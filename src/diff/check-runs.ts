@@ -39,6 +39,11 @@ export const RETIRED_CHECK = {
 
 /** Bytes of a page of diffs (at most; tests use smaller pages); the rest is the part's header. */
 const PAGE_BYTES = CHECK_RUN_TEXT_LIMIT - 1_000;
+/**
+ * The most diff text the check runs of one preview can show (79 pages): diffs past this much
+ * in an environment are never shown, so a preview need not keep them (see `keepDiffsWithin`).
+ */
+export const SHOWABLE_DIFF_CHARS = (1 + 2 * (MAX_CHECK_RUNS - 1)) * PAGE_BYTES;
 /** A diff larger than a page starts on the current page only if this much room is left. */
 const MIN_PIECE_ROOM = 4_000;
 /** Room for a piece's fence growing (backtick runs) and its notes. */

@@ -23,6 +23,11 @@ export type ObjectDiff = {
   diff?: string;
   /** Why the object could not be diffed or validated (e.g. the dry-run's message). */
   error?: string;
+  /**
+   * Characters of diff DAG did not keep: the preview's diffs before this object already fill
+   * every check run a preview may have (see `keepDiffsWithin`), so this one is listed by name.
+   */
+  diffOmitted?: number;
 };
 
 export type ValidationResult = 'passed' | 'failed' | 'skipped';

@@ -243,6 +243,7 @@ function objectBlock(environment: string, object: ObjectDiff, note: TruncationNo
     diff: object.diff ?? '',
     error: object.error,
     note,
+    ...(object.diffOmitted === undefined ? {} : { omitted: object.diffOmitted }),
   });
 }
 
@@ -255,6 +256,8 @@ type DetailsInput = {
   diff: string;
   error: string | undefined;
   note: TruncationNote;
+  /** Characters of a diff DAG did not keep (ObjectDiff.diffOmitted). */
+  omitted?: number;
 };
 
 /**
@@ -270,8 +273,12 @@ function detailsBlock(input: DetailsInput): Block {
     input.error === undefined || input.error === ''
       ? ''
       : `**Error:**\n\n${fenced(trimTrailingNewlines(sanitizeCode(maskText(clamp(input.error, MAX_ERROR_CHARS)))), 'text')}\n\n`;
+  const empty =
+    input.omitted === undefined
+      ? '_No diff available._'
+      : `_Diff not kept (${input.omitted.toLocaleString('en-US')} characters): the diffs before it fill every check run a preview may have._`;
   const render = (diff: string) =>
-    `${open}${diff === '' ? (errorText ? '' : '_No diff available._\n\n') : `${fenced(diff, 'diff')}\n\n`}${errorText}</details>\n`;
+    `${open}${diff === '' ? (errorText ? '' : `${empty}\n\n`) : `${fenced(diff, 'diff')}\n\n`}${errorText}</details>\n`;
   const text = render(code);
   const fit = (maxChars: number): string | null => {
     if (text.length <= maxChars) return text;

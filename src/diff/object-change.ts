@@ -104,3 +104,22 @@ function sameValue(a: unknown, b: unknown): boolean {
   }
   return true;
 }
+
+/**
+ * The entries with their diffs kept, in order, until `maxChars` of diff text are kept; each later
+ * diff is dropped (`diffOmitted` says how long it was). What is dropped lies beyond what any
+ * comment or check run can show, so the preview's memory stays bounded by what is shown.
+ */
+export function keepDiffsWithin(objects: ObjectDiff[], maxChars: number): ObjectDiff[] {
+  let kept = 0;
+  return objects.map((object) => {
+    if (object.diff === undefined) return object;
+    if (kept + object.diff.length <= maxChars) {
+      kept += object.diff.length;
+      return object;
+    }
+    kept = maxChars;
+    const { diff, ...rest } = object;
+    return { ...rest, diffOmitted: diff.length };
+  });
+}

@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { TransientError } from '../errors.ts';
 import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
-import type { ObjectPair, YamlObjectPair } from './object-change.ts';
+import { keepDiffsWithin, type ObjectPair, type YamlObjectPair } from './object-change.ts';
 import * as work from './preview-worker.ts';
-import type { CheckRunSet } from './check-runs.ts';
+import { SHOWABLE_DIFF_CHARS, type CheckRunSet } from './check-runs.ts';
 import type { FilesTask, ObjectsTask } from './preview-worker.ts';
 import type { DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
@@ -16,6 +16,11 @@ export type ObjectChangesOptions = DiffObjectsOptions & {
    * a small edit length, so a pathological preview still ends soon (as whole-object replacements).
    */
   budgetMs?: number;
+  /**
+   * Characters of diff text kept, in order (default SHOWABLE_DIFF_CHARS, what the check runs
+   * can show); later diffs are dropped for their lengths (`keepDiffsWithin`).
+   */
+  keepDiffChars?: number;
   signal?: AbortSignal;
 };
 
@@ -56,16 +61,27 @@ function boundsAt(started: number, budgetMs: number, options: DiffObjectsOptions
  */
 export const inThread: PreviewCompute = {
   async objectChanges(pairs, options = {}) {
-    const { budgetMs = 20_000, signal, ...diffOptions } = options;
+    const {
+      budgetMs = 20_000,
+      keepDiffChars = SHOWABLE_DIFF_CHARS,
+      signal,
+      ...diffOptions
+    } = options;
     const started = performance.now();
     const out: ObjectDiff[] = [];
+    let diffChars = 0;
     for await (const pair of pairs) {
       signal?.throwIfAborted();
-      out.push(
-        ...work.objects({ pairs: [pair], options: boundsAt(started, budgetMs, diffOptions) }),
-      );
+      const [entry] = work.objects({
+        pairs: [pair],
+        options: boundsAt(started, budgetMs, diffOptions),
+        keepDiffs: diffChars <= keepDiffChars,
+      });
+      if (!entry) continue;
+      diffChars += entry.diff?.length ?? 0;
+      out.push(entry);
     }
-    return out;
+    return keepDiffsWithin(out, keepDiffChars);
   },
   fileDiffs(before, after, folder) {
     return Promise.resolve(work.files({ before, after, folder }));
@@ -136,22 +152,36 @@ export class PreviewPool implements PreviewCompute {
     pairs: Iterable<ObjectPair | YamlObjectPair> | AsyncIterable<ObjectPair | YamlObjectPair>,
     options: ObjectChangesOptions = {},
   ): Promise<ObjectDiff[]> {
-    const { budgetMs = 20_000, signal, ...diffOptions } = options;
+    const {
+      budgetMs = 20_000,
+      keepDiffChars = SHOWABLE_DIFF_CHARS,
+      signal,
+      ...diffOptions
+    } = options;
     const started = performance.now();
     const size = this.#batchSize;
+    // Diff text returned so far (in any order): once past what is kept, batches send lengths only.
+    let diffChars = 0;
+    const task = (batch: ObjectsTask['pairs']): ObjectsTask => ({
+      pairs: batch,
+      options: boundsAt(started, budgetMs, diffOptions),
+      keepDiffs: diffChars <= keepDiffChars,
+    });
     // Pulled one batch at a time, when a thread is free: the bounds are those of that moment.
     async function* tasks(): AsyncGenerator<ObjectsTask> {
       let batch: ObjectsTask['pairs'] = [];
       for await (const pair of pairs) {
         batch.push(pair);
         if (batch.length < size) continue;
-        yield { pairs: batch, options: boundsAt(started, budgetMs, diffOptions) };
+        yield task(batch);
         batch = [];
       }
-      if (batch.length > 0)
-        yield { pairs: batch, options: boundsAt(started, budgetMs, diffOptions) };
+      if (batch.length > 0) yield task(batch);
     }
-    return this.#inOrder<ObjectDiff>('objects', tasks(), signal);
+    const out = await this.#inOrder<ObjectDiff>('objects', tasks(), signal, (results) => {
+      for (const entry of results) diffChars += entry.diff?.length ?? 0;
+    });
+    return keepDiffsWithin(out, keepDiffChars);
   }
 
   async fileDiffs(
@@ -208,6 +238,7 @@ export class PreviewPool implements PreviewCompute {
     name: 'objects' | 'files' | 'checkRuns' | 'comments',
     tasks: Iterable<unknown> | AsyncIterable<unknown>,
     signal?: AbortSignal,
+    onResults?: (results: R[]) => void,
   ): Promise<R[]> {
     const results: R[][] = [];
     const running = new Set<Promise<void>>();
@@ -225,7 +256,9 @@ export class PreviewPool implements PreviewCompute {
         .run(task, { name, ...(signal ? { signal } : {}) })
         .then(
           (result: R[] | R) => {
-            results[at] = name === 'objects' || name === 'files' ? (result as R[]) : [result as R];
+            const batch = name === 'objects' || name === 'files' ? (result as R[]) : [result as R];
+            results[at] = batch;
+            onResults?.(batch);
           },
           (error: unknown) => {
             failure ??= error;

@@ -4,6 +4,7 @@
 import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
 import { fileDiffs } from './file-diffs.ts';
 import {
+  keepDiffsWithin,
   objectChange,
   yamlObjectChange,
   type ObjectPair,
@@ -13,7 +14,12 @@ import { checkRunSet as buildCheckRunSet, type CheckRunSet } from './check-runs.
 import { renderDiffComments, type DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 
-export type ObjectsTask = { pairs: (ObjectPair | YamlObjectPair)[]; options: DiffObjectsOptions };
+export type ObjectsTask = {
+  pairs: (ObjectPair | YamlObjectPair)[];
+  options: DiffObjectsOptions;
+  /** False once the diffs before this batch fill what a preview can show: lengths only. */
+  keepDiffs?: boolean;
+};
 export type FilesTask = {
   before: Record<string, string>;
   after: Record<string, string>;
@@ -22,9 +28,10 @@ export type FilesTask = {
 
 /** One batch of object pairs, each given as objects or as YAML text. */
 export function objects(task: ObjectsTask): ObjectDiff[] {
-  return task.pairs.map((pair) =>
+  const out = task.pairs.map((pair) =>
     'liveYaml' in pair ? yamlObjectChange(pair, task.options) : objectChange(pair, task.options),
   );
+  return task.keepDiffs === false ? keepDiffsWithin(out, 0) : out;
 }
 
 /** Some of an IAC folder's changed files. */

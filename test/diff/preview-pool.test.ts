@@ -105,6 +105,48 @@ describe('PreviewPool', () => {
   });
 });
 
+describe('diffs past what a preview can show', () => {
+  it('are dropped for their lengths, in order, the same on the pool as in this thread', async () => {
+    const pairs = generatePairs(40);
+    const whole = await inThread.objectChanges(pairs, { keepDiffChars: Number.MAX_SAFE_INTEGER });
+    const lengths = whole.map((o) => o.diff?.length ?? 0);
+    // Room for the first ten diffs exactly.
+    const room = lengths.slice(0, 10).reduce((a, b) => a + b, 0);
+    const kept = await inThread.objectChanges(pairs, { keepDiffChars: room });
+    expect(kept.slice(0, 10)).toEqual(whole.slice(0, 10));
+    for (const [i, entry] of kept.entries()) {
+      if (i < 10) continue;
+      expect(entry.diff).toBeUndefined();
+      expect(entry.diffOmitted).toBe(lengths[i]);
+      expect(entry.change).toBe(whole[i]?.change);
+    }
+    expect(await pool.objectChanges(pairs, { keepDiffChars: room })).toEqual(kept);
+  });
+
+  it('say so where the object is shown, instead of "no diff"', async () => {
+    const [entry] = await inThread.objectChanges(generatePairs(1), { keepDiffChars: 0 });
+    expect(entry?.diffOmitted).toBeGreaterThan(0);
+    const model = {
+      pr: 7,
+      headSha: 'a'.repeat(40),
+      environments: [
+        {
+          environment: 'production',
+          iacFiles: [],
+          objects: entry ? [entry] : [],
+          validation: { result: 'passed' as const },
+          notes: [],
+        },
+      ],
+    };
+    const text = (await inThread.checkRuns(model)).main.text;
+    expect(text).toMatch(
+      /Diff not kept \([\d,]+ characters\): the diffs before it fill every check run/,
+    );
+    expect(text).not.toContain('No diff available');
+  });
+});
+
 describe('PreviewPool.checkRuns and comments', () => {
   it('renders like the computation in this thread', async () => {
     const objects = await pool.objectChanges(mixedPairs());
