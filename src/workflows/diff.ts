@@ -21,7 +21,7 @@ import type { ObjectPair } from '../diff/object-change.ts';
 import { inThread, type PreviewCompute } from '../diff/preview-pool.ts';
 import { DIFF_CHECK, mainSummary, PART_PREFIX, RETIRED_CHECK } from '../diff/check-runs.ts';
 import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
-import { buildBundle, type BundleTools, type SourceReader } from './deploy.ts';
+import { buildBundle, releaseNameFor, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
 
 /** Reads the files of an environment's folder in its IAC repository (src/iac's IacWorkspace). */
@@ -169,7 +169,7 @@ export async function previewEnvironment(
   if (env.helmType === 'plain') {
     const rendered = deps.helmTemplate
       ? await deps
-          .helmTemplate(files, { name: env.helmName ?? app.name, namespace })
+          .helmTemplate(files, { name: env.helmName ?? releaseNameFor(app), namespace })
           .catch((error: unknown) => ({ unavailable: reasonOf(error) }))
       : { unavailable: 'no `helm` binary is configured' };
     if ('unavailable' in rendered) {

@@ -165,6 +165,20 @@ describe('runDiff', () => {
     ]);
   });
 
+  it('renders a plain chart under the release name a deploy uses, not the raw app name', async () => {
+    await lane.db.query(`UPDATE apps SET name = 'my_app.v2' WHERE id = 1`);
+    await store.normalize();
+    const names: string[] = [];
+    await runDiff(request([2]), {
+      ...deps(),
+      helmTemplate: async (_chart, release) => {
+        names.push(release.name);
+        return { objects: [] };
+      },
+    });
+    expect(names).toEqual(['my-app-v2']);
+  });
+
   it('adds what a Flux HelmRelease’s chart in the app repo renders, with the bundle’s values', async () => {
     const seen: {
       chart: string[];
