@@ -221,7 +221,8 @@ function controllerOf(object: KubeObject): ControllerRef | undefined {
 
 type Context = {
   cluster: Cluster;
-  namespace: string;
+  /** The named workload's namespace (its owners share it). */
+  readonly namespace: string;
   apps: Map<number, App>;
   environments: Environment[];
   steps: Steps;
@@ -262,6 +263,7 @@ function checkProvenance(
   appName: string,
   envName: string,
   where: string,
+  namespace: string,
   ctx: Context,
 ): Environment | undefined {
   const claim = `${where}: ${PROVENANCE.app}=${shown(appName)}, ${PROVENANCE.environment}=${shown(envName)}`;
@@ -281,9 +283,9 @@ function checkProvenance(
     );
     return undefined;
   }
-  if (envNamespace(env) !== ctx.namespace) {
+  if (envNamespace(env) !== namespace) {
     ctx.steps.add(
-      `${claim}, but that environment deploys to namespace ${envNamespace(env)}, not ${ctx.namespace}: refused`,
+      `${claim}, but that environment deploys to namespace ${envNamespace(env)}, not ${namespace}: refused`,
     );
     return undefined;
   }
@@ -306,7 +308,13 @@ function byProvenance(objects: Array<{ ref: ObjectRef; object: KubeObject }>, ct
         const envName = map[PROVENANCE.environment];
         if (appName === undefined || envName === undefined) continue;
         seen = true;
-        const env = checkProvenance(appName, envName, `${describe(ref)}${where} ${source}`, ctx);
+        const env = checkProvenance(
+          appName,
+          envName,
+          `${describe(ref)}${where} ${source}`,
+          ctx.namespace,
+          ctx,
+        );
         if (env && !found.includes(env)) {
           found.push(env);
           via.push(
@@ -409,10 +417,14 @@ async function byFlux(
       const appName = annotations[PROVENANCE.app];
       const envName = annotations[PROVENANCE.environment];
       if (appName !== undefined && envName !== undefined) {
-        const saved = ctx.namespace;
-        ctx.namespace = namespace; // the HelmRelease lives in the environment's namespace
-        const env = checkProvenance(appName, envName, `${describe(hr)} annotations`, ctx);
-        ctx.namespace = saved;
+        // The HelmRelease lives in the environment's namespace (DAG sets no targetNamespace).
+        const env = checkProvenance(
+          appName,
+          envName,
+          `${describe(hr)} annotations`,
+          namespace,
+          ctx,
+        );
         if (env && env.helmType === 'flux' && envRelease(env, ctx.apps) === name) {
           return {
             found: [env],
