@@ -831,9 +831,7 @@ export async function startFakeKubeApiserver(options: {
       .sort((a, b) => a.name.localeCompare(b.name));
     // Subresources come after their resource, as in the real (name-sorted) discovery document.
     const subresources = list
-      .filter(
-        (r) => ['apps', 'batch', 'policy'].includes(r.group) || r.group.endsWith('fluxcd.io'),
-      )
+      .filter((r) => ['apps', 'batch', 'policy'].includes(r.group) || r.group.endsWith('fluxcd.io'))
       .map((r) => ({
         name: `${r.plural}/status`,
         singularName: '',
