@@ -96,6 +96,13 @@ export const CORE_RESOURCES: readonly FakeResource[] = [
   { group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true },
   { group: 'apps', version: 'v1', kind: 'Deployment', plural: 'deployments', namespaced: true },
   { group: 'apps', version: 'v1', kind: 'StatefulSet', plural: 'statefulsets', namespaced: true },
+  // Workloads the controllers make and own (ownerReferences): read back when tracing a live
+  // workload to what DAG rendered. No defaulting or validation beyond the generic.
+  { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+  { group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true },
+  { group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true },
+  { group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', namespaced: true },
+  { group: 'batch', version: 'v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true },
   {
     group: 'policy',
     version: 'v1',
@@ -824,7 +831,7 @@ export async function startFakeKubeApiserver(options: {
       .sort((a, b) => a.name.localeCompare(b.name));
     // Subresources come after their resource, as in the real (name-sorted) discovery document.
     const subresources = list
-      .filter((r) => ['apps', 'policy'].includes(r.group) || r.group.endsWith('fluxcd.io'))
+      .filter((r) => ['apps', 'batch', 'policy'].includes(r.group) || r.group.endsWith('fluxcd.io'))
       .map((r) => ({
         name: `${r.plural}/status`,
         singularName: '',
