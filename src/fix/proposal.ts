@@ -192,8 +192,7 @@ export type WorkloadTarget = z.infer<typeof WorkloadTargetSchema>;
 export type ProposalChange = Proposal['change'];
 
 export type ProposalValidation =
-  | { ok: true; proposal: Proposal }
-  | { ok: false; status: ProposalStatus; errors: FieldError[] };
+  { ok: true; proposal: Proposal } | { ok: false; status: ProposalStatus; errors: FieldError[] };
 
 /**
  * A proposal body, already parsed from JSON of at most `bodyBytes`, checked against the schema.
