@@ -1,4 +1,4 @@
-import { isMap, parseDocument } from 'yaml';
+import { isMap, isScalar, parseDocument } from 'yaml';
 import type { Document } from 'yaml';
 import { isPlainObject, setOwn } from '../render/plain-object.ts';
 import { dumpYaml, parseValuesFile } from '../render/yaml.ts';
@@ -56,8 +56,15 @@ function editDocument(doc: Document, path: string[], patch: Record<string, unkno
     const at = [...path, key];
     if (value === null) {
       doc.deleteIn(at);
-    } else if (isPlainObject(value) && isMap(doc.getIn(at, true))) {
+      continue;
+    }
+    const node = doc.getIn(at, true);
+    if (isPlainObject(value) && isMap(node)) {
       editDocument(doc, at, value);
+    } else if (isScalar(node) && !isPlainObject(value) && !Array.isArray(value)) {
+      // A scalar keeps its node, and so the comments on its line; its quoting is chosen anew.
+      node.value = value;
+      node.type = undefined;
     } else {
       // A new mapping is written without the patch's nulls (they remove nothing there).
       doc.setIn(at, doc.createNode(applyMergePatch(undefined, value)));
