@@ -329,7 +329,9 @@ describe.each(LANES)('the per-token request budget (%s)', (laneName) => {
     }
     expect(statuses).toEqual([200, 200, 429]);
   });
+});
 
+describe('the per-token request budget, its database gone', () => {
   it('lets requests through, with a warning, when the budget cannot be read', async () => {
     const { log, lines } = capturingLog();
     const broken = {
