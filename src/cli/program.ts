@@ -12,6 +12,7 @@ import { registerIacCommands } from './commands/iacs.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerPromotionCommands } from './commands/promotions.ts';
 import { registerRenderCommand } from './commands/render.ts';
+import { registerTokenCommands } from './commands/tokens.ts';
 import { DatabaseUnreachableError } from './database-unreachable.ts';
 import { toCli, type Cli, type CliIo } from './io.ts';
 
@@ -66,7 +67,9 @@ function errorLine(error: unknown): string | undefined {
 export function buildProgram(io: CliIo | Cli): Command {
   const cli = toCli(io);
   const program = new Command('dag')
-    .description('administer DAG: apps, IAC repositories, clusters, environments, promotions, jobs')
+    .description(
+      'administer DAG: apps, IAC repositories, clusters, environments, promotions, jobs, API tokens',
+    )
     .version(packageJson.version, '-V, --version')
     .showSuggestionAfterError(true)
     // Settings inherited by every subcommand defined below: throw instead of exiting, and
@@ -86,6 +89,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerDeployCommands(program, cli);
   registerDeployCommand(program, cli);
   registerPromotionCommands(program, cli);
+  registerTokenCommands(program, cli);
   registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;

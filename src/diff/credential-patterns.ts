@@ -159,6 +159,7 @@ export type Range = { start: number; end: number };
  * - GitHub tokens, classic (ghp_, gho_, ghu_, ghs_, ghr_) and fine-grained (github_pat_);
  * - GitLab tokens: personal, deploy, runner, CI job, trigger, feed, OAuth, SCIM...;
  * - Slack tokens; AWS access key ids; Google API keys; Stripe live keys; `sk-` API keys; npm;
+ * - DAG's own API tokens (`dag_` and 49 base62 characters: src/api/token.ts), whole or cut short;
  * - HTTP credentials after `Bearer ` or `Basic `.
  */
 const TOKEN_SHAPES = new RegExp(
@@ -173,6 +174,7 @@ const TOKEN_SHAPES = new RegExp(
     String.raw`\b[sr]k_live_[0-9A-Za-z]{16,}`,
     String.raw`\bsk-[A-Za-z0-9_-]{20,}`,
     String.raw`\bnpm_[A-Za-z0-9]{36}`,
+    String.raw`\bdag_[A-Za-z0-9]{30,}`,
     String.raw`\b(?:[Bb]earer|BEARER|[Bb]asic|BASIC)[ \t]+([A-Za-z0-9._~+/-]{12,}=*)`,
   ].join('|'),
   'g',
