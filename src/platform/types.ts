@@ -1,5 +1,6 @@
 import type { Permission } from '../commands/authorize.ts';
 import type { RepoRef } from '../events/types.ts';
+import { UserError } from '../errors.ts';
 
 export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure';
 
@@ -180,4 +181,58 @@ export interface ChangeRequests {
   closeChangeRequest(repo: RepoRef, number: number, note: string): Promise<void>;
   commentOnChangeRequest(repo: RepoRef, number: number, body: string): Promise<void>;
   compare(repo: RepoRef, base: string, head: string, limit: number): Promise<Comparison>;
+}
+
+/** One file a commit writes: its new content (null: deleted), and whether the base has it. */
+export type FileWrite = { content: string | null; existsAtBase: boolean };
+
+export type CommitFilesInput = {
+  /** The branch DAG owns and moves (created when absent). */
+  branch: string;
+  /** The commit the new commit is made on top of (its only parent). */
+  base: string;
+  /**
+   * Where DAG expects the branch to be now: the head it pushed last, or null when the branch
+   * must not exist yet. Any other head means someone else pushed: BranchMovedError, no write.
+   */
+  expectedHead: string | null;
+  message: string;
+  /** Repository path → what to write there. */
+  files: Record<string, FileWrite>;
+};
+
+/**
+ * A branch was not where DAG expected it (a person pushed to it, or another run moved it):
+ * nothing was written. `actualHead` is its head (null: the branch does not exist).
+ */
+export class BranchMovedError extends UserError {
+  readonly branch: string;
+  readonly actualHead: string | null;
+
+  constructor(branch: string, expected: string | null, actualHead: string | null) {
+    super(
+      `branch ${branch} is at ${actualHead?.slice(0, 7) ?? '(none)'}, not at ${expected?.slice(0, 7) ?? '(none)'} where DAG left it; DAG does not overwrite what it did not push`,
+      { status: 409 },
+    );
+    this.branch = branch;
+    this.actualHead = actualHead;
+  }
+}
+
+/**
+ * Writes to an application repository through the provider's API (no clone): DAG's own branch
+ * moved to one new commit on top of a base, guarded by the head DAG expects.
+ */
+export interface BranchCommits {
+  /** The branch's head commit, or null when the branch does not exist. */
+  branchHead(repo: RepoRef, branch: string): Promise<string | null>;
+  /**
+   * Makes one commit with `files` on top of `base` and points `branch` at it (creating the
+   * branch, or moving it even when that is not a fast-forward), after checking the branch is at
+   * `expectedHead`: otherwise throws BranchMovedError and writes nothing. The check and the move
+   * are two requests (neither provider offers a compare-and-swap on a forced ref update), so a
+   * push in the moment between them is overwritten; a branch created by someone else in that
+   * moment is not (creation fails, BranchMovedError).
+   */
+  commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }>;
 }

@@ -256,6 +256,54 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
       .refine((b) => Object.keys(b).length > 0, 'at least one field is required'),
   },
   {
+    method: 'GET',
+    template: 'projects/:id/repository/branches/:branch',
+    docs: 'api/branches.md#get-single-repository-branch',
+  },
+  {
+    method: 'POST',
+    template: 'projects/:id/repository/commits',
+    docs: 'api/commits.md#create-a-commit-with-multiple-files-and-actions',
+    body: z
+      .strictObject({
+        branch: BRANCH,
+        commit_message: z.string().min(1),
+        start_branch: BRANCH.optional(),
+        start_sha: SHA.optional(),
+        start_project: z.union([INTEGER, z.string().min(1)]).optional(),
+        actions: z
+          .array(
+            z
+              .strictObject({
+                action: z.enum(['create', 'delete', 'move', 'update', 'chmod']),
+                file_path: z.string().min(1),
+                previous_path: z.string().min(1).optional(),
+                content: z.string().optional(),
+                encoding: z.enum(['text', 'base64']).optional(),
+                last_commit_id: SHA.optional(),
+                execute_filemode: BOOLEAN.optional(),
+              })
+              .refine(
+                (a) =>
+                  a.action === 'delete' ||
+                  a.action === 'chmod' ||
+                  a.action === 'move' ||
+                  a.content !== undefined,
+                'content is required for create and update',
+              ),
+          )
+          .min(1),
+        author_email: z.string().min(1).optional(),
+        author_name: z.string().min(1).optional(),
+        stats: BOOLEAN.optional(),
+        force: BOOLEAN.optional(),
+      })
+      .refine(
+        (b) => !(b.start_branch && b.start_sha),
+        'start_branch, start_sha are mutually exclusive',
+      ),
+  },
+  {
     method: 'POST',
     template: 'projects/:id/merge_requests/:merge_request_iid/notes',
     docs: 'api/notes.md#create-new-merge-request-note',

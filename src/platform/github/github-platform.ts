@@ -5,8 +5,11 @@ import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
 import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import {
+  BranchMovedError,
   commentMarker,
+  type BranchCommits,
   type ChangeRequest,
+  type CommitFilesInput,
   type ChangeRequests,
   type CheckReport,
   type Comparison,
@@ -68,7 +71,7 @@ const GITHUB_STATE: Record<DeploymentState, string> = {
  * GitHub through Probot's Octokit (retries and throttling built in), with an installation's
  * token or, for an IAC repository without the App, the IAC's own token.
  */
-export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
+export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, BranchCommits {
   readonly provider = 'github' as const;
   readonly maxBodyLength = 65536;
   readonly #octokit: Rest;
@@ -631,5 +634,80 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests {
       }
       throw providerError('GitHub', `comparing ${base}...${head}`, error);
     }
+  }
+
+  async branchHead(repo: RepoRef, branch: string): Promise<string | null> {
+    try {
+      const { data } = await this.#octokit.request('GET /repos/{owner}/{repo}/git/ref/{ref}', {
+        ...split(repo),
+        ref: `heads/${branch}`,
+      });
+      return data.object.sha;
+    } catch (error) {
+      if (httpStatus(error) === 404) return null;
+      throw providerError('GitHub', `reading branch ${branch}`, error);
+    }
+  }
+
+  /**
+   * Git Data API: the base commit's tree, one new tree with every file inline (one request
+   * whatever the number of files), one commit, then the ref created or force-moved.
+   */
+  async commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }> {
+    const head = await this.branchHead(repo, input.branch);
+    if (head !== input.expectedHead) {
+      throw new BranchMovedError(input.branch, input.expectedHead, head);
+    }
+    const where = split(repo);
+    let commit: string;
+    try {
+      const { data: base } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/git/commits/{commit_sha}',
+        { ...where, commit_sha: input.base },
+      );
+      const tree = Object.entries(input.files)
+        .filter(([, file]) => file.content !== null || file.existsAtBase)
+        .map(([path, file]) =>
+          file.content === null
+            ? { path, mode: '100644' as const, type: 'blob' as const, sha: null }
+            : { path, mode: '100644' as const, type: 'blob' as const, content: file.content },
+        );
+      const { data: created } = await this.#octokit.request(
+        'POST /repos/{owner}/{repo}/git/trees',
+        { ...where, base_tree: base.tree.sha, tree },
+      );
+      const { data } = await this.#octokit.request('POST /repos/{owner}/{repo}/git/commits', {
+        ...where,
+        message: input.message,
+        tree: created.sha,
+        parents: [input.base],
+      });
+      commit = data.sha;
+    } catch (error) {
+      throw providerError('GitHub', `committing to ${input.branch}`, error);
+    }
+    try {
+      if (head === null) {
+        await this.#octokit.request('POST /repos/{owner}/{repo}/git/refs', {
+          ...where,
+          ref: `refs/heads/${input.branch}`,
+          sha: commit,
+        });
+      } else {
+        await this.#octokit.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', {
+          ...where,
+          ref: `heads/${input.branch}`,
+          sha: commit,
+          force: true,
+        });
+      }
+    } catch (error) {
+      // Created by someone else since it was read: theirs, not DAG's.
+      if (head === null && httpStatus(error) === 422) {
+        throw new BranchMovedError(input.branch, null, await this.branchHead(repo, input.branch));
+      }
+      throw providerError('GitHub', `moving branch ${input.branch}`, error);
+    }
+    return { sha: commit };
   }
 }

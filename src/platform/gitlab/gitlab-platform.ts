@@ -3,12 +3,15 @@ import { UserError } from '../../errors.ts';
 import type { RepoRef } from '../../events/types.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
-import type {
-  ChangeRequest,
-  ChangeRequests,
-  Comparison,
-  DeploymentState,
-  Platform,
+import {
+  BranchMovedError,
+  type BranchCommits,
+  type ChangeRequest,
+  type ChangeRequests,
+  type CommitFilesInput,
+  type Comparison,
+  type DeploymentState,
+  type Platform,
 } from '../types.ts';
 import type { ProviderRequestObserver } from '../request-metrics.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
@@ -82,7 +85,7 @@ function changeRequest(mr: MergeRequestSchema): ChangeRequest {
  * GitLab through its REST API (`@gitbeaker/rest`) with DAG's bot token (or an IAC's own token).
  * The client is gitbeaker's, with DAG's backoff requester in place of its stock one.
  */
-export class GitLabPlatform implements Platform, ChangeRequests {
+export class GitLabPlatform implements Platform, ChangeRequests, BranchCommits {
   readonly provider = 'gitlab' as const;
   readonly maxBodyLength = 1_000_000;
   readonly #api: Gitlab<false>;
@@ -375,6 +378,55 @@ export class GitLabPlatform implements Platform, ChangeRequests {
         );
       }
       throw providerError('GitLab', `comparing ${base}...${head}`, error);
+    }
+  }
+
+  async branchHead(repo: RepoRef, branch: string): Promise<string | null> {
+    try {
+      return (await this.#api.Branches.show(project(repo), branch)).commit.id;
+    } catch (error) {
+      if (httpStatus(error) === 404) return null;
+      throw providerError('GitLab', `reading branch ${branch}`, error);
+    }
+  }
+
+  /**
+   * One request to the commits API: every file as an action on `start_sha`, `force` to move an
+   * existing branch to it (GitLab refuses a start point for a branch that exists without it).
+   */
+  async commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }> {
+    const head = await this.branchHead(repo, input.branch);
+    if (head !== input.expectedHead) {
+      throw new BranchMovedError(input.branch, input.expectedHead, head);
+    }
+    const actions = Object.entries(input.files)
+      .filter(([, file]) => file.content !== null || file.existsAtBase)
+      .map(([filePath, file]) =>
+        file.content === null
+          ? { action: 'delete' as const, filePath }
+          : {
+              action: file.existsAtBase ? ('update' as const) : ('create' as const),
+              filePath,
+              content: file.content,
+              encoding: 'text',
+            },
+      );
+    try {
+      const commit = await this.#api.Commits.create(
+        project(repo),
+        input.branch,
+        input.message,
+        actions,
+        { startSha: input.base, ...(head === null ? {} : { force: true }) },
+      );
+      return { sha: commit.id };
+    } catch (error) {
+      // Created by someone else since it was read: theirs, not DAG's.
+      if (head === null && httpStatus(error) === 400) {
+        const now = await this.branchHead(repo, input.branch);
+        if (now !== null) throw new BranchMovedError(input.branch, null, now);
+      }
+      throw providerError('GitLab', `committing to ${input.branch}`, error);
     }
   }
 }
