@@ -269,6 +269,37 @@ describe('publishFixPullRequest on GitHub', () => {
     });
   });
 
+  it('reuses a branch left behind by a merged pull request: it holds nothing new', async () => {
+    findOpen([]);
+    github()
+      .get(REF)
+      .times(2)
+      .reply(200, { object: { sha: DAG_HEAD } });
+    github()
+      .get(`/repos/octo-org/my-app/compare/develop...${DAG_HEAD}`)
+      .query({ per_page: '2' })
+      .reply(200, {
+        html_url: 'https://github.com/octo-org/my-app/compare/develop...x',
+        total_commits: 0,
+        commits: [],
+        files: [],
+      });
+    commit('512Mi');
+    github()
+      .patch(
+        '/repos/octo-org/my-app/git/refs/heads%2Fdag%2Ffix%2Fmy-app%2Fstaging',
+        documented(GITHUB_BODIES.updateRef, (b) => b.sha === COMMIT && b.force === true),
+      )
+      .reply(200, { object: { sha: COMMIT } });
+    github()
+      .post('/repos/octo-org/my-app/pulls', documented(GITHUB_BODIES.createPull))
+      .reply(201, pull('', COMMIT));
+    github()
+      .post('/repos/octo-org/my-app/issues/12/labels', documented(GITHUB_BODIES.addLabels))
+      .reply(200, []);
+    expect(await publishFixPullRequest(request(), deps())).toMatchObject({ state: 'open' });
+  });
+
   it('refuses a branch left with commits DAG did not push, writing nothing', async () => {
     findOpen([]);
     github()
