@@ -1,0 +1,36 @@
+import type { RepoRef } from '../events/types.ts';
+import type { Logger } from '../log.ts';
+import type { App, Environment } from '../store/types.ts';
+import type { Proposal } from './proposal.ts';
+import type { Verified } from './verify.ts';
+
+/**
+ * What opening (or updating) a fix proposal's pull request takes and gives: the contract
+ * between the REST API's job (src/api/fix-proposals.ts) and src/fix/publish.ts.
+ */
+export type PublishFixInput = {
+  proposalId: number;
+  fingerprint: string;
+  proposal: Proposal;
+  app: App;
+  environment: Environment;
+  verified: Verified;
+  sender: { tokenId: number; tokenName: string };
+};
+
+export type PublishFixResult =
+  | {
+      state: 'open' | 'updated' | 'unchanged';
+      number: number;
+      url: string;
+      branch: string;
+      pushedHead: string;
+    }
+  | { state: 'person-pushed'; number: number; url: string; branch: string; reason: string };
+
+export type PublishFixDeps = { platform: unknown; repo: RepoRef; log: Logger };
+
+export type PublishFix = (
+  input: PublishFixInput,
+  deps: PublishFixDeps,
+) => Promise<PublishFixResult>;
