@@ -512,4 +512,165 @@ describe('fix proposal API', () => {
     expect((await get(staging, '../1')).status).toBe(404);
     expect((await get(undefined)).status).toBe(401);
   });
+
+  // Hostile and malformed requests, each over real HTTP: every one gets a 4xx, the server keeps
+  // answering, only rejections are recorded, no job is queued, and memory stays bounded.
+  it(
+    'answers hostile bodies with 4xx and stays up, its memory bounded',
+    { timeout: 120_000 },
+    async () => {
+      const secret = await token();
+      const expiring = await token({ name: 'expiring', lifetimeMs: DAY });
+      const revoked = await token({ name: 'revoked' });
+      await tokens.revoke('revoked');
+      const valid = JSON.stringify(proposal());
+      const laughs = [
+        'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+        ...Array.from({ length: 8 }, (_, i) => {
+          const prev = i === 0 ? 'a' : `l${i - 1}`;
+          return `l${i}: &l${i} [*${prev},*${prev},*${prev},*${prev},*${prev},*${prev},*${prev},*${prev},*${prev}]`;
+        }),
+      ].join('\n');
+      const nested = (depth: number): unknown => (depth === 0 ? 'x' : { a: nested(depth - 1) });
+      const files = (path: string, content = 'a: 1\n') =>
+        JSON.stringify(proposal({ change: { kind: 'files', files: [{ path, content }] } }));
+      const bodies: Array<{
+        label: string;
+        body: string | Buffer;
+        contentType?: string;
+        as?: string;
+      }> = [
+        { label: 'nested arrays', body: `${'['.repeat(200_000)}${']'.repeat(200_000)}` },
+        { label: 'nested objects', body: `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}` },
+        { label: 'unclosed nesting', body: '['.repeat(1_000_000) },
+        {
+          label: 'a deep patch',
+          body: JSON.stringify(proposal({ change: { kind: 'values-patch', patch: nested(40) } })),
+        },
+        { label: 'a huge title', body: JSON.stringify(proposal({ title: 'x'.repeat(1_900_000) })) },
+        {
+          label: 'a huge key',
+          body: JSON.stringify({ ...proposal(), ['k'.repeat(1_000_000)]: 1 }),
+        },
+        {
+          label: 'many errors',
+          body: JSON.stringify(
+            Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`f${i}`, i])),
+          ),
+        },
+        { label: 'a YAML bomb in a file', body: files('deploy/values-staging.yaml', laughs) },
+        {
+          label: 'a YAML bomb in a diff',
+          body: JSON.stringify(
+            proposal({
+              change: {
+                kind: 'diff',
+                diff: `--- a/deploy/values-staging.yaml\n+++ b/deploy/values-staging.yaml\n@@ -1,1 +1,10 @@\n-resources:\n+${laughs.split('\n').join('\n+')}\n`,
+              },
+            }),
+          ),
+        },
+        { label: 'a parent path', body: files('../etc/passwd') },
+        { label: 'an absolute path', body: files('/etc/passwd') },
+        { label: 'a path out of the repo', body: files('deploy/../../x.yaml') },
+        { label: 'a .git path', body: files('.git/config') },
+        { label: 'a NUL in a path', body: files('deploy/values-staging.yaml\u0000.txt') },
+        { label: 'a lone surrogate in a path', body: files('deploy/\ud800.yaml') },
+        { label: 'a backslash path', body: files('deploy\\..\\..\\x.yaml') },
+        {
+          label: 'overlong UTF-8',
+          body: Buffer.concat([
+            Buffer.from(valid.slice(0, 20)),
+            Buffer.from([0xc0, 0xaf]),
+            Buffer.from(valid.slice(20)),
+          ]),
+        },
+        {
+          label: 'UTF-8 surrogate bytes',
+          body: Buffer.concat([
+            Buffer.from('{"title":"'),
+            Buffer.from([0xed, 0xa0, 0x80]),
+            Buffer.from('"}'),
+          ]),
+        },
+        { label: 'a BOM and garbage', body: Buffer.from([0xef, 0xbb, 0xbf, 0xff, 0xfe]) },
+        { label: 'null', body: 'null' },
+        { label: 'an array', body: '[]' },
+        { label: 'a string', body: '"proposal"' },
+        { label: 'a huge number', body: JSON.stringify(proposal()).replace('"fixer"', '1e400') },
+        { label: '__proto__', body: `{"__proto__": {"admin": true}, ${valid.slice(1)}` },
+        {
+          label: 'a Secret as the workload',
+          body: JSON.stringify(
+            proposal({
+              target: { cluster: 'prod-1', namespace: 'staging', kind: 'Secret', name: 'db' },
+            }),
+          ),
+        },
+        { label: 'form data', body: valid, contentType: 'application/x-www-form-urlencoded' },
+        { label: 'UTF-16 JSON', body: valid, contentType: 'application/json; charset=utf-16' },
+        { label: 'multipart', body: valid, contentType: 'multipart/form-data; boundary=x' },
+        { label: 'an expired token', body: valid, as: 'expired' },
+        { label: 'a revoked token', body: valid, as: 'revoked' },
+        { label: 'a token in the wrong place', body: valid, as: 'none' },
+      ];
+      // Mutations that always break a valid body: proper prefixes, and a stray 0xff byte.
+      let seed = 12345;
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      for (let i = 0; i < 20; i++) {
+        const at = 1 + random(valid.length - 2);
+        bodies.push({ label: `cut at ${at}`, body: valid.slice(0, at) });
+        const bytes = Buffer.from(valid);
+        bodies.push({
+          label: `0xff at ${at}`,
+          body: Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at)]),
+        });
+      }
+
+      now += 2 * DAY; // `expiring` expires; `secret` (30 days) does not
+      const start = process.memoryUsage().rss;
+      let peak = start;
+      const answers: Array<{ label: string; status: number; size: number }> = [];
+      for (const { label, body, contentType, as } of bodies) {
+        const who =
+          as === 'expired'
+            ? expiring
+            : as === 'revoked'
+              ? revoked
+              : as === 'none'
+                ? undefined
+                : secret;
+        const answer = await send({
+          token: who,
+          body,
+          ...(contentType ? { contentType } : {}),
+          ...(as === 'none' ? { path: `/api/v1/fix-proposals?access_token=${secret}` } : {}),
+        });
+        answers.push({ label, status: answer.status, size: JSON.stringify(answer.body).length });
+        expect(JSON.stringify(answer.body)).not.toContain(secret.slice(12));
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }
+      for (const answer of answers) {
+        expect(answer.status, answer.label).toBeGreaterThanOrEqual(400);
+        expect(answer.status, answer.label).toBeLessThan(500);
+        // Nothing hostile is echoed back whole.
+        expect(answer.size, answer.label).toBeLessThan(64 * 1024);
+      }
+      expect(answers.find((a) => a.label === 'nested arrays')?.status).toBe(400);
+      expect(answers.find((a) => a.label === 'a parent path')?.status).toBe(400);
+      expect(answers.find((a) => a.label === 'form data')?.status).toBe(415);
+      expect(answers.find((a) => a.label === 'a revoked token')?.status).toBe(401);
+      // Still up and serving, having recorded only rejections and queued nothing.
+      const health = await fetch(`${base}/healthz`);
+      expect(health.status).toBe(200);
+      expect((await recorded()).every((row) => row.state === 'rejected')).toBe(true);
+      expect(jobs).toEqual([]);
+      expect(outcomes.every((o) => o === 'refused' || o === 'rejected')).toBe(true);
+      // Bounded: a body is at most 2 MiB, and none is held longer than its request.
+      expect((peak - start) / 2 ** 20).toBeLessThan(512);
+    },
+  );
 });
