@@ -27,6 +27,7 @@ import { SqlFixProposalStore } from '../../src/store/fix-proposals.ts';
 import type { ClusterClient } from '../../src/k8s/client.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
+import { mismatch } from './openapi-conformance.ts';
 
 const seed = readFileSync(
   new URL('../fixtures/seeds/multiple-environments.sql', import.meta.url),
@@ -105,7 +106,12 @@ function send(options: {
       res.on('data', (chunk: Buffer) => parts.push(chunk));
       res.on('end', () => {
         const text = Buffer.concat(parts).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) });
+        const body = JSON.parse(text) as Record<string, unknown>;
+        // Every answer is one the OpenAPI document declares, of the schema it declares.
+        const method = options.method ?? 'POST';
+        const wrong = mismatch(method, url.pathname, res.statusCode ?? 0, body);
+        if (wrong) reject(new Error(wrong));
+        else resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
         req.destroy();
       });
     });
