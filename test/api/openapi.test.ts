@@ -1,5 +1,6 @@
 // The OpenAPI document: served, well-formed, and saying of request bodies what the API's own
 // validation says. (Every answer of test/api/fix-proposals.test.ts is checked against it too.)
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -82,6 +83,16 @@ describe('OpenAPI document', () => {
     const json = JSON.parse(JSON.stringify(body)) as unknown;
     expect(validateProposal(json).ok).toBe(ok);
     expect(proposalErrors(json) === undefined).toBe(ok);
+  });
+
+  it("takes the README's curl example", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### The REST API'));
+    const body = /-d '(\{[\s\S]*?\})'/.exec(section)?.[1];
+    expect(body).toBeDefined();
+    const json = JSON.parse(body ?? '') as unknown;
+    expect(validateProposal(json).ok).toBe(true);
+    expect(proposalErrors(json)).toBeUndefined();
   });
 
   it('tells answers that break it', () => {
