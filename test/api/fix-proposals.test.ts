@@ -240,7 +240,11 @@ describe('fix proposal API', () => {
     send({ token: secret, body: JSON.stringify(body) });
 
   /** Runs the queued job with a publish that answers `result`; what publish was given. */
-  async function runJob(job: FixProposalJob, result: PublishFixResult) {
+  async function runJob(
+    job: FixProposalJob,
+    result: PublishFixResult | Error,
+    options: { lastAttempt?: boolean } = {},
+  ) {
     const calls: PublishFixInput[] = [];
     const record = await runFixProposalJob(job, {
       proposals,
@@ -253,10 +257,12 @@ describe('fix proposal API', () => {
       }),
       publish: async (input) => {
         calls.push(input);
+        if (result instanceof Error) throw result;
         return result;
       },
       log: quiet,
       onOutcome: (outcome) => outcomes.push(outcome),
+      ...options,
     });
     return { record, calls };
   }
@@ -455,6 +461,72 @@ describe('fix proposal API', () => {
       links: { pullRequest: 'https://gitlab.com/org/my-app/-/merge_requests/7' },
     });
     expect(outcomes).toEqual(['accepted', 'duplicate', 'opened']);
+  });
+
+  it('records a proposal it cannot verify for want of the app repository as failed (503)', async () => {
+    const secret = await token();
+    deps.source = async () => {
+      throw new Error('GitLab is down');
+    };
+    const answer = await post(secret, proposal());
+    expect(answer).toMatchObject({ status: 503, body: { id: 1 } });
+    expect(JSON.stringify(answer.body)).not.toContain('GitLab is down');
+    expect(await proposals.get(1)).toMatchObject({ state: 'failed', statusCode: 503 });
+    expect(jobs).toEqual([]);
+    expect(outcomes).toEqual(['failed']);
+  });
+
+  it('fails a queued proposal that no longer verifies at the tip, without publishing', async () => {
+    const secret = await token();
+    await post(secret, proposal());
+    files['deploy/values-staging.yaml'] = 'resources: [\n'; // the branch moved on, broken
+    const { record, calls } = await runJob(jobs[0]!, {
+      state: 'open',
+      number: 1,
+      url: 'u',
+      branch: 'b',
+      pushedHead: SHA,
+    });
+    expect(calls).toEqual([]);
+    expect(record).toMatchObject({ state: 'failed', statusCode: expect.any(Number) });
+    expect(record?.reasons.length).toBeGreaterThan(0);
+  });
+
+  it('records a pull request a person pushed to, and a publish that failed for good', async () => {
+    const secret = await token();
+    await post(secret, proposal());
+    const { record } = await runJob(jobs[0]!, {
+      state: 'person-pushed',
+      number: 3,
+      url: 'https://gitlab.com/org/my-app/-/merge_requests/3',
+      branch: 'dag/fix/staging',
+      reason: 'someone pushed to the branch: DAG leaves it alone',
+    });
+    expect(record).toMatchObject({
+      state: 'open',
+      prNumber: 3,
+      pushedHead: null,
+      reasons: [
+        { field: 'pullRequest', message: 'someone pushed to the branch: DAG leaves it alone' },
+      ],
+    });
+
+    await post(secret, proposal({ change: { kind: 'values-patch', patch: { replicaCount: 2 } } }));
+    await expect(runJob(jobs[1]!, new Error('502 from GitLab'))).rejects.toThrow('502');
+    expect((await proposals.get(2))?.state).toBe('validating'); // retried later
+    await expect(
+      runJob(jobs[1]!, new Error('502 from GitLab'), { lastAttempt: true }),
+    ).rejects.toThrow();
+    expect(await proposals.get(2)).toMatchObject({ state: 'failed', statusCode: 502 });
+    // A job for a proposal that ended is not run again.
+    const again = await runJob(jobs[1]!, {
+      state: 'open',
+      number: 4,
+      url: 'u',
+      branch: 'b',
+      pushedHead: SHA,
+    });
+    expect(again.calls).toEqual([]);
   });
 
   it('takes a live workload as the target, traced to its environment', async () => {
