@@ -20,7 +20,11 @@ import type { Logger } from '../log.ts';
 import { declaresMoreThan, header, readLimited, refuse } from '../server/body.ts';
 import { sendJson } from '../server/respond.ts';
 import type { ApiTokenStore } from '../store/api-tokens.ts';
-import type { FixProposalRecord, FixProposalStore } from '../store/fix-proposals.ts';
+import {
+  DuplicateProposalError,
+  type FixProposalRecord,
+  type FixProposalStore,
+} from '../store/fix-proposals.ts';
 import type { App, ConfigStore, Environment } from '../store/types.ts';
 import type { BundleTools } from '../workflows/deploy.ts';
 import {
@@ -370,20 +374,32 @@ async function post(
     sendJson(res, 200, proposalView(existing, mask));
     return 'duplicate';
   }
-  const record = await deps.proposals.create({
-    tokenId: principal.tokenId,
-    tokenName: principal.name,
-    agentName: proposal.agent.name,
-    agentModel: proposal.agent.model,
-    title: proposal.title,
-    rationale: proposal.rationale,
-    target: proposal.target,
-    appId: app.id,
-    environmentId: environment.id,
-    fingerprint,
-    changeKind: proposal.change.kind,
-    state: 'validating',
-  });
+  let record: FixProposalRecord;
+  try {
+    record = await deps.proposals.create({
+      tokenId: principal.tokenId,
+      tokenName: principal.name,
+      agentName: proposal.agent.name,
+      agentModel: proposal.agent.model,
+      title: proposal.title,
+      rationale: proposal.rationale,
+      target: proposal.target,
+      appId: app.id,
+      environmentId: environment.id,
+      fingerprint,
+      changeKind: proposal.change.kind,
+      state: 'validating',
+    });
+  } catch (error) {
+    // The same proposal, sent at the same moment, won the race: its answer is this one's.
+    const winner =
+      error instanceof DuplicateProposalError
+        ? await deps.proposals.findOpenByFingerprint(fingerprint)
+        : undefined;
+    if (!winner) throw error;
+    sendJson(res, 200, proposalView(winner, mask));
+    return 'duplicate';
+  }
   const proposalLog = log.child({ proposal: record.id, tokenId: principal.tokenId });
   let verdict: Awaited<ReturnType<typeof verifyProposal>>;
   try {

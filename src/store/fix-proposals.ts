@@ -76,7 +76,16 @@ export type FixProposalFilter = {
   limit?: number;
 };
 
+/** create() of a proposal whose change is open already under another id. */
+export class DuplicateProposalError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('a proposal with this fingerprint is open already', options);
+    this.name = 'DuplicateProposalError';
+  }
+}
+
 export interface FixProposalStore {
+  /** Records a proposal; DuplicateProposalError if one with its fingerprint is open. */
   create(input: NewFixProposal): Promise<FixProposalRecord>;
   get(id: number): Promise<FixProposalRecord | undefined>;
   /** The newest proposal with this fingerprint whose pull request is open (or about to be). */
@@ -164,29 +173,40 @@ export class SqlFixProposalStore implements FixProposalStore {
   }
 
   async create(input: NewFixProposal): Promise<FixProposalRecord> {
-    const { rows } = await this.#db.query(
-      `INSERT INTO fix_proposals (token_id, token_name, agent_name, agent_model, title, rationale,
-         target, app_id, environment_id, fingerprint, change_kind, state, status_code, reasons)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
-      [
-        input.tokenId,
-        input.tokenName,
-        input.agentName,
-        input.agentModel,
-        input.title,
-        input.rationale,
-        JSON.stringify(input.target),
-        input.appId,
-        input.environmentId,
-        input.fingerprint,
-        input.changeKind,
-        input.state,
-        input.statusCode ?? null,
-        JSON.stringify(input.reasons ?? []),
-      ],
-    );
+    const { rows } = await this.#insert(input);
     if (!rows[0]) throw new Error('INSERT INTO fix_proposals returned no row');
     return toRecord(rows[0]);
+  }
+
+  async #insert(input: NewFixProposal) {
+    try {
+      return await this.#db.query(
+        `INSERT INTO fix_proposals (token_id, token_name, agent_name, agent_model, title, rationale,
+         target, app_id, environment_id, fingerprint, change_kind, state, status_code, reasons)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING *`,
+        [
+          input.tokenId,
+          input.tokenName,
+          input.agentName,
+          input.agentModel,
+          input.title,
+          input.rationale,
+          JSON.stringify(input.target),
+          input.appId,
+          input.environmentId,
+          input.fingerprint,
+          input.changeKind,
+          input.state,
+          input.statusCode ?? null,
+          JSON.stringify(input.reasons ?? []),
+        ],
+      );
+    } catch (error) {
+      if ((error as { constraint?: unknown }).constraint === 'fix_proposals_open_fingerprint_key') {
+        throw new DuplicateProposalError({ cause: error });
+      }
+      throw error;
+    }
   }
 
   async get(id: number): Promise<FixProposalRecord | undefined> {

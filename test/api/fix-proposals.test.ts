@@ -529,6 +529,31 @@ describe('fix proposal API', () => {
     expect(again.calls).toEqual([]);
   });
 
+  it('makes one proposal of the same one sent twice at once', async () => {
+    const secret = await token();
+    const answers = await Promise.all([post(secret, proposal()), post(secret, proposal())]);
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 202]);
+    expect(answers.map((a) => a.body.id)).toEqual([1, 1]);
+    expect(await recorded()).toEqual([{ id: 1, state: 'validating' }]);
+    expect(jobs).toHaveLength(1);
+
+    // The race itself: the check for an open proposal found none, then the insert collided.
+    let asked = 0;
+    deps.proposals = {
+      create: (input) => proposals.create(input),
+      get: (id) => proposals.get(id),
+      update: (id, changes) => proposals.update(id, changes),
+      supersedeOthers: (id) => proposals.supersedeOthers(id),
+      list: (filter) => proposals.list(filter),
+      findOpenByFingerprint: async (fingerprint) =>
+        asked++ === 0 ? undefined : proposals.findOpenByFingerprint(fingerprint),
+    };
+    const raced = await post(secret, proposal());
+    expect(raced).toMatchObject({ status: 200, body: { id: 1 } });
+    expect(asked).toBe(2);
+    expect(jobs).toHaveLength(1);
+  });
+
   it('takes a live workload as the target, traced to its environment', async () => {
     clusterObjects.set('Deployment/staging/web', {
       apiVersion: 'apps/v1',

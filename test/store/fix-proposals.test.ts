@@ -3,7 +3,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlApiTokenStore } from '../../src/store/api-tokens.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
-import { SqlFixProposalStore, type NewFixProposal } from '../../src/store/fix-proposals.ts';
+import {
+  DuplicateProposalError,
+  SqlFixProposalStore,
+  type NewFixProposal,
+} from '../../src/store/fix-proposals.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 
 const seed = readFileSync(
@@ -102,6 +106,13 @@ describe.each(LANES)('fix proposal store (%s)', (laneName) => {
     });
     expect((await store.get(rejected.id))?.state).toBe('rejected');
     expect((await store.get(production.id))?.state).toBe('open');
+  });
+
+  it('holds one open proposal per fingerprint', async () => {
+    const open = await store.create(base);
+    await expect(store.create(base)).rejects.toBeInstanceOf(DuplicateProposalError);
+    await store.update(open.id, { state: 'superseded' });
+    expect((await store.create(base)).id).toBe(open.id + 2); // the failed insert used an id
   });
 
   it('lists newest first, by app and state', async () => {

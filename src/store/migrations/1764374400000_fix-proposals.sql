@@ -34,6 +34,10 @@ CREATE TABLE fix_proposals (
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX fix_proposals_fingerprint ON fix_proposals (fingerprint);
+-- One proposal per change while it is on its way or open: the same proposal sent twice at once
+-- is one pull request (the API answers the second with the first).
+CREATE UNIQUE INDEX fix_proposals_open_fingerprint_key ON fix_proposals (fingerprint)
+  WHERE state IN ('validating', 'open', 'updated');
 CREATE INDEX fix_proposals_target_state ON fix_proposals (app_id, environment_id, state);
 
 -- Down Migration
