@@ -571,6 +571,38 @@ describe('fix proposal API', () => {
     expect(await proposals.get(1)).toMatchObject({ appId: 1, environmentId: 1, target });
   });
 
+  it('refuses a workload two environments install, naming what it looked at (409)', async () => {
+    // Another app whose environment installs the same release in the same namespace.
+    await lane.db.query(
+      `INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', 'https://gitlab.com/org/other');
+       INSERT INTO apps_environments
+         (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name)
+       VALUES (2, 'develop', 1, 'clusters/staging/other', 1, 'flux', 'staging', 'my-app')`,
+    );
+    await config.normalize();
+    clusterObjects.set('Deployment/staging/web', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: 'web',
+        namespace: 'staging',
+        annotations: {
+          'meta.helm.sh/release-name': 'my-app',
+          'meta.helm.sh/release-namespace': 'staging',
+        },
+      },
+    });
+    const secret = await token();
+    const target = { cluster: 'prod-1', namespace: 'staging', kind: 'Deployment', name: 'web' };
+    const answer = await post(secret, proposal({ target }));
+    expect(answer.status).toBe(409);
+    expect(answer.body.error).toMatch(/matches more than one environment/);
+    expect(answer.body.lookedAt).toEqual(
+      expect.arrayContaining([expect.stringMatching(/meta\.helm\.sh|Helm release/)]),
+    );
+    expect(await recorded()).toEqual([]);
+  });
+
   it('supersedes the earlier proposal for a target when a revision updates its pull request', async () => {
     const secret = await token();
     await post(secret, proposal());
