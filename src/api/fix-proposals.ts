@@ -480,7 +480,7 @@ async function get(
     sendJson(res, 403, { error: `token ${principal.name} may not read proposals` });
     return;
   }
-  const notFound = () => sendJson(res, 404, { error: `no fix proposal ${clip(rawId)}` });
+  const notFound = () => sendJson(res, 404, { error: `no fix proposal ${clip(mask(rawId))}` });
   if (!/^[1-9]\d{0,9}$/.test(rawId) || Number(rawId) > 2_147_483_647) {
     notFound();
     return;
