@@ -1,6 +1,19 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from './errors.ts';
+import { ConfigError, UserError } from './errors.ts';
+import { sharedTokenRateLimit } from './api/auth.ts';
+import {
+  fixProposalsHandler,
+  runFixProposalJob,
+  type FixProposalJob,
+  type ProposalSource,
+} from './api/fix-proposals.ts';
+import { openApiHandler } from './api/openapi.ts';
+import { maskText } from './diff/mask-text.ts';
+import { publishFixPullRequest } from './fix/publish.ts';
+import { SqlApiTokenStore } from './store/api-tokens.ts';
+import { SqlFixProposalStore } from './store/fix-proposals.ts';
+import { appRepoRef } from './util/repo-url.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
 import { BranchLeases } from './store/branch-lease.ts';
@@ -29,10 +42,11 @@ import type { Settings } from './settings.ts';
 import { stopGracefully, type StoppableParts } from './shutdown.ts';
 import { SqlConfigStore } from './store/config-store.ts';
 import type { Db } from './store/db.ts';
+import type { App } from './store/types.ts';
 import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
-import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts';
+import type { BranchCommits, ChangeRequests, Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
@@ -203,6 +217,34 @@ export async function startService(
       render: (input: Parameters<typeof renderBundle>[0]) => renderBundle(input, templates),
       parseValues: parseValuesFile,
     };
+    // AI fix proposals: read and verified against the app repository at the environment
+    // branch's tip, published as a bot-authored pull request by the dag.fix-proposal job.
+    const proposals = new SqlFixProposalStore(db);
+    const maskForProposals = (text: string) => masker.mask(maskText(text));
+    const writableAppPlatform = async (app: App) => {
+      const repo = appRepoRef(app);
+      const platform = await platformFor(repo);
+      if (!('commitFiles' in platform) || !('createChangeRequest' in platform)) {
+        throw new ConfigError(`${repo.provider} has no pull-request support in DAG yet`);
+      }
+      return { repo, platform: platform as Platform & ChangeRequests & BranchCommits };
+    };
+    const proposalSource: ProposalSource = async (app, environment) => {
+      const { repo, platform } = await writableAppPlatform(app);
+      const sha = await platform.branchHead(repo, environment.branch);
+      if (!sha) {
+        throw new UserError(
+          `branch ${environment.branch} of ${repo.fullName} does not exist: nothing to fix`,
+        );
+      }
+      return {
+        reader: {
+          readFile: (path) => platform.readFile(repo, sha, path),
+          readFolder: (path) => platform.readFolder(repo, sha, path),
+        },
+        tip: { sha, branch: environment.branch, commitUrl: `${repo.webUrl}/commit/${sha}` },
+      };
+    };
     if (options.workers ?? true) {
       await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) => {
         // The work a delivery queues carries its id (for its jobs' logs) and, for deploys, the
@@ -260,6 +302,30 @@ export async function startService(
           for (const promotion of await automaticPromotions(store, request)) {
             await enqueuePromotion({ ...promotion, deliveryId: request.deliveryId });
           }
+        },
+      );
+      await queue.work<FixProposalJob>(
+        QUEUES.fixProposal,
+        settings.worker,
+        async (request, job) => {
+          await runFixProposalJob(request, {
+            proposals,
+            config: store,
+            source: proposalSource,
+            tools,
+            appPlatform: async (app) => writableAppPlatform(app),
+            publish: async (input, target) =>
+              publishFixPullRequest(input, {
+                platform: (await writableAppPlatform(input.app)).platform,
+                repo: target.repo,
+                mask: maskForProposals,
+                log: target.log,
+              }),
+            log: job.log,
+            mask: maskForProposals,
+            lastAttempt: job.retryCount >= job.retryLimit,
+            onOutcome: (outcome) => metrics.fixProposal(outcome),
+          });
         },
       );
       await queue.work<DeployReport>(QUEUES.report, settings.worker, async (report, job) => {
@@ -329,6 +395,26 @@ export async function startService(
       : settings.gitlab
         ? 'gitlab'
         : 'setup';
+    if (mode !== 'setup') {
+      handlers.push(
+        fixProposalsHandler({
+          tokens: new SqlApiTokenStore(db, store, { log }),
+          rateLimit: sharedTokenRateLimit(db, log),
+          log,
+          config: store,
+          proposals,
+          clusters,
+          source: proposalSource,
+          tools,
+          enqueue: async (job) => {
+            await queue.enqueueKeyed(QUEUES.fixProposal, `proposal:${job.proposalId}`, job);
+          },
+          mask: maskForProposals,
+          onOutcome: (outcome) => metrics.fixProposal(outcome),
+        }),
+        openApiHandler(),
+      );
+    }
     if (mode === 'setup') {
       handlers.push(
         await githubSetupHandler({ host: settings.host ?? 'localhost', port: settings.port }),

@@ -11,6 +11,7 @@ import { registerEnvironmentCommands } from './commands/envs.ts';
 import { registerIacCommands } from './commands/iacs.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerPromotionCommands } from './commands/promotions.ts';
+import { registerProposalCommands } from './commands/proposals.ts';
 import { registerRenderCommand } from './commands/render.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { DatabaseUnreachableError } from './database-unreachable.ts';
@@ -90,6 +91,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerDeployCommand(program, cli);
   registerPromotionCommands(program, cli);
   registerTokenCommands(program, cli);
+  registerProposalCommands(program, cli);
   registerRenderCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;

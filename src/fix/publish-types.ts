@@ -1,6 +1,13 @@
+import type { RepoRef } from '../events/types.ts';
+import type { Logger } from '../log.ts';
 import type { App, Environment } from '../store/types.ts';
 import type { Proposal } from './proposal.ts';
 import type { Verified } from './verify.ts';
+
+/**
+ * What opening (or updating) a fix proposal's pull request takes and gives: the contract
+ * between the REST API's job (src/api/fix-proposals.ts) and src/fix/publish.ts.
+ */
 export type PublishFixInput = {
   proposalId: number;
   fingerprint: string;
@@ -8,8 +15,11 @@ export type PublishFixInput = {
   app: App;
   environment: Environment;
   verified: Verified;
+  /** The tip `verified` was verified against: the commit's parent, so what is committed is it. */
+  tip: { sha: string };
   sender: { tokenId: number; tokenName: string };
 };
+
 export type PublishFixResult =
   | {
       state: 'open' | 'updated' | 'unchanged';
@@ -19,3 +29,10 @@ export type PublishFixResult =
       pushedHead: string;
     }
   | { state: 'person-pushed'; number: number; url: string; branch: string; reason: string };
+
+export type PublishFixDeps = { platform: unknown; repo: RepoRef; log: Logger };
+
+export type PublishFix = (
+  input: PublishFixInput,
+  deps: PublishFixDeps,
+) => Promise<PublishFixResult>;

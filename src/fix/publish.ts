@@ -26,7 +26,7 @@ import type { PublishFixInput, PublishFixResult } from './publish-types.ts';
  * verified against (Verified does not carry it; verifyProposal's `tip`). The commit is made on
  * it, so what is committed is exactly what was verified.
  */
-export type PublishFixRequest = PublishFixInput & { tip: { sha: string } };
+export type PublishFixRequest = PublishFixInput;
 
 export type PublishFixDeps = {
   platform: ChangeRequests & BranchCommits;

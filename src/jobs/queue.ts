@@ -25,6 +25,8 @@ export const QUEUES = {
   diff: 'dag.diff',
   /** Opening or updating one route's promotion pull request; one at a time per route. */
   promote: 'dag.promote',
+  /** Opening or updating the pull request of one verified fix proposal (src/api/fix-proposals.ts). */
+  fixProposal: 'dag.fix-proposal',
 } as const;
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 

@@ -52,6 +52,7 @@ export class Metrics {
   readonly #gitDuration: Histogram<'operation'>;
   readonly #pushRetries: Counter;
   readonly #groupSize: Histogram;
+  readonly #fixProposals: Counter<'outcome'>;
   #jobStats: JobStatsSource | undefined;
   #pendingStats: Promise<JobStats | undefined> | undefined;
 
@@ -189,6 +190,12 @@ export class Metrics {
       help: 'Pushes to an IAC branch tried again because the branch moved under DAG.',
       registers,
     });
+    this.#fixProposals = new Counter({
+      name: 'dag_fix_proposals_total',
+      help: 'Fix proposals by outcome: requests answered (accepted, duplicate, rejected, refused, failed) and pull requests published (opened, updated, unchanged, person-pushed, failed).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.#groupSize = new Histogram({
       name: 'dag_iac_group_commit_size',
       help: 'Deploys written to an IAC branch in one push (one commit each).',
@@ -248,6 +255,11 @@ export class Metrics {
 
   gitPushRetry(): void {
     this.#pushRetries.inc();
+  }
+
+  /** A fix proposal request was answered, or its job ended (src/api/fix-proposals.ts). */
+  fixProposal(outcome: string): void {
+    this.#fixProposals.inc({ outcome });
   }
 
   iacGroupCommit(size: number): void {

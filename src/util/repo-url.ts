@@ -1,3 +1,7 @@
+import { UserError } from '../errors.ts';
+import type { RepoRef } from '../events/types.ts';
+import type { App } from '../store/types.ts';
+
 /**
  * Repository URLs in the forms people and providers write them, reduced to one key:
  * `host/path` in lower case, without scheme, user, port, `www.`, trailing `.git` or `/`.
@@ -45,4 +49,22 @@ export function repoKey(url: string): string | undefined {
 /** The repository's own name: its last path segment (`my-app` for `.../org/my-app.git`). */
 export function repoShortName(url: string): string | undefined {
   return repoKey(url)?.split('/').at(-1);
+}
+
+/** The app repository as the provider names it (case kept), from its configured URL. */
+export function appRepoRef(app: App): RepoRef {
+  const key = repoKey(app.repoUrl);
+  if (!key) throw new UserError(`app ${app.name} has a repository URL DAG cannot read`);
+  const host = key.split('/')[0] as string;
+  const fullName = (
+    /^[a-z][a-z0-9+.-]*:\/\//i.test(app.repoUrl)
+      ? decodeURIComponent(new URL(app.repoUrl).pathname)
+      : app.repoUrl.slice(app.repoUrl.indexOf(':') + 1)
+  )
+    .replace(/^\/+/, '')
+    .replace(/\/+$/, '')
+    .replace(/\.git$/i, '');
+  const scheme = /^http:\/\//i.test(app.repoUrl) ? 'http' : 'https';
+  const webUrl = `${scheme}://${host}/${fullName}`;
+  return { provider: app.gitProvider, fullName, urls: [app.repoUrl], webUrl };
 }

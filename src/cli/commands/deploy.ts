@@ -2,35 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import type { RepoRef } from '../../events/types.ts';
 import { JobQueue } from '../../jobs/queue.ts';
 import { createLogger } from '../../log.ts';
-import type { App } from '../../store/types.ts';
-import { repoKey } from '../../util/repo-url.ts';
+import { appRepoRef } from '../../util/repo-url.ts';
 import { askDeploy } from '../../workflows/deploy.ts';
 import type { DeployRequest } from '../../workflows/deploy-plan.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 
 type DeployOptions = { sha: string; json?: boolean };
-
-/** The app repository as the provider names it (case kept), from its configured URL. */
-export function appRepoRef(app: App): RepoRef {
-  const key = repoKey(app.repoUrl);
-  if (!key) throw new UserError(`app ${app.name} has a repository URL DAG cannot read`);
-  const host = key.split('/')[0] as string;
-  const fullName = (
-    /^[a-z][a-z0-9+.-]*:\/\//i.test(app.repoUrl)
-      ? decodeURIComponent(new URL(app.repoUrl).pathname)
-      : app.repoUrl.slice(app.repoUrl.indexOf(':') + 1)
-  )
-    .replace(/^\/+/, '')
-    .replace(/\/+$/, '')
-    .replace(/\.git$/i, '');
-  const scheme = /^http:\/\//i.test(app.repoUrl) ? 'http' : 'https';
-  const webUrl = `${scheme}://${host}/${fullName}`;
-  return { provider: app.gitProvider, fullName, urls: [app.repoUrl], webUrl };
-}
 
 /**
  * `dag deploy <app> <environment> --sha <sha>`: deploys a commit of the app to an environment
