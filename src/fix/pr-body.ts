@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fileDiffs } from '../diff/file-diffs.ts';
 import { escapeInline, fenced, sanitizeCode, trimTrailingNewlines } from '../diff/markdown.ts';
+import { hiddenMetadata } from '../util/hidden-metadata.ts';
 import type { Proposal } from './proposal.ts';
 import type { Verified } from './verify.ts';
 
@@ -29,15 +30,10 @@ const metadataSchema = z.strictObject({
 /** What DAG writes into its fix pull request to read it back. */
 export type FixMetadata = z.infer<typeof metadataSchema>;
 
-const MARKER = new RegExp(`^<!-- dag:fix (\\{[^\\n]{0,${MAX_METADATA_CHARS}}\\}) -->$`, 'm');
+const metadata = hiddenMetadata('fix', metadataSchema, MAX_METADATA_CHARS);
 
-export function renderFixMetadata(metadata: FixMetadata): string {
-  // JSON with <, >, & and - escaped: nothing in it can close the HTML comment early.
-  const safe = JSON.stringify(metadataSchema.parse(metadata)).replace(
-    /[<>&-]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return `<!-- dag:fix ${safe} -->`;
+export function renderFixMetadata(value: FixMetadata): string {
+  return metadata.render(metadataSchema.parse(value));
 }
 
 /**
@@ -46,14 +42,7 @@ export function renderFixMetadata(metadata: FixMetadata): string {
  * which head it pushed and which proposal the pull request holds.
  */
 export function parseFixMetadata(body: string): FixMetadata | null {
-  const json = MARKER.exec(body)?.[1];
-  if (json === undefined) return null;
-  try {
-    const parsed = metadataSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return metadata.parse(body);
 }
 
 /** DAG's branch for fixes of one environment: `dag/fix/<app>/<environment>`, git-safe, bounded. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { EnvironmentDiff } from '../diff/comment-model.ts';
 import { escapeInline, trimTrailingNewlines } from '../diff/markdown.ts';
 import { renderDiffComments } from '../diff/split.ts';
+import { hiddenMetadata } from '../util/hidden-metadata.ts';
 import type { Comparison } from '../platform/types.ts';
 import { PROMOTION_STRATEGIES, type PromotionStrategy } from '../store/types.ts';
 
@@ -47,15 +48,12 @@ const metadataSchema = z.object({
 /** What DAG writes into its promotion PR to read it back (e.g. from a merge webhook). */
 export type PromotionMetadata = z.infer<typeof metadataSchema>;
 
-const MARKER = /^<!-- dag:promotion (\{[^\n]*\}) -->$/m;
+/** Longest JSON DAG reads back from a promotion body's marker. */
+const MAX_METADATA_CHARS = 4_000;
+const metadata = hiddenMetadata('promotion', metadataSchema, MAX_METADATA_CHARS);
 
-export function renderMetadata(metadata: PromotionMetadata): string {
-  // JSON with <, >, & and - escaped: nothing in it can close the HTML comment early.
-  const safe = JSON.stringify(metadata).replace(
-    /[<>&-]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return `<!-- dag:promotion ${safe} -->`;
+export function renderMetadata(value: PromotionMetadata): string {
+  return metadata.render(value);
 }
 
 /**
@@ -63,14 +61,7 @@ export function renderMetadata(metadata: PromotionMetadata): string {
  * who can edit the body can type it: callers check it against DAG's own promotion records.
  */
 export function parsePromotionMetadata(body: string): PromotionMetadata | null {
-  const json = MARKER.exec(body)?.[1];
-  if (json === undefined) return null;
-  try {
-    const parsed = metadataSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+  return metadata.parse(body);
 }
 
 export type ChangedFile = { path: string; change: 'added' | 'modified' | 'deleted' };
