@@ -6,7 +6,8 @@ import { proposalFingerprint, type Proposal } from '../../src/fix/proposal.ts';
 import type { PublishFixRequest } from '../../src/fix/publish.ts';
 import type { Verified } from '../../src/fix/verify.ts';
 import { SecretMasker } from '../../src/log.ts';
-import type { App, Environment } from '../../src/store/types.ts';
+import type { Environment } from '../../src/store/types.ts';
+import { appFixture } from '../helpers/app-fixture.ts';
 
 /** A registered secret (SecretMasker) and a credential-shaped one (maskText): neither is shown. */
 export const REGISTERED = 'hunter2-registered-db-password';
@@ -20,25 +21,10 @@ export function masker(): (text: string) => string {
   return (text) => maskText(secrets.mask(text));
 }
 
-export const app: App = {
-  id: 1,
-  gitProvider: 'github',
+export const app = appFixture({
   repoUrl: 'https://github.com/octo-org/my-app',
-  name: 'my-app',
-  chart: {
-    source: 'app-repo',
-    path: 'deploy/chart',
-    repoUrl: null,
-    name: null,
-    version: null,
-    secretRef: null,
-  },
-  imageRepository: null,
-  imageTagFormat: '{{shortSha}}',
   valuesPath: 'deploy/',
-  autoDiff: false,
-  createdAt: new Date(0),
-};
+});
 
 export const staging: Environment = {
   id: 1,

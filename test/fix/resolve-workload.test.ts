@@ -19,31 +19,18 @@ import {
 } from '../helpers/fake-kube-apiserver.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { everythingIn, memoryLog, newToken } from '../k8s/support.ts';
+import { appFixture } from '../helpers/app-fixture.ts';
 
 const token = newToken();
 let fake: FakeKubeApiserver;
 let deps: Parameters<typeof resolveWorkload>[1];
 
 function app(id: number, name: string): App {
-  return {
+  return appFixture({
     id,
-    gitProvider: 'github',
     repoUrl: `https://x-access-token:secret-in-url@github.com/acme/${name}`,
     name,
-    chart: {
-      source: 'app-repo',
-      path: 'deploy/chart',
-      repoUrl: null,
-      name: null,
-      version: null,
-      secretRef: null,
-    },
-    imageRepository: null,
-    imageTagFormat: '{{shortSha}}',
-    valuesPath: 'deploy',
-    autoDiff: false,
-    createdAt: new Date(0),
-  };
+  });
 }
 
 let nextEnvId = 1;

@@ -13,6 +13,7 @@ import { loadTemplates, type Templates } from '../../src/render/templates.ts';
 import { parseValuesFile } from '../../src/render/yaml.ts';
 import type { App, Environment } from '../../src/store/types.ts';
 import { fluxSchemaErrors, loadFluxValidators, type FluxValidators } from '../render/flux-crds.ts';
+import { appFixture } from '../helpers/app-fixture.ts';
 
 let templates: Templates;
 let validators: FluxValidators;
@@ -21,25 +22,7 @@ beforeAll(async () => {
   validators = await loadFluxValidators();
 });
 
-const app: App = {
-  id: 1,
-  gitProvider: 'github',
-  repoUrl: 'https://github.com/org/my-app',
-  name: 'my-app',
-  chart: {
-    source: 'app-repo',
-    path: 'deploy/chart',
-    repoUrl: null,
-    name: null,
-    version: null,
-    secretRef: null,
-  },
-  imageRepository: null,
-  imageTagFormat: '{{shortSha}}',
-  valuesPath: 'deploy/',
-  autoDiff: false,
-  createdAt: new Date(0),
-};
+const app = appFixture({ valuesPath: 'deploy/' });
 
 function env(id: number, name: string, helmType: 'flux' | 'plain' = 'flux'): Environment {
   return {

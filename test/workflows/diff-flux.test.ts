@@ -5,7 +5,7 @@ import { ClusterClients, type ClusterClient } from '../../src/k8s/client.ts';
 import { renderBundle } from '../../src/render/bundle.ts';
 import { kustomizeBuild } from '../../src/render/kustomize-build.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
-import type { App, Environment } from '../../src/store/types.ts';
+import type { Environment } from '../../src/store/types.ts';
 import { previewEnvironment } from '../../src/workflows/diff.ts';
 import {
   FLUX_CRDS,
@@ -14,31 +14,14 @@ import {
 } from '../helpers/fake-kube-apiserver.ts';
 import { memoryLog, newToken, rowStore } from '../k8s/support.ts';
 import { bundleInput } from '../render/bundle-input.ts';
+import { appFixture } from '../helpers/app-fixture.ts';
 
 const token = newToken();
 const templates = loadTemplates();
 let fake: FakeKubeApiserver;
 let client: ClusterClient;
 
-const app: App = {
-  id: 1,
-  gitProvider: 'github',
-  repoUrl: 'https://github.com/org/my-app',
-  name: 'my-app',
-  chart: {
-    source: 'app-repo',
-    path: 'deploy/chart',
-    repoUrl: null,
-    name: null,
-    version: null,
-    secretRef: null,
-  },
-  imageRepository: null,
-  imageTagFormat: '{{shortSha}}',
-  valuesPath: 'deploy',
-  autoDiff: false,
-  createdAt: new Date(0),
-};
+const app = appFixture();
 
 const env: Environment = {
   id: 1,
