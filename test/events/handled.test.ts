@@ -26,7 +26,15 @@ type Need = { permission: string; level: Level } | 'app';
  */
 const NEEDS: [RegExp, Need][] = [
   [/^GET \/repos\/\{owner\}\/\{repo\}\/installation$/, 'app'],
-  [/^GET \/repos\/\{owner\}\/\{repo\}\/(contents|git\/trees|compare)\//, rw('contents', 'read')],
+  [
+    /^GET \/repos\/\{owner\}\/\{repo\}\/(contents|git\/trees|git\/ref|git\/commits|compare)\//,
+    rw('contents', 'read'),
+  ],
+  // A fix proposal's branch and commit in the application repository (src/fix/publish.ts).
+  [
+    /^(POST|PATCH) \/repos\/\{owner\}\/\{repo\}\/git\/(trees|commits|refs)\b/,
+    rw('contents', 'write'),
+  ],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/pulls\b/, rw('pull_requests', 'read')],
   [/^(POST|PATCH) \/repos\/\{owner\}\/\{repo\}\/pulls\b/, rw('pull_requests', 'write')],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/issues\//, rw('issues', 'read')],
