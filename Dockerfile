@@ -29,6 +29,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY app.yml ./
 COPY bin/ ./bin/
 COPY templates/ ./templates/
+# The Flux CRDs that fix proposals are checked against (src/render/flux-schemas.ts).
+COPY schemas/ ./schemas/
 COPY src/ ./src/
 
 # Code stays root-owned and read-only for the app. Writable for the `node` user (uid/gid 1000):

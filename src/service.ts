@@ -13,6 +13,7 @@ import { maskText } from './diff/mask-text.ts';
 import { publishFixPullRequest } from './fix/publish.ts';
 import { SqlApiTokenStore } from './store/api-tokens.ts';
 import { SqlFixProposalStore } from './store/fix-proposals.ts';
+import { fluxSchemaCheck, liveDryRun } from './fix/live-check.ts';
 import { appRepoRef } from './util/repo-url.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
@@ -229,6 +230,19 @@ export async function startService(
       }
       return { repo, platform: platform as Platform & ChangeRequests & BranchCommits };
     };
+    // What verification checks beyond rendering: Flux objects against the Flux CRDs, and a
+    // server-side dry run whose live diff the pull request shows (the preview of `/diff`).
+    const verifyExtras = {
+      validateBundle: fluxSchemaCheck(),
+      dryRun: liveDryRun({
+        store,
+        iac,
+        clusters,
+        compute: previewPool,
+        helmTemplate: (chart, release) => helmTemplate(chart, release, { helm: settings.helmPath }),
+        helmAvailable: () => helmAvailable(settings.helmPath),
+      }),
+    };
     const proposalSource: ProposalSource = async (app, environment) => {
       const { repo, platform } = await writableAppPlatform(app);
       const sha = await platform.branchHead(repo, environment.branch);
@@ -313,6 +327,7 @@ export async function startService(
             config: store,
             source: proposalSource,
             tools,
+            verifyExtras,
             appPlatform: async (app) => writableAppPlatform(app),
             publish: async (input, target) =>
               publishFixPullRequest(input, {
@@ -406,6 +421,7 @@ export async function startService(
           clusters,
           source: proposalSource,
           tools,
+          verifyExtras,
           enqueue: async (job) => {
             await queue.enqueueKeyed(QUEUES.fixProposal, `proposal:${job.proposalId}`, job);
           },

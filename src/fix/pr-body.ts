@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { fileDiffs } from '../diff/file-diffs.ts';
+import { environmentBlocks, environmentCounts, validationText } from '../diff/comment.ts';
+import type { EnvironmentDiff } from '../diff/comment-model.ts';
 import { escapeInline, fenced, sanitizeCode, trimTrailingNewlines } from '../diff/markdown.ts';
 import { hiddenMetadata } from '../util/hidden-metadata.ts';
 import type { Proposal } from './proposal.ts';
@@ -14,6 +16,10 @@ const MAX_METADATA_CHARS = 2_000;
 const EVIDENCE_ITEM_CHARS = 2_000;
 /** Characters of all evidence shown. */
 const EVIDENCE_TOTAL_CHARS = 10_000;
+/** Characters of object diffs shown in the live diff; the objects past them are listed. */
+const LIVE_DIFF_CHARS = 30_000;
+/** Objects listed by name past LIVE_DIFF_CHARS. */
+const LIVE_LISTED = 200;
 
 const SHA = z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/);
 
@@ -89,9 +95,8 @@ export type FixBody = {
   /** The folder the environment's bundle is written to (the bundle diff's paths). */
   iacPath: string;
   tokenName: string;
+  /** What DAG verified, with the environment's live dry-run diff where it computed one. */
   verified: Verified;
-  /** The live dry-run diff of the environment, rendered by the caller; undefined: not computed. */
-  liveDiff?: string | undefined;
 };
 
 /** A section DAG leaves out when the body would be too long, with what it says instead. */
@@ -164,6 +169,48 @@ function bundleSection(body: FixBody): string {
 }
 
 /**
+ * The environment's live dry-run diff, as `/diff` shows it: the validation, the counts, then each
+ * changed object's diff while they fit in LIVE_DIFF_CHARS, the rest listed by name. Without a
+ * dry run, a line that says so (the checks say why).
+ */
+function liveSection(environment: string, live: EnvironmentDiff | undefined): string {
+  const lines = [`### Live diff of ${escapeInline(environment, 100)}`, ''];
+  if (!live) {
+    lines.push('_No live diff: DAG did not dry-run this change (see what DAG verified)._');
+    return lines.join('\n');
+  }
+  const counts = environmentCounts(live);
+  lines.push(
+    `**Server-side dry run:** ${validationText(live.validation, counts.errors, 1_000)}`,
+    '',
+    `**Objects:** ${counts.created} created, ${counts.changed} changed, ${counts.deleted} deleted, ${counts.unchanged} unchanged`,
+    '',
+    ...live.notes.slice(0, 10).map((note) => `- ${escapeInline(note, 500)}`),
+  );
+  const note = (omitted: number) => `… ${omitted} more lines`;
+  const [, ...objects] = environmentBlocks(live, note);
+  let room = LIVE_DIFF_CHARS;
+  const listed: string[] = [];
+  for (const block of objects) {
+    if (block.text.length <= room) {
+      lines.push(trimTrailingNewlines(block.text), '');
+      room -= block.text.length;
+    } else if (block.listing) {
+      listed.push(block.listing);
+    }
+  }
+  if (listed.length > 0) {
+    lines.push(
+      `_${listed.length} more ${listed.length === 1 ? 'object' : 'objects'}, not shown in full:_`,
+      '',
+      ...listed.slice(0, LIVE_LISTED),
+      ...(listed.length > LIVE_LISTED ? [`- … and ${listed.length - LIVE_LISTED} more`] : []),
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
  * The description of a fix pull request, within `maxChars`: metadata, what the change is and
  * where, why this repository, the agent's rationale and evidence, the source diff, the bundle
  * diff, the live diff, what DAG verified. Sections that do not fit are cut, last first, each
@@ -214,16 +261,7 @@ export function renderFixBody(
       ].join('\n'),
     },
     { name: 'Bundle diff', text: bundleSection({ ...body }) },
-    {
-      name: 'Live diff',
-      text: [
-        `### Live diff of ${escapeInline(body.environment, 100)}`,
-        '',
-        body.liveDiff === undefined
-          ? '_Live diff not computed._'
-          : trimTrailingNewlines(mask(body.liveDiff)),
-      ].join('\n'),
-    },
+    { name: 'Live diff', text: mask(liveSection(body.environment, verified.live)) },
     {
       name: 'What DAG verified',
       text: [

@@ -34,11 +34,6 @@ export type PublishFixDeps = {
   repo: RepoRef;
   /** Scrubs secrets from every text DAG writes (SecretMasker, maskText). */
   mask: (text: string) => string;
-  /**
-   * The live dry-run diff of the environment as a Markdown section (previewEnvironment, rendered
-   * by the caller); undefined: the body says it was not computed.
-   */
-  preview?: string | undefined;
   log: Logger;
 };
 
@@ -233,7 +228,6 @@ function body(
         iacPath: input.environment.iacPath,
         tokenName: input.sender.tokenName,
         verified: input.verified,
-        liveDiff: deps.preview,
       },
       deps.platform.maxBodyLength,
       deps.mask,

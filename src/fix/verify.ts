@@ -1,6 +1,7 @@
 import { applyPatch, parsePatch } from 'diff';
 import type { StructuredPatch, StructuredPatchHunk } from 'diff';
 import { UserError } from '../errors.ts';
+import type { EnvironmentDiff } from '../diff/comment-model.ts';
 import { maskDiffText, maskText } from '../diff/mask-text.ts';
 import { unifiedDiff } from '../diff/unified.ts';
 import { parseValuesFile, parseYamlDocuments } from '../render/yaml.ts';
@@ -30,10 +31,11 @@ export type VerifyReader = SourceReader & {
   entryKind?(path: string): Promise<EntryKind | undefined>;
 };
 
+/** A dry run's verdict, with the live diff it computed where it got that far. */
 export type DryRunResult =
-  | { status: 'passed' }
-  | { status: 'failed'; errors: string[] }
-  | { status: 'unreachable'; reason: string };
+  | { status: 'passed'; preview?: EnvironmentDiff }
+  | { status: 'failed'; errors: string[]; preview?: EnvironmentDiff }
+  | { status: 'unreachable'; reason: string; preview?: EnvironmentDiff };
 
 export type VerifyDeps = {
   reader: VerifyReader;
@@ -47,7 +49,7 @@ export type VerifyDeps = {
    */
   validateBundle?: (env: Environment, files: Record<string, string>) => Promise<string[]>;
   /** A server-side dry run of the environment's rendered objects, where the cluster is reachable. */
-  dryRun?: (env: Environment, files: Record<string, string>) => Promise<DryRunResult>;
+  dryRun?: (app: App, env: Environment, files: Record<string, string>) => Promise<DryRunResult>;
   /** Scrubs secrets from echoed text; maskText by default. */
   mask?: (text: string) => string;
 };
@@ -81,6 +83,8 @@ export type Verified = {
   unchangedEnvironments: string[];
   /** What was checked, one line each, for the pull request's body. */
   checks: string[];
+  /** The target environment's live dry-run diff, where a dry run computed one. */
+  live?: EnvironmentDiff;
 };
 
 export type VerifyFailure = { ok: false; status: VerifyStatus; errors: FieldError[] };
@@ -202,8 +206,10 @@ async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
       : `scope: ${unchangedEnvironments.length ? `${unchangedEnvironments.join(', ')} render unchanged` : 'no other environment renders unchanged'}${reached.length ? `; ${reached.join(', ')} change too (base)` : ''}`,
   );
 
+  let live: EnvironmentDiff | undefined;
   if (deps.dryRun) {
-    const result = await deps.dryRun(env, after.files);
+    const result = await deps.dryRun(input.app, env, after.files);
+    live = result.preview;
     if (result.status === 'failed') {
       throw new Refusal(
         422,
@@ -243,6 +249,7 @@ async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
     bundles,
     unchangedEnvironments,
     checks,
+    ...(live ? { live } : {}),
   };
 }
 

@@ -3,6 +3,7 @@
 // Update: `npx vitest run test/fix/pr-body.golden.test.ts -u`.
 
 import { describe, expect, it } from 'vitest';
+import type { EnvironmentDiff } from '../../src/diff/comment-model.ts';
 import {
   fixBranch,
   parseFixMetadata,
@@ -45,17 +46,59 @@ describe('the fix pull request body', () => {
     expect(text).not.toContain(TOKEN);
     // The agent's text is shown in a text fence, where Markdown and HTML stay inert.
     expect(text).toMatch(/```text\n[^`]*<script>alert\(1\)<\/script>\n```/);
-    expect(text).toContain('_Live diff not computed._');
+    expect(text).toContain('_No live diff: DAG did not dry-run this change');
     expect(parseFixMetadata(text)).toEqual(body().metadata);
     await expect(text).toMatchFileSnapshot(golden('fix-small'));
   });
 
-  it('with a live diff given by the caller, masked too', async () => {
-    const live = `<details><summary>HelmRelease apps/my-app</summary>\n\n\`\`\`diff\n-        memory: 128Mi\n+        memory: 512Mi\n+        token: ${TOKEN}\n\`\`\`\n\n</details>`;
-    const text = published(body({ liveDiff: live }));
+  it('with the live dry-run diff: counts, masked object diffs, and the objects past the room listed', async () => {
+    const live: EnvironmentDiff = {
+      environment: 'staging',
+      iacFiles: [],
+      validation: { result: 'passed' },
+      notes: [],
+      objects: [
+        {
+          key: 'ConfigMap/apps/my-app-values-5g7c8b9d2k',
+          kind: 'ConfigMap',
+          namespace: 'apps',
+          name: 'my-app-values-5g7c8b9d2k',
+          change: 'created',
+          diff: `@@ -0,0 +1,6 @@\n+data:\n+  values.yaml: |\n+    resources:\n+      limits:\n+        memory: 512Mi\n+    token: ${TOKEN}\n`,
+        },
+        {
+          key: 'HelmRelease.helm.toolkit.fluxcd.io/apps/my-app',
+          kind: 'HelmRelease',
+          namespace: 'apps',
+          name: 'my-app',
+          change: 'changed',
+          diff: '@@ -1,4 +1,4 @@\n   valuesFrom:\n   - kind: ConfigMap\n-    name: my-app-values-8t2m4h6f9c\n+    name: my-app-values-5g7c8b9d2k\n',
+        },
+        // Past the room the section has: named, not shown.
+        ...Array.from({ length: 3 }, (_, i) => ({
+          key: `ConfigMap/apps/big-${i}`,
+          kind: 'ConfigMap',
+          namespace: 'apps',
+          name: `big-${i}`,
+          change: 'changed' as const,
+          diff: `@@ -1,300 +1,300 @@\n${Array.from({ length: 300 }, (_, j) => `-k${j}: ${'x'.repeat(30)}\n+k${j}: ${'y'.repeat(30)}\n`).join('')}`,
+        })),
+        {
+          key: 'ConfigMap/apps/same',
+          kind: 'ConfigMap',
+          namespace: 'apps',
+          name: 'same',
+          change: 'unchanged' as const,
+        },
+      ],
+    };
+    const text = published(body({ verified: { ...verified(), live } }));
     expect(text).not.toContain(TOKEN);
-    expect(text).toContain('HelmRelease apps/my-app');
-    expect(text).not.toContain('Live diff not computed');
+    expect(text).toContain('**Objects:** 1 created, 4 changed, 0 deleted, 1 unchanged');
+    expect(text).toContain('my-app-values-5g7c8b9d2k');
+    expect(text).toContain('2 more objects, not shown in full');
+    expect(text).toContain('big-2');
+    await expect(text).toMatchFileSnapshot(golden('fix-live'));
   });
 
   it('cut to fit: the largest sections give way to a note, the metadata and footer stay', async () => {

@@ -1,4 +1,3 @@
-import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ProposalChange } from '../../src/fix/proposal.ts';
 import {
@@ -12,14 +11,12 @@ import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates, type Templates } from '../../src/render/templates.ts';
 import { parseValuesFile } from '../../src/render/yaml.ts';
 import type { App, Environment } from '../../src/store/types.ts';
-import { fluxSchemaErrors, loadFluxValidators, type FluxValidators } from '../render/flux-crds.ts';
+import { fluxSchemaCheck } from '../../src/fix/live-check.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
 
 let templates: Templates;
-let validators: FluxValidators;
-beforeAll(async () => {
+beforeAll(() => {
   templates = loadTemplates();
-  validators = await loadFluxValidators();
 });
 
 const app = appFixture({ valuesPath: 'deploy/' });
@@ -131,20 +128,8 @@ async function refused(change: ProposalChange, options: Options = {}, target = s
   return result as VerifyFailure;
 }
 
-/** Flux objects of a bundle against the Flux CRD schemas (the values and kustomization aside). */
-async function fluxProblems(_env: Environment, files: Record<string, string>) {
-  const problems: string[] = [];
-  for (const [name, text] of Object.entries(files)) {
-    if (name === 'values.yaml' || name === 'kustomization.yaml') continue;
-    for (const doc of parseAllDocuments(text)) {
-      const object = doc.toJS() as { apiVersion?: string };
-      if (object?.apiVersion?.includes('fluxcd.io')) {
-        problems.push(...fluxSchemaErrors(validators, object));
-      }
-    }
-  }
-  return problems;
-}
+/** DAG's own check of flux bundles against the Flux CRD schemas. */
+const fluxProblems = fluxSchemaCheck();
 
 const memoryPatch: ProposalChange = {
   kind: 'values-patch',
@@ -646,7 +631,7 @@ describe('verifyProposal: scope, schemas, dry run', () => {
   it('refuses what the cluster refuses in a dry run (422, masked)', async () => {
     const seen: string[] = [];
     const result = await refused(memoryPatch, {
-      dryRun: async (target, files) => {
+      dryRun: async (_app, target, files) => {
         seen.push(`${target.name}:${Object.keys(files).join(',')}`);
         return {
           status: 'failed',

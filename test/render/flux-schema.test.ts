@@ -5,8 +5,8 @@ import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
 import type { Templates } from '../../src/render/templates.ts';
 import { bundleInput, CHART_SOURCES } from './bundle-input.ts';
-import { FLUX_CRD_DIR, fluxSchemaErrors, loadFluxValidators } from './flux-crds.ts';
-import type { FluxValidators } from './flux-crds.ts';
+import { FLUX_CRD_DIR, fluxSchemaErrors, loadFluxValidators } from '../../src/render/flux-schemas.ts';
+import type { FluxValidators } from '../../src/render/flux-schemas.ts';
 
 let validators: FluxValidators;
 let templates: Templates;

@@ -12,8 +12,8 @@ import { PROVENANCE } from '../../src/render/provenance.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
 import type { Templates } from '../../src/render/templates.ts';
 import { bundleInput, CHART_SOURCES, SHA } from './bundle-input.ts';
-import { fluxSchemaErrors, loadFluxValidators } from './flux-crds.ts';
-import type { FluxValidators } from './flux-crds.ts';
+import { fluxSchemaErrors, loadFluxValidators } from '../../src/render/flux-schemas.ts';
+import type { FluxValidators } from '../../src/render/flux-schemas.ts';
 
 const run = promisify(execFile);
 const FIXTURE = path.resolve(import.meta.dirname, '../fixtures/iac-repos/flux-layout');

@@ -1,5 +1,6 @@
-// Validators for Flux objects from the Flux CRDs vendored in schemas/flux-crds (see its README).
-// A missing folder is a failure with a clear message, never a silent skip.
+// Flux objects checked against the Flux CRDs vendored in schemas/flux-crds (see its README), with
+// ajv: the objects DAG renders (tests) and the bundles of AI fix proposals (verification, before
+// a pull request is opened). A missing folder is a failure with a clear message, never a skip.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,9 +8,14 @@ import { Ajv } from 'ajv';
 import type { ValidateFunction } from 'ajv';
 import formats from 'ajv-formats';
 import { parse } from 'yaml';
+import type { KubeObject } from '../k8s/object.ts';
+import { kustomizeBuild } from './kustomize-build.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 export const FLUX_CRD_DIR = path.resolve(repoRoot, 'schemas', 'flux-crds');
+
+/** Schema errors reported per object: the first few say what is wrong. */
+const MAX_ERRORS_PER_OBJECT = 10;
 
 type Crd = {
   spec: {
@@ -60,4 +66,30 @@ export function fluxSchemaErrors(validators: FluxValidators, object: unknown): s
   if (!validate) return [`no CRD schema for ${apiVersion} ${kind}`];
   if (validate(object)) return [];
   return (validate.errors ?? []).map((error) => `${error.instancePath} ${error.message ?? ''}`);
+}
+
+/** Whether an object belongs to one of Flux's APIs (`*.toolkit.fluxcd.io/<version>`). */
+function isFluxObject(object: KubeObject): boolean {
+  return /^[a-z0-9.-]+\.toolkit\.fluxcd\.io\//.test(object.apiVersion);
+}
+
+/**
+ * The problems of a Flux bundle's objects, each `<Kind> <name>: <error>`: the folder is built as
+ * kustomize-controller builds it (kustomizeBuild), and every object of a Flux API among what it
+ * applies is checked against its CRD (an API version DAG has no CRD for is a problem too). Other
+ * objects (the values ConfigMap) are not Flux's to check. Empty: valid. A folder that does not
+ * build throws, as it would for Flux.
+ */
+export function fluxBundleProblems(
+  validators: FluxValidators,
+  files: Record<string, string>,
+): string[] {
+  const problems: string[] = [];
+  for (const object of kustomizeBuild(files)) {
+    if (!isFluxObject(object)) continue;
+    for (const error of fluxSchemaErrors(validators, object).slice(0, MAX_ERRORS_PER_OBJECT)) {
+      problems.push(`${object.kind} ${object.metadata.name}: ${error.trim()}`);
+    }
+  }
+  return problems;
 }
