@@ -133,6 +133,16 @@ function readPrivateKey(env: Env, cwd: string): string | undefined {
   }
 }
 
+/**
+ * Who DAG's IAC commits are by when DAG_GIT_AUTHOR_EMAIL is unset: a no-reply address of the
+ * forge DAG serves, as each forge forms them (`users.noreply.<host>`), so a GitLab-only install
+ * does not sign its commits with a GitHub address. GitHub wins when both are configured.
+ */
+export function defaultAuthorEmail(github: unknown, gitlab: { url: string } | undefined): string {
+  if (github || !gitlab) return 'dag-bot@users.noreply.github.com';
+  return `dag-bot@users.noreply.${new URL(gitlab.url).hostname.toLowerCase()}`;
+}
+
 export function readSettings(env: Env = process.env, cwd = process.cwd()): Settings {
   const nodeEnv = optional(env, 'NODE_ENV') ?? 'production';
   const development = nodeEnv === 'development';
@@ -216,7 +226,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
     : undefined;
   const cacheText = optional(env, 'DAG_CACHE_DIR');
   const templatesText = optional(env, 'DAG_TEMPLATES_DIR');
-  const authorEmail = optional(env, 'DAG_GIT_AUTHOR_EMAIL') ?? 'dag-bot@users.noreply.github.com';
+  const authorEmail = optional(env, 'DAG_GIT_AUTHOR_EMAIL') ?? defaultAuthorEmail(github, gitlab);
   if (!/^[^\s@<>]+@[^\s@<>]+$/.test(authorEmail)) {
     throw new ConfigError('DAG_GIT_AUTHOR_EMAIL must be an email address');
   }

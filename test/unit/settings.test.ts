@@ -24,6 +24,18 @@ describe('readSettings', () => {
     expect(s.gitAuthor).toEqual({ name: 'DAG', email: 'dag-bot@users.noreply.github.com' });
   });
 
+  it('signs IAC commits with the no-reply address of the forge DAG serves, unless told otherwise', () => {
+    const gitlabOnly = { GITLAB_WEBHOOK_SECRET: 'hook-secret' };
+    expect(readSettings(gitlabOnly).gitAuthor.email).toBe('dag-bot@users.noreply.gitlab.com');
+    expect(
+      readSettings({ ...gitlabOnly, GITLAB_URL: 'https://GitLab.Example.internal' }).gitAuthor
+        .email,
+    ).toBe('dag-bot@users.noreply.gitlab.example.internal');
+    expect(
+      readSettings({ ...gitlabOnly, DAG_GIT_AUTHOR_EMAIL: 'platform@example.com' }).gitAuthor.email,
+    ).toBe('platform@example.com');
+  });
+
   it('leaves /metrics open unless DAG_METRICS_TOKEN is set', () => {
     expect(readSettings({}).metricsToken).toBeUndefined();
     expect(readSettings({ DAG_METRICS_TOKEN: '  ' }).metricsToken).toBeUndefined();
