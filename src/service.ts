@@ -14,6 +14,7 @@ import { publishFixPullRequest } from './fix/publish.ts';
 import { SqlApiTokenStore } from './store/api-tokens.ts';
 import { SqlFixProposalStore } from './store/fix-proposals.ts';
 import { fluxSchemaCheck, liveDryRun } from './fix/live-check.ts';
+import { gitCaConfig, gitWithConfig, trustCaFile } from './platform/trust.ts';
 import { appRepoRef } from './util/repo-url.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
@@ -142,10 +143,20 @@ export async function startService(
       throttle: options.githubThrottle ?? true,
       onRequest,
     });
+    // A self-managed GitLab with a private CA: trusted by the API client and, for its URL, by git.
+    const gitlabCa = settings.gitlab?.caFile;
+    if (settings.gitlab && gitlabCa) {
+      const count = trustCaFile(gitlabCa);
+      log.info({ certificates: count, gitlab: settings.gitlab.url }, 'trusting the GitLab CA file');
+    }
+    const git =
+      settings.gitlab && gitlabCa
+        ? gitWithConfig(runGit, [gitCaConfig(settings.gitlab.url, gitlabCa)])
+        : runGit;
     const iac = await IacWorkspace.create({
       cacheDir: settings.cacheDir,
       log,
-      git: observedGit(runGit, (operation, outcome, seconds) =>
+      git: observedGit(git, (operation, outcome, seconds) =>
         metrics.gitOperation(operation, outcome, seconds),
       ),
       onPushRetry: () => metrics.gitPushRetry(),

@@ -33,7 +33,17 @@ export type Settings = {
       }
     | undefined;
   gitlab:
-    | { webhookSecret: string; webhookPath: string; url: string; token: string | undefined }
+    | {
+        webhookSecret: string;
+        webhookPath: string;
+        url: string;
+        token: string | undefined;
+        /**
+         * A self-managed GitLab's private CA (PEM file), trusted by the API client and by git for
+         * that GitLab's URL only; undefined: the public CAs.
+         */
+        caFile: string | undefined;
+      }
     | undefined;
   worker: { concurrency: number; pollingIntervalSeconds: number };
   /** Deploy jobs one process runs at once (they mostly wait for git and the provider). */
@@ -100,6 +110,11 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
     throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`);
   }
   return raw as T;
+}
+
+function pathSetting(env: Env, name: string, cwd: string): string | undefined {
+  const raw = optional(env, name);
+  return raw === undefined ? undefined : path.resolve(cwd, raw);
 }
 
 function urlSetting(env: Env, name: string, fallback?: string): string | undefined {
@@ -222,6 +237,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
         webhookPath: optional(env, 'GITLAB_WEBHOOK_PATH') ?? '/api/gitlab/webhooks',
         url: urlSetting(env, 'GITLAB_URL', 'https://gitlab.com') as string,
         token: optional(env, 'GITLAB_TOKEN'),
+        caFile: pathSetting(env, 'GITLAB_CA_FILE', cwd),
       }
     : undefined;
   const cacheText = optional(env, 'DAG_CACHE_DIR');

@@ -30,6 +30,8 @@ export type GitRunOptions = {
   user?: string;
   /** Extra environment, e.g. GIT_AUTHOR_NAME. Cannot override the isolation variables. */
   env?: Record<string, string>;
+  /** Extra configuration (through the environment too), e.g. a forge's `http.<url>.sslCAInfo`. */
+  config?: readonly [string, string][];
   timeoutMs: number;
   /** Written to git's stdin (e.g. a commit message for `commit -F -`). */
   input?: string;
@@ -80,7 +82,7 @@ export function basicAuthorization(user: string, token: string): string {
 /** Builds the program, arguments and environment for a git command (pure, for tests). */
 export function gitInvocation(
   args: readonly string[],
-  options: Pick<GitRunOptions, 'token' | 'user' | 'env'>,
+  options: Pick<GitRunOptions, 'token' | 'user' | 'env' | 'config'>,
   home: string,
   parentEnv: NodeJS.ProcessEnv = process.env,
 ): GitInvocation {
@@ -93,11 +95,17 @@ export function gitInvocation(
     if (!name.startsWith('GIT_CONFIG')) env[name] = value;
   }
   const config: [string, string][] = [];
+  // GIT_SSL_CAINFO would override a forge's own `http.<url>.sslCAInfo`: it becomes the general
+  // `http.sslCAInfo` instead, which the URL-specific setting overrides for that forge only.
+  if (env.GIT_SSL_CAINFO && options.config?.some(([key]) => /^http\..+\.sslcainfo$/i.test(key))) {
+    config.push(['http.sslCAInfo', env.GIT_SSL_CAINFO]);
+    delete env.GIT_SSL_CAINFO;
+  }
   if (options.token) {
     const user = options.user ?? 'x-access-token';
     config.push(['http.extraHeader', `Authorization: ${basicAuthorization(user, options.token)}`]);
   }
-  config.push(...FIXED_CONFIG);
+  config.push(...(options.config ?? []), ...FIXED_CONFIG);
   Object.assign(env, {
     HOME: home,
     XDG_CONFIG_HOME: join(home, '.config'),

@@ -13,6 +13,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -94,7 +95,14 @@ done
 exit $status
 `;
 
-export async function startGitServer({ token }: { token: string }): Promise<GitServer> {
+export async function startGitServer({
+  token,
+  tls,
+}: {
+  token: string;
+  /** Serve over HTTPS with this certificate (a private CA's, for self-managed forges). */
+  tls?: { cert: string; key: string };
+}): Promise<GitServer> {
   const dir = await mkdtemp(join(tmpdir(), 'dag-git-server-'));
   const repos = join(dir, 'repos');
   const work = join(dir, 'work');
@@ -109,12 +117,13 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
   const authUsers = new Set<string>();
   let holding: { parked: number; released: Promise<void> } | undefined;
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500);
       res.end(String(error));
     });
-  });
+  };
+  const server = tls ? createHttpsServer(tls, listener) : createServer(listener);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (holding) {
@@ -198,7 +207,7 @@ export async function startGitServer({ token }: { token: string }): Promise<GitS
 
   return {
     dir,
-    url: (name) => `http://127.0.0.1:${port}/${name}.git`,
+    url: (name) => `${tls ? 'https' : 'http'}://127.0.0.1:${port}/${name}.git`,
     get pushes() {
       return pushes;
     },

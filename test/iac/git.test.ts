@@ -50,6 +50,37 @@ describe('gitInvocation', () => {
     expect(Object.values(none.env).join('\n')).not.toMatch(/Authorization/);
   });
 
+  it("adds a forge's own CA setting, which an inherited GIT_SSL_CAINFO can no longer override", () => {
+    const config = (inv: ReturnType<typeof gitInvocation>) =>
+      Array.from({ length: Number(inv.env.GIT_CONFIG_COUNT) }, (_, i) => [
+        inv.env[`GIT_CONFIG_KEY_${i}`],
+        inv.env[`GIT_CONFIG_VALUE_${i}`],
+      ]);
+    const scoped: [string, string] = ['http.https://gitlab.corp/.sslCAInfo', '/etc/dag/ca.pem'];
+    const withSystem = { ...parent, GIT_SSL_CAINFO: '/etc/ssl/certs/ca-certificates.crt' };
+    const inv = gitInvocation(['fetch'], { config: [scoped] }, '/empty', withSystem);
+    expect(inv.env.GIT_SSL_CAINFO).toBeUndefined();
+    expect(config(inv).slice(0, 2)).toEqual([
+      ['http.sslCAInfo', '/etc/ssl/certs/ca-certificates.crt'],
+      scoped,
+    ]);
+    // Without a forge CA, the inherited variable passes through as it is.
+    const plain = gitInvocation(['fetch'], {}, '/empty', withSystem);
+    expect(plain.env.GIT_SSL_CAINFO).toBe('/etc/ssl/certs/ca-certificates.crt');
+    // DAG's fixed settings come last: a caller cannot turn hooks back on.
+    const hooks = gitInvocation(
+      ['fetch'],
+      { config: [['core.hooksPath', '.githooks']] },
+      '/e',
+      parent,
+    );
+    expect(
+      config(hooks)
+        .filter(([key]) => key === 'core.hooksPath')
+        .at(-1),
+    ).toEqual(['core.hooksPath', '/dev/null']);
+  });
+
   it('isolates git from system, global and inherited configuration', () => {
     const inv = gitInvocation(
       ['status'],

@@ -3,7 +3,7 @@ import type { Cluster } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
-import { readCaFile } from '../read-ca-file.ts';
+import { readCaFile } from '../../util/ca-file.ts';
 import { readSecret } from '../read-secret.ts';
 import { apiUrl, resourceName } from '../validate.ts';
 

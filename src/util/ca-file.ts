@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { quote } from './validate.ts';
+import { quote } from '../cli/validate.ts';
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----/g;
 
@@ -13,7 +13,7 @@ export type CaCertificate = {
   validTo: Date;
 };
 
-/** Reads a cluster's CA bundle: one or more PEM certificates, and nothing secret. */
+/** Reads a CA bundle (a cluster's, a self-managed GitLab's): one or more PEM certificates, nothing secret. */
 export function readCaFile(file: string): CaCertificate {
   let text: string;
   try {
