@@ -217,16 +217,19 @@ describe('GitHubPlatform.createDeployment', () => {
     expect(await platform().createDeployment(repo, input('staging'))).toBe('101');
   });
 
-  it.each(['production', 'prod'])('marks %s as a production environment', async (environment) => {
-    github('application/vnd.github.v3+json')
-      .post(
-        '/repos/octo-org/my-app/deployments',
-        (body: Record<string, unknown>) =>
-          body.environment === environment && body.production_environment === true,
-      )
-      .reply(201, { id: 102 });
-    expect(await platform().createDeployment(repo, input(environment))).toBe('102');
-  });
+  it.each(['production', 'prod', 'production-eu', 'prod.1'])(
+    "marks %s as a production environment, as DAG's rules guard it",
+    async (environment) => {
+      github('application/vnd.github.v3+json')
+        .post(
+          '/repos/octo-org/my-app/deployments',
+          (body: Record<string, unknown>) =>
+            body.environment === environment && body.production_environment === true,
+        )
+        .reply(201, { id: 102 });
+      expect(await platform().createDeployment(repo, input(environment))).toBe('102');
+    },
+  );
 
   it('cuts the description to the 140 characters GitHub accepts', async () => {
     github('application/vnd.github.v3+json')

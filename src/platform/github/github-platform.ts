@@ -3,6 +3,7 @@ import type { RepoRef } from '../../events/types.ts';
 import { UserError } from '../../errors.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
+import { isProductionName } from '../../store/types.ts';
 import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import {
   BranchMovedError,
@@ -140,7 +141,7 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
         // Without these GitHub merges the default branch in or waits for every status check.
         auto_merge: false,
         required_contexts: [],
-        production_environment: /^prod(uction)?$/.test(input.environment),
+        production_environment: isProductionName(input.environment),
         payload: { dag: { ref: input.ref, ...attempt } },
         // Not sent again on a 5xx: the first may have created it (its answer lost). The caller
         // looks it up instead (ensureDeployment), so a retry makes no second deployment.
