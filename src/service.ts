@@ -44,7 +44,6 @@ import type { Settings } from './settings.ts';
 import { stopGracefully, type StoppableParts } from './shutdown.ts';
 import { SqlConfigStore } from './store/config-store.ts';
 import type { Db } from './store/db.ts';
-import type { App } from './store/types.ts';
 import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
@@ -61,6 +60,7 @@ import {
   runPromotion,
   type PromotionRequest,
 } from './workflows/promote.ts';
+import type { App } from './model.ts';
 
 export type Service = {
   url: string;

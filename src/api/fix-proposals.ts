@@ -25,7 +25,7 @@ import {
   type FixProposalRecord,
   type FixProposalStore,
 } from '../store/fix-proposals.ts';
-import type { App, ConfigStore, Environment } from '../store/types.ts';
+import type { ConfigStore } from '../store/types.ts';
 import type { BundleTools } from '../workflows/deploy.ts';
 import {
   authenticateRequest,
@@ -35,6 +35,7 @@ import {
   type TokenRateLimit,
 } from './auth.ts';
 import { permits, type ApiPrincipal } from './token.ts';
+import type { App, Environment } from '../model.ts';
 
 /**
  * The REST API for fix proposals: `POST /api/v1/fix-proposals` takes a proposal from an agent

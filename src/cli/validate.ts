@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { JOB_STATES, type JobState } from '../jobs/queue.ts';
-import { GIT_PROVIDERS, HELM_TYPES, type GitProvider, type HelmType } from '../store/types.ts';
 import { repoKey } from '../util/repo-url.ts';
+import { GIT_PROVIDERS, type GitProvider, HELM_TYPES, type HelmType } from '../model.ts';
 
 /**
  * Checks of what an operator typed, run before the CLI touches the database. They mirror the

@@ -1,9 +1,5 @@
 import type { Command } from './parse.ts';
-import type { DeployRules } from '../store/types.ts';
-
-/** Repository permission levels, weakest first (GitHub's names; GitLab's map onto them). */
-export const PERMISSIONS = ['none', 'read', 'triage', 'write', 'maintain', 'admin'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+import { PERMISSIONS, type DeployRules, type Permission } from '../model.ts';
 
 /** What is known about the commenter and the pull request when a command is checked. */
 export type CommandFacts = {

@@ -1,5 +1,5 @@
-import type { App, Environment } from '../store/types.ts';
 import { PROPOSAL_LIMITS } from './proposal.ts';
+import type { App, Environment } from '../model.ts';
 
 /** Why a path cannot be written, with the status that fits. */
 export type PathProblem = { status: 400 | 413 | 422; message: string };

@@ -1,8 +1,8 @@
 import type { RepoRef } from '../events/types.ts';
 import type { Logger } from '../log.ts';
-import type { App, Environment } from '../store/types.ts';
 import type { Proposal } from './proposal.ts';
 import type { Verified } from './verify.ts';
+import type { App, Environment } from '../model.ts';
 
 /**
  * What opening (or updating) a fix proposal's pull request takes and gives: the contract

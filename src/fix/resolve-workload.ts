@@ -3,8 +3,9 @@ import type { ClusterClient } from '../k8s/client.ts';
 import { ClusterError } from '../k8s/cluster-error.ts';
 import { groupOf, isRecord, type KubeObject } from '../k8s/object.ts';
 import { PROVENANCE } from '../render/provenance.ts';
-import type { App, Cluster, ConfigStore, Environment } from '../store/types.ts';
+import type { ConfigStore } from '../store/types.ts';
 import { releaseNameFor } from '../workflows/deploy.ts';
+import type { App, Cluster, Environment } from '../model.ts';
 
 /**
  * Which app environment a live workload belongs to, traced through its cluster.

@@ -5,7 +5,6 @@ import type { EnvironmentDiff } from '../diff/comment-model.ts';
 import { maskDiffText, maskText } from '../diff/mask-text.ts';
 import { unifiedDiff } from '../diff/unified.ts';
 import { parseValuesFile, parseYamlDocuments } from '../render/yaml.ts';
-import type { App, Environment } from '../store/types.ts';
 import { buildBundle } from '../workflows/deploy.ts';
 import type { BundleTools, SourceReader } from '../workflows/deploy.ts';
 import { patchValuesText } from './merge-patch.ts';
@@ -18,6 +17,7 @@ import {
   type PathRole,
 } from './paths.ts';
 import { PROPOSAL_LIMITS, type FieldError, type ProposalChange } from './proposal.ts';
+import type { App, Environment } from '../model.ts';
 
 /** What a path is in the repository, where the reader can tell (a tree entry's type). */
 export type EntryKind = 'file' | 'folder' | 'symlink' | 'submodule';

@@ -1,6 +1,5 @@
 import { ApiException, PatchStrategy, type V1APIResource } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import type { Cluster } from '../store/types.ts';
 import {
   classifyClusterError,
   crdMissing,
@@ -11,6 +10,7 @@ import { maskMessageAbout } from '../diff/masking.ts';
 import { ClusterError } from './cluster-error.ts';
 import { isKubeObject, namespaceOf, type KubeObject } from './object.ts';
 import type { RawObjectApi } from './raw-object-api.ts';
+import type { Cluster } from '../model.ts';
 
 /** The field manager DAG applies as, so the live object records which fields DAG owns. */
 export const FIELD_MANAGER = 'dag';

@@ -1,5 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Cluster } from '../store/types.ts';
+import type { Cluster } from '../model.ts';
 
 /**
  * A KubeConfig for one clusters row: its API URL, its CA certificate (else the system's CAs) and

@@ -1,6 +1,6 @@
-import type { Permission } from '../commands/authorize.ts';
 import type { RepoRef } from '../events/types.ts';
 import { UserError } from '../errors.ts';
+import type { Permission } from '../model.ts';
 
 export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure';
 

@@ -7,25 +7,19 @@ import { uniqueEnvironmentName } from './environment-name.ts';
 import { SqlPromotionStore } from './promotion-store.ts';
 import { constraintMessages, parseRow, type Row } from './rows.ts';
 import {
-  isProductionName,
   appRow,
   clusterRow,
   deployRow,
   environmentRow,
   iacRow,
-  type App,
   type AppPatch,
-  type Cluster,
   type ConfigStore,
   type DeployAsk,
   type DeployPatch,
   type DeployRecord,
-  type DeployRules,
   type DeployRulesPatch,
   type DeployState,
   type DeployStore,
-  type Environment,
-  type Iac,
   type NewApp,
   type NewCluster,
   type NewEnvironment,
@@ -36,6 +30,14 @@ import {
   type PromotionStore,
   type SecretsReport,
 } from './types.ts';
+import {
+  deployRules,
+  type App,
+  type Cluster,
+  type DeployRules,
+  type Environment,
+  type Iac,
+} from '../model.ts';
 
 function toApp(row: Row): App {
   const r = parseRow(appRow, 'apps', row);
@@ -128,19 +130,6 @@ function toEnvironment(row: Row): Environment {
       onlyFromOwnBranch: r.deploy_only_from_branch,
     }),
     createdAt: r.created_at,
-  };
-}
-
-/** The stored rules, with NULL meaning DAG's default: strict for production, open otherwise. */
-export function deployRules(
-  name: string,
-  stored: { [K in keyof DeployRules]: boolean | null },
-): DeployRules {
-  const strict = isProductionName(name);
-  return {
-    requiresApproval: stored.requiresApproval ?? strict,
-    requiresGreenChecks: stored.requiresGreenChecks ?? strict,
-    onlyFromOwnBranch: stored.onlyFromOwnBranch ?? strict,
   };
 }
 

@@ -2,19 +2,16 @@ import { ConfigError, UserError } from '../errors.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { Db } from './db.ts';
 import { constraintMessages, parseRow, type Row } from './rows.ts';
-import type { Permission } from '../commands/authorize.ts';
 import {
-  isProductionName,
   promotionRouteRow,
   promotionRow,
-  type App,
   type ConfigStore,
-  type Environment,
   type NewPromotionRoute,
   type PromotionRecord,
   type PromotionRoute,
   type PromotionStrategy,
 } from './types.ts';
+import { type App, type Environment, isProductionName, type Permission } from '../model.ts';
 
 /** What the promotion store reads of the configuration: apps and their environments. */
 export type PromotionConfig = Pick<ConfigStore, 'findApp' | 'listEnvironments' | 'listIacs'>;

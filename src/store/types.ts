@@ -1,85 +1,19 @@
-import { PERMISSIONS, type Permission } from '../commands/authorize.ts';
 import { z } from 'zod';
-
-export const GIT_PROVIDERS = ['github', 'gitlab'] as const;
-export type GitProvider = (typeof GIT_PROVIDERS)[number];
-export const HELM_TYPES = ['flux', 'plain'] as const;
-export type HelmType = (typeof HELM_TYPES)[number];
-
-export const CHART_SOURCES = ['app-repo', 'helm', 'oci', 'git'] as const;
-export type ChartSourceKind = (typeof CHART_SOURCES)[number];
-
-export type App = {
-  id: number;
-  gitProvider: GitProvider;
-  repoUrl: string;
-  /** The name people type: the row's name, or the repo's last path segment. */
-  name: string;
-  /** How the Helm release is built (columns with defaults; see the deploy migration). */
-  chart: {
-    source: ChartSourceKind;
-    path: string;
-    repoUrl: string | null;
-    name: string | null;
-    version: string | null;
-    secretRef: string | null;
-  };
-  imageRepository: string | null;
-  imageTagFormat: string;
-  valuesPath: string;
-  /** Post the diff preview when a pull request opens or moves. */
-  autoDiff: boolean;
-  createdAt: Date;
-};
-
-export type Iac = {
-  id: number;
-  name: string;
-  repoUrl: string;
-  /** The IAC repository's provider when configured (NULL: told by its URL). */
-  gitProvider: GitProvider | null;
-  hasToken: boolean;
-  createdAt: Date;
-};
-
-export type Cluster = {
-  id: number;
-  name: string;
-  apiUrl: string;
-  caCert: string | null;
-  hasToken: boolean;
-  createdAt: Date;
-};
-
-export type Environment = {
-  id: number;
-  appId: number;
-  /** Stored name, derived by DAG when the row was inserted without one. */
-  name: string;
-  branch: string;
-  iacId: number;
-  iacPath: string;
-  clusterId: number;
-  helmType: HelmType;
-  helmNamespace: string | null;
-  helmName: string | null;
-  /** null: the IAC repo's default branch. */
-  iacBranch: string | null;
-  /** Who may /deploy a pull request here, beyond write access (defaults resolved). */
-  rules: DeployRules;
-  createdAt: Date;
-};
-
-/** An environment DAG guards by default: production or prod (also `production-eu`, `prod.1`). */
-export function isProductionName(name: string): boolean {
-  return /^prod(uction)?([-._].*)?$/.test(name);
-}
-
-export type DeployRules = {
-  requiresApproval: boolean;
-  requiresGreenChecks: boolean;
-  onlyFromOwnBranch: boolean;
-};
+import {
+  GIT_PROVIDERS,
+  HELM_TYPES,
+  CHART_SOURCES,
+  PERMISSIONS,
+  type GitProvider,
+  type HelmType,
+  type ChartSourceKind,
+  type App,
+  type Iac,
+  type Cluster,
+  type Environment,
+  type DeployRules,
+  type Permission,
+} from '../model.ts';
 
 export const DEPLOY_STATES = ['queued', 'in_progress', 'success', 'failure'] as const;
 export type DeployState = (typeof DEPLOY_STATES)[number];

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
-import type { App } from '../store/types.ts';
+import type { App } from '../model.ts';
 
 /**
  * Repository URLs in the forms people and providers write them, reduced to one key:

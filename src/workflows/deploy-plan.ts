@@ -1,5 +1,6 @@
 import type { PushEvent, RepoRef } from '../events/types.ts';
-import type { App, ConfigStore } from '../store/types.ts';
+import type { ConfigStore } from '../store/types.ts';
+import type { App } from '../model.ts';
 
 /** One environment to deploy one commit to: the data of a deploy job. */
 export type DeployRequest = {

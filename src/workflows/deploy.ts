@@ -3,19 +3,12 @@ import { ConfigError, DagError, TransientError, reasonOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
-import type {
-  App,
-  ConfigStore,
-  DeployRecord,
-  DeployState,
-  DeployStore,
-  Environment,
-  Iac,
-} from '../store/types.ts';
+import type { ConfigStore, DeployRecord, DeployState, DeployStore } from '../store/types.ts';
 import { iacCommitUrl, type ForgeUrls } from '../util/commit-url.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { errorBlock, escapeMarkdown, fitComment } from './markdown.ts';
+import type { App, Environment, Iac } from '../model.ts';
 
 /** What the deploy workflow needs from the IAC side (src/iac's GroupCommitter fits). */
 export interface IacCommitter {

@@ -8,7 +8,7 @@ import type { Platform, PullRequests } from '../platform/types.ts';
 import type { HelmTemplateResult } from '../render/helm-template.ts';
 import { kustomizeBuild } from '../render/kustomize-build.ts';
 import { parseYamlDocuments } from '../render/yaml.ts';
-import type { App, ConfigStore, Environment } from '../store/types.ts';
+import type { ConfigStore } from '../store/types.ts';
 import type {
   DiffCommentModel,
   EnvironmentDiff,
@@ -23,6 +23,7 @@ import { DIFF_CHECK, mainSummary, PART_PREFIX, RETIRED_CHECK } from '../diff/che
 import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
 import { buildBundle, releaseNameFor, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
+import type { App, Environment } from '../model.ts';
 
 /** Reads the files of an environment's folder in its IAC repository (src/iac's IacWorkspace). */
 export interface IacReader {

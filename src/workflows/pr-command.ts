@@ -14,15 +14,10 @@ import {
 import type { CommentEvent } from '../events/types.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequestInfo, PullRequests } from '../platform/types.ts';
-import type {
-  App,
-  ConfigStore,
-  Environment,
-  PromotionRoute,
-  PromotionStore,
-} from '../store/types.ts';
+import type { ConfigStore, PromotionRoute, PromotionStore } from '../store/types.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { code, escapeMarkdown, fitComment } from './markdown.ts';
+import type { App, Environment } from '../model.ts';
 
 export type CommandDeps = {
   store: ConfigStore & PromotionStore;

@@ -8,7 +8,6 @@ import type { ChangeRequest } from '../platform/types.ts';
 import {
   hasPullRequest,
   type DeployRecord,
-  type Environment,
   type PromotionPullRequest,
   type PromotionRecord,
 } from '../store/types.ts';
@@ -22,6 +21,7 @@ import {
   type PromotionMetadata,
 } from './promotion-body.ts';
 import type { ChangeRequestHost, PromoteDeps, PromotionOutcome, Route } from './promotion-types.ts';
+import type { Environment } from '../model.ts';
 
 function title(route: Route, sha: string | null): string {
   const what = sha ? ` ${sha.slice(0, 7)}` : '';

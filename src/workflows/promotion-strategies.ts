@@ -6,7 +6,7 @@ import { ConfigError, reasonOf } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { ChangeRequest, Comparison } from '../platform/types.ts';
 import { readProvenance, type FolderProvenance } from '../render/provenance.ts';
-import type { App, Environment, Iac, PromotionRecord } from '../store/types.ts';
+import type { PromotionRecord } from '../store/types.ts';
 import { buildBundle, type SourceReader } from './deploy.ts';
 import { previewEnvironment } from './diff.ts';
 import { LISTED_COMMITS, renderPromotionBody, type PromotionBody } from './promotion-body.ts';
@@ -21,6 +21,7 @@ import {
   recordPush,
 } from './promotion-pr.ts';
 import type { ChangeRequestHost, PromoteDeps, PromotionOutcome, Route } from './promotion-types.ts';
+import type { App, Environment, Iac } from '../model.ts';
 
 /** DAG's branch for a folder promotion, e.g. `dag/promote/shop/staging-to-production`. */
 export function promotionBranch(app: App, from: Environment, to: Environment): string {

@@ -4,19 +4,12 @@
 import type { RepoRef } from '../events/types.ts';
 import type { Logger } from '../log.ts';
 import type { ChangeRequests, Platform, PullRequests } from '../platform/types.ts';
-import type {
-  App,
-  ConfigStore,
-  DeployStore,
-  Environment,
-  Iac,
-  PromotionRoute,
-  PromotionStore,
-} from '../store/types.ts';
+import type { ConfigStore, DeployStore, PromotionRoute, PromotionStore } from '../store/types.ts';
 import type { ForgeUrls } from '../util/commit-url.ts';
 import type { BundleTools } from './deploy.ts';
 import type { IacReader, PreviewDeps } from './diff.ts';
 import type { ChangedFile } from './promotion-body.ts';
+import type { App, Environment, Iac } from '../model.ts';
 
 export type IacTarget = { url: string; token: string | null; branch: string | null };
 

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import type { Db } from '../../src/store/db.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
-import type { AppPatch, ChartSourceKind } from '../../src/store/types.ts';
+import type { AppPatch } from '../../src/store/types.ts';
 import { openLane, randomKey as randomKeyBuffer, type LaneDb } from '../helpers/lanes.ts';
 import {
   appWithStaging,
@@ -17,6 +17,7 @@ import {
   tempDir,
   type Dag,
 } from './run-dag.ts';
+import type { ChartSourceKind } from '../../src/model.ts';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 let dag: Dag;

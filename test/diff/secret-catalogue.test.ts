@@ -21,12 +21,13 @@ import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
 import { dumpYamlDocuments, parseValuesFile, parseYamlDocuments } from '../../src/render/yaml.ts';
 import { createProbot } from '../../src/server/github.ts';
-import type { App, ConfigStore, Environment, Iac } from '../../src/store/types.ts';
+import type { ConfigStore } from '../../src/store/types.ts';
 import { previewEnvironment, runDiff } from '../../src/workflows/diff.ts';
 import { renderPromotionBody } from '../../src/workflows/promotion-body.ts';
 import { b64, PLACEMENTS, type Placement } from '../fixtures/secrets/placements.ts';
 import { testPrivateKey } from '../helpers/service.ts';
 import { APP_REPO, FakeReviewPlatform } from '../workflows/fakes.ts';
+import type { App, Environment, Iac } from '../../src/model.ts';
 
 /** A piece of a planted value this long in any output counts as a leak. */
 const PIECE = 12;

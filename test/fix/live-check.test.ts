@@ -7,7 +7,6 @@ import { ClusterClients, type ClusterClient } from '../../src/k8s/client.ts';
 import { renderBundle } from '../../src/render/bundle.ts';
 import { kustomizeBuild } from '../../src/render/kustomize-build.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
-import type { Environment, Iac } from '../../src/store/types.ts';
 import type { IacReader } from '../../src/workflows/diff.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
 import {
@@ -17,6 +16,7 @@ import {
 } from '../helpers/fake-kube-apiserver.ts';
 import { memoryLog, newToken, rowStore } from '../k8s/support.ts';
 import { bundleInput } from '../render/bundle-input.ts';
+import type { Environment, Iac } from '../../src/model.ts';
 
 const token = newToken();
 const templates = loadTemplates();

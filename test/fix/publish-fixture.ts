@@ -6,8 +6,8 @@ import { proposalFingerprint, type Proposal } from '../../src/fix/proposal.ts';
 import type { PublishFixRequest } from '../../src/fix/publish.ts';
 import type { Verified } from '../../src/fix/verify.ts';
 import { SecretMasker } from '../../src/log.ts';
-import type { Environment } from '../../src/store/types.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
+import type { Environment } from '../../src/model.ts';
 
 /** A registered secret (SecretMasker) and a credential-shaped one (maskText): neither is shown. */
 export const REGISTERED = 'hunter2-registered-db-password';

@@ -10,7 +10,7 @@ import {
   type WorkloadResolved,
   type WorkloadUnresolved,
 } from '../../src/fix/resolve-workload.ts';
-import type { App, Cluster, ConfigStore, Environment } from '../../src/store/types.ts';
+import type { ConfigStore } from '../../src/store/types.ts';
 import {
   FLUX_CRDS,
   startFakeKubeApiserver,
@@ -20,6 +20,7 @@ import {
 import { freePort } from '../helpers/free-port.ts';
 import { everythingIn, memoryLog, newToken } from '../k8s/support.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
+import type { App, Cluster, Environment } from '../../src/model.ts';
 
 const token = newToken();
 let fake: FakeKubeApiserver;

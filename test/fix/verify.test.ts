@@ -10,9 +10,9 @@ import {
 import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates, type Templates } from '../../src/render/templates.ts';
 import { parseValuesFile } from '../../src/render/yaml.ts';
-import type { App, Environment } from '../../src/store/types.ts';
 import { fluxSchemaCheck } from '../../src/fix/live-check.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
+import type { App, Environment } from '../../src/model.ts';
 
 let templates: Templates;
 beforeAll(() => {

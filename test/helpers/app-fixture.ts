@@ -1,5 +1,4 @@
-import type { App } from '../../src/store/types.ts';
-
+import type { App } from '../../src/model.ts';
 /** An app row as the store gives it: `my-app` on GitHub with its chart in the repository. */
 export function appFixture(overrides: Partial<App> = {}): App {
   return {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { createLogger, type Logger } from '../../src/log.ts';
-import type { Cluster, ConfigStore } from '../../src/store/types.ts';
+import type { ConfigStore } from '../../src/store/types.ts';
 import type { KubeObject } from '../../src/k8s/object.ts';
+import type { Cluster } from '../../src/model.ts';
 
 /** A token that cannot appear anywhere by accident, so finding it means it leaked. */
 export function newToken(): string {

@@ -13,7 +13,7 @@ import { SecretMasker } from '../../src/log.ts';
 import { commentMarker } from '../../src/platform/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
-import type { DeployRecord, Environment, Iac } from '../../src/store/types.ts';
+import type { DeployRecord } from '../../src/store/types.ts';
 import type { DeployRequest } from '../../src/workflows/deploy-plan.ts';
 import { pullRequestText } from '../../src/workflows/deploy.ts';
 import { COMMENT_LIMITS, fitComment } from '../../src/workflows/markdown.ts';
@@ -24,6 +24,7 @@ import type { Route } from '../../src/workflows/promotion-types.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
+import type { Environment, Iac } from '../../src/model.ts';
 
 const golden = (name: string) => `../golden/comments/${name}.md`;
 

@@ -5,7 +5,6 @@ import { ClusterClients, type ClusterClient } from '../../src/k8s/client.ts';
 import { renderBundle } from '../../src/render/bundle.ts';
 import { kustomizeBuild } from '../../src/render/kustomize-build.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
-import type { Environment } from '../../src/store/types.ts';
 import { previewEnvironment } from '../../src/workflows/diff.ts';
 import {
   FLUX_CRDS,
@@ -15,6 +14,7 @@ import {
 import { memoryLog, newToken, rowStore } from '../k8s/support.ts';
 import { bundleInput } from '../render/bundle-input.ts';
 import { appFixture } from '../helpers/app-fixture.ts';
+import type { Environment } from '../../src/model.ts';
 
 const token = newToken();
 const templates = loadTemplates();

@@ -103,13 +103,13 @@ export function watchClaims<S extends DeployStore>(store: S, onLost: () => void)
   });
 }
 
-import type { Permission } from '../../src/commands/authorize.ts';
 import type {
   CheckReport,
   PullRequestInfo,
   PullRequests,
   Reaction,
 } from '../../src/platform/types.ts';
+import type { Permission } from '../../src/model.ts';
 
 /** A FakePlatform that also answers pull-request questions and records DAG's replies. */
 export class FakeReviewPlatform extends FakePlatform implements PullRequests {

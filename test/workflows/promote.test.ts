@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
-import type { App, Environment } from '../../src/store/types.ts';
 import { automaticPromotions, promotionJobKey } from '../../src/workflows/promote.ts';
 import { promotionBranch } from '../../src/workflows/promotion-strategies.ts';
 import { APP_REPO } from './fakes.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
+import type { App, Environment } from '../../src/model.ts';
 
 const repo = APP_REPO;
 

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
 import { renderImageTag } from '../../render/image-tag.ts';
-import { CHART_SOURCES, type App, type AppPatch, type ChartSourceKind } from '../../store/types.ts';
+import { type AppPatch } from '../../store/types.ts';
 import { repoKey } from '../../util/repo-url.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { appName, appRepoUrl, gitProvider, quote } from '../validate.ts';
+import { type App, CHART_SOURCES, type ChartSourceKind } from '../../model.ts';
 
 type AddOptions = { provider: string; repoUrl: string; name?: string };
 

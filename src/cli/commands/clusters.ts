@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import type { Cluster } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { readCaFile } from '../../util/ca-file.ts';
 import { readSecret } from '../read-secret.ts';
 import { apiUrl, resourceName } from '../validate.ts';
+import type { Cluster } from '../../model.ts';
 
 type AddOptions = { name: string; apiUrl: string; caFile?: string; tokenStdin?: boolean };
 

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import type { ConfigStore, DeployRules, DeployRulesPatch, Environment } from '../../store/types.ts';
+import type { ConfigStore, DeployRulesPatch } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { branch, environmentName, helmType, iacPath, namespace, releaseName } from '../validate.ts';
+import type { DeployRules, Environment } from '../../model.ts';
 
 type AddOptions = {
   app: string;

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import type { Iac } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { readSecret } from '../read-secret.ts';
 import { gitProvider, iacRepoUrl, resourceName } from '../validate.ts';
+import type { Iac } from '../../model.ts';
 
 type AddOptions = { name: string; repoUrl: string; provider?: string; tokenStdin?: boolean };
 

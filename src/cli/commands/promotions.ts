@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import { UserError } from '../../errors.ts';
 import {
   PROMOTION_STRATEGIES,
@@ -12,6 +11,7 @@ import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { environmentName } from '../validate.ts';
+import { type Permission, PERMISSIONS } from '../../model.ts';
 
 type RouteOptions = { app: string; from: string; to: string };
 type AddOptions = RouteOptions & { strategy?: string; automatic?: boolean; permission?: string };

@@ -3,8 +3,6 @@ import type { RepoRef } from '../../events/types.ts';
 import { UserError } from '../../errors.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
-import { isProductionName } from '../../store/types.ts';
-import { PERMISSIONS, type Permission } from '../../commands/authorize.ts';
 import {
   BranchMovedError,
   commentMarker,
@@ -20,6 +18,7 @@ import {
   type PullRequests,
   type Reaction,
 } from '../types.ts';
+import { isProductionName, type Permission, PERMISSIONS } from '../../model.ts';
 
 type Rest = Pick<InstanceType<typeof ProbotOctokit>, 'request'>;
 
