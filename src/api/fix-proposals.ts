@@ -58,7 +58,10 @@ export const MAX_JSON_DEPTH = PROPOSAL_LIMITS.patchDepth + 8;
 const MAX_ERRORS = 50;
 const MAX_ECHO_CHARS = 500;
 
-/** How each request ended, for dag_fix_proposals_total. */
+/**
+ * How each request ended, for dag_fix_proposals_total; and, for each proposal on a fix pull
+ * request people merged, closed or reopened, that (src/workflows/fix-state.ts).
+ */
 export const FIX_PROPOSAL_OUTCOMES = [
   'accepted',
   'duplicate',
@@ -69,6 +72,9 @@ export const FIX_PROPOSAL_OUTCOMES = [
   'unchanged',
   'person-pushed',
   'failed',
+  'merged',
+  'closed',
+  'reopened',
 ] as const;
 export type FixProposalOutcome = (typeof FIX_PROPOSAL_OUTCOMES)[number];
 
