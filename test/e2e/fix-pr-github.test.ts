@@ -191,6 +191,17 @@ describe('a fix proposal pull request on GitHub, end to end', () => {
           .some((d) => d.sha === merge && d.statuses.some((s) => s.state === 'success')),
       { what: 'the Deployment of the merge to succeed' },
     );
+  });
+
+  it('opens a new pull request for the next proposal, on the branch the merge left behind', async () => {
+    const next = await propose('768Mi');
+    const record = await settled(next, 'open');
+    const open = gh.pulls(APP).filter((p) => p.state === 'open');
+    expect(open).toHaveLength(1);
+    expect(open[0]?.number).not.toBe(number);
+    expect(record).toMatchObject({ prNumber: open[0]?.number, branch: BRANCH });
+    expect(await commitsAhead(BRANCH)).toBe(1);
+    expect(await stagingValues(BRANCH)).toEqual({ resources: { limits: { memory: '768Mi' } } });
     // Every call DAG made was a route GitHub has, with only fields GitHub documents.
     expect(gh.unexpected()).toEqual([]);
     expect(gh.requests.filter((r) => r.ignoredFields?.length)).toEqual([]);
