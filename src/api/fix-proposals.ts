@@ -573,6 +573,10 @@ export async function runFixProposalJob(
       );
     }
     const { platform, repo } = await deps.appPlatform(app);
+    // What DAG pushed for this environment before: a branch left there is DAG's to move.
+    const ownHeads = (await deps.proposals.list({ appId: app.id, limit: 1000 }))
+      .filter((p) => p.environmentId === environment.id && p.pushedHead !== null)
+      .map((p) => p.pushedHead as string);
     const result = await deps.publish(
       {
         proposalId: record.id,
@@ -583,6 +587,7 @@ export async function runFixProposalJob(
         verified,
         tip: { sha: verified.tip.sha },
         sender: { tokenId: record.tokenId ?? 0, tokenName: record.tokenName },
+        ownHeads,
       },
       { platform, repo, log },
     );

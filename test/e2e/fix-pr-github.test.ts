@@ -202,6 +202,34 @@ describe('a fix proposal pull request on GitHub, end to end', () => {
     expect(record).toMatchObject({ prNumber: open[0]?.number, branch: BRANCH });
     expect(await commitsAhead(BRANCH)).toBe(1);
     expect(await stagingValues(BRANCH)).toEqual({ resources: { limits: { memory: '768Mi' } } });
+  });
+
+  it('marks a proposal closed when a person closes its pull request, and opens the next anew', async () => {
+    const [pull] = gh.pulls(APP).filter((p) => p.state === 'open');
+    const closedNumber = pull?.number as number;
+    const proposed = (await proposals.list({ state: 'open' }))[0]?.id as number;
+    // A person closes it in GitHub's UI: the API call the UI makes, with their token.
+    gh.addToken('ghp_a-human', { login: 'a-human' });
+    const res = await fetch(`${gh.apiUrl}/repos/${APP}/pulls/${closedNumber}`, {
+      method: 'PATCH',
+      headers: { authorization: 'token ghp_a-human', 'content-type': 'application/json' },
+      body: JSON.stringify({ state: 'closed' }),
+    });
+    expect(res.status).toBe(200);
+    const closed = await gh.pullRequestPayload(APP, closedNumber, 'closed');
+    const webhooks = `${h.dag.url}/api/github/webhooks`;
+    expect((await gh.deliver(webhooks, h.dag.secrets.github, 'pull_request', closed)).status).toBe(
+      202,
+    );
+    await settled(proposed, 'closed');
+    // The branch still holds DAG's commit of the closed pull request: DAG's to move again.
+    const again = await propose('640Mi');
+    const record = await settled(again, 'open');
+    const open = gh.pulls(APP).filter((p) => p.state === 'open');
+    expect(open.map((p) => p.number)).toEqual([record.prNumber]);
+    expect(record.prNumber).not.toBe(closedNumber);
+    expect(await commitsAhead(BRANCH)).toBe(1);
+    expect(await stagingValues(BRANCH)).toEqual({ resources: { limits: { memory: '640Mi' } } });
     // Every call DAG made was a route GitHub has, with only fields GitHub documents.
     expect(gh.unexpected()).toEqual([]);
     expect(gh.requests.filter((r) => r.ignoredFields?.length)).toEqual([]);
