@@ -194,11 +194,11 @@ export function normalizeGitlabMerge(payload: unknown): Normalized<MergedPullReq
   };
 }
 
-const GITLAB_STATES: Partial<Record<string, PullRequestStateEvent['state']>> = {
-  merge: 'merged',
-  close: 'closed',
-  reopen: 'reopened',
-};
+const GITLAB_STATES = new Map<string, PullRequestStateEvent['state']>([
+  ['merge', 'merged'],
+  ['close', 'closed'],
+  ['reopen', 'reopened'],
+]);
 
 /** A GitLab Merge Request Hook for a fix merge request merged, closed or reopened. */
 export function normalizeGitlabMergeRequestState(
@@ -208,7 +208,7 @@ export function normalizeGitlabMergeRequestState(
   if (!parsed.success) throw invalidPayload('GitLab Merge Request Hook', parsed.error);
   const p = parsed.data;
   const mr = p.object_attributes;
-  const state = mr.action === undefined ? undefined : GITLAB_STATES[mr.action];
+  const state = mr.action === undefined ? undefined : GITLAB_STATES.get(mr.action);
   if (p.object_kind !== 'merge_request' || !state) {
     return { ignored: `merge request ${mr.action ?? mr.state}` };
   }

@@ -90,6 +90,12 @@ describe('triage of verified deliveries', () => {
       () => change(gitlabMerge(), 'object_attributes.action', 'close'),
     ],
     ['a fix merge request edited', 'gitlab', 'Merge Request Hook', () => gitlabFix('update')],
+    [
+      'an action named like a property',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabFix('constructor'),
+    ],
   ])('acknowledges %s without a job', (_what, provider, event, payload) => {
     expect(triage(provider, event, payload())).toEqual({
       status: 'ignore',
