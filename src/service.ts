@@ -282,6 +282,8 @@ export async function startService(
           enqueueDiff: (request) => enqueueDiff({ ...request, deliveryId }),
           enqueuePromotion: (request) => enqueuePromotion({ ...request, deliveryId }),
           platformFor,
+          proposals,
+          onFixOutcome: (outcome) => metrics.fixProposal(outcome),
         });
       });
       await queue.work<DiffRequest>(QUEUES.diff, settings.worker, async (request, job) => {

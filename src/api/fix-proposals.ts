@@ -59,7 +59,10 @@ export const MAX_JSON_DEPTH = PROPOSAL_LIMITS.patchDepth + 8;
 const MAX_ERRORS = 50;
 const MAX_ECHO_CHARS = 500;
 
-/** How each request ended, for dag_fix_proposals_total. */
+/**
+ * How each request ended, for dag_fix_proposals_total; and, for each proposal on a fix pull
+ * request people merged, closed or reopened, that (src/workflows/fix-state.ts).
+ */
 export const FIX_PROPOSAL_OUTCOMES = [
   'accepted',
   'duplicate',
@@ -70,6 +73,9 @@ export const FIX_PROPOSAL_OUTCOMES = [
   'unchanged',
   'person-pushed',
   'failed',
+  'merged',
+  'closed',
+  'reopened',
 ] as const;
 export type FixProposalOutcome = (typeof FIX_PROPOSAL_OUTCOMES)[number];
 
@@ -568,6 +574,10 @@ export async function runFixProposalJob(
       );
     }
     const { platform, repo } = await deps.appPlatform(app);
+    // What DAG pushed for this environment before: a branch left there is DAG's to move.
+    const ownHeads = (await deps.proposals.list({ appId: app.id, limit: 1000 }))
+      .filter((p) => p.environmentId === environment.id && p.pushedHead !== null)
+      .map((p) => p.pushedHead as string);
     const result = await deps.publish(
       {
         proposalId: record.id,
@@ -578,6 +588,7 @@ export async function runFixProposalJob(
         verified,
         tip: { sha: verified.tip.sha },
         sender: { tokenId: record.tokenId ?? 0, tokenName: record.tokenName },
+        ownHeads,
       },
       { platform, repo, log },
     );

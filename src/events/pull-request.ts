@@ -7,6 +7,7 @@ import type {
   MergedPullRequestEvent,
   Normalized,
   PullRequestEvent,
+  PullRequestStateEvent,
   RepoRef,
 } from './types.ts';
 
@@ -128,6 +129,41 @@ export function normalizeGithubMerge(payload: unknown): Normalized<MergedPullReq
   };
 }
 
+/**
+ * Whether a description holds DAG's fix marker (what it says is checked in the job, against
+ * DAG's records): a state change of any other pull request does not concern fix proposals.
+ */
+const FIX_MARKER = /^<!-- dag:fix \{/m;
+
+/** A fix pull request merged, closed unmerged or reopened (on GitHub). */
+export function normalizeGithubPullRequestState(
+  payload: unknown,
+): Normalized<PullRequestStateEvent> {
+  const parsed = githubPullRequestClosed.safeParse(payload);
+  if (!parsed.success) throw invalidPayload('GitHub pull_request', parsed.error);
+  const p = parsed.data;
+  const state =
+    p.action === 'closed'
+      ? p.pull_request.merged === true
+        ? 'merged'
+        : 'closed'
+      : p.action === 'reopened'
+        ? 'reopened'
+        : undefined;
+  if (!state) return { ignored: `pull request ${p.action}` };
+  const body = p.pull_request.body ?? '';
+  if (!FIX_MARKER.test(body)) return { ignored: `pull request ${state}, not a fix pull request` };
+  return {
+    event: {
+      kind: 'pull_request_state',
+      repo: githubRepo(p.repository, p.installation),
+      number: p.number,
+      state,
+      body,
+    },
+  };
+}
+
 const gitlabMergeRequest = z.looseObject({
   object_kind: word,
   project: gitlabProject,
@@ -155,5 +191,30 @@ export function normalizeGitlabMerge(payload: unknown): Normalized<MergedPullReq
       number: mr.iid,
       body: mr.description ?? '',
     },
+  };
+}
+
+const GITLAB_STATES = new Map<string, PullRequestStateEvent['state']>([
+  ['merge', 'merged'],
+  ['close', 'closed'],
+  ['reopen', 'reopened'],
+]);
+
+/** A GitLab Merge Request Hook for a fix merge request merged, closed or reopened. */
+export function normalizeGitlabMergeRequestState(
+  payload: unknown,
+): Normalized<PullRequestStateEvent> {
+  const parsed = gitlabMergeRequest.safeParse(payload);
+  if (!parsed.success) throw invalidPayload('GitLab Merge Request Hook', parsed.error);
+  const p = parsed.data;
+  const mr = p.object_attributes;
+  const state = mr.action === undefined ? undefined : GITLAB_STATES.get(mr.action);
+  if (p.object_kind !== 'merge_request' || !state) {
+    return { ignored: `merge request ${mr.action ?? mr.state}` };
+  }
+  const body = mr.description ?? '';
+  if (!FIX_MARKER.test(body)) return { ignored: `merge request ${state}, not a fix merge request` };
+  return {
+    event: { kind: 'pull_request_state', repo: gitlabRepo(p.project), number: mr.iid, state, body },
   };
 }

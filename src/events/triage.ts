@@ -3,7 +3,9 @@ import {
   normalizeGithubComment,
   normalizeGithubMerge,
   normalizeGithubPullRequest,
+  normalizeGithubPullRequestState,
   normalizeGitlabMerge,
+  normalizeGitlabMergeRequestState,
 } from './pull-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from './push.ts';
 import type { Normalized } from './types.ts';
@@ -13,21 +15,30 @@ export type Provider = 'github' | 'gitlab';
 /** What the webhook endpoint does with a verified delivery. */
 export type Triage = { status: 'enqueue' } | { status: 'ignore'; reason: string };
 
+type Normalize = (payload: unknown) => Normalized<unknown>;
+
+/** The first of `normalizers` that does not ignore the payload (or the first's reason). */
+function either(...normalizers: [Normalize, ...Normalize[]]): Normalize {
+  return (payload) => {
+    const results = normalizers.map((normalize) => normalize(payload));
+    return results.find((r) => !('ignored' in r)) ?? (results[0] as Normalized<unknown>);
+  };
+}
+
 /**
  * The normalizers of the events DAG acts on, run at intake exactly as the job will run them.
- * A closed pull request is a possible promotion merge; any other action a possible preview.
+ * A closed pull request is a possible promotion merge or fix pull request's end; any other
+ * action a possible preview (a reopened one also a fix pull request's).
  */
-const NORMALIZERS: Partial<
-  Record<`${Provider}:${string}`, (payload: unknown) => Normalized<unknown>>
-> = {
+const NORMALIZERS: Partial<Record<`${Provider}:${string}`, Normalize>> = {
   'github:push': normalizeGithubPush,
   'github:issue_comment': normalizeGithubComment,
   'github:pull_request': (payload) =>
     (payload as { action?: unknown } | null)?.action === 'closed'
-      ? normalizeGithubMerge(payload)
-      : normalizeGithubPullRequest(payload),
+      ? either(normalizeGithubMerge, normalizeGithubPullRequestState)(payload)
+      : either(normalizeGithubPullRequest, normalizeGithubPullRequestState)(payload),
   'gitlab:Push Hook': normalizeGitlabPush,
-  'gitlab:Merge Request Hook': normalizeGitlabMerge,
+  'gitlab:Merge Request Hook': either(normalizeGitlabMerge, normalizeGitlabMergeRequestState),
 };
 
 /**

@@ -56,6 +56,19 @@ export type PullRequestEvent = {
 };
 
 /** A pull request merged into its base branch. */
+/**
+ * A pull request merged, closed unmerged or reopened, with its description: the fix proposals
+ * DAG's fix pull request holds follow its state.
+ */
+export type PullRequestStateEvent = {
+  kind: 'pull_request_state';
+  repo: RepoRef;
+  number: number;
+  state: 'merged' | 'closed' | 'reopened';
+  /** Its description, where DAG's fix pull requests keep their metadata. */
+  body: string;
+};
+
 export type MergedPullRequestEvent = {
   kind: 'merged';
   repo: RepoRef;

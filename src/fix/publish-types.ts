@@ -18,6 +18,11 @@ export type PublishFixInput = {
   /** The tip `verified` was verified against: the commit's parent, so what is committed is it. */
   tip: { sha: string };
   sender: { tokenId: number; tokenName: string };
+  /**
+   * Commits DAG pushed for earlier proposals of this environment (their records): a branch left
+   * at one of them, its pull request closed, is DAG's to move again.
+   */
+  ownHeads?: readonly string[];
 };
 
 export type PublishFixResult =

@@ -176,9 +176,10 @@ async function personPushed(
 
 /**
  * The head to move DAG's branch from when no pull request is open: none (no branch), or a
- * branch that holds nothing the environment's branch lacks (its pull request was merged), or
- * DAG's own single commit (a run that stopped before opening the pull request). Any other
- * branch of that name holds someone's work: refused, nothing written.
+ * branch at a commit DAG pushed for an earlier proposal (its pull request was closed), or one
+ * that holds nothing the environment's branch lacks (its pull request was merged), or DAG's own
+ * single commit (a run that stopped before opening the pull request). Any other branch of that
+ * name holds someone's work: refused, nothing written.
  */
 async function leftoverHead(
   input: PublishFixRequest,
@@ -186,7 +187,7 @@ async function leftoverHead(
   branch: string,
 ): Promise<string | null> {
   const head = await deps.platform.branchHead(deps.repo, branch);
-  if (head === null) return null;
+  if (head === null || input.ownHeads?.includes(head)) return head;
   const ahead = await deps.platform.compare(deps.repo, input.environment.branch, head, 2);
   const own =
     ahead.totalCommits === 1 &&

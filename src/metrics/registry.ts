@@ -192,7 +192,7 @@ export class Metrics {
     });
     this.#fixProposals = new Counter({
       name: 'dag_fix_proposals_total',
-      help: 'Fix proposals by outcome: requests answered (accepted, duplicate, rejected, refused, failed) and pull requests published (opened, updated, unchanged, person-pushed, failed).',
+      help: 'Fix proposals by outcome: requests answered (accepted, duplicate, rejected, refused, failed) and pull requests published (opened, updated, unchanged, person-pushed, failed), and proposals whose pull request people merged, closed or reopened.',
       labelNames: ['outcome'],
       registers,
     });

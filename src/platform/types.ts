@@ -219,6 +219,27 @@ export class BranchMovedError extends UserError {
   }
 }
 
+/** The branches DAG writes in application repositories: its own, never a person's. */
+export const DAG_BRANCH_PREFIX = 'dag/';
+
+/** commitFiles asked to write a branch outside DAG_BRANCH_PREFIX: refused before any request. */
+export class ForeignBranchError extends UserError {
+  constructor(branch: string) {
+    super(
+      `DAG writes only its own branches (${DAG_BRANCH_PREFIX}...) in application repositories, not ${branch}`,
+      { status: 403 },
+    );
+    this.name = 'ForeignBranchError';
+  }
+}
+
+/** Throws ForeignBranchError unless `branch` is one of DAG's (`dag/<something>`). */
+export function assertDagBranch(branch: string): void {
+  if (!branch.startsWith(DAG_BRANCH_PREFIX) || branch.length === DAG_BRANCH_PREFIX.length) {
+    throw new ForeignBranchError(branch);
+  }
+}
+
 /**
  * Writes to an application repository through the provider's API (no clone): DAG's own branch
  * moved to one new commit on top of a base, guarded by the head DAG expects.
@@ -232,7 +253,8 @@ export interface BranchCommits {
    * `expectedHead`: otherwise throws BranchMovedError and writes nothing. The check and the move
    * are two requests (neither provider offers a compare-and-swap on a forced ref update), so a
    * push in the moment between them is overwritten; a branch created by someone else in that
-   * moment is not (creation fails, BranchMovedError).
+   * moment is not (creation fails, BranchMovedError). A branch outside DAG_BRANCH_PREFIX is
+   * refused (ForeignBranchError) before anything is read or written.
    */
   commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }>;
 }

@@ -99,6 +99,18 @@ export interface FixProposalStore {
   list(filter?: FixProposalFilter): Promise<FixProposalRecord[]>;
 }
 
+/** The proposals of a fix pull request, as its state changes (merged, closed, reopened). */
+export interface FixProposalPullRequests {
+  /** Every proposal recorded on pull request `number` (of any repository: callers check). */
+  listOnPullRequest(number: number): Promise<FixProposalRecord[]>;
+  /** Moves the proposals `ids` that are in one of `from` to `to`; the ids moved. */
+  moveState(
+    ids: number[],
+    from: readonly FixProposalState[],
+    to: FixProposalState,
+  ): Promise<number[]>;
+}
+
 const timestamp = z.coerce.date();
 const nullableInt = z.coerce.number().int().nullable();
 const row = z.object({
@@ -165,7 +177,7 @@ const UPDATABLE = {
 } as const satisfies Record<keyof FixProposalUpdate, string>;
 
 /** Fix proposals in SQL. */
-export class SqlFixProposalStore implements FixProposalStore {
+export class SqlFixProposalStore implements FixProposalStore, FixProposalPullRequests {
   readonly #db: Db;
 
   constructor(db: Db) {
@@ -249,6 +261,28 @@ export class SqlFixProposalStore implements FixProposalStore {
           AND o.state = ANY($2::text[])
        RETURNING o.id`,
       [id, ['open', 'updated']],
+    );
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  }
+
+  async listOnPullRequest(number: number): Promise<FixProposalRecord[]> {
+    const { rows } = await this.#db.query(
+      'SELECT * FROM fix_proposals WHERE pr_number = $1 ORDER BY id',
+      [number],
+    );
+    return rows.map(toRecord);
+  }
+
+  async moveState(
+    ids: number[],
+    from: readonly FixProposalState[],
+    to: FixProposalState,
+  ): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await this.#db.query<{ id: number }>(
+      `UPDATE fix_proposals SET state = $3, updated_at = now()
+        WHERE id = ANY($1::int[]) AND state = ANY($2::text[]) RETURNING id`,
+      [ids, from, to],
     );
     return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
   }

@@ -3,18 +3,28 @@ import {
   normalizeGithubComment,
   normalizeGithubMerge,
   normalizeGithubPullRequest,
+  normalizeGithubPullRequestState,
   normalizeGitlabMerge,
+  normalizeGitlabMergeRequestState,
 } from '../events/pull-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
-import type { MergedPullRequestEvent, Normalized, PushEvent, RepoRef } from '../events/types.ts';
+import type {
+  MergedPullRequestEvent,
+  Normalized,
+  PullRequestStateEvent,
+  PushEvent,
+  RepoRef,
+} from '../events/types.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
+import type { FixProposalPullRequests } from '../store/fix-proposals.ts';
 import type { ConfigStore, PromotionStore } from '../store/types.ts';
 import { repoKey } from '../util/repo-url.ts';
 import { planDeploys, type DeployRequest } from './deploy-plan.ts';
 import { markDiffOutdated } from './diff-outdated.ts';
 import type { DiffRequest } from './diff-request.ts';
+import { followFixPullRequest, type FixStateDeps } from './fix-state.ts';
 import { handleCommentCommands } from './pr-command.ts';
 import type { PromotionRequest } from './promote.ts';
 import { parsePromotionMetadata } from './promotion-body.ts';
@@ -31,6 +41,9 @@ export type WorkflowDeps = {
   enqueueDiff: (request: DiffRequest) => Queued;
   enqueuePromotion: (request: PromotionRequest) => Queued;
   platformFor: (repo: RepoRef) => Promise<Platform>;
+  /** Fix proposals, moved as their pull request is merged, closed or reopened. */
+  proposals: FixProposalPullRequests;
+  onFixOutcome?: FixStateDeps['onOutcome'];
 };
 
 async function reviewPlatform(
@@ -107,13 +120,31 @@ const onMerge =
     deps.log.info({ route: record.routeId, number: event.number, status }, 'promotion merged');
   };
 
+/** A fix pull request merged, closed or reopened: its proposals follow (src/workflows/fix-state.ts). */
+const onFixState =
+  (normalize: (payload: unknown) => Normalized<PullRequestStateEvent>): Workflow =>
+  async (delivery, deps) => {
+    const normalized = normalize(delivery.payload);
+    if ('ignored' in normalized) return;
+    await followFixPullRequest(normalized.event, {
+      proposals: deps.proposals,
+      store: deps.store,
+      log: deps.log,
+      onOutcome: deps.onFixOutcome,
+    });
+  };
+
 /**
  * Opened, reopened or pushed to: preview the environments merging would deploy (unless the app
  * turned automatic previews off). Whatever it says, DAG's diff comment of an older head is
  * marked outdated at once.
  */
 const onGithubPullRequest: Workflow = async (delivery, deps) => {
-  if ((delivery.payload as { action?: unknown }).action === 'closed') {
+  const action = (delivery.payload as { action?: unknown }).action;
+  if (action === 'closed' || action === 'reopened') {
+    await onFixState(normalizeGithubPullRequestState)(delivery, deps);
+  }
+  if (action === 'closed') {
     await onMerge(normalizeGithubMerge)(delivery, deps);
     return;
   }
@@ -190,7 +221,10 @@ const WORKFLOWS: Record<`github:${GithubEvent}` | `gitlab:${GitlabEvent}`, Workf
   'github:issue_comment': onGithubComment,
   'github:pull_request': onGithubPullRequest,
   'gitlab:Push Hook': onPush(normalizeGitlabPush),
-  'gitlab:Merge Request Hook': onMerge(normalizeGitlabMerge),
+  'gitlab:Merge Request Hook': async (delivery, deps) => {
+    await onFixState(normalizeGitlabMergeRequestState)(delivery, deps);
+    await onMerge(normalizeGitlabMerge)(delivery, deps);
+  },
 };
 
 export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Promise<void> {

@@ -20,6 +20,17 @@ const gitlabMerge = () => {
   return { ...p, object_attributes: { ...p.object_attributes, action: 'merge', state: 'merged' } };
 };
 
+/** DAG's fix marker, as a fix pull request's description starts (what it says: the job's). */
+const FIX_BODY = `<!-- dag:fix {"v":1} -->\n## Raise the memory limit`;
+const fixPull = (action: string, merged = false) => {
+  const p = pull(action) as Payload & { pull_request: Payload };
+  return { ...p, pull_request: { ...p.pull_request, merged, body: FIX_BODY } };
+};
+const gitlabFix = (action: string) => {
+  const p = gitlabExample('merge-request-hook') as Payload & { object_attributes: Payload };
+  return { ...p, object_attributes: { ...p.object_attributes, action, description: FIX_BODY } };
+};
+
 /** The payload with `path` set to `value` (undefined removes it). */
 function change(payload: Payload, path: string, value: unknown): Payload {
   const copy = structuredClone(payload);
@@ -51,6 +62,10 @@ describe('triage of verified deliveries', () => {
     ['a pull request merged', 'github', 'pull_request', merged],
     ["GitLab's push", 'gitlab', 'Push Hook', () => gitlabExample('push-hook')],
     ["GitLab's merge", 'gitlab', 'Merge Request Hook', gitlabMerge],
+    ['a fix pull request closed unmerged', 'github', 'pull_request', () => fixPull('closed')],
+    ['a fix pull request reopened', 'github', 'pull_request', () => fixPull('reopened')],
+    ['a fix merge request closed', 'gitlab', 'Merge Request Hook', () => gitlabFix('close')],
+    ['a fix merge request reopened', 'gitlab', 'Merge Request Hook', () => gitlabFix('reopen')],
   ])('enqueues %s', (_what, provider, event, payload) => {
     expect(triage(provider, event, payload())).toEqual({ status: 'enqueue' });
   });
@@ -68,6 +83,19 @@ describe('triage of verified deliveries', () => {
       () => gitlabExample('merge-request-hook'),
     ],
     ['an issue hook', 'gitlab', 'Issue Hook', () => ({ object_kind: 'issue' })],
+    [
+      'a merge request closed (not a fix)',
+      'gitlab',
+      'Merge Request Hook',
+      () => change(gitlabMerge(), 'object_attributes.action', 'close'),
+    ],
+    ['a fix merge request edited', 'gitlab', 'Merge Request Hook', () => gitlabFix('update')],
+    [
+      'an action named like a property',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabFix('constructor'),
+    ],
   ])('acknowledges %s without a job', (_what, provider, event, payload) => {
     expect(triage(provider, event, payload())).toEqual({
       status: 'ignore',

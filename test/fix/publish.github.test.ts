@@ -300,6 +300,30 @@ describe('publishFixPullRequest on GitHub', () => {
     expect(await publishFixPullRequest(request(), deps())).toMatchObject({ state: 'open' });
   });
 
+  it('reuses a branch left at a commit DAG pushed for an earlier proposal (its pull request closed)', async () => {
+    findOpen([]);
+    // No compare: the head is one DAG recorded pushing.
+    github()
+      .get(REF)
+      .times(2)
+      .reply(200, { object: { sha: DAG_HEAD } });
+    commit('512Mi');
+    github()
+      .patch(
+        '/repos/octo-org/my-app/git/refs/heads%2Fdag%2Ffix%2Fmy-app%2Fstaging',
+        documented(GITHUB_BODIES.updateRef, (b) => b.sha === COMMIT && b.force === true),
+      )
+      .reply(200, { object: { sha: COMMIT } });
+    github()
+      .post('/repos/octo-org/my-app/pulls', documented(GITHUB_BODIES.createPull))
+      .reply(201, pull('', COMMIT));
+    github()
+      .post('/repos/octo-org/my-app/issues/12/labels', documented(GITHUB_BODIES.addLabels))
+      .reply(200, []);
+    const input = { ...request(), ownHeads: [PERSON_HEAD, DAG_HEAD] };
+    expect(await publishFixPullRequest(input, deps())).toMatchObject({ state: 'open' });
+  });
+
   it('refuses a branch left with commits DAG did not push, writing nothing', async () => {
     findOpen([]);
     github()

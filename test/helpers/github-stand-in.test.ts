@@ -399,6 +399,56 @@ describe('GitHub stand-in: comments, checks, pull requests', () => {
     expect(await platform.findOpenChangeRequest(app, 'dag/promote', 'main')).toBeUndefined();
   });
 
+  it("writes DAG's branch through the Git Data API with GitHub's rules on references", async () => {
+    const platform = new GitHubPlatform(plain);
+    const base = await gh.git.head('org/app', 'main');
+    const files = { 'deploy/values-staging.yaml': { content: 'a: 1\n', existsAtBase: false } };
+    const input = { branch: 'dag/fix/app/staging', base, message: 'Fix\n', files };
+    const { sha } = await platform.commitFiles(app, { ...input, expectedHead: null });
+    expect(await gh.git.git('org/app', ['log', '-1', '--format=%P %an', sha])).toBe(
+      `${base} dag[bot]`,
+    );
+    expect(
+      (await gh.git.files('org/app', 'dag/fix/app/staging'))['deploy/values-staging.yaml'],
+    ).toBe('a: 1\n');
+    // A second commit on the same base replaces DAG's (a forced move), the file deleted.
+    const next = await platform.commitFiles(app, {
+      ...input,
+      expectedHead: sha,
+      files: { 'deploy/values-staging.yaml': { content: null, existsAtBase: false } },
+    });
+    expect(await gh.git.git('org/app', ['rev-parse', 'dag/fix/app/staging'])).toBe(next.sha);
+    // GitHub refuses a reference that exists, and a move that is not a fast-forward unforced.
+    const where = { owner: 'org', repo: 'app' };
+    const exists = await refusal(
+      plain.request('POST /repos/{owner}/{repo}/git/refs', {
+        ...where,
+        ref: 'refs/heads/dag/fix/app/staging',
+        sha: base,
+      }),
+    );
+    expect(exists).toMatchObject({ status: 422, data: { message: 'Reference already exists' } });
+    const unforced = await refusal(
+      plain.request('PATCH /repos/{owner}/{repo}/git/refs/{ref}', {
+        ...where,
+        ref: 'heads/dag/fix/app/staging',
+        sha: first,
+      }),
+    );
+    expect(unforced).toMatchObject({
+      status: 422,
+      data: { message: 'Update is not a fast forward' },
+    });
+    const missing = await refusal(
+      plain.request('POST /repos/{owner}/{repo}/git/commits', {
+        ...where,
+        message: 'm',
+        tree: '0'.repeat(40),
+      }),
+    );
+    expect(missing.status).toBe(422);
+  });
+
   it("answers the reads DAG's commands and promotions make from the repository and its records", async () => {
     const platform = new GitHubPlatform(plain);
     const comparison = await platform.compare(app, 'main', 'dag/promote', 20);

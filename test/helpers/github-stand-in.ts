@@ -142,6 +142,22 @@ export type GitHubStandIn = {
     files: Record<string, string | null>,
     message?: string,
   ): Promise<string>;
+  /**
+   * Merges an open pull request of a branch of the same repository, as a person pressing the
+   * button does: a merge commit (git's merge of head into base) on the base branch; the pull
+   * request closed and merged. Its merge commit.
+   */
+  mergePull(fullName: string, number: number, user?: string): Promise<string>;
+  /**
+   * A pull_request webhook payload as this host sends it: @octokit/webhooks-examples' with the
+   * pull request as the API shows it now, its repository, sender and installation.
+   */
+  pullRequestPayload(
+    fullName: string,
+    number: number,
+    action: string,
+    sender?: string,
+  ): Promise<Record<string, unknown>>;
   /** Installs the App on an account: all its repositories, or the named ones. */
   install(id: number, account: string, repositories?: string[] | 'all'): void;
   /** A personal access token, for the API and git: all repositories or the named ones. */
@@ -613,6 +629,75 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
 
     commit: (fullName, branch, files, message = 'a commit') =>
       findRepo(fullName).git.commit(branch, files, message),
+
+    async mergePull(fullName, number, user = 'a-human') {
+      const repo = findRepo(fullName);
+      const issue = state.issue(repo, number);
+      const pull = issue?.pull;
+      if (!issue || !pull || issue.state !== 'open') {
+        throw new Error(`no open pull request #${number} in ${fullName}`);
+      }
+      if (pull.headRepo.toLowerCase() !== repo.fullName.toLowerCase()) {
+        throw new Error('the stand-in merges pull requests of its own branches only');
+      }
+      const base = await repo.git.resolveCommit(`refs/heads/${pull.base}`);
+      const head = await repo.git.resolveCommit(`refs/heads/${pull.head}`);
+      if (!base || !head) throw new Error(`pull request #${number}: a branch is gone`);
+      // git merge-tree exits 1 on conflicts: GitHub would not offer the button either.
+      const tree = (await repo.git.text(['merge-tree', '--write-tree', base, head])).split('\n')[0];
+      const who = person(user);
+      const message = `Merge pull request #${number} from ${repo.owner}/${pull.head}\n\n${issue.title}\n`;
+      const merge = (
+        await repo.git.run(['commit-tree', tree ?? '', '-p', base, '-p', head, '-F', '-'], {
+          input: message,
+          env: {
+            GIT_AUTHOR_NAME: who.login,
+            GIT_AUTHOR_EMAIL: `${who.id}+${who.login}@users.noreply.github.com`,
+            GIT_COMMITTER_NAME: 'GitHub',
+            GIT_COMMITTER_EMAIL: 'noreply@github.com',
+          },
+        })
+      )
+        .toString('utf8')
+        .trim();
+      await repo.git.run(['update-ref', `refs/heads/${pull.base}`, merge, base]);
+      const at = new Date().toISOString();
+      Object.assign(pull, { merged: true, mergedAt: at, mergeCommitSha: merge, headSha: head });
+      Object.assign(issue, { state: 'closed', closedAt: at, updatedAt: at });
+      events.emit('pull_request', issue);
+      return merge;
+    },
+
+    async pullRequestPayload(fullName, number, action, sender = 'a-human') {
+      const repo = findRepo(fullName);
+      const issue = state.issue(repo, number);
+      const pull = issue?.pull;
+      if (!issue || !pull) throw new Error(`no pull request #${number} in ${fullName}`);
+      const example = githubExample('pull_request', (p) => p.action === action);
+      const defaultBranch = await repo.git.defaultBranch();
+      const headSha =
+        issue.state === 'open'
+          ? ((await repo.git.resolveCommit(`refs/heads/${pull.head}`)) ?? pull.headSha)
+          : pull.headSha;
+      const baseSha = (await repo.git.resolveCommit(`refs/heads/${pull.base}`)) ?? '';
+      const installation = [...state.installations.values()].find((i) => covers(i, repo))?.id;
+      return {
+        ...example,
+        action,
+        number,
+        pull_request: state.pullJson(repo, issue, headSha, baseSha, defaultBranch),
+        repository: state.repoJson(repo, defaultBranch),
+        sender: state.userJson(person(sender)),
+        ...(installation !== undefined
+          ? {
+              installation: {
+                id: installation,
+                node_id: Buffer.from(`0:Installation${installation}`).toString('base64'),
+              },
+            }
+          : {}),
+      };
+    },
 
     install(id, account, repositories = 'all') {
       state.installations.set(id, {

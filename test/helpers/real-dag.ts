@@ -19,6 +19,7 @@ import { freePort } from './free-port.ts';
 import { startGitServer, type GitServer } from './git-server.ts';
 import { contractKeeping, GitLabContract, type CheckedRequest } from './gitlab-contract.ts';
 import { gitlabExample } from './gitlab-examples.ts';
+import type { GitLabProjectStandIn } from './gitlab-project-stand-in.ts';
 import { quiet } from './quiet-log.ts';
 import { waitFor } from './wait.ts';
 
@@ -57,6 +58,11 @@ export type FakeGitlab = {
   /** The deployments created for `sha`. */
   deployments(sha: string): number;
   /**
+   * Serves a project from a real repository from now on (gitlab-project-stand-in.ts): its files,
+   * branches, commits and merge requests; other requests are answered as before.
+   */
+  serveProject(project: GitLabProjectStandIn): void;
+  /**
    * Parks every request `match` picks, unanswered (as a GitLab that hangs), until `release()`;
    * `parked` counts them.
    */
@@ -94,8 +100,8 @@ export type RealDagStand = {
     dataDir: string,
     options?: { env?: Record<string, string>; cache?: string; pollMs?: number },
   ): Promise<Dag>;
-  /** A Push Hook sent to DAG's webhook as GitLab sends it. */
-  deliver(port: number, body: string, uuid?: string): Promise<Response>;
+  /** A Push Hook (or `event`) sent to DAG's webhook as GitLab sends it. */
+  deliver(port: number, body: string, uuid?: string, event?: string): Promise<Response>;
   /** SIGKILLs every DAG process still running (after each test). */
   killAll(): void;
   /** Stops the servers, removes `dir`, and fails if DAG broke GitLab's contract. */
@@ -215,12 +221,12 @@ export async function startRealDagStand(name: string): Promise<RealDagStand> {
       }
       return dag;
     },
-    deliver(port, body, uuid = randomUUID()) {
+    deliver(port, body, uuid = randomUUID(), event = 'Push Hook') {
       return fetch(`http://127.0.0.1:${port}/api/gitlab/webhooks`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
-          'x-gitlab-event': 'Push Hook',
+          'x-gitlab-event': event,
           'x-gitlab-token': secret,
           'idempotency-key': uuid,
         },
@@ -252,6 +258,7 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
   const deploymentList: { id: number; sha: string; environment: string }[] = [];
   const contract = new GitLabContract();
   let deployments = 0;
+  let project: GitLabProjectStandIn | undefined;
   let holding:
     | { match: Parameters<FakeGitlab['hold']>[0]; parked: number; released: Promise<void> }
     | undefined;
@@ -267,6 +274,22 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     }),
   );
   function answer(res: ServerResponse, request: CheckedRequest): void {
+    if (!project) {
+      answerFixed(res, request);
+      return;
+    }
+    const reply = (status: number, value: unknown, contentType = 'application/json') => {
+      res.writeHead(status, { 'content-type': contentType });
+      res.end(typeof value === 'string' ? value : JSON.stringify(value));
+    };
+    project
+      .answer(request, reply)
+      .then((answered) => {
+        if (!answered) answerFixed(res, request);
+      })
+      .catch((error: unknown) => reply(500, { message: String(error) }));
+  }
+  function answerFixed(res: ServerResponse, request: CheckedRequest): void {
     {
       const reply = (status: number, value: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
@@ -333,6 +356,9 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     contract,
     statuses: (sha) => statuses.get(sha) ?? [],
     deployments: (sha) => created.get(sha) ?? 0,
+    serveProject(served) {
+      project = served;
+    },
     hold(match) {
       let release = () => {};
       const released = new Promise<void>((resolve) => (release = resolve));

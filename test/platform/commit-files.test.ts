@@ -4,7 +4,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RepoRef } from '../../src/events/types.ts';
 import { GitHubPlatform } from '../../src/platform/github/github-platform.ts';
 import { GitLabPlatform } from '../../src/platform/gitlab/gitlab-platform.ts';
-import { BranchMovedError, type CommitFilesInput } from '../../src/platform/types.ts';
+import {
+  BranchMovedError,
+  ForeignBranchError,
+  type CommitFilesInput,
+} from '../../src/platform/types.ts';
 import { documented, GITHUB_BODIES, githubViolations } from '../helpers/github-contract.ts';
 import { GitLabContract } from '../helpers/gitlab-contract.ts';
 
@@ -266,4 +270,28 @@ describe('GitLabPlatform.commitFiles', () => {
       actualHead: PERSON_HEAD,
     });
   });
+});
+
+// ---- Both: DAG writes only its own branches. No interceptor is set: a request would fail
+// with nock's NetConnectNotAllowedError instead of the refusal.
+
+describe.each([
+  { name: 'GitHubPlatform', platform: ghPlatform, repo: ghRepo },
+  { name: 'GitLabPlatform', platform: glPlatform, repo: glRepo },
+])('$name.commitFiles outside dag/', ({ platform, repo }) => {
+  beforeAll(() => nock.disableNetConnect());
+  afterAll(() => nock.enableNetConnect());
+
+  it.each(['main', 'master', 'feature/dag/x', 'dag', 'dag/', 'Dag/fix/x', 'refs/heads/dag/x'])(
+    'refuses %s before any request',
+    async (branch) => {
+      const error = await platform()
+        .commitFiles(repo, input({ branch, expectedHead: DAG_HEAD }))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ForeignBranchError);
+      expect(error).toMatchObject({ status: 403 });
+      expect(String(error)).toContain(`not ${branch}`);
+      expect(nock.pendingMocks()).toEqual([]);
+    },
+  );
 });

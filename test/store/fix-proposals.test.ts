@@ -115,6 +115,22 @@ describe.each(LANES)('fix proposal store (%s)', (laneName) => {
     expect((await store.create(base)).id).toBe(open.id + 2); // the failed insert used an id
   });
 
+  it("lists a pull request's proposals, and moves only those in the states named", async () => {
+    const open = await store.create(base);
+    const updated = await store.create({ ...base, fingerprint: 'b'.repeat(64) });
+    const other = await store.create({ ...base, fingerprint: 'c'.repeat(64) });
+    await store.update(open.id, { state: 'open', prNumber: 7 });
+    await store.update(updated.id, { state: 'superseded', prNumber: 7 });
+    await store.update(other.id, { state: 'open', prNumber: 8 });
+    expect((await store.listOnPullRequest(7)).map((p) => p.id)).toEqual([open.id, updated.id]);
+    const ids = [open.id, updated.id];
+    expect(await store.moveState(ids, ['open', 'updated'], 'merged')).toEqual([open.id]);
+    expect(await store.moveState(ids, ['open', 'updated'], 'merged')).toEqual([]);
+    expect(await store.moveState([], ['open'], 'closed')).toEqual([]);
+    expect((await store.get(updated.id))?.state).toBe('superseded');
+    expect((await store.get(other.id))?.state).toBe('open');
+  });
+
   it('lists newest first, by app and state', async () => {
     await store.create(base);
     await store.create({ ...base, state: 'rejected' });

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseDiffComment, renderDiffComment } from '../../src/diff/comment.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
+import { SqlFixProposalStore } from '../../src/store/fix-proposals.ts';
 import type { DiffRequest } from '../../src/workflows/diff-request.ts';
 import type { PromotionRequest } from '../../src/workflows/promote.ts';
 import { renderMetadata } from '../../src/workflows/promotion-body.ts';
@@ -32,6 +33,7 @@ function deps(): WorkflowDeps {
       return { status: 'queued' };
     },
     platformFor: async () => platform,
+    proposals: new SqlFixProposalStore(lane.db),
   };
 }
 

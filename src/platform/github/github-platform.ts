@@ -4,6 +4,7 @@ import { UserError } from '../../errors.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
 import {
+  assertDagBranch,
   BranchMovedError,
   commentMarker,
   type BranchCommits,
@@ -654,6 +655,7 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
    * whatever the number of files), one commit, then the ref created or force-moved.
    */
   async commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }> {
+    assertDagBranch(input.branch);
     const head = await this.branchHead(repo, input.branch);
     if (head !== input.expectedHead) {
       throw new BranchMovedError(input.branch, input.expectedHead, head);

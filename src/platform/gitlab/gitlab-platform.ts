@@ -4,6 +4,7 @@ import type { RepoRef } from '../../events/types.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
 import {
+  assertDagBranch,
   BranchMovedError,
   type BranchCommits,
   type ChangeRequest,
@@ -395,6 +396,7 @@ export class GitLabPlatform implements Platform, ChangeRequests, BranchCommits {
    * existing branch to it (GitLab refuses a start point for a branch that exists without it).
    */
   async commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }> {
+    assertDagBranch(input.branch);
     const head = await this.branchHead(repo, input.branch);
     if (head !== input.expectedHead) {
       throw new BranchMovedError(input.branch, input.expectedHead, head);

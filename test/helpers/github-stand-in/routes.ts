@@ -5,6 +5,7 @@ import { APP_ROUTES } from './app-routes.ts';
 import { CHECK_ROUTES } from './check-routes.ts';
 import { CONTENT_ROUTES } from './content-routes.ts';
 import { DEPLOYMENT_ROUTES } from './deployment-routes.ts';
+import { GIT_DATA_ROUTES } from './git-data-routes.ts';
 import { ISSUE_ROUTES } from './issue-routes.ts';
 import { PULL_ROUTES } from './pull-routes.ts';
 import type { Route } from './route.ts';
@@ -12,6 +13,7 @@ import type { Route } from './route.ts';
 export const ROUTES: Route[] = [
   ...APP_ROUTES,
   ...CONTENT_ROUTES,
+  ...GIT_DATA_ROUTES,
   ...DEPLOYMENT_ROUTES,
   ...ISSUE_ROUTES,
   ...CHECK_ROUTES,
