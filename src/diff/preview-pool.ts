@@ -95,7 +95,7 @@ export const inThread: PreviewCompute = {
 };
 
 export type PreviewPoolOptions = {
-  /** Worker threads (default: one per CPU). */
+  /** Worker threads (default: one less than the CPUs, at least one). */
   threads?: number;
   /** Object pairs per task (default 100): fewer, larger messages. */
   batchSize?: number;
@@ -110,13 +110,9 @@ export type PreviewPoolOptions = {
   filename?: string;
 };
 
-/**
- * One per CPU: the threads run at a lower priority than the event loop's (`niceIncrement`), so
- * webhooks and probes still come first, and a preview uses the whole machine (on two CPUs, one
- * less would leave a preview half the machine).
- */
+/** One less than the machine's CPUs, so the event loop keeps one; at least one. */
 export function defaultPreviewThreads(): number {
-  return Math.max(1, availableParallelism());
+  return Math.max(1, availableParallelism() - 1);
 }
 
 /**
