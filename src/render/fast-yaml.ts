@@ -1,14 +1,18 @@
 // A faster reader for the plain block YAML that Kubernetes tools print (`kubectl get -o yaml`, a
 // dry-run's result, DAG's own dumps), for the diff preview, which reads two documents per object
 // and thousands of objects: js-yaml reads such text about eight times faster than the `yaml`
-// library. The result must be exactly what `parseYamlDocuments` (src/render/yaml.ts) gives, so:
+// library. The result must be exactly what `parseYamlDocuments` (src/render/yaml.ts, YAML 1.2;
+// Helm values files, read as YAML 1.1, do not come here) gives, so:
 // - plain scalars resolve through the `yaml` library's own YAML 1.2 core tags (its tests and
 //   resolvers, in its order), not through js-yaml's types (which take `1_000` and timestamps);
-// - text with anything where the two readers could differ goes to `parseYamlDocuments` instead:
-//   anchors and aliases (the `yaml` path keeps its alias limit), tags, merge keys, directives,
-//   document markers, complex keys, non-empty flow collections, keys that resolve to null (the
-//   `yaml` library names them `""`, js-yaml `"null"`), implicit keys of 1,024 characters or more
-//   (an error for the `yaml` library only), tabs, and control or Unicode line-break characters;
+// - text with anything where the two readers could differ goes to `parseYamlDocuments` instead
+//   (`FALLBACK`): anchors and aliases (the `yaml` path keeps its alias limit), tags, merge keys,
+//   directives, document markers, complex keys, flow collections with content or as keys (so
+//   `managedFields`' `k:{...}` keys too), keys that resolve to null (the `yaml` library names
+//   them `""`, js-yaml `"null"`), implicit keys of 1,024 characters or more (an error for the
+//   `yaml` library only), quoted scalars over several lines, empty sequence entries, trailing
+//   spaces, tabs, and control or Unicode line-break characters. A differential test with random
+//   edits (test/render/fast-yaml.test.ts) found each of these;
 // - anything js-yaml refuses (duplicate keys, bad indentation) goes there too, so errors read as
 //   they always have.
 
