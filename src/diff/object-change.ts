@@ -1,7 +1,7 @@
 import { isKubeObject } from '../k8s/object.ts';
 import { normalizeObject } from '../k8s/normalize.ts';
 import { isPlainObject } from '../render/plain-object.ts';
-import { parseYamlDocuments } from '../render/yaml.ts';
+import { parseYamlDocumentsFast } from '../render/fast-yaml.ts';
 import type { ObjectDiff } from './comment-model.ts';
 import { maskMessageAbout } from './masking.ts';
 import { objectRef } from './object-ref.ts';
@@ -80,7 +80,7 @@ export function yamlObjectChange(
 }
 
 function parseObject(text: string, side: string): unknown {
-  const docs = parseYamlDocuments(text, `the ${side} object`);
+  const docs = parseYamlDocumentsFast(text, `the ${side} object`);
   if (docs.length !== 1) {
     throw new Error(`the ${side} object is ${docs.length} YAML documents, not one`);
   }
