@@ -5,6 +5,11 @@ import {
   normalizeGithubPullRequest,
   normalizeGitlabMerge,
 } from './pull-request.ts';
+import {
+  isGitlabMerge,
+  normalizeGitlabMergeRequest,
+  normalizeGitlabNote,
+} from './gitlab-merge-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from './push.ts';
 import type { Normalized } from './types.ts';
 
@@ -15,7 +20,8 @@ export type Triage = { status: 'enqueue' } | { status: 'ignore'; reason: string 
 
 /**
  * The normalizers of the events DAG acts on, run at intake exactly as the job will run them.
- * A closed pull request is a possible promotion merge; any other action a possible preview.
+ * A closed pull request (a merged merge request) is a possible promotion merge; any other
+ * action a possible preview.
  */
 const NORMALIZERS: Partial<
   Record<`${Provider}:${string}`, (payload: unknown) => Normalized<unknown>>
@@ -27,7 +33,9 @@ const NORMALIZERS: Partial<
       ? normalizeGithubMerge(payload)
       : normalizeGithubPullRequest(payload),
   'gitlab:Push Hook': normalizeGitlabPush,
-  'gitlab:Merge Request Hook': normalizeGitlabMerge,
+  'gitlab:Merge Request Hook': (payload) =>
+    isGitlabMerge(payload) ? normalizeGitlabMerge(payload) : normalizeGitlabMergeRequest(payload),
+  'gitlab:Note Hook': normalizeGitlabNote,
 };
 
 /**
