@@ -409,7 +409,7 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     text: set.main.text,
   });
   if (request.commentId !== undefined) {
-    await platform.react(repo, request.commentId, '+1');
+    await platform.react(repo, { number: request.pr.number, id: request.commentId }, '+1');
   }
   log.info(
     {

@@ -5,8 +5,20 @@ import {
   normalizeGithubPullRequest,
   normalizeGitlabMerge,
 } from '../events/pull-request.ts';
+import {
+  isGitlabMerge,
+  normalizeGitlabMergeRequest,
+  normalizeGitlabNote,
+} from '../events/gitlab-merge-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
-import type { MergedPullRequestEvent, Normalized, PushEvent, RepoRef } from '../events/types.ts';
+import type {
+  CommentEvent,
+  MergedPullRequestEvent,
+  Normalized,
+  PullRequestEvent,
+  PushEvent,
+  RepoRef,
+} from '../events/types.ts';
 import type { Delivery } from '../jobs/queue.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
@@ -41,8 +53,8 @@ async function reviewPlatform(
   return 'upsertComments' in platform ? (platform as Platform & PullRequests) : undefined;
 }
 
-const onGithubComment: Workflow = async (delivery, deps) => {
-  const normalized = normalizeGithubComment(delivery.payload);
+/** A new comment (GitHub) or note (GitLab) and its commands: one workflow for both providers. */
+async function onComment(normalized: Normalized<CommentEvent>, deps: WorkflowDeps): Promise<void> {
   if ('ignored' in normalized) return;
   const event = normalized.event;
   const platform = await reviewPlatform(deps, event.repo);
@@ -70,7 +82,7 @@ const onGithubComment: Workflow = async (delivery, deps) => {
       });
     },
   });
-};
+}
 
 /**
  * A merged pull request that is one of DAG's promotions (its metadata, checked against DAG's
@@ -110,14 +122,12 @@ const onMerge =
 /**
  * Opened, reopened or pushed to: preview the environments merging would deploy (unless the app
  * turned automatic previews off). Whatever it says, DAG's diff comment of an older head is
- * marked outdated at once.
+ * marked outdated at once. One workflow for pull requests and merge requests.
  */
-const onGithubPullRequest: Workflow = async (delivery, deps) => {
-  if ((delivery.payload as { action?: unknown }).action === 'closed') {
-    await onMerge(normalizeGithubMerge)(delivery, deps);
-    return;
-  }
-  const normalized = normalizeGithubPullRequest(delivery.payload);
+async function onPullRequest(
+  normalized: Normalized<PullRequestEvent>,
+  deps: WorkflowDeps,
+): Promise<void> {
   if ('ignored' in normalized) return;
   const event = normalized.event;
   const app = await deps.store.findAppByRepoUrls(event.repo.urls);
@@ -154,8 +164,20 @@ const onGithubPullRequest: Workflow = async (delivery, deps) => {
     environmentIds: envs.map((e) => e.id),
     origin: 'auto',
   });
-};
+}
 export type Workflow = (delivery: Delivery, deps: WorkflowDeps) => Promise<void>;
+
+/** A closed pull request is a possible promotion merge; any other action a possible preview. */
+const onGithubPullRequest: Workflow = (delivery, deps) =>
+  (delivery.payload as { action?: unknown }).action === 'closed'
+    ? onMerge(normalizeGithubMerge)(delivery, deps)
+    : onPullRequest(normalizeGithubPullRequest(delivery.payload), deps);
+
+/** A merged merge request is a possible promotion merge; any other action a possible preview. */
+const onGitlabMergeRequest: Workflow = (delivery, deps) =>
+  isGitlabMerge(delivery.payload)
+    ? onMerge(normalizeGitlabMerge)(delivery, deps)
+    : onPullRequest(normalizeGitlabMergeRequest(delivery.payload), deps);
 
 function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflow {
   return async (delivery, deps) => {
@@ -187,10 +209,12 @@ function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflo
  */
 const WORKFLOWS: Record<`github:${GithubEvent}` | `gitlab:${GitlabEvent}`, Workflow> = {
   'github:push': onPush(normalizeGithubPush),
-  'github:issue_comment': onGithubComment,
+  'github:issue_comment': (delivery, deps) =>
+    onComment(normalizeGithubComment(delivery.payload), deps),
   'github:pull_request': onGithubPullRequest,
   'gitlab:Push Hook': onPush(normalizeGitlabPush),
-  'gitlab:Merge Request Hook': onMerge(normalizeGitlabMerge),
+  'gitlab:Merge Request Hook': onGitlabMergeRequest,
+  'gitlab:Note Hook': (delivery, deps) => onComment(normalizeGitlabNote(delivery.payload), deps),
 };
 
 export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Promise<void> {
