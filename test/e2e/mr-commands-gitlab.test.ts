@@ -253,7 +253,10 @@ describe('merge-request commands and previews on GitLab, end to end', () => {
       "- `/deploy staging`: deploying `e5e5e5e` of !1. staging runs this merge request's code until the next deploy to it.",
     );
     expect(dagNote('deploy-staging')).toMatch(
-      /^\*\*DAG\*\* deployed `e5e5e5e` of .*1 to \*\*staging\*\*/,
+      /^\*\*DAG\*\* deployed `e5e5e5e` of !1 to \*\*staging\*\*/,
+    );
+    expect(dagNote('deploy-staging')).toContain(
+      "staging now runs this merge request's code until the next deploy to it.",
     );
     expect(await h.git.head('iac', 'main')).not.toBe(before);
     const files = await h.git.files('iac', 'main');
