@@ -131,7 +131,7 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   checkRuns = new Map<string, CheckReport>();
   asked: string[] = [];
 
-  readonly changeRequestNoun = 'pull request' as const;
+  changeRequestNoun: PullRequests['changeRequestNoun'] = 'pull request';
   changeRequestRef(number: number) {
     return `#${number}`;
   }
