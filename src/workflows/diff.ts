@@ -362,6 +362,7 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
   const current = await platform.getPullRequest(repo, request.pr.number);
   const preview: DiffCommentModel = {
     pr: request.pr.number,
+    changeRequest: platform.changeRequestNoun,
     headSha: sha,
     outdated: current.headSha !== sha,
     environments,

@@ -296,7 +296,7 @@ describe('merge-request commands and previews on GitLab, end to end', () => {
     });
     await waitForQueueSettled(h);
     expect(gitlab.edits[0]).toContain(
-      '**Outdated:** <code>e5e5e5e5e5e5</code> is no longer the head',
+      '**Outdated:** <code>e5e5e5e5e5e5</code> is no longer the head of this merge request',
     );
     expect(dagNote('diff')).toContain('## DAG diff preview for <code>f6f6f6f6f6f6</code>');
     expect(gitlab.notes.filter((n) => n.body.startsWith('<!-- dag:diff:0 -->'))).toHaveLength(1);
