@@ -59,7 +59,7 @@ function helpLines(noun: string): string[] {
   return [
     `- \`${USAGE.diff}\`: preview what merging (or deploying) this ${noun} changes, in the IAC repository and on the cluster`,
     `- \`${USAGE.deploy}\`: deploy this ${noun}'s head commit to an environment`,
-    `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (also in issues)`,
+    `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (in GitHub issues too)`,
     `- \`${USAGE.help}\`: this list`,
   ];
 }
