@@ -34,16 +34,15 @@ export function permissionOfAccessLevel(level: number): Permission {
 }
 
 /**
- * A preview's check report as a commit status: GitLab has no check runs, so `dag/diff` is a
- * commit status with the conclusion as its state. `neutral` (the preview shows changes) is
- * `success`: a change to deploy is no failure.
+ * A completed check report's conclusion as a commit status state: GitLab has no check runs, so
+ * `dag/diff` is a commit status (`running` until it completes). `neutral` (the preview shows
+ * changes) is `success`: a change to deploy is no failure.
  */
 const COMMIT_STATE = {
-  in_progress: 'running',
   success: 'success',
   neutral: 'success',
   failure: 'failed',
-} as const;
+} as const satisfies Record<NonNullable<CheckReport['conclusion']>, CommitablePipelineStatus>;
 
 /** A state GitLab documents for commit statuses and gitbeaker's type leaves out. */
 const SKIPPED = 'skipped' as CommitablePipelineStatus;
