@@ -298,7 +298,7 @@ function clip(text: string, max: number): string {
  */
 export function mainSummary(model: DiffCommentModel): string {
   const outdated = model.outdated
-    ? '> ⚠️ **Outdated:** the pull request head has moved on; an updated preview is on its way.\n\n'
+    ? `> ⚠️ **Outdated:** the ${model.changeRequest ?? 'pull request'} head has moved on; an updated preview is on its way.\n\n`
     : '';
   const index = renderCheckRunIndex(model.checkRuns);
   let summary = `${outdated}${renderSummaryTable(model)}${index ? `\n${index}` : ''}`;

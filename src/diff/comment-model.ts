@@ -1,6 +1,9 @@
 /** What a `dag/diff` preview says about one pull request: the input of every renderer. */
 
 export type FileChange = 'created' | 'changed' | 'deleted';
+
+/** The provider's word for a change request, in text DAG writes. */
+export type ChangeRequestNoun = 'pull request' | 'merge request';
 export type ObjectChange = FileChange | 'unchanged';
 
 /** A file of the IAC repository that the pull request would change. */
@@ -47,6 +50,8 @@ export type DiffCommentModel = {
   pr: number;
   /** The pull request head the preview was computed for. */
   headSha: string;
+  /** What the provider calls the change request (default: `pull request`; GitLab's `merge request`). */
+  changeRequest?: ChangeRequestNoun;
   /** The head moved on since: the preview is stale and a new one is on its way. */
   outdated?: boolean;
   environments: EnvironmentDiff[];

@@ -1,4 +1,5 @@
 import type {
+  ChangeRequestNoun,
   DiffCommentModel,
   EnvironmentDiff,
   FullDiffAt,
@@ -89,19 +90,23 @@ const MAX_ERROR_CHARS = 4_000;
  * The warning on a preview of a commit that is no longer the pull request's head: `coming` when
  * DAG is computing the new head's preview, else how to ask for it.
  */
-export function outdatedWarning(headSha: string, coming: boolean): string {
+export function outdatedWarning(
+  headSha: string,
+  coming: boolean,
+  noun: ChangeRequestNoun = 'pull request',
+): string {
   const sha = escapeInline(headSha.slice(0, 12), 12);
   const next = coming
     ? 'an updated preview is on its way'
     : 'comment `/diff` for a preview of the new head';
-  return `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this pull request; ${next}.`;
+  return `> ⚠️ **Outdated:** <code>${sha}</code> is no longer the head of this ${noun}; ${next}.`;
 }
 
 /** The visible top of a comment: markers, title, part and level notes, the outdated warning. */
 export function renderHeader(model: DiffCommentModel, part: CommentPart): string {
   const sha = escapeInline(model.headSha.slice(0, 12), 12);
   const lines = [`${renderMarkers(model, part)}## DAG diff preview for <code>${sha}</code>`];
-  if (model.outdated) lines.push(outdatedWarning(model.headSha, true));
+  if (model.outdated) lines.push(outdatedWarning(model.headSha, true, model.changeRequest));
   const note = levelNote(part, fullDiffAt(model));
   if (note) lines.push(note);
   return `${lines.join('\n\n')}\n`;
@@ -125,7 +130,7 @@ function levelNote({ level, part, parts }: CommentPart, at: FullDiffAt): string 
 /** The table every preview starts with: one row per environment. */
 export function renderSummaryTable(model: DiffCommentModel): string {
   if (model.environments.length === 0) {
-    return '_This pull request changes no environment._\n';
+    return `_This ${model.changeRequest ?? 'pull request'} changes no environment._\n`;
   }
   const rows = model.environments.map((environment) => {
     const counts = environmentCounts(environment);

@@ -9,6 +9,6 @@ export type GithubEvent = (typeof GITHUB_EVENT_NAMES)[number];
 export const GITHUB_EVENTS: ReadonlySet<string> = new Set(GITHUB_EVENT_NAMES);
 
 /** GitLab's X-Gitlab-Event header values. */
-export const GITLAB_EVENT_NAMES = ['Push Hook', 'Merge Request Hook'] as const;
+export const GITLAB_EVENT_NAMES = ['Push Hook', 'Merge Request Hook', 'Note Hook'] as const;
 export type GitlabEvent = (typeof GITLAB_EVENT_NAMES)[number];
 export const GITLAB_EVENTS: ReadonlySet<string> = new Set(GITLAB_EVENT_NAMES);

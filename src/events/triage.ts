@@ -7,6 +7,11 @@ import {
   normalizeGitlabMerge,
   normalizeGitlabMergeRequestState,
 } from './pull-request.ts';
+import {
+  isGitlabMerge,
+  normalizeGitlabMergeRequest,
+  normalizeGitlabNote,
+} from './gitlab-merge-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from './push.ts';
 import type { Normalized } from './types.ts';
 
@@ -27,8 +32,8 @@ function either(...normalizers: [Normalize, ...Normalize[]]): Normalize {
 
 /**
  * The normalizers of the events DAG acts on, run at intake exactly as the job will run them.
- * A closed pull request is a possible promotion merge or fix pull request's end; any other
- * action a possible preview (a reopened one also a fix pull request's).
+ * A closed pull request (a merged merge request) is a possible promotion merge or a fix pull
+ * request's end; any other action a possible preview (a reopened one also a fix pull request's).
  */
 const NORMALIZERS: Partial<Record<`${Provider}:${string}`, Normalize>> = {
   'github:push': normalizeGithubPush,
@@ -38,7 +43,11 @@ const NORMALIZERS: Partial<Record<`${Provider}:${string}`, Normalize>> = {
       ? either(normalizeGithubMerge, normalizeGithubPullRequestState)(payload)
       : either(normalizeGithubPullRequest, normalizeGithubPullRequestState)(payload),
   'gitlab:Push Hook': normalizeGitlabPush,
-  'gitlab:Merge Request Hook': either(normalizeGitlabMerge, normalizeGitlabMergeRequestState),
+  'gitlab:Merge Request Hook': (payload) =>
+    isGitlabMerge(payload)
+      ? either(normalizeGitlabMerge, normalizeGitlabMergeRequestState)(payload)
+      : either(normalizeGitlabMergeRequest, normalizeGitlabMergeRequestState)(payload),
+  'gitlab:Note Hook': normalizeGitlabNote,
 };
 
 /**

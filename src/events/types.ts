@@ -39,11 +39,16 @@ export type CommentEvent = {
   commentId: number;
   body: string;
   author: string;
-  /** Written by a bot (DAG itself included): never a command. */
+  /** The author's user id, where the provider's permission API asks for it (GitLab). */
+  authorId?: number | undefined;
+  /**
+   * Written by a bot (on GitHub DAG itself included): never a command. On GitLab DAG's own
+   * notes are told by the platform (`isOwnAccount`).
+   */
   byBot: boolean;
 };
 
-/** A pull request opened, reopened or pushed to. */
+/** A pull request (GitLab: merge request) opened, reopened or pushed to. */
 export type PullRequestEvent = {
   kind: 'pull_request';
   repo: RepoRef;

@@ -84,14 +84,27 @@ export type CheckReport = {
  * request, and DAG's replies (one sticky comment per topic, edited in place).
  */
 export interface PullRequests {
+  /** What the provider calls a pull request in text DAG writes (GitLab: `merge request`). */
+  readonly changeRequestNoun: 'pull request' | 'merge request';
+  /** How the provider's text refers to request `number` (`#7` on GitHub, `!7` on GitLab). */
+  changeRequestRef(number: number): string;
   getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo>;
-  /** The commenter's permission on the repository, from the provider's API. */
-  permissionOf(repo: RepoRef, user: string): Promise<Permission>;
+  /**
+   * The commenter's permission on the repository, from the provider's API: by login (GitHub),
+   * or by `userId`, which GitLab's events carry and its members API asks for.
+   */
+  permissionOf(repo: RepoRef, user: string, userId?: number | undefined): Promise<Permission>;
+  /**
+   * Optional: whether the user is the account DAG itself writes with, whose comments are never
+   * commands (GitLab: the token's user). Without it, the event's `byBot` says so (GitHub).
+   */
+  isOwnAccount?(userId: number): Promise<boolean>;
   /** Approved by someone, with no outstanding request for changes. */
   isApproved(repo: RepoRef, number: number): Promise<boolean>;
   /** Every check run and commit status on the commit passed (ignoring `ignore` names). */
   checksPassed(repo: RepoRef, sha: string, ignore: string[]): Promise<boolean>;
-  react(repo: RepoRef, commentId: number, reaction: Reaction): Promise<void>;
+  /** Acknowledges comment `comment.id` on pull request (or issue) `comment.number`. */
+  react(repo: RepoRef, comment: { number: number; id: number }, reaction: Reaction): Promise<void>;
   /**
    * DAG's comments on the topic, edited in place: `bodies[i]` goes into part i (found by its
    * hidden `<!-- dag:<topic>:<i> -->` marker), missing parts are created, surplus ones deleted.
@@ -104,7 +117,9 @@ export interface PullRequests {
   readComments(repo: RepoRef, number: number, topic: string): Promise<string[]>;
   /**
    * Creates or updates DAG's check run of this name on the commit; returns its web page (known
-   * only once it exists, so a comment linking it is written after it).
+   * only once it exists, so a comment linking it is written after it). GitLab has no check
+   * runs: a commit status of the name carries the state and the title, no text, and there is no
+   * page to link (undefined).
    */
   publishCheck(repo: RepoRef, check: CheckReport): Promise<string | undefined>;
   /**

@@ -176,20 +176,21 @@ export async function buildBundle(
   });
 }
 
-/** A /deploy of a pull request reports in the pull request too, in its own sticky comment. */
+/**
+ * A /deploy of a pull request reports in the pull request too, in its own sticky comment; `text`
+ * names the change request as the provider does.
+ */
 async function reportOnPullRequest(
   platform: Platform,
   request: DeployRequest,
   env: Environment,
-  text: string,
+  text: (names: ChangeRequestNames) => string,
 ): Promise<void> {
   if (request.pullRequest === undefined || !('upsertComments' in platform)) return;
-  await (platform as Platform & PullRequests).upsertComments(
-    request.repo,
-    request.pullRequest,
-    `deploy-${env.name}`,
-    [fitComment(text, request.repo.provider)],
-  );
+  const reviews = platform as Platform & PullRequests;
+  await reviews.upsertComments(request.repo, request.pullRequest, `deploy-${env.name}`, [
+    fitComment(text(reviews), request.repo.provider),
+  ]);
 }
 
 /**
@@ -488,13 +489,11 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
     // The provider will not take a deployment (e.g. it does not know the commit): nothing to
     // report on; the deploy's own outcome stands, and a /deploy hears of it in its PR.
     log.warn({ err: error, deploy: record.id }, 'no provider deployment to report on');
-    const state = record.state;
+    const { state } = record;
+    const ended = record;
     if (state === 'success' || state === 'failure') {
-      await reportOnPullRequest(
-        platform,
-        request,
-        env,
-        pullRequestText(request, env, iac, record, deps),
+      await reportOnPullRequest(platform, request, env, (names) =>
+        pullRequestText(request, env, iac, ended, deps, names),
       );
     }
     await store.markReported(record.id, state);
@@ -515,11 +514,8 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
     { ...statusOf(record, env, iac, deps.forges), resume: deps.resume },
   );
   if (state === 'success' || state === 'failure') {
-    await reportOnPullRequest(
-      platform,
-      request,
-      env,
-      pullRequestText(request, env, iac, record, deps),
+    await reportOnPullRequest(platform, request, env, (names) =>
+      pullRequestText(request, env, iac, record, deps, names),
     );
   }
   await store.markReported(record.id, state);
@@ -554,6 +550,13 @@ function statusOf(
   }
 }
 
+/** How the provider names a change request in text (GitHub's words by default). */
+type ChangeRequestNames = Pick<PullRequests, 'changeRequestNoun' | 'changeRequestRef'>;
+const GITHUB_NAMES: ChangeRequestNames = {
+  changeRequestNoun: 'pull request',
+  changeRequestRef: (number) => `#${number}`,
+};
+
 /** What an ended deploy of a `/deploy` says in its pull request (the `deploy-<env>` comment). */
 export function pullRequestText(
   request: DeployRequest,
@@ -561,19 +564,21 @@ export function pullRequestText(
   iac: Iac,
   record: DeployRecord,
   deps: Pick<ReportDeps, 'forges'>,
+  names: ChangeRequestNames = GITHUB_NAMES,
 ): string {
   const short = request.sha.slice(0, 7);
+  const ref = names.changeRequestRef(request.pullRequest ?? 0);
   if (record.state !== 'success') {
-    return `**DAG** could not deploy \`${short}\` of #${request.pullRequest} to **${escapeMarkdown(env.name)}**:\n\n${errorBlock(record.error ?? 'the deploy failed')}`;
+    return `**DAG** could not deploy \`${short}\` of ${ref} to **${escapeMarkdown(env.name)}**:\n\n${errorBlock(record.error ?? 'the deploy failed')}`;
   }
   const shown = record.iacCommit as string;
   const link = iacCommitUrl(iac, shown, deps.forges);
   const branch = record.iacBranch ?? env.iacBranch ?? '';
   return [
-    `**DAG** deployed \`${short}\` of #${request.pullRequest} to **${env.name}**: ` +
+    `**DAG** deployed \`${short}\` of ${ref} to **${env.name}**: ` +
       `IAC commit ${link ? `[\`${shown.slice(0, 7)}\`](${link})` : `\`${shown.slice(0, 7)}\``} ` +
       `in ${iac.name} \`${branch}:${env.iacPath}\`${record.iacChanged ? '' : ' (already there)'}.`,
     '',
-    `${env.name} now runs this pull request's code until the next deploy to it.`,
+    `${env.name} now runs this ${names.changeRequestNoun}'s code until the next deploy to it.`,
   ].join('\n');
 }

@@ -9,7 +9,7 @@ import type { PullRequests } from '../platform/types.ts';
  * changes; true when it did.
  */
 export async function markDiffOutdated(
-  platform: Pick<PullRequests, 'readComments' | 'upsertComments'>,
+  platform: Pick<PullRequests, 'readComments' | 'upsertComments' | 'changeRequestNoun'>,
   repo: RepoRef,
   number: number,
   headSha: string,
@@ -17,7 +17,7 @@ export async function markDiffOutdated(
 ): Promise<boolean> {
   const bodies = await platform.readComments(repo, number, 'diff');
   const marked = bodies.map((body) =>
-    markOutdated(body, headSha, (old) => outdatedWarning(old, coming)),
+    markOutdated(body, headSha, (old) => outdatedWarning(old, coming, platform.changeRequestNoun)),
   );
   if (marked.every((body) => body === null)) return false;
   await platform.upsertComments(

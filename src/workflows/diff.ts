@@ -363,6 +363,7 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
   const current = await platform.getPullRequest(repo, request.pr.number);
   const preview: DiffCommentModel = {
     pr: request.pr.number,
+    changeRequest: platform.changeRequestNoun,
     headSha: sha,
     outdated: current.headSha !== sha,
     environments,
@@ -410,7 +411,7 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     text: set.main.text,
   });
   if (request.commentId !== undefined) {
-    await platform.react(repo, request.commentId, '+1');
+    await platform.react(repo, { number: request.pr.number, id: request.commentId }, '+1');
   }
   log.info(
     {

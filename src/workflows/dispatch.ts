@@ -7,10 +7,17 @@ import {
   normalizeGitlabMerge,
   normalizeGitlabMergeRequestState,
 } from '../events/pull-request.ts';
+import {
+  isGitlabMerge,
+  normalizeGitlabMergeRequest,
+  normalizeGitlabNote,
+} from '../events/gitlab-merge-request.ts';
 import { normalizeGithubPush, normalizeGitlabPush } from '../events/push.ts';
 import type {
+  CommentEvent,
   MergedPullRequestEvent,
   Normalized,
+  PullRequestEvent,
   PullRequestStateEvent,
   PushEvent,
   RepoRef,
@@ -54,8 +61,8 @@ async function reviewPlatform(
   return 'upsertComments' in platform ? (platform as Platform & PullRequests) : undefined;
 }
 
-const onGithubComment: Workflow = async (delivery, deps) => {
-  const normalized = normalizeGithubComment(delivery.payload);
+/** A new comment (GitHub) or note (GitLab) and its commands: one workflow for both providers. */
+async function onComment(normalized: Normalized<CommentEvent>, deps: WorkflowDeps): Promise<void> {
   if ('ignored' in normalized) return;
   const event = normalized.event;
   const platform = await reviewPlatform(deps, event.repo);
@@ -83,7 +90,7 @@ const onGithubComment: Workflow = async (delivery, deps) => {
       });
     },
   });
-};
+}
 
 /**
  * A merged pull request that is one of DAG's promotions (its metadata, checked against DAG's
@@ -137,18 +144,12 @@ const onFixState =
 /**
  * Opened, reopened or pushed to: preview the environments merging would deploy (unless the app
  * turned automatic previews off). Whatever it says, DAG's diff comment of an older head is
- * marked outdated at once.
+ * marked outdated at once. One workflow for pull requests and merge requests.
  */
-const onGithubPullRequest: Workflow = async (delivery, deps) => {
-  const action = (delivery.payload as { action?: unknown }).action;
-  if (action === 'closed' || action === 'reopened') {
-    await onFixState(normalizeGithubPullRequestState)(delivery, deps);
-  }
-  if (action === 'closed') {
-    await onMerge(normalizeGithubMerge)(delivery, deps);
-    return;
-  }
-  const normalized = normalizeGithubPullRequest(delivery.payload);
+async function onPullRequest(
+  normalized: Normalized<PullRequestEvent>,
+  deps: WorkflowDeps,
+): Promise<void> {
   if ('ignored' in normalized) return;
   const event = normalized.event;
   const app = await deps.store.findAppByRepoUrls(event.repo.urls);
@@ -185,8 +186,31 @@ const onGithubPullRequest: Workflow = async (delivery, deps) => {
     environmentIds: envs.map((e) => e.id),
     origin: 'auto',
   });
-};
+}
 export type Workflow = (delivery: Delivery, deps: WorkflowDeps) => Promise<void>;
+
+/**
+ * A closed pull request is a possible promotion merge; any other action a possible preview. A
+ * closed or reopened one may also end or revive a fix pull request (its proposals' state).
+ */
+const onGithubPullRequest: Workflow = async (delivery, deps) => {
+  const action = (delivery.payload as { action?: unknown }).action;
+  if (action === 'closed' || action === 'reopened') {
+    await onFixState(normalizeGithubPullRequestState)(delivery, deps);
+  }
+  if (action === 'closed') await onMerge(normalizeGithubMerge)(delivery, deps);
+  else await onPullRequest(normalizeGithubPullRequest(delivery.payload), deps);
+};
+
+/**
+ * A merged merge request is a possible promotion merge; any other action a possible preview;
+ * a merge, close or reopen may also move a fix merge request's proposals.
+ */
+const onGitlabMergeRequest: Workflow = async (delivery, deps) => {
+  await onFixState(normalizeGitlabMergeRequestState)(delivery, deps);
+  if (isGitlabMerge(delivery.payload)) await onMerge(normalizeGitlabMerge)(delivery, deps);
+  else await onPullRequest(normalizeGitlabMergeRequest(delivery.payload), deps);
+};
 
 function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflow {
   return async (delivery, deps) => {
@@ -218,13 +242,12 @@ function onPush(normalize: (payload: unknown) => Normalized<PushEvent>): Workflo
  */
 const WORKFLOWS: Record<`github:${GithubEvent}` | `gitlab:${GitlabEvent}`, Workflow> = {
   'github:push': onPush(normalizeGithubPush),
-  'github:issue_comment': onGithubComment,
+  'github:issue_comment': (delivery, deps) =>
+    onComment(normalizeGithubComment(delivery.payload), deps),
   'github:pull_request': onGithubPullRequest,
   'gitlab:Push Hook': onPush(normalizeGitlabPush),
-  'gitlab:Merge Request Hook': async (delivery, deps) => {
-    await onFixState(normalizeGitlabMergeRequestState)(delivery, deps);
-    await onMerge(normalizeGitlabMerge)(delivery, deps);
-  },
+  'gitlab:Merge Request Hook': onGitlabMergeRequest,
+  'gitlab:Note Hook': (delivery, deps) => onComment(normalizeGitlabNote(delivery.payload), deps),
 };
 
 export async function handleDelivery(delivery: Delivery, deps: WorkflowDeps): Promise<void> {

@@ -49,12 +49,15 @@ export type CommandDeps = {
 /** `queued`: a job gives the command comment its final reaction when it is done. */
 type Outcome = { ok: boolean; lines: string[]; queued?: boolean };
 
-const HELP_LINES = [
-  `- \`${USAGE.diff}\`: preview what merging (or deploying) this pull request changes, in the IAC repository and on the cluster`,
-  `- \`${USAGE.deploy}\`: deploy this pull request's head commit to an environment`,
-  `- \`${USAGE.promote}\`: open (or update) the promotion pull request from one environment to the next (also in issues)`,
-  `- \`${USAGE.help}\`: this list`,
-];
+/** The command list, naming the change request as the provider does (`merge request`). */
+function helpLines(noun: string): string[] {
+  return [
+    `- \`${USAGE.diff}\`: preview what merging (or deploying) this ${noun} changes, in the IAC repository and on the cluster`,
+    `- \`${USAGE.deploy}\`: deploy this ${noun}'s head commit to an environment`,
+    `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (in GitHub issues too)`,
+    `- \`${USAGE.help}\`: this list`,
+  ];
+}
 
 function environmentList(envs: Environment[]): string {
   return envs.length === 0
@@ -135,7 +138,7 @@ async function facts(
   needs: { approval: boolean; checks: boolean },
 ): Promise<CommandFacts> {
   return {
-    permission: await deps.platform.permissionOf(event.repo, event.author),
+    permission: await deps.platform.permissionOf(event.repo, event.author, event.authorId),
     fork: pr.fork,
     baseBranch: pr.baseRef,
     approved: needs.approval ? await deps.platform.isApproved(event.repo, pr.number) : undefined,
@@ -174,16 +177,18 @@ async function run(
   },
 ): Promise<Outcome> {
   const { deps, event, app, envs, pr } = ctx;
+  const noun = deps.platform.changeRequestNoun;
+  const ref = (number: number) => deps.platform.changeRequestRef(number);
   switch (command.kind) {
     case 'help':
-      return { ok: true, lines: [...HELP_LINES, '', environmentList(envs)] };
+      return { ok: true, lines: [...helpLines(noun), '', environmentList(envs)] };
     case 'promote': {
       const routes = await deps.store.listRoutes(String(app.id));
       const route = chooseRoute(command, routes, envs, pr);
       if (typeof route === 'string') return { ok: false, lines: [`- \`/promote\`: ${route}`] };
       const to = envs.find((e) => e.id === route.toEnvironmentId) as Environment;
       const from = envs.find((e) => e.id === route.fromEnvironmentId) as Environment;
-      const permission = await deps.platform.permissionOf(event.repo, event.author);
+      const permission = await deps.platform.permissionOf(event.repo, event.author, event.authorId);
       const what = `\`/promote ${from.name} ${to.name}\``;
       const no = refused(authorizePromotion(permission, route.requiredPermission, to.name), what);
       if (no) return no;
@@ -192,12 +197,12 @@ async function run(
         ok: true,
         queued: true,
         lines: [
-          `- ${what}: DAG is preparing the promotion pull request; its link follows in DAG's reply.`,
+          `- ${what}: DAG is preparing the promotion ${noun}; its link follows in DAG's reply.`,
         ],
       };
     }
     case 'diff': {
-      if (!pr) return { ok: false, lines: ['- `/diff`: works in pull requests only.'] };
+      if (!pr) return { ok: false, lines: [`- \`/diff\`: works in ${noun}s only.`] };
       const chosen = targets(command.target, envs, pr);
       if (typeof chosen === 'string') return { ok: false, lines: [`- \`/diff\`: ${chosen}`] };
       const no = refused(
@@ -215,7 +220,7 @@ async function run(
       };
     }
     case 'deploy': {
-      if (!pr) return { ok: false, lines: ['- `/deploy`: works in pull requests only.'] };
+      if (!pr) return { ok: false, lines: [`- \`/deploy\`: works in ${noun}s only.`] };
       const chosen = targets(command.environment, envs, pr);
       if (typeof chosen === 'string') return { ok: false, lines: [`- \`/deploy\`: ${chosen}`] };
       if (chosen.length !== 1) {
@@ -236,7 +241,7 @@ async function run(
       const no = refused(decision, `\`/deploy ${env.name}\``);
       if (no) return no;
       if (!pr.open)
-        return { ok: false, lines: [`- \`/deploy\`: pull request #${pr.number} is closed.`] };
+        return { ok: false, lines: [`- \`/deploy\`: ${noun} ${ref(pr.number)} is closed.`] };
       const { status } = await deps.deploy({
         environmentId: env.id,
         target: { iacId: env.iacId, iacBranch: env.iacBranch },
@@ -253,14 +258,14 @@ async function run(
         return {
           ok: true,
           lines: [
-            `- \`/deploy ${env.name}\`: ${env.name} already runs \`${pr.headSha.slice(0, 7)}\` of #${pr.number}; nothing to deploy.`,
+            `- \`/deploy ${env.name}\`: ${env.name} already runs \`${pr.headSha.slice(0, 7)}\` of ${ref(pr.number)}; nothing to deploy.`,
           ],
         };
       }
       return {
         ok: true,
         lines: [
-          `- \`/deploy ${env.name}\`: deploying \`${pr.headSha.slice(0, 7)}\` of #${pr.number}. ${env.name} runs this pull request's code until the next deploy to it.`,
+          `- \`/deploy ${env.name}\`: deploying \`${pr.headSha.slice(0, 7)}\` of ${ref(pr.number)}. ${env.name} runs this ${noun}'s code until the next deploy to it.`,
         ],
       };
     }
@@ -276,6 +281,9 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   if (event.byBot) return;
   const parsed = parseCommands(event.body);
   if (parsed.commands.length === 0 && parsed.mistakes.length === 0 && !parsed.tooMany) return;
+  // DAG's own replies quote commands: never run them (asked only of a comment that holds some).
+  if (event.authorId !== undefined && (await platform.isOwnAccount?.(event.authorId))) return;
+  const comment = { number: event.number, id: event.commentId };
   const reply = (topic: string, lines: string[]) =>
     platform.upsertComments(event.repo, event.number, topic, [
       fitComment(lines.join('\n'), event.repo.provider),
@@ -300,11 +308,11 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
       '',
       `This comment holds ${parsed.tooMany} commands; DAG runs at most ${MAX_COMMANDS_PER_COMMENT} from one comment, so it ran none of them. Split them over several comments.`,
     ]);
-    await platform.react(event.repo, event.commentId, '-1');
+    await platform.react(event.repo, comment, '-1');
     log.info({ pr: event.number, commands: parsed.tooMany }, 'too many commands: none run');
     return;
   }
-  await platform.react(event.repo, event.commentId, 'eyes');
+  await platform.react(event.repo, comment, 'eyes');
   const envs = await store.listEnvironments(String(app.id));
   const lines: string[] = [];
   let ok = parsed.mistakes.length === 0;
@@ -325,7 +333,7 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   const footer = parsed.mistakes.length > 0 ? ['', environmentList(envs)] : [];
   await reply('command', [heading, '', ...lines, ...footer]);
   // A queued diff or promotion reacts when it is done; anything else is done now.
-  if (!ok || !queued) await platform.react(event.repo, event.commentId, ok ? '+1' : '-1');
+  if (!ok || !queued) await platform.react(event.repo, comment, ok ? '+1' : '-1');
   log.info(
     { pr: event.number, commands: parsed.commands.map((c) => c.kind), ok },
     'commands handled',

@@ -65,7 +65,11 @@ async function reply(
   await platform.upsertComments(request.appRepo, origin.number, 'promote', [
     fitComment(result.text, request.appRepo.provider),
   ]);
-  await platform.react(request.appRepo, origin.commentId, result.ok ? '+1' : '-1');
+  await platform.react(
+    request.appRepo,
+    { number: origin.number, id: origin.commentId },
+    result.ok ? '+1' : '-1',
+  );
 }
 
 /**

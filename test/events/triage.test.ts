@@ -15,6 +15,11 @@ const merged = () => {
   const p = pull('closed') as Payload & { pull_request: Payload };
   return { ...p, pull_request: { ...p.pull_request, merged: true } };
 };
+const gitlabNote = () => gitlabExample('note-hook-merge-request');
+const gitlabUpdate = (fields: Payload) => {
+  const p = gitlabExample('merge-request-hook') as Payload & { object_attributes: Payload };
+  return { ...p, object_attributes: { ...p.object_attributes, ...fields } };
+};
 const gitlabMerge = () => {
   const p = gitlabExample('merge-request-hook') as Payload & { object_attributes: Payload };
   return { ...p, object_attributes: { ...p.object_attributes, action: 'merge', state: 'merged' } };
@@ -66,6 +71,19 @@ describe('triage of verified deliveries', () => {
     ['a fix pull request reopened', 'github', 'pull_request', () => fixPull('reopened')],
     ['a fix merge request closed', 'gitlab', 'Merge Request Hook', () => gitlabFix('close')],
     ['a fix merge request reopened', 'gitlab', 'Merge Request Hook', () => gitlabFix('reopen')],
+    [
+      'a merge request opened',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabExample('merge-request-hook'),
+    ],
+    [
+      'a merge request pushed to',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabUpdate({ action: 'update', oldrev: 'a'.repeat(40) }),
+    ],
+    ['a merge request note', 'gitlab', 'Note Hook', gitlabNote],
   ])('enqueues %s', (_what, provider, event, payload) => {
     expect(triage(provider, event, payload())).toEqual({ status: 'enqueue' });
   });
@@ -77,11 +95,24 @@ describe('triage of verified deliveries', () => {
     ['a pull request labeled', 'github', 'pull_request', () => pull('labeled')],
     ['a pull request closed unmerged', 'github', 'pull_request', () => pull('closed')],
     [
-      'a merge request opened',
+      'a merge request retitled',
       'gitlab',
       'Merge Request Hook',
-      () => gitlabExample('merge-request-hook'),
+      () => gitlabUpdate({ action: 'update' }),
     ],
+    [
+      'a merge request closed',
+      'gitlab',
+      'Merge Request Hook',
+      () => gitlabUpdate({ action: 'close' }),
+    ],
+    [
+      'a system note',
+      'gitlab',
+      'Note Hook',
+      () => change(gitlabNote(), 'object_attributes.system', true),
+    ],
+    ['an issue note', 'gitlab', 'Note Hook', () => gitlabExample('note-hook-issue')],
     ['an issue hook', 'gitlab', 'Issue Hook', () => ({ object_kind: 'issue' })],
     [
       'a merge request closed (not a fix)',
@@ -157,6 +188,27 @@ describe('triage of verified deliveries', () => {
       'Merge Request Hook',
       () => change(gitlabMerge(), 'project', undefined),
       'project',
+    ],
+    [
+      'Merge Request Hook',
+      'gitlab',
+      'Merge Request Hook',
+      () => change(gitlabExample('merge-request-hook'), 'object_attributes.last_commit.id', 'x'),
+      'object_attributes.last_commit.id',
+    ],
+    [
+      'Note Hook',
+      'gitlab',
+      'Note Hook',
+      () => change(gitlabNote(), 'object_attributes.note', 'x'.repeat(1_000_001)),
+      'object_attributes.note',
+    ],
+    [
+      'Note Hook',
+      'gitlab',
+      'Note Hook',
+      () => change(gitlabNote(), 'merge_request', undefined),
+      'merge_request',
     ],
   ])('refuses a malformed %s, naming the field', (_what, provider, event, payload, field) => {
     const error = refusal(provider, event, payload());

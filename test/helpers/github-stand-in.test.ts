@@ -323,7 +323,7 @@ describe('GitHub stand-in: comments, checks, pull requests', () => {
     const number = gh.openIssue('org/app', { title: 'a pull request stand-in' });
     const command = gh.addComment('org/app', number, '/diff');
     const platform = new GitHubPlatform(plain);
-    await platform.react(app, command.id, 'eyes');
+    await platform.react(app, { number, id: command.id }, 'eyes');
     await platform.upsertComments(app, number, 'diff', ['one', 'two']);
     await platform.upsertComments(app, number, 'diff', ['only']);
     const bodies = gh.comments('org/app', number).map((c) => c.body);

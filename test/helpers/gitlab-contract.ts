@@ -64,7 +64,7 @@ export const COMMIT_STATES = [
 ] as const;
 
 export type GitLabRoute = {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** GitLab's path under /api/v4, with its `:params`. */
   template: string;
   /** GitLab's documentation page of the route. */
@@ -310,6 +310,63 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
     body: z.strictObject({
       body: z.string().min(1).max(1_000_000),
       internal: BOOLEAN.optional(),
+    }),
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/merge_requests/:merge_request_iid/notes',
+    docs: 'api/notes.md#list-all-merge-request-notes',
+    query: z.strictObject({
+      sort: z.enum(['asc', 'desc']).optional(),
+      order_by: z.enum(['created_at', 'updated_at']).optional(),
+      per_page: PER_PAGE.optional(),
+      page: INTEGER.optional(),
+    }),
+  },
+  {
+    method: 'PUT',
+    template: 'projects/:id/merge_requests/:merge_request_iid/notes/:note_id',
+    docs: 'api/notes.md#modify-existing-merge-request-note',
+    body: z.strictObject({
+      body: z.string().min(1).max(1_000_000),
+      confidential: BOOLEAN.optional(),
+    }),
+  },
+  {
+    method: 'DELETE',
+    template: 'projects/:id/merge_requests/:merge_request_iid/notes/:note_id',
+    docs: 'api/notes.md#delete-a-merge-request-note',
+  },
+  {
+    method: 'POST',
+    template: 'projects/:id/merge_requests/:merge_request_iid/notes/:note_id/award_emoji',
+    docs: 'api/emoji_reactions.md#add-a-new-emoji-reaction-to-a-comment',
+    // The emoji's name without colons (`thumbsup`).
+    body: z.strictObject({ name: z.string().regex(/^[a-z0-9_+-]+$/, 'is not an emoji name') }),
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/merge_requests/:merge_request_iid/approvals',
+    docs: 'api/merge_request_approvals.md#get-configuration-for-a-single-merge-request',
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/members/all/:user_id',
+    docs: 'api/members.md#get-a-member-of-a-group-or-project-including-inherited-and-invited-members',
+  },
+  {
+    method: 'GET',
+    template: 'user',
+    docs: 'api/users.md#get-the-current-user',
+  },
+  {
+    method: 'GET',
+    template: 'users',
+    docs: 'api/users.md#list-users',
+    query: z.strictObject({
+      username: z.string().min(1).optional(),
+      per_page: PER_PAGE.optional(),
+      page: INTEGER.optional(),
     }),
   },
 ];

@@ -376,13 +376,18 @@ describe('GitLab webhook intake', () => {
     },
   );
 
-  it('acknowledges a tag push and an unmerged merge request with a 2xx and no job', async () => {
+  it('acknowledges a tag push and a merge request approval with a 2xx and no job', async () => {
     const before = (await jobs()).length;
     const tag = { ...push(), object_kind: 'tag_push', ref: 'refs/tags/v1.0.0' };
     const tagRes = await postGitlab(JSON.stringify(tag), headers('Push Hook'));
     expect(tagRes.status).toBe(200);
-    const opened = await postGitlab(JSON.stringify(mergeRequest()), headers('Merge Request Hook'));
-    expect(await opened.json()).toEqual({ status: 'ignored', event: 'Merge Request Hook' });
+    const p = mergeRequest();
+    const approval = {
+      ...p,
+      object_attributes: { ...(p.object_attributes as object), action: 'approved' },
+    };
+    const approved = await postGitlab(JSON.stringify(approval), headers('Merge Request Hook'));
+    expect(await approved.json()).toEqual({ status: 'ignored', event: 'Merge Request Hook' });
     expect((await jobs()).length).toBe(before);
   });
 });

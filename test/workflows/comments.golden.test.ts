@@ -113,6 +113,13 @@ describe('PR command replies (the `command` comment)', () => {
     await expect(text).toMatchFileSnapshot(golden('command-small'));
   });
 
+  it('small: on a GitLab merge request, /deploy staging and /help', async () => {
+    platform.changeRequestNoun = 'merge request';
+    platform.changeRequestRef = (number) => `!${number}`;
+    const text = await reply('/deploy staging\n/help', { authorId: 4_102 });
+    await expect(text).toMatchFileSnapshot(golden('command-gitlab'));
+  });
+
   it('small: /help', async () => {
     await expect(await reply('/help')).toMatchFileSnapshot(golden('command-help'));
   });
@@ -290,6 +297,24 @@ describe("a /deploy's report in its pull request (the `deploy-<env>` comment)", 
     });
     const text = `${report(deployed)}\n\n<!-- next report -->\n\n${report(there)}\n`;
     await expect(text).toMatchFileSnapshot(golden('deploy-small'));
+  });
+
+  it('small: deployed, on a GitLab merge request', async () => {
+    const deployed = await record({
+      state: 'success',
+      iacCommit: 'e41d0c9b7a5f3e1d9c7b5a3f1e9d7c5b3a1f9e7d',
+      iacChanged: true,
+      iacBranch: 'main',
+    });
+    const names = {
+      changeRequestNoun: 'merge request',
+      changeRequestRef: (n: number) => `!${n}`,
+    } as const;
+    const text = stored(
+      `deploy-${env.name}`,
+      fitComment(pullRequestText(request(), env, iac, deployed, {}, names), 'gitlab'),
+    );
+    await expect(`${text}\n`).toMatchFileSnapshot(golden('deploy-gitlab'));
   });
 
   it('error: a multi-line helm error', async () => {

@@ -131,6 +131,10 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
   checkRuns = new Map<string, CheckReport>();
   asked: string[] = [];
 
+  changeRequestNoun: PullRequests['changeRequestNoun'] = 'pull request';
+  changeRequestRef(number: number) {
+    return `#${number}`;
+  }
   async getPullRequest() {
     return this.pr;
   }
@@ -146,7 +150,7 @@ export class FakeReviewPlatform extends FakePlatform implements PullRequests {
     this.asked.push('checks');
     return this.green;
   }
-  async react(_repo: RepoRef, _id: number, reaction: Reaction) {
+  async react(_repo: RepoRef, _comment: { number: number; id: number }, reaction: Reaction) {
     this.reactions.push(reaction);
   }
   async upsertComments(_repo: RepoRef, _number: number, topic: string, bodies: string[]) {

@@ -345,4 +345,39 @@ describe('PR commands', () => {
     );
     expect(platform.comments.size).toBe(1);
   });
+
+  it("on GitLab: never runs DAG's own notes, asks permissions by user id, names the merge request", async () => {
+    /** GitLab's platform as the workflow sees it: DAG's own user, ids, `merge request` and `!7`. */
+    class MergeRequests extends FakeReviewPlatform {
+      override changeRequestNoun = 'merge request' as const;
+      ids: number[] = [];
+      override changeRequestRef(number: number) {
+        return `!${number}`;
+      }
+      async isOwnAccount(userId: number) {
+        return userId === 900;
+      }
+      override async permissionOf(repo: typeof APP_REPO, user: string, userId?: number) {
+        if (userId !== undefined) this.ids.push(userId);
+        return super.permissionOf(repo, user);
+      }
+    }
+    const gitlab = new MergeRequests();
+    gitlab.permissions = { dev: 'write' };
+    platform = gitlab;
+    await handleCommentCommands(comment('/deploy staging', { authorId: 900 }), deps());
+    expect(gitlab.reactions).toEqual([]);
+    expect(gitlab.comments.size).toBe(0);
+
+    await handleCommentCommands(comment('/deploy staging', { authorId: 12 }), deps());
+    expect(gitlab.ids).toEqual([12]);
+    expect(deploys).toHaveLength(1);
+    expect(gitlab.comments.get('command')?.[0]).toContain(
+      "of !7. staging runs this merge request's code until the next deploy to it.",
+    );
+    await handleCommentCommands(comment('/help', { authorId: 12 }), deps());
+    expect(gitlab.comments.get('command')?.[0]).toContain(
+      "deploy this merge request's head commit to an environment",
+    );
+  });
 });

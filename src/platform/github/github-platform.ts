@@ -75,6 +75,7 @@ const GITHUB_STATE: Record<DeploymentState, string> = {
 export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, BranchCommits {
   readonly provider = 'github' as const;
   readonly maxBodyLength = 65536;
+  readonly changeRequestNoun = 'pull request' as const;
   readonly #octokit: Rest;
 
   constructor(octokit: Rest) {
@@ -238,6 +239,10 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
     }
   }
 
+  changeRequestRef(number: number): string {
+    return `#${number}`;
+  }
+
   async getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo> {
     try {
       const { data } = await this.#octokit.request(
@@ -319,13 +324,17 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
     }
   }
 
-  async react(repo: RepoRef, commentId: number, reaction: Reaction): Promise<void> {
+  async react(
+    repo: RepoRef,
+    comment: { number: number; id: number },
+    reaction: Reaction,
+  ): Promise<void> {
     try {
       await this.#octokit.request(
         'POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions',
         {
           ...split(repo),
-          comment_id: commentId,
+          comment_id: comment.id,
           content: reaction,
         },
       );

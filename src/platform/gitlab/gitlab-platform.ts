@@ -11,11 +11,17 @@ import {
   type ChangeRequests,
   type CommitFilesInput,
   type Comparison,
+  type CheckReport,
   type DeploymentState,
   type Platform,
+  type PullRequestInfo,
+  type PullRequests,
+  type Reaction,
 } from '../types.ts';
+import { GitLabMergeRequests } from './merge-requests.ts';
 import type { ProviderRequestObserver } from '../request-metrics.ts';
 import { backoffRequester, type BackoffOptions } from './requester.ts';
+import type { Permission } from '../../model.ts';
 
 /**
  * How DAG's neutral deploy states show on GitLab. GitLab's API creates a deployment `running`
@@ -86,10 +92,13 @@ function changeRequest(mr: MergeRequestSchema): ChangeRequest {
  * GitLab through its REST API (`@gitbeaker/rest`) with DAG's bot token (or an IAC's own token).
  * The client is gitbeaker's, with DAG's backoff requester in place of its stock one.
  */
-export class GitLabPlatform implements Platform, ChangeRequests, BranchCommits {
+export class GitLabPlatform implements Platform, PullRequests, ChangeRequests, BranchCommits {
   readonly provider = 'gitlab' as const;
   readonly maxBodyLength = 1_000_000;
+  readonly changeRequestNoun = 'merge request' as const;
   readonly #api: Gitlab<false>;
+  /** Commands and previews on merge requests (src/platform/gitlab/merge-requests.ts). */
+  readonly #reviews: GitLabMergeRequests;
 
   constructor(options: {
     url: string;
@@ -104,6 +113,57 @@ export class GitLabPlatform implements Platform, ChangeRequests, BranchCommits {
       requesterFn: backoffRequester(options.backoff, options.onRequest),
       queryTimeout: 30_000,
     });
+    this.#reviews = new GitLabMergeRequests(this.#api);
+  }
+
+  changeRequestRef(number: number): string {
+    return this.#reviews.changeRequestRef(number);
+  }
+
+  isOwnAccount(userId: number): Promise<boolean> {
+    return this.#reviews.isOwnAccount(userId);
+  }
+
+  getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo> {
+    return this.#reviews.getPullRequest(repo, number);
+  }
+
+  permissionOf(repo: RepoRef, user: string, userId?: number): Promise<Permission> {
+    return this.#reviews.permissionOf(repo, user, userId);
+  }
+
+  isApproved(repo: RepoRef, number: number): Promise<boolean> {
+    return this.#reviews.isApproved(repo, number);
+  }
+
+  checksPassed(repo: RepoRef, sha: string, ignore: string[]): Promise<boolean> {
+    return this.#reviews.checksPassed(repo, sha, ignore);
+  }
+
+  react(repo: RepoRef, comment: { number: number; id: number }, reaction: Reaction): Promise<void> {
+    return this.#reviews.react(repo, comment, reaction);
+  }
+
+  upsertComments(repo: RepoRef, number: number, topic: string, bodies: string[]): Promise<void> {
+    return this.#reviews.upsertComments(repo, number, topic, bodies);
+  }
+
+  readComments(repo: RepoRef, number: number, topic: string): Promise<string[]> {
+    return this.#reviews.readComments(repo, number, topic);
+  }
+
+  publishCheck(repo: RepoRef, check: CheckReport): Promise<string | undefined> {
+    return this.#reviews.publishCheck(repo, check);
+  }
+
+  retireChecks(
+    repo: RepoRef,
+    sha: string,
+    prefix: string,
+    keep: readonly string[],
+    output: { title: string; summary: string },
+  ): Promise<void> {
+    return this.#reviews.retireChecks(repo, sha, prefix, keep, output);
   }
 
   async readFile(repo: RepoRef, ref: string, path: string): Promise<string | undefined> {
