@@ -89,10 +89,10 @@ export function isGitlabMerge(payload: unknown): boolean {
 }
 
 /** GitLab's merge request actions that ask for a preview, as GitHub's pull_request names them. */
-const PREVIEW_ACTIONS: Record<string, PullRequestEvent['action']> = {
-  open: 'opened',
-  reopen: 'reopened',
-};
+const PREVIEW_ACTIONS = new Map<string, PullRequestEvent['action']>([
+  ['open', 'opened'],
+  ['reopen', 'reopened'],
+]);
 
 /**
  * A GitLab Merge Request Hook that asks for a preview: opened, reopened, or updated with new
@@ -107,7 +107,7 @@ export function normalizeGitlabMergeRequest(payload: unknown): Normalized<PullRe
     return { ignored: `${p.object_kind} event, not a merge request` };
   }
   const action =
-    PREVIEW_ACTIONS[mr.action ?? ''] ??
+    PREVIEW_ACTIONS.get(mr.action ?? '') ??
     (mr.action === 'update' && mr.oldrev !== undefined ? 'synchronize' : undefined);
   if (!action) {
     return {
