@@ -10,7 +10,7 @@ import {
   type ProposalTarget,
 } from '../fix/proposal.ts';
 import { resolveWorkload, type WorkloadResolved } from '../fix/resolve-workload.ts';
-import { verifyProposal, type BundlePair, type Verified } from '../fix/verify.ts';
+import { precheckProposal, verifyProposal, type BundlePair, type Verified } from '../fix/verify.ts';
 import type { Logger } from '../log.ts';
 import { DuplicateProposalError, type FixProposalRecord } from '../store/fix-proposals.ts';
 import type { App, ConfigStore, Environment } from '../store/types.ts';
@@ -219,7 +219,7 @@ export class FixProposalService {
     };
   }
 
-  /** A proposal checked and its target reached with `permission`. */
+  /** A proposal checked (schema, then what needs no repository) and its target reached. */
   async #accept(
     principal: ApiPrincipal,
     body: unknown,
@@ -236,6 +236,19 @@ export class FixProposalService {
     const resolved = await this.#resolveValid(principal, valid.proposal.target, permission);
     if (!resolved.ok) return resolved;
     const { app, environment } = resolved.value;
+    // Unsafe paths and YAML that does not parse (or explodes) are refused before anything is
+    // read or recorded.
+    const problem = precheckProposal(
+      { app, environment, change: valid.proposal.change },
+      this.#mask,
+    );
+    if (problem) {
+      return {
+        ok: false,
+        status: problem.status,
+        body: errorBody('the proposal does not verify', this.#mask, problem.errors),
+      };
+    }
     return { ok: true, status: 200, value: { proposal: valid.proposal, app, environment } };
   }
 

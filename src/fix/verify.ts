@@ -126,6 +126,40 @@ export async function verifyProposal(input: VerifyInput, deps: VerifyDeps): Prom
   }
 }
 
+/**
+ * The checks of a proposal that need no repository, run before anything is read or recorded: a
+ * `files` change's paths (safe, inside what the environment renders from, in scope) and its
+ * YAML. What only the tip can tell (a patch's or a diff's result) is left to verifyProposal.
+ * Answers as verifyProposal does, or undefined when it finds nothing.
+ */
+export function precheckProposal(
+  input: Pick<VerifyInput, 'app' | 'environment' | 'change'>,
+  mask: (text: string) => string = maskText,
+): VerifyFailure | undefined {
+  const { app, environment, change } = input;
+  if (change.kind !== 'files') return undefined;
+  try {
+    const allowed = allowedPaths(app, environment);
+    const changed = new Map<string, Changed>();
+    for (const [index, file] of change.files.entries()) {
+      const field = `change.files[${index}].path`;
+      checkPath(file.path, field, allowed);
+      changed.set(file.path, {
+        before: null,
+        after: file.content,
+        field,
+        role: pathRole(file.path, allowed),
+      });
+    }
+    checkScope(changed, allowed, change.base === true);
+    checkYaml(changed, allowed, mask);
+    return undefined;
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, status: error.status, errors: error.errors };
+    throw error;
+  }
+}
+
 async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
   const { app, environment: env, change, tip } = input;
   const mask = deps.mask ?? maskText;
