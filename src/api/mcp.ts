@@ -31,8 +31,6 @@ export type McpDeps = {
 
 const READ_ONLY = { readOnlyHint: true, destructiveHint: false, openWorldHint: false } as const;
 
-const proposalShape = ProposalSchema.shape;
-
 function text(value: unknown, isError = false): CallToolResult {
   return {
     content: [{ type: 'text', text: JSON.stringify(value, null, 2) }],
@@ -75,7 +73,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       title: 'Find the environment of a live workload',
       description:
         'Traces a live Kubernetes workload (a Pod, ReplicaSet, Deployment, StatefulSet, DaemonSet, Job or CronJob on a cluster DAG knows) through its owners to the app and environment DAG deploys it from. Returns {app, environment, cluster, workload, chain, matchedBy, via}. Call get_environment next with the app and environment names, or use the same workload as the target of preview_fix. On failure the answer says what DAG looked at (lookedAt).',
-      inputSchema: WorkloadTargetSchema.shape,
+      inputSchema: WorkloadTargetSchema,
       annotations: READ_ONLY,
     },
     as('find_environment', async (principal, args) => {
@@ -98,7 +96,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       title: 'What runs in an environment',
       description:
         "Shows one environment of an app: its settings (branch, cluster, namespace, IAC folder), the source commit it runs and the IAC commit that holds it (running, and the latest deploys), the files DAG renders for it at the environment branch's tip (secrets masked, bounded), and each rendered object as the cluster has it now with its conditions and replicas. Read the conditions to see what is wrong; then preview_fix a change to the app repository's values or chart.",
-      inputSchema: AppTargetSchema.shape,
+      inputSchema: AppTargetSchema,
       annotations: READ_ONLY,
     },
     as('get_environment', async (principal, args) => {
@@ -115,7 +113,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       title: 'Preview a fix (writes nothing)',
       description:
         "Runs the whole verification of a fix proposal exactly as propose_fix would, and writes nothing: no record, no branch, no pull request. The change is made to the app repository at the environment branch's tip (a values patch, whole files, or a unified diff); every environment of the app is rendered before and after. Returns {target, tip, changedFiles, checks, sourceDiff, bundleDiffs, unchangedEnvironments}; an isError answer names each field at fault. When the diffs are what you meant, call propose_fix with the same arguments.",
-      inputSchema: proposalShape,
+      inputSchema: ProposalSchema,
       annotations: READ_ONLY,
     },
     as('preview_fix', async (principal, args) =>
@@ -129,7 +127,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       title: 'Propose a fix as a pull request for human review',
       description:
         'Sends a fix proposal: DAG verifies it (as preview_fix does), records it and opens (or updates) a pull request in the app repository for a person to review and merge. Nothing is deployed until a person merges it. The same change proposed again is the same proposal. Needs a token with propose permission. Returns {id, state, links} (state validating: the pull request is being opened); call get_proposal with the id to follow it.',
-      inputSchema: proposalShape,
+      inputSchema: ProposalSchema,
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,

@@ -56,6 +56,8 @@ export type FakeGitlab = {
   statuses(sha: string): string[];
   /** The deployments created for `sha`. */
   deployments(sha: string): number;
+  /** How many requests DAG sent, of any kind. */
+  requests(): number;
   /**
    * Parks every request `match` picks, unanswered (as a GitLab that hangs), until `release()`;
    * `parked` counts them.
@@ -251,12 +253,14 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
   const deploymentStatus = new Map<number, string>();
   const deploymentList: { id: number; sha: string; environment: string }[] = [];
   const contract = new GitLabContract();
+  let requests = 0;
   let deployments = 0;
   let holding:
     | { match: Parameters<FakeGitlab['hold']>[0]; parked: number; released: Promise<void> }
     | undefined;
   const server = createServer(
     contractKeeping(contract, (_req, res, request) => {
+      requests += 1;
       if (holding?.match(request)) {
         const held = holding;
         held.parked += 1;
@@ -332,6 +336,7 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     server,
     contract,
     statuses: (sha) => statuses.get(sha) ?? [],
+    requests: () => requests,
     deployments: (sha) => created.get(sha) ?? 0,
     hold(match) {
       let release = () => {};
