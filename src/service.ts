@@ -1,21 +1,23 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, UserError } from './errors.ts';
-import { sharedTokenRateLimit } from './api/auth.ts';
+import { ConfigError } from './errors.ts';
+import { appRepoAccess } from './api/app-repo-source.ts';
+import { sharedFailedAuthLimit, sharedTokenRateLimit } from './api/auth.ts';
+import { FixProposalService } from './api/fix-proposal-service.ts';
 import {
   fixProposalsHandler,
   runFixProposalJob,
   type FixProposalJob,
-  type ProposalSource,
+  type FixProposalOutcome,
 } from './api/fix-proposals.ts';
+import { mcpHandler } from './api/mcp-http.ts';
 import { openApiHandler } from './api/openapi.ts';
 import { maskText } from './diff/mask-text.ts';
 import { publishFixPullRequest } from './fix/publish.ts';
 import { SqlApiTokenStore } from './store/api-tokens.ts';
 import { SqlFixProposalStore } from './store/fix-proposals.ts';
 import { fluxSchemaCheck, liveDryRun } from './fix/live-check.ts';
-import { gitCaConfig, gitWithConfig, trustCaFile } from './platform/trust.ts';
-import { appRepoRef } from './util/repo-url.ts';
+import { trustGitlab } from './platform/trust.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
 import { BranchLeases } from './store/branch-lease.ts';
@@ -47,7 +49,7 @@ import type { Db } from './store/db.ts';
 import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
-import type { BranchCommits, ChangeRequests, Platform, PullRequests } from './platform/types.ts';
+import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
@@ -60,7 +62,6 @@ import {
   runPromotion,
   type PromotionRequest,
 } from './workflows/promote.ts';
-import type { App } from './model.ts';
 
 export type Service = {
   url: string;
@@ -144,15 +145,10 @@ export async function startService(
       onRequest,
     });
     // A self-managed GitLab with a private CA: trusted by the API client and, for its URL, by git.
-    const gitlabCa = settings.gitlab?.caFile;
-    if (settings.gitlab && gitlabCa) {
-      const count = trustCaFile(gitlabCa);
-      log.info({ certificates: count, gitlab: settings.gitlab.url }, 'trusting the GitLab CA file');
+    const { runner: git, certificates } = trustGitlab(settings.gitlab, runGit);
+    if (certificates > 0) {
+      log.info({ certificates, gitlab: settings.gitlab?.url }, 'trusting the GitLab CA file');
     }
-    const git =
-      settings.gitlab && gitlabCa
-        ? gitWithConfig(runGit, [gitCaConfig(settings.gitlab.url, gitlabCa)])
-        : runGit;
     const iac = await IacWorkspace.create({
       cacheDir: settings.cacheDir,
       log,
@@ -233,14 +229,7 @@ export async function startService(
     // branch's tip, published as a bot-authored pull request by the dag.fix-proposal job.
     const proposals = new SqlFixProposalStore(db);
     const maskForProposals = (text: string) => masker.mask(maskText(text));
-    const writableAppPlatform = async (app: App) => {
-      const repo = appRepoRef(app);
-      const platform = await platformFor(repo);
-      if (!('commitFiles' in platform) || !('createChangeRequest' in platform)) {
-        throw new ConfigError(`${repo.provider} has no pull-request support in DAG yet`);
-      }
-      return { repo, platform: platform as Platform & ChangeRequests & BranchCommits };
-    };
+    const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
     // What verification checks beyond rendering: Flux objects against the Flux CRDs, and a
     // server-side dry run whose live diff the pull request shows (the preview of `/diff`).
     const verifyExtras = {
@@ -253,22 +242,6 @@ export async function startService(
         helmTemplate: (chart, release) => helmTemplate(chart, release, { helm: settings.helmPath }),
         helmAvailable: () => helmAvailable(settings.helmPath),
       }),
-    };
-    const proposalSource: ProposalSource = async (app, environment) => {
-      const { repo, platform } = await writableAppPlatform(app);
-      const sha = await platform.branchHead(repo, environment.branch);
-      if (!sha) {
-        throw new UserError(
-          `branch ${environment.branch} of ${repo.fullName} does not exist: nothing to fix`,
-        );
-      }
-      return {
-        reader: {
-          readFile: (path) => platform.readFile(repo, sha, path),
-          readFolder: (path) => platform.readFolder(repo, sha, path),
-        },
-        tip: { sha, branch: environment.branch, commitUrl: `${repo.webUrl}/commit/${sha}` },
-      };
     };
     if (options.workers ?? true) {
       await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) => {
@@ -424,22 +397,31 @@ export async function startService(
         ? 'gitlab'
         : 'setup';
     if (mode !== 'setup') {
+      // The REST API and the MCP server: one pipeline, the same tokens and budgets.
+      const api = {
+        tokens: new SqlApiTokenStore(db, store, { log }),
+        rateLimit: sharedTokenRateLimit(db, log),
+        failedAuth: sharedFailedAuthLimit(db, log),
+        log,
+        config: store,
+        proposals,
+        clusters,
+        source: proposalSource,
+        tools,
+        verifyExtras,
+        enqueue: async (job: FixProposalJob) => {
+          await queue.enqueueKeyed(QUEUES.fixProposal, `proposal:${job.proposalId}`, job);
+        },
+        mask: maskForProposals,
+        onOutcome: (outcome: FixProposalOutcome) => metrics.fixProposal(outcome),
+      };
+      const service = new FixProposalService(api);
       handlers.push(
-        fixProposalsHandler({
-          tokens: new SqlApiTokenStore(db, store, { log }),
-          rateLimit: sharedTokenRateLimit(db, log),
-          log,
-          config: store,
-          proposals,
-          clusters,
-          source: proposalSource,
-          tools,
-          verifyExtras,
-          enqueue: async (job) => {
-            await queue.enqueueKeyed(QUEUES.fixProposal, `proposal:${job.proposalId}`, job);
-          },
-          mask: maskForProposals,
-          onOutcome: (outcome) => metrics.fixProposal(outcome),
+        fixProposalsHandler(api, service),
+        mcpHandler({
+          ...api,
+          service,
+          view: { config: store, deploys: store, source: proposalSource, tools, clusters },
         }),
         openApiHandler(),
       );

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../log.ts';
 import type { Queryable } from '../store/db.ts';
@@ -149,19 +150,128 @@ export function sharedTokenRateLimit(
   };
 }
 
+/**
+ * Failed authentications per client address: once an address has failed `points` times within
+ * the window, its requests are refused (429) before their token is looked at, until the window
+ * ends. A guesser of tokens is slowed down whatever tokens it tries; a client that sends none is
+ * not counted (it guesses nothing).
+ */
+export interface FailedAuthLimit {
+  check(address: string): Promise<{ ok: true } | { ok: false; retryAfterSeconds: number }>;
+  fail(address: string): Promise<void>;
+}
+
+export const DEFAULT_FAILED_AUTH_PER_ADDRESS = 30;
+export const DEFAULT_FAILED_AUTH_WINDOW_SECONDS = 600;
+
+/**
+ * The failure budget of each address, kept in the same table as the tokens' budgets (keys
+ * prefixed `authfail`) so that all DAG processes share it. As with the token budget, a database
+ * that cannot be asked lets the request go on to the token check (logged).
+ */
+export function sharedFailedAuthLimit(
+  db: Queryable,
+  log: Logger,
+  options: { points?: number; durationSeconds?: number } = {},
+): FailedAuthLimit {
+  const points = options.points ?? DEFAULT_FAILED_AUTH_PER_ADDRESS;
+  const limiter = new RateLimiterPostgres({
+    storeClient: {
+      query: (q: { text: string; values?: unknown[] }) => db.query(q.text, q.values),
+    },
+    storeType: 'client',
+    tableName: 'api_token_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+    keyPrefix: 'authfail',
+    points,
+    duration: options.durationSeconds ?? DEFAULT_FAILED_AUTH_WINDOW_SECONDS,
+  });
+  const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+  return {
+    async check(address) {
+      try {
+        const res = await limiter.get(address);
+        if (res && res.consumedPoints >= points) {
+          return { ok: false, retryAfterSeconds: retryAfter(res) };
+        }
+      } catch (error) {
+        log.warn({ err: error }, 'the failed-authentication budget could not be read');
+      }
+      return { ok: true };
+    },
+    async fail(address) {
+      try {
+        await limiter.consume(address, 1);
+      } catch (error) {
+        if (!(error instanceof RateLimiterRes)) {
+          log.warn({ err: error }, 'a failed authentication could not be counted');
+        }
+      }
+    },
+  };
+}
+
+/**
+ * The address a request came from: the peer of its connection. Headers such as X-Forwarded-For
+ * are not trusted (any client can send them); behind a proxy every client shares its address.
+ */
+export function clientAddress(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
 export type RequestAuthDeps = {
   tokens: Pick<ApiTokenStore, 'authenticate'>;
   rateLimit: TokenRateLimit;
   log: Logger;
+  /** Failed authentications per client address (absent: not limited, as for stdio). */
+  failedAuth?: FailedAuthLimit | undefined;
 };
 
 export type AuthAnswer = { ok: true; principal: ApiPrincipal } | { ok: false; refusal: Refusal };
 
 /**
- * Who sent a request, from its Authorization header: the header parsed, the token checked, one
- * request taken from its budget. Refusals are logged here (reason, token id and prefix).
+ * Who sent a request, from its Authorization header: the client address's failure budget
+ * checked, the header parsed, the token checked, one request taken from its budget. Refusals are
+ * logged here (reason, token id and prefix); failures count against `address`.
  */
 export async function authenticateRequest(
+  header: string | readonly string[] | undefined,
+  deps: RequestAuthDeps,
+  address?: string,
+): Promise<AuthAnswer> {
+  const failures = address === undefined ? undefined : deps.failedAuth;
+  if (failures && address !== undefined) {
+    const allowed = await failures.check(address);
+    if (!allowed.ok) {
+      deps.log.info(
+        { retryAfterSeconds: allowed.retryAfterSeconds },
+        'API request refused: too many failed authentications from its address',
+      );
+      return {
+        ok: false,
+        refusal: {
+          status: 429,
+          code: 'rate_limited',
+          error: `too many failed authentications from this address; retry in ${allowed.retryAfterSeconds}s`,
+          headers: { 'Retry-After': String(allowed.retryAfterSeconds) },
+        },
+      };
+    }
+  }
+  const answer = await authenticate(header, deps);
+  if (
+    !answer.ok &&
+    failures &&
+    address !== undefined &&
+    (answer.refusal.code === 'invalid_token' || answer.refusal.code === 'invalid_request')
+  ) {
+    await failures.fail(address);
+  }
+  return answer;
+}
+
+async function authenticate(
   header: string | readonly string[] | undefined,
   deps: RequestAuthDeps,
 ): Promise<AuthAnswer> {

@@ -2,39 +2,24 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskText } from '../diff/mask-text.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { PublishFix, PublishFixResult } from '../fix/publish-types.ts';
-import {
-  PROPOSAL_LIMITS,
-  proposalFingerprint,
-  validateProposal,
-  type FieldError,
-  type Proposal,
-} from '../fix/proposal.ts';
-import { resolveWorkload, type ResolveDeps } from '../fix/resolve-workload.ts';
-import {
-  verifyProposal,
-  type VerifyDeps,
-  type VerifyInput,
-  type VerifyReader,
-} from '../fix/verify.ts';
+import { PROPOSAL_LIMITS, type FieldError, type Proposal } from '../fix/proposal.ts';
+import type { ResolveDeps } from '../fix/resolve-workload.ts';
+import type { VerifyDeps, VerifyInput, VerifyReader } from '../fix/verify.ts';
 import type { Logger } from '../log.ts';
 import { declaresMoreThan, header, readLimited, refuse } from '../server/body.ts';
 import { sendJson } from '../server/respond.ts';
-import type { ApiTokenStore } from '../store/api-tokens.ts';
-import {
-  DuplicateProposalError,
-  type FixProposalRecord,
-  type FixProposalStore,
-} from '../store/fix-proposals.ts';
+import type { FixProposalRecord, FixProposalStore } from '../store/fix-proposals.ts';
 import type { ConfigStore } from '../store/types.ts';
 import type { BundleTools } from '../workflows/deploy.ts';
+import { authenticateRequest, clientAddress, type RequestAuthDeps } from './auth.ts';
 import {
-  authenticateRequest,
-  authorize,
-  scopeCovers,
-  type Refusal,
-  type TokenRateLimit,
-} from './auth.ts';
-import { permits, type ApiPrincipal } from './token.ts';
+  errorBody,
+  FixProposalService,
+  refusalFailure,
+  verifyAtTip,
+  type Answer,
+} from './fix-proposal-service.ts';
+import type { ApiPrincipal } from './token.ts';
 import type { App, Environment } from '../model.ts';
 
 /**
@@ -54,10 +39,6 @@ export const MAX_PROPOSAL_BODY_BYTES = PROPOSAL_LIMITS.bodyBytes;
  * values patch may nest PROPOSAL_LIMITS.patchDepth levels under a few of the proposal's own.
  */
 export const MAX_JSON_DEPTH = PROPOSAL_LIMITS.patchDepth + 8;
-
-/** Field errors echoed in one answer, and the characters of each part. */
-const MAX_ERRORS = 50;
-const MAX_ECHO_CHARS = 500;
 
 /**
  * How each request ended, for dag_fix_proposals_total; and, for each proposal on a fix pull
@@ -88,10 +69,7 @@ export type ProposalSource = (
   environment: Environment,
 ) => Promise<{ reader: VerifyReader; tip: VerifyInput['tip'] }>;
 
-export type FixProposalApiDeps = {
-  tokens: Pick<ApiTokenStore, 'authenticate'>;
-  rateLimit: TokenRateLimit;
-  log: Logger;
+export type FixProposalApiDeps = RequestAuthDeps & {
   config: Pick<ConfigStore, 'findApp' | 'findCluster' | 'listApps' | 'listEnvironments'>;
   proposals: FixProposalStore;
   clusters: ResolveDeps['clusters'];
@@ -105,32 +83,6 @@ export type FixProposalApiDeps = {
   mask?: (text: string) => string;
   onOutcome?: (outcome: FixProposalOutcome) => void;
 };
-
-type ErrorBody = { error: string; errors?: FieldError[]; lookedAt?: string[] };
-
-const clip = (text: string) =>
-  text.length > MAX_ECHO_CHARS ? `${text.slice(0, MAX_ECHO_CHARS - 3)}...` : text;
-
-function errorBody(
-  error: string,
-  mask: (text: string) => string,
-  errors?: FieldError[],
-  lookedAt?: string[],
-): ErrorBody {
-  const body: ErrorBody = { error: clip(mask(error)) };
-  if (errors && errors.length > 0) {
-    body.errors = errors.slice(0, MAX_ERRORS).map((e) => ({
-      field: clip(mask(e.field)),
-      message: clip(mask(e.message)),
-    }));
-  }
-  if (lookedAt) body.lookedAt = lookedAt.slice(0, MAX_ERRORS).map((line) => clip(mask(line)));
-  return body;
-}
-
-function sendRefusal(res: ServerResponse, refusal: Refusal): void {
-  sendJson(res, refusal.status, { error: refusal.error }, refusal.headers);
-}
 
 /** `application/json`, with at most a UTF-8 charset. */
 export function isJsonContentType(value: string | undefined): boolean {
@@ -217,72 +169,12 @@ export function proposalView(
   };
 }
 
-type Resolved =
-  { ok: true; app: App; environment: Environment } | { ok: false; status: number; body: ErrorBody };
-
-async function resolveTarget(
-  target: Proposal['target'],
-  deps: FixProposalApiDeps,
-  mask: (text: string) => string,
-): Promise<Resolved> {
-  if ('app' in target) {
-    const app = await deps.config.findApp(target.app);
-    if (!app || app.name !== target.app) {
-      return {
-        ok: false,
-        status: 404,
-        body: errorBody(`DAG has no app named ${target.app}`, mask, [
-          { field: 'target.app', message: 'is not an app DAG manages (see: dag apps list)' },
-        ]),
-      };
-    }
-    const environment = (await deps.config.listEnvironments(String(app.id))).find(
-      (env) => env.appId === app.id && env.name === target.environment,
-    );
-    if (!environment) {
-      return {
-        ok: false,
-        status: 404,
-        body: errorBody(`app ${app.name} has no environment ${target.environment}`, mask, [
-          { field: 'target.environment', message: `is not an environment of app ${app.name}` },
-        ]),
-      };
-    }
-    return { ok: true, app, environment };
-  }
-  const resolution = await resolveWorkload(target, { store: deps.config, clusters: deps.clusters });
-  if (!resolution.ok) {
-    const errors = resolution.field
-      ? [{ field: `target.${resolution.field}`, message: resolution.error }]
-      : undefined;
-    return {
-      ok: false,
-      status: resolution.status,
-      body: errorBody(resolution.error, mask, errors, resolution.lookedAt),
-    };
-  }
-  const [apps, environments] = await Promise.all([
-    deps.config.listApps(),
-    deps.config.listEnvironments(),
-  ]);
-  const app = apps.find((a) => a.id === resolution.app.id);
-  const environment = environments.find((e) => e.id === resolution.environment.id);
-  if (!app || !environment) {
-    return {
-      ok: false,
-      status: 404,
-      body: errorBody('the environment the workload belongs to is gone', mask),
-    };
-  }
-  return { ok: true, app, environment };
-}
-
 /** The handler for both endpoints; answers false for any other path. */
 export function fixProposalsHandler(
   deps: FixProposalApiDeps,
+  service: FixProposalService = new FixProposalService(deps),
 ): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const mask = deps.mask ?? maskText;
-  const log = deps.log.child({ component: 'fix-proposals' });
   const outcome = (o: FixProposalOutcome) => deps.onOutcome?.(o);
   return async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://dag').pathname;
@@ -291,7 +183,7 @@ export function fixProposalsHandler(
         sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
         return true;
       }
-      outcome(await post(req, res, deps, mask, log));
+      outcome(await post(req, res, deps, service, mask));
       return true;
     }
     const match = /^\/api\/v1\/fix-proposals\/([^/]+)$/.exec(path);
@@ -300,216 +192,87 @@ export function fixProposalsHandler(
       sendJson(res, 405, { error: 'use GET' }, { allow: 'GET' });
       return true;
     }
-    await get(req, res, match[1] ?? '', deps, mask);
+    const auth = await authenticateRequest(req.headers.authorization, deps, clientAddress(req));
+    if (!auth.ok) {
+      send(res, refusalFailure(auth.refusal));
+      return true;
+    }
+    send(res, await service.get(auth.principal, match[1] ?? ''));
     return true;
   };
 }
 
-/** Answers a POST; returns how it ended. */
+function send(res: ServerResponse, answer: Answer<unknown>): void {
+  if (answer.ok) sendJson(res, answer.status, answer.value);
+  else sendJson(res, answer.status, answer.body, answer.headers);
+}
+
+/** Reads a POST's JSON body (JSON, UTF-8, bounded, not too deep) and hands it to the service. */
 async function post(
   req: IncomingMessage,
   res: ServerResponse,
   deps: FixProposalApiDeps,
+  service: FixProposalService,
   mask: (text: string) => string,
-  log: Logger,
 ): Promise<FixProposalOutcome> {
+  const read = await readJsonBody(req, res, deps, mask);
+  if (!read.ok) return 'refused';
+  const answer = await service.propose(read.principal, read.body);
+  send(res, answer);
+  return answer.outcome;
+}
+
+/**
+ * The checks every JSON endpoint of the API runs before its own, in this order: content type,
+ * declared size and token (the body left unread when any fails), then the body read within
+ * MAX_PROPOSAL_BODY_BYTES, UTF-8, nesting within MAX_JSON_DEPTH, and JSON. A refusal is answered
+ * here; `ok` hands over the token's principal and the parsed body.
+ */
+export async function readJsonBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: RequestAuthDeps,
+  mask: (text: string) => string = maskText,
+): Promise<{ ok: true; principal: ApiPrincipal; body: unknown } | { ok: false }> {
   // Refusals that need no body come first, and leave the body unread.
   if (!isJsonContentType(header(req, 'content-type'))) {
-    refuse(req, res, 415, { error: 'send the proposal as application/json (UTF-8)' });
-    return 'refused';
+    refuse(req, res, 415, { error: 'send the body as application/json (UTF-8)' });
+    return { ok: false };
   }
   if (declaresMoreThan(req, MAX_PROPOSAL_BODY_BYTES)) {
     refuse(req, res, 413, { error: `the body is larger than ${MAX_PROPOSAL_BODY_BYTES} bytes` });
-    return 'refused';
+    return { ok: false };
   }
-  const auth = await authenticateRequest(req.headers.authorization, deps);
+  const auth = await authenticateRequest(req.headers.authorization, deps, clientAddress(req));
   if (!auth.ok) {
     // The body stays unread: refuse() drains a little of it and closes.
     for (const [name, value] of Object.entries(auth.refusal.headers)) res.setHeader(name, value);
     refuse(req, res, auth.refusal.status, { error: auth.refusal.error });
-    return 'refused';
+    return { ok: false };
   }
-  const principal = auth.principal;
   const read = await readLimited(req, MAX_PROPOSAL_BODY_BYTES);
-  if (read.status === 'aborted') return 'refused';
+  if (read.status === 'aborted') return { ok: false };
   if (read.status === 'too-large') {
     refuse(req, res, 413, { error: `the body is larger than ${MAX_PROPOSAL_BODY_BYTES} bytes` });
-    return 'refused';
+    return { ok: false };
   }
   let text: string;
   try {
     text = decoder.decode(read.body);
   } catch {
     sendJson(res, 400, errorBody('the body is not valid UTF-8', mask));
-    return 'refused';
+    return { ok: false };
   }
   if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
     sendJson(res, 400, errorBody(`the body nests deeper than ${MAX_JSON_DEPTH} levels`, mask));
-    return 'refused';
+    return { ok: false };
   }
-  let body: unknown;
   try {
-    body = JSON.parse(text);
+    return { ok: true, principal: auth.principal, body: JSON.parse(text) };
   } catch {
     sendJson(res, 400, errorBody('the body is not JSON', mask));
-    return 'refused';
+    return { ok: false };
   }
-  const valid = validateProposal(body);
-  if (!valid.ok) {
-    sendJson(res, valid.status, errorBody('the proposal is not valid', mask, valid.errors));
-    return 'refused';
-  }
-  const proposal = valid.proposal;
-  const resolved = await resolveTarget(proposal.target, deps, mask);
-  if (!resolved.ok) {
-    sendJson(res, resolved.status, resolved.body);
-    return 'refused';
-  }
-  const { app, environment } = resolved;
-  const refusal = authorize(principal, {
-    permission: 'propose',
-    app: { id: app.id, name: app.name },
-    environment: { id: environment.id, name: environment.name },
-  });
-  if (refusal) {
-    sendRefusal(res, refusal);
-    return 'refused';
-  }
-  const fingerprint = proposalFingerprint(proposal);
-  const existing = await deps.proposals.findOpenByFingerprint(fingerprint);
-  if (existing) {
-    sendJson(res, 200, proposalView(existing, mask));
-    return 'duplicate';
-  }
-  let record: FixProposalRecord;
-  try {
-    record = await deps.proposals.create({
-      tokenId: principal.tokenId,
-      tokenName: principal.name,
-      agentName: proposal.agent.name,
-      agentModel: proposal.agent.model,
-      title: proposal.title,
-      rationale: proposal.rationale,
-      target: proposal.target,
-      appId: app.id,
-      environmentId: environment.id,
-      fingerprint,
-      changeKind: proposal.change.kind,
-      state: 'validating',
-    });
-  } catch (error) {
-    // The same proposal, sent at the same moment, won the race: its answer is this one's.
-    const winner =
-      error instanceof DuplicateProposalError
-        ? await deps.proposals.findOpenByFingerprint(fingerprint)
-        : undefined;
-    if (!winner) throw error;
-    sendJson(res, 200, proposalView(winner, mask));
-    return 'duplicate';
-  }
-  const proposalLog = log.child({ proposal: record.id, tokenId: principal.tokenId });
-  let verdict: Awaited<ReturnType<typeof verifyProposal>>;
-  try {
-    verdict = await verify(proposal, app, environment, deps, mask);
-  } catch (error) {
-    proposalLog.error({ err: error }, 'a fix proposal could not be verified');
-    const failed = await deps.proposals.update(record.id, {
-      state: 'failed',
-      statusCode: 503,
-      reasons: [{ field: '(verification)', message: 'DAG could not read or render the app' }],
-    });
-    sendJson(res, 503, {
-      ...errorBody('DAG could not verify the proposal right now; try again later', mask),
-      id: failed.id,
-    });
-    return 'failed';
-  }
-  if (!verdict.ok) {
-    const errors = verdict.errors.map((e) => ({ field: e.field, message: mask(e.message) }));
-    await deps.proposals.update(record.id, {
-      state: 'rejected',
-      statusCode: verdict.status,
-      reasons: errors.slice(0, MAX_ERRORS),
-    });
-    proposalLog.info({ status: verdict.status }, 'fix proposal rejected by verification');
-    sendJson(res, verdict.status, errorBody('the proposal does not verify', mask, errors));
-    return 'rejected';
-  }
-  await deps.enqueue({ proposalId: record.id, proposal });
-  proposalLog.info(
-    { app: app.name, environment: environment.name },
-    'fix proposal verified and queued',
-  );
-  sendJson(res, 202, {
-    id: record.id,
-    state: record.state,
-    links: { self: `${FIX_PROPOSALS_PATH}/${record.id}` },
-  });
-  return 'accepted';
-}
-
-async function verify(
-  proposal: Proposal,
-  app: App,
-  environment: Environment,
-  deps: Pick<FixProposalApiDeps, 'source' | 'tools' | 'verifyExtras'> & {
-    config: Pick<ConfigStore, 'listEnvironments'>;
-  },
-  mask: (text: string) => string,
-) {
-  const { reader, tip } = await deps.source(app, environment);
-  const result = await verifyProposal(
-    { app, environment, change: proposal.change, tip },
-    {
-      reader,
-      tools: deps.tools,
-      store: { listEnvironments: () => deps.config.listEnvironments(String(app.id)) },
-      mask,
-      ...deps.verifyExtras,
-    },
-  );
-  // The tip it was verified against: what a pull request's commit is made on.
-  return Object.assign(result, { tip });
-}
-
-async function get(
-  req: IncomingMessage,
-  res: ServerResponse,
-  rawId: string,
-  deps: FixProposalApiDeps,
-  mask: (text: string) => string,
-): Promise<void> {
-  const auth = await authenticateRequest(req.headers.authorization, deps);
-  if (!auth.ok) {
-    sendRefusal(res, auth.refusal);
-    return;
-  }
-  const principal: ApiPrincipal = auth.principal;
-  if (!permits(principal.permission, 'read')) {
-    sendJson(res, 403, { error: `token ${principal.name} may not read proposals` });
-    return;
-  }
-  const notFound = () => sendJson(res, 404, { error: `no fix proposal ${clip(mask(rawId))}` });
-  if (!/^[1-9]\d{0,9}$/.test(rawId) || Number(rawId) > 2_147_483_647) {
-    notFound();
-    return;
-  }
-  const record = await deps.proposals.get(Number(rawId));
-  // Outside the token's scope it does not exist, as far as the token can tell.
-  if (!record || !visibleTo(principal, record)) {
-    notFound();
-    return;
-  }
-  sendJson(res, 200, proposalView(record, mask));
-}
-
-function visibleTo(principal: ApiPrincipal, record: FixProposalRecord): boolean {
-  if (principal.scope.all) return true;
-  if (record.appId === null) return false;
-  return scopeCovers(principal.scope, {
-    app: { id: record.appId, name: '' },
-    environment: record.environmentId === null ? undefined : { id: record.environmentId, name: '' },
-  });
 }
 
 export type FixProposalJobDeps = {
@@ -566,7 +329,7 @@ export async function runFixProposalJob(
     return fail(404, [{ field: 'target', message: 'the app or environment was removed from DAG' }]);
   }
   try {
-    const verified = await verify(job.proposal, app, environment, deps, mask);
+    const verified = await verifyAtTip(job.proposal, app, environment, deps, mask);
     if (!verified.ok) {
       return await fail(
         verified.status,

@@ -10,6 +10,7 @@ import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerEnvironmentCommands } from './commands/envs.ts';
 import { registerIacCommands } from './commands/iacs.ts';
 import { registerJobCommands } from './commands/jobs.ts';
+import { registerMcpCommand } from './commands/mcp.ts';
 import { registerPromotionCommands } from './commands/promotions.ts';
 import { registerProposalCommands } from './commands/proposals.ts';
 import { registerRenderCommand } from './commands/render.ts';
@@ -69,7 +70,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   const cli = toCli(io);
   const program = new Command('dag')
     .description(
-      'administer DAG: apps, IAC repositories, clusters, environments, promotions, jobs, API tokens',
+      'administer DAG: apps, IAC repositories, clusters, environments, promotions, jobs, API tokens, the MCP server',
     )
     .version(packageJson.version, '-V, --version')
     .showSuggestionAfterError(true)
@@ -93,6 +94,7 @@ export function buildProgram(io: CliIo | Cli): Command {
   registerTokenCommands(program, cli);
   registerProposalCommands(program, cli);
   registerRenderCommand(program, cli);
+  registerMcpCommand(program, cli);
   registerDoctorCommand(program, cli);
   return program;
 }

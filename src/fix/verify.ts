@@ -130,6 +130,58 @@ export async function verifyProposal(input: VerifyInput, deps: VerifyDeps): Prom
   }
 }
 
+/**
+ * The checks of a proposal that need no repository, run before anything is read or recorded:
+ * the paths a `files` change or a diff names (safe, inside what the environment renders from,
+ * in scope), and the YAML of every file whose whole new content is known without the tip (a
+ * `files` change's, a file a diff creates). What only the tip can tell is left to
+ * verifyProposal. Answers as verifyProposal does, or undefined when it finds nothing.
+ */
+export function precheckProposal(
+  input: Pick<VerifyInput, 'app' | 'environment' | 'change'>,
+  mask: (text: string) => string = maskText,
+): VerifyFailure | undefined {
+  const { app, environment, change } = input;
+  if (change.kind === 'values-patch') return undefined;
+  try {
+    const allowed = allowedPaths(app, environment);
+    const changed = new Map<string, Changed>();
+    const add = (path: string, field: string, after: string) =>
+      changed.set(path, { before: null, after, field, role: pathRole(path, allowed) });
+    if (change.kind === 'files') {
+      for (const [index, file] of change.files.entries()) {
+        const field = `change.files[${index}].path`;
+        checkPath(file.path, field, allowed);
+        add(file.path, field, file.content);
+      }
+    } else {
+      let patches: StructuredPatch[];
+      try {
+        patches = parsePatch(change.diff);
+      } catch {
+        return undefined; // verifyProposal says what is wrong with it
+      }
+      for (const patch of patches) {
+        const oldName = fileName(patch.oldFileName, 'a/');
+        const newName = fileName(patch.newFileName, 'b/');
+        for (const name of [oldName, newName]) {
+          if (name !== undefined) checkPath(name, 'change.diff', allowed);
+        }
+        const created = oldName === undefined ? applyPatch('', patch) : false;
+        if (newName !== undefined && created !== false) add(newName, 'change.diff', created);
+      }
+    }
+    if (changed.size > 0) {
+      checkScope(changed, allowed, change.base === true);
+      checkYaml(changed, allowed, mask);
+    }
+    return undefined;
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, status: error.status, errors: error.errors };
+    throw error;
+  }
+}
+
 async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
   const { app, environment: env, change, tip } = input;
   const mask = deps.mask ?? maskText;

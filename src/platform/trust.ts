@@ -29,3 +29,16 @@ export function gitWithConfig(runner: GitRunner, config: readonly [string, strin
   return (args, options) =>
     runner(args, { ...options, config: [...(options.config ?? []), ...config] });
 }
+
+/**
+ * DAG's trust for a configured GitLab (GITLAB_CA_FILE): the CA added to the process's, and the
+ * git runner that trusts it for that GitLab's URL; without a CA file, `runner` as it is.
+ */
+export function trustGitlab(
+  gitlab: { url: string; caFile: string | undefined } | undefined,
+  runner: GitRunner,
+): { runner: GitRunner; certificates: number } {
+  if (!gitlab?.caFile) return { runner, certificates: 0 };
+  const certificates = trustCaFile(gitlab.caFile);
+  return { runner: gitWithConfig(runner, [gitCaConfig(gitlab.url, gitlab.caFile)]), certificates };
+}

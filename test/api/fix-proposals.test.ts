@@ -395,9 +395,10 @@ describe('fix proposal API', () => {
       expect((await send({ method: 'PUT', token: secret })).status).toBe(405);
     });
 
-    it('a change that does not verify: recorded rejected, with its reasons (422)', async () => {
+    it('a change that does not verify at the tip: recorded rejected, with its reasons (409)', async () => {
       const secret = await token();
-      const answer = await post(
+      // What needs no repository is refused before anything is read or recorded.
+      const broken = await post(
         secret,
         proposal({
           change: {
@@ -406,21 +407,34 @@ describe('fix proposal API', () => {
           },
         }),
       );
-      expect(answer.status).toBe(422);
-      expect(answer.body.errors).toEqual([
+      expect(broken.status).toBe(422);
+      expect(broken.body.errors).toEqual([
         expect.objectContaining({ field: expect.stringMatching(/^change\.files\[0\]/) }),
       ]);
+      expect(await proposals.list()).toEqual([]);
+      // A diff that does not apply to the tip is known only at the tip: recorded rejected.
+      const answer = await post(
+        secret,
+        proposal({
+          change: {
+            kind: 'diff',
+            diff: '--- a/deploy/values-staging.yaml\n+++ b/deploy/values-staging.yaml\n@@ -1,1 +1,1 @@\n-replicaCount: 7\n+replicaCount: 8\n',
+          },
+        }),
+      );
+      expect(answer.status).toBe(409);
+      expect(answer.body.errors).toEqual([expect.objectContaining({ field: 'change.diff' })]);
       const rows = await proposals.list();
       expect(rows).toMatchObject([
         {
           state: 'rejected',
-          statusCode: 422,
+          statusCode: 409,
           reasons: answer.body.errors,
           title: expect.any(String),
         },
       ]);
       expect(jobs).toEqual([]);
-      expect(outcomes).toEqual(['rejected']);
+      expect(outcomes).toEqual(['refused', 'rejected']);
     });
   });
 

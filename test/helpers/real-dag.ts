@@ -57,6 +57,8 @@ export type FakeGitlab = {
   statuses(sha: string): string[];
   /** The deployments created for `sha`. */
   deployments(sha: string): number;
+  /** How many requests DAG sent, of any kind. */
+  requests(): number;
   /**
    * Serves a project from a real repository from now on (gitlab-project-stand-in.ts): its files,
    * branches, commits and merge requests; other requests are answered as before.
@@ -257,6 +259,7 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
   const deploymentStatus = new Map<number, string>();
   const deploymentList: { id: number; sha: string; environment: string }[] = [];
   const contract = new GitLabContract();
+  let requests = 0;
   let deployments = 0;
   let project: GitLabProjectStandIn | undefined;
   let holding:
@@ -264,6 +267,7 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     | undefined;
   const server = createServer(
     contractKeeping(contract, (_req, res, request) => {
+      requests += 1;
       if (holding?.match(request)) {
         const held = holding;
         held.parked += 1;
@@ -355,6 +359,7 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
     server,
     contract,
     statuses: (sha) => statuses.get(sha) ?? [],
+    requests: () => requests,
     deployments: (sha) => created.get(sha) ?? 0,
     serveProject(served) {
       project = served;
