@@ -20,6 +20,7 @@ import {
   type FakeKubeApiserver,
 } from '../helpers/fake-kube-apiserver.ts';
 import { contractKeeping, GitLabContract } from '../helpers/gitlab-contract.ts';
+import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 import { newToken } from '../k8s/support.ts';
 import { randomKey, runningDatabase, tempDir } from './run-dag.ts';
@@ -51,6 +52,8 @@ const contract = new GitLabContract();
 let kube: FakeKubeApiserver;
 let secrets: { propose: string; read: string; revoked: string };
 let gitlabWrites = 0;
+const IAC_TOKEN = 'iac-git-token-stdio';
+let git: GitServer;
 
 /** The app repository of the stand-in: one branch, `develop`, at SHA. */
 function answerGitlab(res: ServerResponse, request: { method: string; path: string }) {
@@ -105,6 +108,9 @@ beforeAll(async () => {
     },
   });
 
+  git = await startGitServer({ token: IAC_TOKEN });
+  await git.createRepo('iac', { defaultBranch: 'main', files: { 'README.md': 'IAC\n' } });
+
   const dataDir = path.join(dir, 'data');
   const encryptionKey = randomKey();
   env = {
@@ -122,8 +128,10 @@ beforeAll(async () => {
     await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('gitlab', $1)", [
       `${gitlabUrl}/org/my-app`,
     ]);
-    await db.query("INSERT INTO iacs (name, repo_url) VALUES ('iac', $1)", [
-      `${gitlabUrl}/org/iac.git`,
+    // The IAC repository on a real git server: the dry run reads the folder from it.
+    await db.query("INSERT INTO iacs (name, repo_url, access_token) VALUES ('iac', $1, $2)", [
+      git.url('iac'),
+      IAC_TOKEN,
     ]);
     await db.query(
       'INSERT INTO clusters (name, api_url, service_account_token, ca_cert) VALUES ($1, $2, $3, $4)',
@@ -156,6 +164,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await kube?.stop();
+  await git?.stop();
   await new Promise((resolve) => gitlab?.close(resolve));
   rmSync(dir, { recursive: true, force: true });
   contract.assertKept();
@@ -246,6 +255,10 @@ describe('dag mcp', () => {
         isError: false,
         body: { changedFiles: ['deploy/values-staging.yaml'] },
       });
+      // The same checks as DAG's server: the Flux CRDs, and a dry run on the cluster.
+      const checks = JSON.stringify((preview.body as { checks?: unknown }).checks);
+      expect(checks).toContain('validates');
+      expect(checks).toContain("dry run: the cluster accepts staging's objects");
       const proposed = await call(client, 'propose_fix', proposal);
       expect(proposed).toMatchObject({ isError: false, body: { id: 1, state: 'validating' } });
       const shown = await call(client, 'get_proposal', { id: 1 });
