@@ -5,7 +5,11 @@ import { renderBundle } from '../../src/render/bundle.ts';
 import { loadTemplates } from '../../src/render/templates.ts';
 import type { Templates } from '../../src/render/templates.ts';
 import { bundleInput, CHART_SOURCES } from './bundle-input.ts';
-import { FLUX_CRD_DIR, fluxSchemaErrors, loadFluxValidators } from '../../src/render/flux-schemas.ts';
+import {
+  FLUX_CRD_DIR,
+  fluxSchemaErrors,
+  loadFluxValidators,
+} from '../../src/render/flux-schemas.ts';
 import type { FluxValidators } from '../../src/render/flux-schemas.ts';
 
 let validators: FluxValidators;
