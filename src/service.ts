@@ -16,7 +16,7 @@ import { maskText } from './diff/mask-text.ts';
 import { publishFixPullRequest } from './fix/publish.ts';
 import { SqlApiTokenStore } from './store/api-tokens.ts';
 import { SqlFixProposalStore } from './store/fix-proposals.ts';
-import { fluxSchemaCheck, liveDryRun } from './fix/live-check.ts';
+import { proposalChecks } from './fix/live-check.ts';
 import { trustGitlab } from './platform/trust.ts';
 import { runGit } from './iac/git.ts';
 import { observedGit } from './iac/observed-git.ts';
@@ -232,17 +232,14 @@ export async function startService(
     const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
     // What verification checks beyond rendering: Flux objects against the Flux CRDs, and a
     // server-side dry run whose live diff the pull request shows (the preview of `/diff`).
-    const verifyExtras = {
-      validateBundle: fluxSchemaCheck(),
-      dryRun: liveDryRun({
-        store,
-        iac,
-        clusters,
-        compute: previewPool,
-        helmTemplate: (chart, release) => helmTemplate(chart, release, { helm: settings.helmPath }),
-        helmAvailable: () => helmAvailable(settings.helmPath),
-      }),
-    };
+    const verifyExtras = proposalChecks({
+      store,
+      iac,
+      clusters,
+      compute: previewPool,
+      helmTemplate: (chart, release) => helmTemplate(chart, release, { helm: settings.helmPath }),
+      helmAvailable: () => helmAvailable(settings.helmPath),
+    });
     if (options.workers ?? true) {
       await queue.work<Delivery>(QUEUES.events, settings.worker, (delivery, job) => {
         // The work a delivery queues carries its id (for its jobs' logs) and, for deploys, the

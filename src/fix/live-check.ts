@@ -73,3 +73,11 @@ export function liveDryRun(deps: LiveCheckDeps): NonNullable<VerifyDeps['dryRun'
     return { status: 'passed', preview: live };
   };
 }
+
+/**
+ * What verification checks beyond rendering, as DAG's server and `dag mcp` both run it: Flux
+ * objects against the Flux CRDs, and a server-side dry run whose live diff the pull request shows.
+ */
+export function proposalChecks(deps: LiveCheckDeps): Pick<VerifyDeps, 'validateBundle' | 'dryRun'> {
+  return { validateBundle: fluxSchemaCheck(), dryRun: liveDryRun(deps) };
+}

@@ -2,7 +2,7 @@ import { Writable, type Readable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
 import { appRepoAccess } from '../../api/app-repo-source.ts';
-import { fluxSchemaCheck, liveDryRun } from '../../fix/live-check.ts';
+import { proposalChecks } from '../../fix/live-check.ts';
 import { runGit } from '../../iac/git.ts';
 import { IacWorkspace } from '../../iac/workspace.ts';
 import { trustGitlab } from '../../platform/trust.ts';
@@ -74,17 +74,14 @@ export function registerMcpCommand(program: Command, cli: Cli): void {
           log,
           git: trustGitlab(settings.gitlab, runGit).runner,
         });
-        const verifyExtras = {
-          validateBundle: fluxSchemaCheck(),
-          dryRun: liveDryRun({
-            store,
-            iac,
-            clusters,
-            helmTemplate: (chart, release) =>
-              helmTemplate(chart, release, { helm: settings.helmPath }),
-            helmAvailable: () => helmAvailable(settings.helmPath),
-          }),
-        };
+        const verifyExtras = proposalChecks({
+          store,
+          iac,
+          clusters,
+          helmTemplate: (chart, release) =>
+            helmTemplate(chart, release, { helm: settings.helmPath }),
+          helmAvailable: () => helmAvailable(settings.helmPath),
+        });
         const mask = (text: string) => cli.masker.mask(maskText(text));
         const queue = await JobQueue.create(db, log, { supervise: false, manageQueues: false });
         try {

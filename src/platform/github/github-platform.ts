@@ -1,5 +1,6 @@
 import type { ProbotOctokit } from 'probot';
 import type { RepoRef } from '../../events/types.ts';
+import { stickyBodies, stickyParts, type StickyPart } from '../sticky-comments.ts';
 import { UserError } from '../../errors.ts';
 import { readListedFolder } from '../folder.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
@@ -348,7 +349,7 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
     repo: RepoRef,
     number: number,
     topic: string,
-  ): Promise<Map<number, { id: number; body: string }>> {
+  ): Promise<Map<number, StickyPart>> {
     let existing: {
       id: number | bigint;
       body?: string | undefined;
@@ -367,27 +368,18 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
     } catch (error) {
       throw providerError('GitHub', `reading the comments of #${number}`, error);
     }
-    const parts = new Map<number, { id: number; body: string }>();
-    const prefix = `<!-- dag:${topic}:`;
-    for (const comment of existing) {
-      if (comment.user?.type !== 'Bot' || !comment.body?.startsWith(prefix)) continue;
-      const part = Number(/^<!-- dag:[^:]+:(\d+) -->/.exec(comment.body)?.[1]);
-      if (Number.isInteger(part) && !parts.has(part)) {
-        parts.set(part, { id: Number(comment.id), body: comment.body });
-      }
-    }
-    return parts;
+    return stickyParts(
+      existing.flatMap((comment) =>
+        comment.user?.type === 'Bot' && comment.body
+          ? [{ id: Number(comment.id), body: comment.body }]
+          : [],
+      ),
+      topic,
+    );
   }
 
   async readComments(repo: RepoRef, number: number, topic: string): Promise<string[]> {
-    const parts = await this.#topicComments(repo, number, topic);
-    const bodies: string[] = [];
-    for (let index = 0; parts.has(index); index++) {
-      const text = parts.get(index)?.body ?? '';
-      const marker = `${commentMarker(topic, index)}\n`;
-      bodies.push(text.startsWith(marker) ? text.slice(marker.length) : text);
-    }
-    return bodies;
+    return stickyBodies(await this.#topicComments(repo, number, topic), topic);
   }
 
   async upsertComments(

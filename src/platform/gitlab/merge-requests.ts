@@ -1,5 +1,6 @@
 import type { CommitablePipelineStatus, Gitlab } from '@gitbeaker/rest';
 import type { RepoRef } from '../../events/types.ts';
+import { stickyBodies, stickyParts, type StickyPart } from '../sticky-comments.ts';
 import { httpStatus, providerError } from '../http-errors.ts';
 import {
   commentMarker,
@@ -198,7 +199,7 @@ export class GitLabMergeRequests implements PullRequests {
     repo: RepoRef,
     number: number,
     topic: string,
-  ): Promise<Map<number, { id: number; body: string }>> {
+  ): Promise<Map<number, StickyPart>> {
     const own = await this.#ownId();
     let notes: Note[];
     try {
@@ -211,27 +212,14 @@ export class GitLabMergeRequests implements PullRequests {
     } catch (error) {
       throw providerError('GitLab', `reading the notes of !${number}`, error);
     }
-    const parts = new Map<number, { id: number; body: string }>();
-    const prefix = `<!-- dag:${topic}:`;
-    for (const note of notes) {
-      if (note.system || note.author.id !== own || !note.body.startsWith(prefix)) continue;
-      const part = Number(/^<!-- dag:[^:]+:(\d+) -->/.exec(note.body)?.[1]);
-      if (Number.isInteger(part) && !parts.has(part)) {
-        parts.set(part, { id: note.id, body: note.body });
-      }
-    }
-    return parts;
+    return stickyParts(
+      notes.filter((note) => !note.system && note.author.id === own),
+      topic,
+    );
   }
 
   async readComments(repo: RepoRef, number: number, topic: string): Promise<string[]> {
-    const parts = await this.#topicNotes(repo, number, topic);
-    const bodies: string[] = [];
-    for (let index = 0; parts.has(index); index++) {
-      const text = parts.get(index)?.body ?? '';
-      const marker = `${commentMarker(topic, index)}\n`;
-      bodies.push(text.startsWith(marker) ? text.slice(marker.length) : text);
-    }
-    return bodies;
+    return stickyBodies(await this.#topicNotes(repo, number, topic), topic);
   }
 
   /** Creates missing parts, edits those whose body changed, deletes surplus ones. */
