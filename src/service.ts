@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError } from './errors.ts';
 import { appRepoAccess } from './api/app-repo-source.ts';
 import { sharedFailedAuthLimit, sharedTokenRateLimit } from './api/auth.ts';
 import { FixProposalService } from './api/fix-proposal-service.ts';
@@ -49,7 +48,6 @@ import type { Db } from './store/db.ts';
 import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
-import type { ChangeRequests, Platform, PullRequests } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
@@ -258,16 +256,13 @@ export async function startService(
       });
       await queue.work<DiffRequest>(QUEUES.diff, settings.worker, async (request, job) => {
         const platform = await platformFor(request.repo);
-        if (!('upsertComments' in platform)) {
-          throw new ConfigError(`${request.repo.provider} has no pull-request support in DAG yet`);
-        }
         const jobLog = job.log.child({ pr: request.pr.number });
         await runDiff(request, {
           helmTemplate: (chart, release) =>
             helmTemplate(chart, release, { helm: settings.helmPath }),
           helmAvailable: () => helmAvailable(settings.helmPath),
           store,
-          platform: platform as Platform & PullRequests,
+          platform,
           iac: iac.withLog(jobLog),
           clusters,
           compute: previewPool,
@@ -344,9 +339,6 @@ export async function startService(
         async (request, job) => {
           const jobLog = job.log.child({ route: request.routeId });
           const appPlatform = await platformFor(request.appRepo);
-          if (!('compare' in appPlatform)) {
-            throw new ConfigError(`${request.appRepo.provider} has no promotion support in DAG`);
-          }
           await runPromotion(request, {
             helmTemplate: (chart, release) =>
               helmTemplate(chart, release, { helm: settings.helmPath }),
@@ -354,7 +346,7 @@ export async function startService(
             clusters,
             compute: previewPool,
             store,
-            appPlatform: appPlatform as Platform & ChangeRequests & Partial<PullRequests>,
+            appPlatform,
             iacHost: async (target, token) => iacPlatformFor(target, token),
             iac: iac.withLog(jobLog),
             tools,

@@ -1,6 +1,5 @@
-import { ConfigError, UserError } from '../errors.ts';
+import { UserError } from '../errors.ts';
 import type { PlatformFor } from '../platform/factory.ts';
-import type { BranchCommits, ChangeRequests, Platform } from '../platform/types.ts';
 import { appRepoRef } from '../util/repo-url.ts';
 import type { ProposalSource } from './fix-proposals.ts';
 import type { App } from '../model.ts';
@@ -13,11 +12,7 @@ import type { App } from '../model.ts';
 export function appRepoAccess(platformFor: PlatformFor) {
   const writable = async (app: App) => {
     const repo = appRepoRef(app);
-    const platform = await platformFor(repo);
-    if (!('commitFiles' in platform) || !('createChangeRequest' in platform)) {
-      throw new ConfigError(`${repo.provider} has no pull-request support in DAG yet`);
-    }
-    return { repo, platform: platform as Platform & ChangeRequests & BranchCommits };
+    return { repo, platform: await platformFor(repo) };
   };
   const source: ProposalSource = async (app, environment) => {
     const { repo, platform } = await writable(app);

@@ -5,9 +5,9 @@ import { GitHubPlatform } from './github/github-platform.ts';
 import { httpStatus, providerError } from './http-errors.ts';
 import { GitLabPlatform } from './gitlab/gitlab-platform.ts';
 import type { ProviderRequestObserver } from './request-metrics.ts';
-import type { Platform } from './types.ts';
+import type { ForgePlatform } from './types.ts';
 
-export type PlatformFor = (repo: RepoRef) => Promise<Platform>;
+export type PlatformFor = (repo: RepoRef) => Promise<ForgePlatform>;
 
 /** The GitHub App's installation on a repository, asked with the App's own credentials. */
 async function installationOf(probot: Probot, fullName: string): Promise<number> {

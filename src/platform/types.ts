@@ -273,3 +273,10 @@ export interface BranchCommits {
    */
   commitFiles(repo: RepoRef, input: CommitFilesInput): Promise<{ sha: string }>;
 }
+
+/**
+ * What DAG needs of a provider, which GitHub and GitLab both implement in full: the deploy
+ * reports, pull or merge requests (comments, permissions, checks), change requests of its own
+ * (promotions, fixes) and commits on its own branches. Workflows take this, not a guess.
+ */
+export type ForgePlatform = Platform & PullRequests & ChangeRequests & BranchCommits;

@@ -47,26 +47,18 @@ export type WorkflowDeps = {
   ) => Promise<{ status: 'queued' | 'duplicate' | 'current' }>;
   enqueueDiff: (request: DiffRequest) => Queued;
   enqueuePromotion: (request: PromotionRequest) => Queued;
-  platformFor: (repo: RepoRef) => Promise<Platform>;
+  /** The provider of an event's repository: workflows here need its pull-request side. */
+  platformFor: (repo: RepoRef) => Promise<Platform & PullRequests>;
   /** Fix proposals, moved as their pull request is merged, closed or reopened. */
   proposals: FixProposalPullRequests;
   onFixOutcome?: FixStateDeps['onOutcome'];
 };
 
-async function reviewPlatform(
-  deps: WorkflowDeps,
-  repo: RepoRef,
-): Promise<(Platform & PullRequests) | undefined> {
-  const platform = await deps.platformFor(repo);
-  return 'upsertComments' in platform ? (platform as Platform & PullRequests) : undefined;
-}
-
 /** A new comment (GitHub) or note (GitLab) and its commands: one workflow for both providers. */
 async function onComment(normalized: Normalized<CommentEvent>, deps: WorkflowDeps): Promise<void> {
   if ('ignored' in normalized) return;
   const event = normalized.event;
-  const platform = await reviewPlatform(deps, event.repo);
-  if (!platform) return;
+  const platform = await deps.platformFor(event.repo);
   await handleCommentCommands(event, {
     store: deps.store,
     platform,
@@ -160,11 +152,9 @@ async function onPullRequest(
   const coming = envs.length > 0;
   // A new pull request has no comment of DAG's yet.
   if (event.action !== 'opened') {
-    const platform = await reviewPlatform(deps, event.repo);
+    const platform = await deps.platformFor(event.repo);
     try {
-      if (platform) {
-        await markDiffOutdated(platform, event.repo, event.number, event.headSha, coming);
-      }
+      await markDiffOutdated(platform, event.repo, event.number, event.headSha, coming);
     } catch (error) {
       // The preview on its way replaces the comment anyway: do not hold it back.
       if (!coming) throw error;
