@@ -59,6 +59,8 @@ export type DiffCommentModel = {
   fullDiffAt?: FullDiffAt;
   /** The check runs that hold the whole diff, which the comment links (pull-request previews). */
   checkRuns?: CheckRunIndex;
+  /** The most characters of one comment (the provider's; absent: GitHub's, MAX_COMMENT_CHARS). */
+  commentMaxChars?: number;
 };
 
 /** The check runs a preview is spread over, in order, and what did not fit in any of them. */

@@ -44,6 +44,16 @@ export const CHECK_RUN_AT: FullDiffAt = {
   html: 'the <b>dag/diff</b> check runs',
 };
 
+/**
+ * A provider without check-run pages (GitLab): the comments are the whole preview, and what
+ * does not fit in them is read from the bundle DAG renders.
+ */
+export const NO_CHECK_RUNS_AT: FullDiffAt = {
+  text: 'the rendered bundle (dag render; GitLab has no check-run pages to hold the rest)',
+  markdown: 'the rendered bundle (`dag render`; GitLab has no check-run pages to hold the rest)',
+  html: 'the rendered bundle (<code>dag render</code>; GitLab has no check-run pages to hold the rest)',
+};
+
 /** Where the model's full diff is: the check run unless the model says otherwise. */
 export function fullDiffAt(model: DiffCommentModel): FullDiffAt {
   return model.fullDiffAt ?? CHECK_RUN_AT;

@@ -48,7 +48,7 @@ export function renderDiffComments(
   model: DiffCommentModel,
   options: SplitOptions = {},
 ): DiffComments {
-  const maxChars = options.maxChars ?? MAX_COMMENT_CHARS;
+  const maxChars = options.maxChars ?? model.commentMaxChars ?? MAX_COMMENT_CHARS;
   const maxParts = Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS);
   try {
     const blocks = model.environments.map((environment) =>

@@ -88,6 +88,14 @@ export interface PullRequests {
   readonly changeRequestNoun: 'pull request' | 'merge request';
   /** How the provider's text refers to request `number` (`#7` on GitHub, `!7` on GitLab). */
   changeRequestRef(number: number): string;
+  /**
+   * Where a preview too large for its comments is read: `check-runs` (GitHub: check runs hold
+   * pages of text, linked from the comment), or `comments` only (GitLab: a commit status holds
+   * a title, so the notes, each up to `commentMaxChars`, are all there is). Absent: check runs.
+   */
+  readonly fullPreviewIn?: 'check-runs' | 'comments';
+  /** The most characters of one sticky comment DAG writes; absent: GitHub's (60,000). */
+  readonly commentMaxChars?: number;
   getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo>;
   /**
    * The commenter's permission on the repository, from the provider's API: by login (GitHub),

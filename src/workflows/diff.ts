@@ -20,6 +20,7 @@ import { maskMessageAbout } from '../diff/masking.ts';
 import type { ObjectPair } from '../diff/object-change.ts';
 import { inThread, type PreviewCompute } from '../diff/preview-pool.ts';
 import { DIFF_CHECK, mainSummary, PART_PREFIX, RETIRED_CHECK } from '../diff/check-runs.ts';
+import { NO_CHECK_RUNS_AT } from '../diff/comment.ts';
 import { maskValuesConfigMaps } from '../diff/values-config-map.ts';
 import { buildBundle, releaseNameFor, type BundleTools, type SourceReader } from './deploy.ts';
 import type { DiffRequest } from './diff-request.ts';
@@ -372,7 +373,9 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
   const compute = deps.compute ?? inThread;
   const set = await compute.checkRuns(preview);
   const links = [{ name: DIFF_CHECK, url: mainUrl, holds: set.main.holds }];
-  for (const part of set.parts) {
+  // Without check-run pages (GitLab), the notes are the whole preview: no parts to publish.
+  const pages = platform.fullPreviewIn !== 'comments';
+  for (const part of pages ? set.parts : []) {
     const url = await platform.publishCheck(repo, {
       name: part.name,
       sha,
@@ -391,10 +394,13 @@ export async function runDiff(request: DiffRequest, deps: DiffDeps): Promise<Dif
     links.map((link) => link.name),
     RETIRED_CHECK,
   );
-  const model: DiffCommentModel = {
-    ...preview,
-    checkRuns: { parts: links, unshown: set.unshown, unlisted: set.unlisted },
-  };
+  const model: DiffCommentModel = pages
+    ? { ...preview, checkRuns: { parts: links, unshown: set.unshown, unlisted: set.unlisted } }
+    : {
+        ...preview,
+        fullDiffAt: NO_CHECK_RUNS_AT,
+        ...(platform.commentMaxChars ? { commentMaxChars: platform.commentMaxChars } : {}),
+      };
   const comments = await compute.comments(model);
   await platform.upsertComments(repo, request.pr.number, 'diff', comments.bodies);
   const failed = environments.some((e) => e.validation.result === 'failed');

@@ -265,3 +265,38 @@ describe('a 2,000-object preview', () => {
     expect(platform.checkRuns.get('dag/diff')?.text).toContain('svc-1000');
   });
 });
+
+/** GitLab's side of the platform: a commit status holds no text, a note up to 1,000,000. */
+class NotesOnlyPlatform extends FakeReviewPlatform {
+  readonly fullPreviewIn = 'comments' as const;
+  readonly commentMaxChars = 990_000;
+}
+
+describe('a 2,000-object preview where check runs hold no pages (GitLab)', () => {
+  it('puts every object and every diff in the notes, within the provider limit, and points to no check run', async () => {
+    platform = new NotesOnlyPlatform();
+    const model = await runDiff(request([1, 2]), deps());
+    const objects = model.environments.flatMap((environment) =>
+      environment.objects.map((object) => ({ environment: environment.environment, object })),
+    );
+    expect(objects.filter(({ object }) => object.change === 'changed')).toHaveLength(2_004);
+    // Only dag/diff's status: no part is published where it would hold nothing.
+    expect([...platform.checkRuns.keys()]).toEqual(['dag/diff']);
+    const comments = platform.comments.get('diff') ?? [];
+    expect(comments.length).toBeGreaterThan(0);
+    expect(comments.some((body) => body.length > COMMENT_LIMIT)).toBe(true);
+    for (const body of comments) {
+      expect(body.length).toBeLessThanOrEqual(1_000_000);
+      expectBalanced(body);
+      expect(body).not.toMatch(/check run/);
+    }
+    const everything = comments.join('\n');
+    const diffs = diffsIn(comments);
+    for (const { environment, object } of objects) {
+      const expected = trimTrailingNewlines(sanitizeCode(maskDiffText(object.diff ?? '')));
+      const shown = diffs.get(`${environment} ${titleOf(object)}`)?.join('\n');
+      expect(shown, `${environment} ${object.key}`).toBe(expected);
+    }
+    expect(everything).not.toContain(SECRET_VALUE);
+  });
+});

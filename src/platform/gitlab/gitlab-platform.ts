@@ -96,6 +96,9 @@ export class GitLabPlatform implements Platform, PullRequests, ChangeRequests, B
   readonly provider = 'gitlab' as const;
   readonly maxBodyLength = 1_000_000;
   readonly changeRequestNoun = 'merge request' as const;
+  /** Commit statuses hold no text: a preview lives in its notes, each within GitLab's limit. */
+  readonly fullPreviewIn = 'comments' as const;
+  readonly commentMaxChars = 990_000;
   readonly #api: Gitlab<false>;
   /** Commands and previews on merge requests (src/platform/gitlab/merge-requests.ts). */
   readonly #reviews: GitLabMergeRequests;
