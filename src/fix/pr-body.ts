@@ -51,6 +51,9 @@ export function parseFixMetadata(body: string): FixMetadata | null {
   return metadata.parse(body);
 }
 
+/** The branches of fixes in IAC repositories (fixBranch's `iac`). */
+export const IAC_FIX_BRANCH_PREFIX = 'dag/fix-iac/';
+
 /**
  * DAG's branch for fixes of one environment: `dag/fix/<app>/<environment>` in the app
  * repository, `dag/fix-iac/<app>/<environment>` in the IAC repository; git-safe, bounded.
@@ -68,7 +71,8 @@ export function fixBranch(
       .replace(/^[-.]+|[-.]+$/g, '')
       .slice(0, 60)
       .replace(/[-.]+$/g, '') || 'x';
-  return `dag/${repository === 'iac' ? 'fix-iac' : 'fix'}/${part(app)}/${part(environment)}`;
+  const prefix = repository === 'iac' ? IAC_FIX_BRANCH_PREFIX : 'dag/fix/';
+  return `${prefix}${part(app)}/${part(environment)}`;
 }
 
 /** The commit message: the proposal's title, then trailers DAG and people can search for. */
