@@ -107,7 +107,7 @@ export type PreviewView = {
   where: Verified['where'];
   changedFiles: string[];
   checks: string[];
-  /** The change to the app repository, unified (credentials masked). */
+  /** The change to the app (or IAC) repository, unified (credentials masked). */
   sourceDiff: string;
   /** Per environment whose rendered bundle changes: the bundle's diff (masked). */
   bundleDiffs: Record<string, string>;

@@ -160,7 +160,7 @@ export async function verifyProposal(input: VerifyInput, deps: VerifyDeps): Prom
 /**
  * The checks of a proposal that need no repository, run before anything is read or recorded:
  * the paths a `files` change or a diff names (safe, inside what the environment renders from,
- * in scope), and the YAML of every file whose whole new content is known without the tip (a
+ * in scope; for the IAC repository, safe only), and the YAML of every file whose whole new content is known without the tip (a
  * `files` change's, a file a diff creates). What only the tip can tell is left to
  * verifyProposal. Answers as verifyProposal does, or undefined when it finds nothing.
  */
