@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { appRepoAccess } from './api/app-repo-source.ts';
+import { iacRepoAccess } from './api/iac-repo-source.ts';
 import { sharedFailedAuthLimit, sharedTokenRateLimit } from './api/auth.ts';
 import { FixProposalService } from './api/fix-proposal-service.ts';
 import {
@@ -48,6 +49,7 @@ import type { Db } from './store/db.ts';
 import { assertSecretsReadable, loadKeyring } from './store/keys.ts';
 import { migrate, pendingMigrations } from './store/migrate.ts';
 import { openDatabase } from './store/open.ts';
+import type { ForgePlatform } from './platform/types.ts';
 import type { DeployRequest } from './workflows/deploy-plan.ts';
 import { runDiff } from './workflows/diff.ts';
 import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
@@ -228,6 +230,12 @@ export async function startService(
     const proposals = new SqlFixProposalStore(db);
     const maskForProposals = (text: string) => masker.mask(maskText(text));
     const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
+    // A fix to IAC files DAG does not render: a pull request on the IAC repository.
+    const { writable: writableIacPlatform, source: iacProposalSource } = iacRepoAccess(
+      iacPlatformFor,
+      store,
+      async (target) => (await iac.readFolders({ ...target, branch: null }, [])).branch,
+    );
     // What verification checks beyond rendering: Flux objects against the Flux CRDs, and a
     // server-side dry run whose live diff the pull request shows (the preview of `/diff`).
     const verifyExtras = proposalChecks({
@@ -304,12 +312,14 @@ export async function startService(
             proposals,
             config: store,
             source: proposalSource,
+            iacSource: iacProposalSource,
             tools,
             verifyExtras,
             appPlatform: async (app) => writableAppPlatform(app),
+            iacPlatform: async (environment) => writableIacPlatform(environment),
             publish: async (input, target) =>
               publishFixPullRequest(input, {
-                platform: (await writableAppPlatform(input.app)).platform,
+                platform: target.platform as ForgePlatform,
                 repo: target.repo,
                 mask: maskForProposals,
                 log: target.log,
@@ -396,6 +406,7 @@ export async function startService(
         proposals,
         clusters,
         source: proposalSource,
+        iacSource: iacProposalSource,
         tools,
         verifyExtras,
         enqueue: async (job: FixProposalJob) => {

@@ -1,6 +1,8 @@
 import { maskDiffText, maskText } from '../diff/mask-text.ts';
 import { unifiedDiff } from '../diff/unified.ts';
+import { ConfigError } from '../errors.ts';
 import {
+  changeRepository,
   proposalFingerprint,
   TargetSchema,
   validateProposal,
@@ -10,7 +12,13 @@ import {
   type ProposalTarget,
 } from '../fix/proposal.ts';
 import { resolveWorkload, type WorkloadResolved } from '../fix/resolve-workload.ts';
-import { precheckProposal, verifyProposal, type BundlePair, type Verified } from '../fix/verify.ts';
+import {
+  precheckProposal,
+  verifyIacProposal,
+  verifyProposal,
+  type BundlePair,
+  type Verified,
+} from '../fix/verify.ts';
 import type { Logger } from '../log.ts';
 import { DuplicateProposalError, type FixProposalRecord } from '../store/fix-proposals.ts';
 import type { ConfigStore } from '../store/types.ts';
@@ -99,7 +107,7 @@ export type PreviewView = {
   where: Verified['where'];
   changedFiles: string[];
   checks: string[];
-  /** The change to the app repository, unified (credentials masked). */
+  /** The change to the app (or IAC) repository, unified (credentials masked). */
   sourceDiff: string;
   /** Per environment whose rendered bundle changes: the bundle's diff (masked). */
   bundleDiffs: Record<string, string>;
@@ -419,17 +427,31 @@ export class FixProposalService {
   }
 }
 
-/** Verification of a proposal against the app repository at the environment branch's tip. */
+/**
+ * Verification of a proposal against the app repository at the environment branch's tip, or,
+ * for a change to the IAC repository, against the environment's IAC branch tip.
+ */
 export async function verifyAtTip(
   proposal: Proposal,
   app: App,
   environment: Environment,
-  deps: Pick<FixProposalApiDeps, 'tools' | 'verifyExtras'> & {
+  deps: Pick<FixProposalApiDeps, 'tools' | 'verifyExtras' | 'iacSource'> & {
     source: ProposalSource;
     config: Pick<ConfigStore, 'listEnvironments'>;
   },
   mask: (text: string) => string,
 ) {
+  if (changeRepository(proposal.change) === 'iac') {
+    if (!deps.iacSource) {
+      throw new ConfigError('this DAG cannot reach IAC repositories for fix proposals');
+    }
+    const { reader, tip, repo, rendered } = await deps.iacSource(app, environment);
+    const result = await verifyIacProposal(
+      { environment, change: proposal.change, repo, tip, rendered },
+      { reader, mask },
+    );
+    return Object.assign(result, { tip });
+  }
   const { reader, tip } = await deps.source(app, environment);
   const result = await verifyProposal(
     { app, environment, change: proposal.change, tip },

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskText } from '../diff/mask-text.ts';
+import { ConfigError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
 import type { PublishFix, PublishFixResult } from '../fix/publish-types.ts';
 import { PROPOSAL_LIMITS, type FieldError, type Proposal } from '../fix/proposal.ts';
 import type { ResolveDeps } from '../fix/resolve-workload.ts';
-import type { VerifyDeps, VerifyInput, VerifyReader } from '../fix/verify.ts';
+import type { Verified, VerifyDeps, VerifyInput, VerifyReader } from '../fix/verify.ts';
 import type { Logger } from '../log.ts';
 import { declaresMoreThan, header, readLimited, refuse } from '../server/body.ts';
 import { sendJson } from '../server/respond.ts';
@@ -19,6 +20,7 @@ import {
   verifyAtTip,
   type Answer,
 } from './fix-proposal-service.ts';
+import type { IacProposalSource } from './iac-repo-source.ts';
 import type { ApiPrincipal } from './token.ts';
 import type { App, Environment } from '../model.ts';
 
@@ -74,6 +76,8 @@ export type FixProposalApiDeps = RequestAuthDeps & {
   proposals: FixProposalStore;
   clusters: ResolveDeps['clusters'];
   source: ProposalSource;
+  /** The environment's IAC repository, for a change to files DAG does not render there. */
+  iacSource?: IacProposalSource;
   tools: BundleTools;
   /** Extra checks verification runs where DAG has them (Flux CRD schemas, a dry run). */
   verifyExtras?: Pick<VerifyDeps, 'validateBundle' | 'dryRun'>;
@@ -279,10 +283,13 @@ export type FixProposalJobDeps = {
   proposals: FixProposalStore;
   config: Pick<ConfigStore, 'listApps' | 'listEnvironments'>;
   source: ProposalSource;
+  iacSource?: IacProposalSource;
   tools: BundleTools;
   verifyExtras?: Pick<VerifyDeps, 'validateBundle' | 'dryRun'>;
   /** The app repository's platform and reference, as publish needs them. */
   appPlatform: (app: App) => Promise<{ platform: unknown; repo: RepoRef }>;
+  /** The environment's IAC repository's, for a change verified there (`iac-repo`). */
+  iacPlatform?: (environment: Environment) => Promise<{ platform: unknown; repo: RepoRef }>;
   publish: PublishFix;
   log: Logger;
   mask?: (text: string) => string;
@@ -290,6 +297,20 @@ export type FixProposalJobDeps = {
   lastAttempt?: boolean;
   onOutcome?: (outcome: FixProposalOutcome) => void;
 };
+
+/** Where a verified proposal's pull request is opened: the app repository, or the IAC's. */
+async function platformFor(
+  where: Verified['where'],
+  app: App,
+  environment: Environment,
+  deps: FixProposalJobDeps,
+): Promise<{ platform: unknown; repo: RepoRef }> {
+  if (where === 'app-repo') return deps.appPlatform(app);
+  if (!deps.iacPlatform) {
+    throw new ConfigError('this DAG cannot open pull requests in IAC repositories');
+  }
+  return deps.iacPlatform(environment);
+}
 
 const PUBLISHED_STATE = {
   open: 'open',
@@ -336,7 +357,7 @@ export async function runFixProposalJob(
         verified.errors.map((e) => ({ field: e.field, message: mask(e.message) })),
       );
     }
-    const { platform, repo } = await deps.appPlatform(app);
+    const { platform, repo } = await platformFor(verified.where, app, environment, deps);
     // What DAG pushed for this environment before: a branch left there is DAG's to move.
     const ownHeads = (await deps.proposals.list({ appId: app.id, limit: 1000 }))
       .filter((p) => p.environmentId === environment.id && p.pushedHead !== null)

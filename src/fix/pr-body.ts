@@ -51,8 +51,18 @@ export function parseFixMetadata(body: string): FixMetadata | null {
   return metadata.parse(body);
 }
 
-/** DAG's branch for fixes of one environment: `dag/fix/<app>/<environment>`, git-safe, bounded. */
-export function fixBranch(app: string, environment: string): string {
+/** The branches of fixes in IAC repositories (fixBranch's `iac`). */
+export const IAC_FIX_BRANCH_PREFIX = 'dag/fix-iac/';
+
+/**
+ * DAG's branch for fixes of one environment: `dag/fix/<app>/<environment>` in the app
+ * repository, `dag/fix-iac/<app>/<environment>` in the IAC repository; git-safe, bounded.
+ */
+export function fixBranch(
+  app: string,
+  environment: string,
+  repository: 'app' | 'iac' = 'app',
+): string {
   const part = (name: string) =>
     name
       .toLowerCase()
@@ -61,7 +71,8 @@ export function fixBranch(app: string, environment: string): string {
       .replace(/^[-.]+|[-.]+$/g, '')
       .slice(0, 60)
       .replace(/[-.]+$/g, '') || 'x';
-  return `dag/fix/${part(app)}/${part(environment)}`;
+  const prefix = repository === 'iac' ? IAC_FIX_BRANCH_PREFIX : 'dag/fix/';
+  return `${prefix}${part(app)}/${part(environment)}`;
 }
 
 /** The commit message: the proposal's title, then trailers DAG and people can search for. */
@@ -223,6 +234,7 @@ export function renderFixBody(
   mask: (text: string) => string = (text) => text,
 ): string {
   const { proposal, where, verified } = body;
+  const iac = verified.where === 'iac-repo';
   const agent = `${escapeInline(mask(proposal.agent.name), 100)} (${escapeInline(mask(proposal.agent.model), 100)})`;
   const head = [
     renderFixMetadata(body.metadata),
@@ -233,18 +245,22 @@ export function renderFixBody(
     '| | |',
     '| --- | --- |',
     `| App | ${escapeInline(body.app, 100)} |`,
-    `| Environment | ${escapeInline(body.environment, 100)} (branch <code>${escapeInline(where.base, 200)}</code>) |`,
+    iac
+      ? `| Environment | ${escapeInline(body.environment, 100)} (DAG renders it into <code>${escapeInline(body.iacPath, 300)}</code> of this repository) |`
+      : `| Environment | ${escapeInline(body.environment, 100)} (branch <code>${escapeInline(where.base, 200)}</code>) |`,
     `| Change | ${escapeInline(where.repo, 200)} <code>${escapeInline(where.head, 200)}</code> → <code>${escapeInline(where.base, 200)}</code> |`,
     `| Proposed by | ${agent}, sent with the API token ${escapeInline(mask(body.tokenName), 100)} |`,
     `| Proposal | ${body.metadata.proposal} (fingerprint <code>${body.metadata.fingerprint.slice(0, 12)}</code>) |`,
     '',
     '### Why this repository',
     '',
-    `${escapeInline(body.environment, 100)} is rendered from this app repository's values; a fix in the IAC folder would be overwritten by the next deploy. So the fix is a change here, and its merge deploys it.`,
+    iac
+      ? "These files are in the IAC repository, outside every folder DAG renders into it, so DAG's deploys do not overwrite them and the fix belongs here. Merging it is applied by the cluster's reconciler (Flux or Argo CD), not by a DAG deploy."
+      : `${escapeInline(body.environment, 100)} is rendered from this app repository's values; a fix in the IAC folder would be overwritten by the next deploy. So the fix is a change here, and its merge deploys it.`,
   ].join('\n');
   const foot = [
     '---',
-    '_DAG never merges or applies this; a person reviews and merges, and the merge deploys through the normal push. A revised proposal for this environment updates this pull request until someone else pushes to its branch; then DAG leaves it alone._',
+    `_DAG never merges or applies this; a person reviews and merges, and ${iac ? "the cluster's reconciler applies the merge" : 'the merge deploys through the normal push'}. A revised proposal for this environment updates this pull request until someone else pushes to its branch; then DAG leaves it alone._`,
   ].join('\n');
   const sections: Section[] = [
     {
@@ -260,7 +276,7 @@ export function renderFixBody(
         diffBlock(mask(verified.sourceDiff)),
       ].join('\n'),
     },
-    { name: 'Bundle diff', text: bundleSection({ ...body }) },
+    ...(iac ? [] : [{ name: 'Bundle diff', text: bundleSection({ ...body }) }]),
     { name: 'Live diff', text: mask(liveSection(body.environment, verified.live)) },
     {
       name: 'What DAG verified',

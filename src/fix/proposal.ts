@@ -81,6 +81,11 @@ const maxBytes = (schema: z.ZodType<string>, max: number) =>
 const path = utf8(z.string().min(1).max(L.pathChars));
 /** Says the change is meant to reach every environment (base values or the app's chart). */
 const base = z.boolean().optional();
+/**
+ * The repository a `files` or `diff` change is made in: the app repository (the default), or
+ * the environment's IAC repository, outside every folder DAG renders.
+ */
+const repository = z.enum(['app', 'iac']).optional();
 
 const ValuesPatchSchema = z.strictObject({
   kind: z.literal('values-patch'),
@@ -141,12 +146,14 @@ const FilesChangeSchema = z.strictObject({
       }
     }),
   base,
+  repository,
 });
 
 const DiffChangeSchema = z.strictObject({
   kind: z.literal('diff'),
   diff: maxBytes(utf8(z.string().min(1)), L.diffBytes),
   base,
+  repository,
 });
 
 export const ChangeSchema = z.discriminatedUnion('kind', [
@@ -190,6 +197,11 @@ export type ProposalTarget = Proposal['target'];
 export type AppTarget = z.infer<typeof AppTargetSchema>;
 export type WorkloadTarget = z.infer<typeof WorkloadTargetSchema>;
 export type ProposalChange = Proposal['change'];
+
+/** The repository a change is made in: `app` unless a files or diff change says `iac`. */
+export function changeRepository(change: ProposalChange): 'app' | 'iac' {
+  return change.kind !== 'values-patch' && change.repository === 'iac' ? 'iac' : 'app';
+}
 
 export type ProposalValidation =
   { ok: true; proposal: Proposal } | { ok: false; status: ProposalStatus; errors: FieldError[] };
@@ -270,9 +282,11 @@ export function proposalFingerprint(proposal: Pick<Proposal, 'target' | 'change'
           files: [...proposal.change.files].sort((a, b) => (a.path < b.path ? -1 : 1)),
         }
       : proposal.change;
+  // `repository: 'app'` is the default: said or not, the same change.
+  const repository = changeRepository(proposal.change) === 'iac' ? 'iac' : undefined;
   const canonical = canonicalJson({
     target: proposal.target,
-    change: { ...change, base: change.base === true },
+    change: { ...change, base: change.base === true, repository },
   });
   return createHash('sha256').update(canonical).digest('hex');
 }

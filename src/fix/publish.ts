@@ -48,7 +48,8 @@ export function personPushedNote(branch: string, proposalId: number): string {
 
 /**
  * Publishes a verified fix proposal as a pull request into the environment's branch of the app
- * repository, on DAG's branch for the environment (one per app and environment):
+ * repository (or, verified for the IAC repository, into the environment's IAC branch there), on
+ * DAG's branch for the environment (one per app, environment and repository):
  * - no open pull request: one commit on the verified tip, a new pull request → `open`;
  * - the open one holds the same proposal (fingerprint) → `unchanged`, nothing written;
  * - a revised proposal, the branch where DAG left it: a new commit replaces DAG's, the
@@ -61,12 +62,11 @@ export async function publishFixPullRequest(
   deps: PublishFixDeps,
 ): Promise<PublishFixResult> {
   const { platform, repo } = deps;
-  const branch = fixBranch(input.app.name, input.environment.name);
-  const base = input.environment.branch;
+  const { branch, base } = branches(input);
   const open = await platform.findOpenChangeRequest(repo, branch, base);
   if (open) return revise(input, deps, open, branch);
 
-  const expectedHead = await leftoverHead(input, deps, branch);
+  const expectedHead = await leftoverHead(input, deps, branch, base);
   const { sha } = await platform.commitFiles(repo, {
     branch,
     base: input.tip.sha,
@@ -84,7 +84,7 @@ export async function publishFixPullRequest(
     head: branch,
     base,
     title: title(input, deps),
-    body: body(input, deps, metadata, branch),
+    body: body(input, deps, metadata, branch, base),
     labels: FIX_LABELS,
   });
   deps.log.info({ number: created.number, branch, head: sha }, 'fix pull request opened');
@@ -137,7 +137,7 @@ async function revise(
   };
   await platform.updateChangeRequest(repo, open.number, {
     title: title(input, deps),
-    body: body(input, deps, next, branch),
+    body: body(input, deps, next, branch, branches(input).base),
   });
   deps.log.info({ number: open.number, branch, head: sha }, 'fix pull request updated');
   return { state: 'updated', ...found, pushedHead: sha };
@@ -185,10 +185,11 @@ async function leftoverHead(
   input: PublishFixRequest,
   deps: PublishFixDeps,
   branch: string,
+  base: string,
 ): Promise<string | null> {
   const head = await deps.platform.branchHead(deps.repo, branch);
   if (head === null || input.ownHeads?.includes(head)) return head;
-  const ahead = await deps.platform.compare(deps.repo, input.environment.branch, head, 2);
+  const ahead = await deps.platform.compare(deps.repo, base, head, 2);
   const own =
     ahead.totalCommits === 1 &&
     ahead.commits[0]?.title === fixCommitTitle(input.proposal, deps.mask);
@@ -197,6 +198,18 @@ async function leftoverHead(
     `branch ${branch} of ${deps.repo.fullName} exists without an open pull request and has commits DAG did not push; delete it to let DAG open fix pull requests for ${input.environment.name} again`,
     { status: 409 },
   );
+}
+
+/**
+ * DAG's branch and the branch it merges into: in the app repository, the environment's branch;
+ * in the IAC repository, the environment's IAC branch (a branch of its own, `dag/fix-iac/…`).
+ */
+function branches(input: PublishFixRequest): { branch: string; base: string } {
+  const { app, environment, verified } = input;
+  if (verified.where === 'iac-repo' && verified.iac) {
+    return { branch: fixBranch(app.name, environment.name, 'iac'), base: verified.iac.branch };
+  }
+  return { branch: fixBranch(app.name, environment.name), base: environment.branch };
 }
 
 function writes(input: PublishFixRequest): Record<string, FileWrite> {
@@ -217,6 +230,7 @@ function body(
   deps: PublishFixDeps,
   metadata: FixMetadata,
   branch: string,
+  base: string,
 ): string {
   return deps.mask(
     renderFixBody(
@@ -225,7 +239,7 @@ function body(
         proposal: input.proposal,
         app: input.app.name,
         environment: input.environment.name,
-        where: { repo: deps.repo.fullName, head: branch, base: input.environment.branch },
+        where: { repo: deps.repo.fullName, head: branch, base },
         iacPath: input.environment.iacPath,
         tokenName: input.sender.tokenName,
         verified: input.verified,

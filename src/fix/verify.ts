@@ -16,7 +16,12 @@ import {
   type AllowedPaths,
   type PathRole,
 } from './paths.ts';
-import { PROPOSAL_LIMITS, type FieldError, type ProposalChange } from './proposal.ts';
+import {
+  changeRepository,
+  PROPOSAL_LIMITS,
+  type FieldError,
+  type ProposalChange,
+} from './proposal.ts';
 import type { App, Environment } from '../model.ts';
 
 /** What a path is in the repository, where the reader can tell (a tree entry's type). */
@@ -71,8 +76,13 @@ export type VerifyStatus = 400 | 404 | 409 | 413 | 422;
 
 export type Verified = {
   ok: true;
-  /** Where the change is written: the app repository, as DAG renders the environment from it. */
-  where: 'app-repo';
+  /**
+   * Where the change is written: the app repository, as DAG renders the environment from it, or
+   * the environment's IAC repository, outside every folder DAG renders.
+   */
+  where: 'app-repo' | 'iac-repo';
+  /** For an IAC-repository change: that repository, its branch and the tip verified against. */
+  iac?: { repo: string; branch: string; sha: string };
   /** Changed paths (repository-relative), sorted. */
   changedFiles: Record<string, FileChange>;
   /** The change as a unified diff against the tip (credentials masked). */
@@ -112,6 +122,23 @@ const refuse = (status: VerifyStatus, field: string, message: string) =>
 
 type Changed = FileChange & { field: string; role: PathRole };
 
+/** Which paths a change may write, and what each is: the app repository's or the IAC's rules. */
+type PathRules = {
+  /** Throws the refusal for a path the change may not write. */
+  check(path: string, field: string): void;
+  role(path: string): PathRole;
+  /** The app's values files, for a values patch (app repository only). */
+  values?: AllowedPaths;
+};
+
+function appRules(allowed: AllowedPaths): PathRules {
+  return {
+    check: (path, field) => checkPath(path, field, allowed),
+    role: (path) => pathRole(path, allowed),
+    values: allowed,
+  };
+}
+
 /**
  * Verifies a fix proposal for a DAG-managed environment before anything is written: the paths it
  * changes, that it applies to the tip, that every changed file reads as YAML, that the
@@ -133,7 +160,7 @@ export async function verifyProposal(input: VerifyInput, deps: VerifyDeps): Prom
 /**
  * The checks of a proposal that need no repository, run before anything is read or recorded:
  * the paths a `files` change or a diff names (safe, inside what the environment renders from,
- * in scope), and the YAML of every file whose whole new content is known without the tip (a
+ * in scope; for the IAC repository, safe only), and the YAML of every file whose whole new content is known without the tip (a
  * `files` change's, a file a diff creates). What only the tip can tell is left to
  * verifyProposal. Answers as verifyProposal does, or undefined when it finds nothing.
  */
@@ -145,13 +172,16 @@ export function precheckProposal(
   if (change.kind === 'values-patch') return undefined;
   try {
     const allowed = allowedPaths(app, environment);
+    // Which IAC folders DAG renders needs the configuration: verifyIacProposal checks that.
+    const iac = changeRepository(change) === 'iac';
+    const rules = iac ? iacRules([]) : appRules(allowed);
     const changed = new Map<string, Changed>();
     const add = (path: string, field: string, after: string) =>
-      changed.set(path, { before: null, after, field, role: pathRole(path, allowed) });
+      changed.set(path, { before: null, after, field, role: rules.role(path) });
     if (change.kind === 'files') {
       for (const [index, file] of change.files.entries()) {
         const field = `change.files[${index}].path`;
-        checkPath(file.path, field, allowed);
+        rules.check(file.path, field);
         add(file.path, field, file.content);
       }
     } else {
@@ -165,15 +195,15 @@ export function precheckProposal(
         const oldName = fileName(patch.oldFileName, 'a/');
         const newName = fileName(patch.newFileName, 'b/');
         for (const name of [oldName, newName]) {
-          if (name !== undefined) checkPath(name, 'change.diff', allowed);
+          if (name !== undefined) rules.check(name, 'change.diff');
         }
         const created = oldName === undefined ? applyPatch('', patch) : false;
         if (newName !== undefined && created !== false) add(newName, 'change.diff', created);
       }
     }
     if (changed.size > 0) {
-      checkScope(changed, allowed, change.base === true);
-      checkYaml(changed, allowed, mask);
+      if (!iac) checkScope(changed, allowed, change.base === true);
+      checkYaml(changed, iac ? null : allowed.chartFolder, mask);
     }
     return undefined;
   } catch (error) {
@@ -193,11 +223,11 @@ async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
   const base = change.base === true;
   const checks: string[] = [];
 
-  const changed = await resolveChange(change, reader, allowed, mask);
+  const changed = await resolveChange(change, reader, appRules(allowed), mask);
   checkScope(changed, allowed, base);
   await checkEntries(changed, reader, checks);
   checkSizes(changed);
-  checkYaml(changed, allowed, mask);
+  checkYaml(changed, allowed.chartFolder, mask);
   checks.push(
     `paths: ${[...changed.keys()].join(', ')} (inside ${describeAllowed(allowed)}); every changed YAML file parses`,
   );
@@ -280,6 +310,22 @@ async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
     checks.push('dry run: not run (no cluster given)');
   }
 
+  return {
+    ok: true,
+    where: 'app-repo',
+    ...sourceChange(changed),
+    bundles,
+    unchangedEnvironments,
+    checks,
+    ...(live ? { live } : {}),
+  };
+}
+
+/** The changed files, sorted, and the change as one unified diff against the tip (masked). */
+function sourceChange(changed: Map<string, Changed>): {
+  changedFiles: Record<string, FileChange>;
+  sourceDiff: string;
+} {
   const changedFiles: Record<string, FileChange> = {};
   const diffs: string[] = [];
   for (const path of [...changed.keys()].sort()) {
@@ -293,31 +339,77 @@ async function verify(input: VerifyInput, deps: VerifyDeps): Promise<Verified> {
       }).text,
     );
   }
-  return {
-    ok: true,
-    where: 'app-repo',
-    changedFiles,
-    sourceDiff: maskDiffText(diffs.join('')),
-    bundles,
-    unchangedEnvironments,
-    checks,
-    ...(live ? { live } : {}),
-  };
+  return { changedFiles, sourceDiff: maskDiffText(diffs.join('')) };
+}
+
+export type VerifyIacInput = {
+  environment: Environment;
+  change: ProposalChange;
+  /** The IAC repository (its name), and the tip of the environment's IAC branch. */
+  repo: string;
+  tip: VerifyInput['tip'];
+  /** Every folder DAG renders into this repository (any app's environments). */
+  rendered: readonly RenderedFolder[];
+};
+
+/**
+ * Verifies a fix proposal for the IAC repository of the target environment (`repository:
+ * 'iac'`): its paths are safe and outside every folder DAG renders into that repository (DAG's
+ * deploys would overwrite them), it applies to the IAC branch's tip, and every changed YAML file
+ * parses. Nothing is rendered or dry-run: DAG does not know which reconciler applies these files.
+ * Answers as verifyProposal does.
+ */
+export async function verifyIacProposal(
+  input: VerifyIacInput,
+  deps: { reader: VerifyReader; mask?: (text: string) => string },
+): Promise<VerifyResult> {
+  const mask = deps.mask ?? maskText;
+  const { environment: env, tip, repo } = input;
+  try {
+    const checks: string[] = [];
+    const reader = cachedReader(deps.reader);
+    const changed = await resolveChange(input.change, reader, iacRules(input.rendered), mask);
+    await checkEntries(changed, reader, checks);
+    checkSizes(changed);
+    checkYaml(changed, null, mask);
+    const folders = [...new Set(input.rendered.map((r) => `${r.folder}/`))].sort();
+    checks.unshift(
+      `paths: ${[...changed.keys()].join(', ')} (in ${repo} on ${tip.branch}, outside every folder DAG renders there: ${folders.join(', ') || 'none'}); every changed YAML file parses`,
+    );
+    checks.push(
+      `scope: ${env.name}'s IAC repository ${repo} only; DAG renders nothing from these files`,
+      'dry run: not run (DAG does not know which reconciler applies these files)',
+    );
+    return {
+      ok: true,
+      where: 'iac-repo',
+      iac: { repo, branch: tip.branch, sha: tip.sha },
+      ...sourceChange(changed),
+      bundles: {},
+      unchangedEnvironments: [],
+      checks,
+    };
+  } catch (error) {
+    if (error instanceof Refusal) return { ok: false, status: error.status, errors: error.errors };
+    throw error;
+  }
 }
 
 /** The files the change writes, with their content at the tip and after the change. */
 async function resolveChange(
   change: ProposalChange,
   reader: SourceReader,
-  allowed: AllowedPaths,
+  rules: PathRules,
   mask: (text: string) => string,
 ): Promise<Map<string, Changed>> {
   const out = new Map<string, Changed>();
   const add = (path: string, field: string, before: string | undefined, after: string | null) => {
-    out.set(path, { before: before ?? null, after, field, role: pathRole(path, allowed) });
+    out.set(path, { before: before ?? null, after, field, role: rules.role(path) });
   };
   switch (change.kind) {
     case 'values-patch': {
+      const allowed = rules.values;
+      if (!allowed) throw refuse(422, 'change.kind', 'a values patch changes the app repository');
       const path = change.base === true ? allowed.baseValues : allowed.environmentValues;
       const before = await reader.readFile(path);
       let text: string;
@@ -332,7 +424,7 @@ async function resolveChange(
     case 'files': {
       for (const [index, file] of change.files.entries()) {
         const field = `change.files[${index}].path`;
-        checkPath(file.path, field, allowed);
+        rules.check(file.path, field);
         add(file.path, field, await reader.readFile(file.path), file.content);
       }
       return out;
@@ -354,7 +446,7 @@ async function resolveChange(
         );
       }
       for (const patch of patches) {
-        const { path, before, after } = await applyOne(patch, reader, allowed);
+        const { path, before, after } = await applyOne(patch, reader, rules);
         if (out.has(path)) throw refuse(400, 'change.diff', `${path}: changed twice in the diff`);
         add(path, 'change.diff', before, after);
       }
@@ -366,7 +458,7 @@ async function resolveChange(
 async function applyOne(
   patch: StructuredPatch,
   reader: SourceReader,
-  allowed: AllowedPaths,
+  rules: PathRules,
 ): Promise<{ path: string; before: string | undefined; after: string | null }> {
   const field = 'change.diff';
   const oldName = fileName(patch.oldFileName, 'a/');
@@ -374,7 +466,7 @@ async function applyOne(
   const path = newName ?? oldName;
   if (path === undefined) throw refuse(400, field, 'a file in the diff has no name');
   const named = (message: string) => `${JSON.stringify(path)} ${message}`;
-  for (const name of [oldName, newName]) if (name !== undefined) checkPath(name, field, allowed);
+  for (const name of [oldName, newName]) if (name !== undefined) rules.check(name, field);
   if (patch.isRename || patch.isCopy || (oldName && newName && oldName !== newName)) {
     throw refuse(422, field, named('is renamed or copied; only edits in place are accepted'));
   }
@@ -434,6 +526,30 @@ function failingHunk(text: string, patch: StructuredPatch): string {
     hunk.lines.length > lines.length ? `\n… ${hunk.lines.length - lines.length} more lines` : '';
   const header = `@@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`;
   return `hunk ${header} does not match:\n${maskDiffText(lines.join('\n'))}${more}`;
+}
+
+/** A folder DAG renders into an IAC repository, and whose it is. */
+export type RenderedFolder = { app: string; environment: string; folder: string };
+
+/** IAC-repository paths: safe, and outside every folder DAG renders (its deploys replace them). */
+function iacRules(rendered: readonly RenderedFolder[]): PathRules {
+  return {
+    check(path, field) {
+      const problem = unsafePath(path);
+      if (problem)
+        throw refuse(problem.status, field, `${JSON.stringify(path)} ${problem.message}`);
+      for (const { app, environment, folder } of rendered) {
+        const inside = folder === '' || path === folder || path.startsWith(`${folder}/`);
+        if (!inside) continue;
+        throw refuse(
+          422,
+          field,
+          `${JSON.stringify(path)} is inside ${folder || 'the repository root'}, the folder DAG renders for ${app} ${environment}: its next deploy would overwrite the change; change the app repository instead`,
+        );
+      }
+    },
+    role: () => 'outside',
+  };
 }
 
 function checkPath(path: string, field: string, allowed: AllowedPaths): void {
@@ -528,7 +644,7 @@ function checkSizes(changed: Map<string, Changed>): void {
  */
 function checkYaml(
   changed: Map<string, Changed>,
-  allowed: AllowedPaths,
+  chartFolder: string | null,
   mask: (text: string) => string,
 ): void {
   for (const [path, file] of changed) {
@@ -538,7 +654,7 @@ function checkYaml(
         parseValuesFile(file.after, path);
       } else if (
         /\.ya?ml$/.test(path) &&
-        !path.startsWith(`${allowed.chartFolder ?? ''}/templates/`)
+        !(chartFolder !== null && path.startsWith(`${chartFolder}/templates/`))
       ) {
         parseYamlDocuments(file.after, path);
       }

@@ -7,10 +7,10 @@ import { observedOctokit } from './github/observed-octokit.ts';
 import { GitLabPlatform } from './gitlab/gitlab-platform.ts';
 import { httpStatus, providerError } from './http-errors.ts';
 import type { ProviderRequestObserver } from './request-metrics.ts';
-import type { ChangeRequests } from './types.ts';
+import type { ForgePlatform } from './types.ts';
 
 /** Pull requests in an IAC repository, and who opens them: the GitHub App or the IAC's token. */
-export type IacPlatform = { platform: ChangeRequests; repo: RepoRef; via: 'app' | 'token' };
+export type IacPlatform = { platform: ForgePlatform; repo: RepoRef; via: 'app' | 'token' };
 
 export type IacPlatformFor = (
   iac: { name: string; repoUrl: string; gitProvider: 'github' | 'gitlab' | null },

@@ -92,8 +92,8 @@ export interface FixProposalStore {
   findOpenByFingerprint(fingerprint: string): Promise<FixProposalRecord | undefined>;
   update(id: number, changes: FixProposalUpdate): Promise<FixProposalRecord>;
   /**
-   * Marks the other open proposals for the same app and environment superseded by `id`; the
-   * ids marked.
+   * Marks the other open proposals for the same app and environment, on the same pull-request
+   * branch (the app repository's or the IAC repository's), superseded by `id`; the ids marked.
    */
   supersedeOthers(id: number): Promise<number[]>;
   list(filter?: FixProposalFilter): Promise<FixProposalRecord[]>;
@@ -258,6 +258,7 @@ export class SqlFixProposalStore implements FixProposalStore, FixProposalPullReq
          FROM fix_proposals p
         WHERE p.id = $1 AND o.id <> p.id AND o.app_id = p.app_id
           AND o.environment_id = p.environment_id AND o.fingerprint <> p.fingerprint
+          AND o.branch IS NOT DISTINCT FROM p.branch
           AND o.state = ANY($2::text[])
        RETURNING o.id`,
       [id, ['open', 'updated']],

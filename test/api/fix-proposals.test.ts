@@ -6,6 +6,7 @@ import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sharedTokenRateLimit } from '../../src/api/auth.ts';
+import { iacRepoAccess } from '../../src/api/iac-repo-source.ts';
 import {
   fixProposalsHandler,
   MAX_PROPOSAL_BODY_BYTES,
@@ -637,6 +638,89 @@ describe('fix proposal API', () => {
     });
     expect(record).toMatchObject({ id: 2, state: 'updated', prNumber: 7 });
     expect(await proposals.get(1)).toMatchObject({ state: 'superseded', supersededBy: 2 });
+  });
+
+  it('takes a change to IAC files DAG does not render, and the job publishes it on the IAC repository', async () => {
+    // The IAC repository (org/iac-repo on GitLab, its default branch main) in memory, reached
+    // through iacRepoAccess over the real configuration: the folders DAG renders come from it.
+    const iacFiles: Record<string, string> = {
+      'clusters/staging/kustomization.yaml': 'resources:\n  - my-app\n',
+      'clusters/staging/my-app/release.yaml': 'kind: HelmRelease\n',
+    };
+    const iacPlatform = {
+      provider: 'gitlab',
+      branchHead: async (_repo: unknown, branch: string) => (branch === 'main' ? SHA : null),
+      readFile: async (_repo: unknown, _ref: string, path: string) => iacFiles[path],
+      readFolder: async () => undefined,
+      commitFiles: async () => ({ sha: SHA }),
+    };
+    const iacRepo = {
+      provider: 'gitlab' as const,
+      fullName: 'org/iac-repo',
+      urls: ['https://gitlab.com/org/iac-repo.git'],
+      webUrl: 'https://gitlab.com/org/iac-repo',
+    };
+    const access = iacRepoAccess(
+      async (iac, token) => {
+        expect({ repoUrl: iac.repoUrl, token }).toEqual({
+          repoUrl: 'https://gitlab.com/org/iac-repo.git',
+          token: 'your-access-token',
+        });
+        return { platform: iacPlatform as never, repo: iacRepo, via: 'token' };
+      },
+      config,
+      async () => 'main',
+    );
+    deps.iacSource = access.source;
+    const secret = await token();
+    const iacChange = (path: string) => ({
+      change: {
+        kind: 'files',
+        repository: 'iac',
+        files: [{ path, content: 'kind: NetworkPolicy\nmetadata:\n  name: allow-db\n' }],
+      },
+    });
+
+    const inside = await post(secret, proposal(iacChange('clusters/production/my-app/np.yaml')));
+    expect(inside.status).toBe(422);
+    expect(JSON.stringify(inside.body)).toContain(
+      'is inside clusters/production/my-app, the folder DAG renders for my-app production',
+    );
+
+    const accepted = await post(secret, proposal(iacChange('clusters/staging/policies/np.yaml')));
+    expect(accepted).toMatchObject({ status: 202, body: { id: 2, state: 'validating' } });
+    const published: { repo: string; where: string; branch?: string }[] = [];
+    const record = await runFixProposalJob(jobs[0]!, {
+      proposals,
+      config,
+      source: deps.source,
+      iacSource: access.source,
+      tools: deps.tools,
+      appPlatform: async () => {
+        throw new Error('an IAC-repository fix does not go to the app repository');
+      },
+      iacPlatform: async (environment) => access.writable(environment),
+      publish: async (input, target) => {
+        published.push({
+          repo: target.repo.fullName,
+          where: input.verified.where,
+          branch: input.verified.iac?.branch,
+        });
+        return {
+          state: 'open',
+          number: 4,
+          url: 'https://gitlab.com/org/iac-repo/-/merge_requests/4',
+          branch: 'dag/fix-iac/my-app/staging',
+          pushedHead: SHA,
+        };
+      },
+      log: quiet,
+    });
+    expect(published).toEqual([{ repo: 'org/iac-repo', where: 'iac-repo', branch: 'main' }]);
+    expect(record).toMatchObject({
+      state: 'open',
+      prUrl: 'https://gitlab.com/org/iac-repo/-/merge_requests/4',
+    });
   });
 
   it('shows a proposal only to tokens that reach it', async () => {

@@ -63,6 +63,21 @@ describe('OpenAPI document', () => {
       true,
     ],
     ['a diff', { ...valid, change: { kind: 'diff', diff: '--- a\n+++ b\n' } }, true],
+    [
+      'a diff for the IAC repository',
+      { ...valid, change: { kind: 'diff', diff: '--- a\n+++ b\n', repository: 'iac' } },
+      true,
+    ],
+    [
+      'a values patch for the IAC repository',
+      { ...valid, change: { kind: 'values-patch', patch: {}, repository: 'iac' } },
+      false,
+    ],
+    [
+      'an unknown repository',
+      { ...valid, change: { kind: 'diff', diff: '--- a\n+++ b\n', repository: 'cluster' } },
+      false,
+    ],
     ['an unknown field', { ...valid, extra: 1 }, false],
     ['an unknown field in the target', { ...valid, target: { ...valid.target, x: 1 } }, false],
     ['no agent', { ...valid, agent: undefined }, false],

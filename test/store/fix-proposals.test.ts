@@ -84,7 +84,7 @@ describe.each(LANES)('fix proposal store (%s)', (laneName) => {
     expect(await store.findOpenByFingerprint(base.fingerprint)).toBeUndefined();
   });
 
-  it('supersedes the open proposals of the same environment with another fingerprint only', async () => {
+  it('supersedes the open proposals of the same environment and branch with another fingerprint only', async () => {
     const first = await store.create({ ...base, state: 'open' });
     const rejected = await store.create({
       ...base,
@@ -97,9 +97,13 @@ describe.each(LANES)('fix proposal store (%s)', (laneName) => {
       fingerprint: 'd'.repeat(64),
       state: 'open',
     });
+    // The same environment's fix in its IAC repository: another pull request, left open.
+    const iac = await store.create({ ...base, fingerprint: 'f'.repeat(64), state: 'open' });
+    await store.update(iac.id, { branch: 'dag/fix-iac/my-app/staging' });
     const revision = await store.create({ ...base, fingerprint: 'b'.repeat(64) });
     await store.update(revision.id, { state: 'updated', prNumber: 7, pushedHead: 'e'.repeat(40) });
     expect(await store.supersedeOthers(revision.id)).toEqual([first.id]);
+    expect((await store.get(iac.id))?.state).toBe('open');
     expect(await store.get(first.id)).toMatchObject({
       state: 'superseded',
       supersededBy: revision.id,

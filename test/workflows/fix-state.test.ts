@@ -67,7 +67,12 @@ describe.each(LANES)('fix proposals follow their pull request (%s)', (laneName) 
   let deps: WorkflowDeps;
 
   /** A proposal of app `appId` in `state`, on pull request `pr` (none: not published). */
-  async function proposal(appId: number, state: FixProposalState, pr: number | null) {
+  async function proposal(
+    appId: number,
+    state: FixProposalState,
+    pr: number | null,
+    branch?: string,
+  ) {
     const created = await proposals.create({
       tokenId: null,
       tokenName: 'fixer',
@@ -82,7 +87,11 @@ describe.each(LANES)('fix proposals follow their pull request (%s)', (laneName) 
       changeKind: 'values-patch',
       state: 'validating',
     });
-    await proposals.update(created.id, { state, ...(pr === null ? {} : { prNumber: pr }) });
+    await proposals.update(created.id, {
+      state,
+      ...(pr === null ? {} : { prNumber: pr }),
+      ...(branch ? { branch } : {}),
+    });
     return created.id;
   }
 
@@ -97,12 +106,14 @@ describe.each(LANES)('fix proposals follow their pull request (%s)', (laneName) 
         ('github', 'https://github.com/Codertocat/Hello-World'),
         ('gitlab', 'http://example.com/gitlabhq/gitlab-test'),
         ('github', 'https://github.com/someone/else');
-      INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac.git');
+      INSERT INTO iacs (name, repo_url) VALUES
+        ('iac', 'https://github.com/org/iac.git'),
+        ('hello-iac', 'https://github.com/Codertocat/Hello-World.git');
       INSERT INTO clusters (name, api_url) VALUES ('c1', 'https://k8s.example.com');
       INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type) VALUES
         (1, 'master', 1, 'clusters/production/hello', 1, 'flux'),
         (2, 'master', 1, 'clusters/production/gitlab-test', 1, 'flux'),
-        (3, 'master', 1, 'clusters/production/else', 1, 'flux');
+        (3, 'master', 2, 'clusters/production/else', 1, 'flux');
     `);
     await store.normalize();
     proposals = new SqlFixProposalStore(lane.db);
@@ -165,6 +176,19 @@ describe.each(LANES)('fix proposals follow their pull request (%s)', (laneName) 
     await handleDelivery(github('closed', 999, true), deps);
     expect(await states()).toEqual({ [elsewhere]: 'open', [otherRepo]: 'open', [here]: 'open' });
     expect(outcomes).toEqual([]);
+  });
+
+  it("follows a fix pull request on an environment's IAC repository", async () => {
+    // App 3's environment writes Hello-World as its IAC repository; app 1's app repository is it.
+    const iacFix = await proposal(3, 'open', GITHUB_PR, 'dag/fix-iac/else/production');
+    const appFixElsewhere = await proposal(3, 'open', GITHUB_PR, 'dag/fix/else/production');
+    const iacFixOfApp1 = await proposal(1, 'open', GITHUB_PR, 'dag/fix-iac/hello/production');
+    await handleDelivery(github('closed', iacFix, true), deps);
+    expect(await states()).toEqual({
+      [iacFix]: 'merged',
+      [appFixElsewhere]: 'open',
+      [iacFixOfApp1]: 'open',
+    });
   });
 
   it('follows a GitLab merge request: closed, reopened, merged', async () => {

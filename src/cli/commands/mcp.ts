@@ -2,6 +2,8 @@ import { Writable, type Readable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { Command } from 'commander';
 import { appRepoAccess } from '../../api/app-repo-source.ts';
+import { iacRepoAccess } from '../../api/iac-repo-source.ts';
+import { iacPlatformFactory } from '../../platform/iac-platform.ts';
 import { proposalChecks } from '../../fix/live-check.ts';
 import { runGit } from '../../iac/git.ts';
 import { IacWorkspace } from '../../iac/workspace.ts';
@@ -74,6 +76,16 @@ export function registerMcpCommand(program: Command, cli: Cli): void {
           log,
           git: trustGitlab(settings.gitlab, runGit).runner,
         });
+        // A fix to IAC files DAG does not render is verified against the IAC repository.
+        const { source: iacSource } = iacRepoAccess(
+          iacPlatformFactory({
+            probot,
+            githubApiUrl: settings.github?.baseUrl,
+            gitlab: settings.gitlab,
+          }),
+          store,
+          async (target) => (await iac.readFolders({ ...target, branch: null }, [])).branch,
+        );
         const verifyExtras = proposalChecks({
           store,
           iac,
@@ -91,6 +103,7 @@ export function registerMcpCommand(program: Command, cli: Cli): void {
             proposals: new SqlFixProposalStore(db),
             clusters,
             source,
+            iacSource,
             tools,
             verifyExtras,
             mask,
