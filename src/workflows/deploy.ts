@@ -181,15 +181,14 @@ export async function buildBundle(
  * names the change request as the provider does.
  */
 async function reportOnPullRequest(
-  platform: Platform,
+  platform: PullRequests,
   request: DeployRequest,
   env: Environment,
   text: (names: ChangeRequestNames) => string,
 ): Promise<void> {
-  if (request.pullRequest === undefined || !('upsertComments' in platform)) return;
-  const reviews = platform as Platform & PullRequests;
-  await reviews.upsertComments(request.repo, request.pullRequest, `deploy-${env.name}`, [
-    fitComment(text(reviews), request.repo.provider),
+  if (request.pullRequest === undefined) return;
+  await platform.upsertComments(request.repo, request.pullRequest, `deploy-${env.name}`, [
+    fitComment(text(platform), request.repo.provider),
   ]);
 }
 
@@ -442,7 +441,8 @@ const REPORT_RANK: Record<DeployState, number> = {
 
 export type ReportDeps = {
   store: ConfigStore & DeployStore;
-  platform: Platform;
+  /** The app repository's provider: deployments, and the pull request a /deploy came from. */
+  platform: Platform & PullRequests;
   log: Logger;
   /** The report job's id: a rerun of it takes over the deployment claim it made. */
   jobId?: string | undefined;

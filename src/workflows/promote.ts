@@ -135,11 +135,16 @@ export function promotionJobKey(request: PromotionRequest): string {
   return `route-${request.routeId}:${why}`;
 }
 
-/** The promotions a successful deploy starts: one per automatic route leaving its environment. */
+/**
+ * The promotions a successful deploy starts: one per automatic route leaving its environment.
+ * A /deploy of a pull request starts none: its commit is not merged, and what an automatic
+ * route carries on is what the environment's branch delivers.
+ */
 export async function automaticPromotions(
   store: PromotionStore,
-  deployed: { environmentId: number; sha: string; repo: RepoRef },
+  deployed: { environmentId: number; sha: string; repo: RepoRef; pullRequest?: number | undefined },
 ): Promise<PromotionRequest[]> {
+  if (deployed.pullRequest !== undefined) return [];
   const routes = await store.listRoutes();
   return routes
     .filter((route) => route.automatic && route.fromEnvironmentId === deployed.environmentId)

@@ -16,13 +16,13 @@ import {
 } from '../../src/workflows/deploy.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
-import { APP_REPO, FakeIac, FakePlatform, watchClaims, seedOneEnvironment } from './fakes.ts';
+import { APP_REPO, FakeIac, FakeReviewPlatform, watchClaims, seedOneEnvironment } from './fakes.ts';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 
-/** A FakePlatform whose deployments take a while to create, and that counts the creations. */
-class SlowPlatform extends FakePlatform {
+/** A FakeReviewPlatform whose deployments take a while to create, and that counts the creations. */
+class SlowPlatform extends FakeReviewPlatform {
   creations = 0;
   #release: (() => void) | undefined;
   readonly #gate: Promise<void> | undefined;
@@ -83,9 +83,9 @@ describe.each(LANES)('one provider deployment per deploy attempt (%s)', (laneNam
   let iac: FakeIac;
 
   /** The report job, as the queue runs it (here: at once, in the deploy's run). */
-  const reporter = (platform: FakePlatform, jobId?: string) => (report: DeployReport) =>
+  const reporter = (platform: FakeReviewPlatform, jobId?: string) => (report: DeployReport) =>
     reportDeploy(report, { store, platform, log: quiet, jobId });
-  const deps = (platform: FakePlatform): DeployDeps => ({
+  const deps = (platform: FakeReviewPlatform): DeployDeps => ({
     store,
     platform,
     iac,

@@ -46,6 +46,18 @@ describe('automatic promotions', () => {
     expect(await deployed(2)).toEqual([]);
     expect(await deployed(3)).toEqual([]);
   });
+
+  it("starts none after a /deploy of a pull request: its commit is not the branch's", async () => {
+    await store.addRoute({ app: 'my-app', from: 'dev', to: 'staging', automatic: true });
+    expect(
+      await automaticPromotions(store, {
+        environmentId: 1,
+        sha: 'a'.repeat(40),
+        repo,
+        pullRequest: 7,
+      }),
+    ).toEqual([]);
+  });
 });
 
 describe('promotion names', () => {
