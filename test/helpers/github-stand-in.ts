@@ -164,6 +164,17 @@ export type GitHubStandIn = {
   addToken(token: string, options: { login: string; repositories?: string[] | 'all' }): void;
   setPermission(fullName: string, login: string, role: Role): void;
   openIssue(fullName: string, input: { title: string; body?: string; user?: string }): number;
+  /** A person opens a pull request from `head` into `base` of the same repository; its number. */
+  openPull(
+    fullName: string,
+    input: { head: string; base: string; title: string; user?: string },
+  ): Promise<number>;
+  /**
+   * The issue_comment (created) payload this host sends for comment `commentId`: the example of
+   * @octokit/webhooks-examples with the comment, its issue or pull request, the repository, the
+   * sender and the installation as they are now.
+   */
+  commentPayload(fullName: string, commentId: number): Promise<Record<string, unknown>>;
   /** A person's comment on an issue or pull request (what a webhook would then announce). */
   addComment(fullName: string, number: number, body: string, user?: string): CommentRecord;
   addReview(
@@ -737,6 +748,85 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
         closedAt: null,
       });
       return number;
+    },
+
+    async openPull(fullName, { head, base, title, user = 'a-human' }) {
+      const repo = findRepo(fullName);
+      const headSha = await repo.git.resolveCommit(`refs/heads/${head}`);
+      if (!headSha) throw new Error(`no branch ${head} in ${fullName}`);
+      const at = new Date().toISOString();
+      const number = state.nextNumber(repo);
+      state.addIssue({
+        number,
+        repo: repo.fullName,
+        title,
+        body: null,
+        state: 'open',
+        user: person(user),
+        labels: [],
+        createdAt: at,
+        updatedAt: at,
+        closedAt: null,
+        pull: {
+          head,
+          headRepo: repo.fullName,
+          headSha,
+          base,
+          merged: false,
+          mergedAt: null,
+          mergeCommitSha: null,
+          maintainerCanModify: true,
+          draft: false,
+        },
+      });
+      return number;
+    },
+
+    async commentPayload(fullName, commentId) {
+      const repo = findRepo(fullName);
+      const comment = state.comments.get(commentId);
+      const issue = comment && state.issue(repo, comment.issueNumber);
+      if (!comment || !issue) throw new Error(`no comment ${commentId} in ${fullName}`);
+      const example = githubExample('issue_comment', (p) => p.action === 'created');
+      const defaultBranch = await repo.git.defaultBranch();
+      const web = `${url}/${repo.fullName}`;
+      const installation = [...state.installations.values()].find((i) => covers(i, repo))?.id;
+      // The example's issue is a pull request's; an issue's payload has no pull_request.
+      const { pull_request: _pull, ...exampleIssue } = example.issue as Record<string, unknown>;
+      return {
+        ...example,
+        action: 'created',
+        issue: {
+          ...exampleIssue,
+          number: issue.number,
+          title: issue.title,
+          state: issue.state,
+          user: state.userJson(issue.user),
+          html_url: `${web}/${issue.pull ? 'pull' : 'issues'}/${issue.number}`,
+          ...(issue.pull
+            ? { pull_request: { url: `${state.apiUrl}/repos/${repo.fullName}/pulls/${issue.number}` } }
+            : {}),
+        },
+        comment: {
+          ...(example.comment as object),
+          id: comment.id,
+          body: comment.body,
+          user: state.userJson(comment.user),
+          html_url: `${web}/issues/${issue.number}#issuecomment-${comment.id}`,
+          created_at: comment.createdAt,
+          updated_at: comment.updatedAt,
+        },
+        repository: state.repoJson(repo, defaultBranch),
+        sender: state.userJson(comment.user),
+        ...(installation !== undefined
+          ? {
+              installation: {
+                id: installation,
+                node_id: Buffer.from(`0:Installation${installation}`).toString('base64'),
+              },
+            }
+          : {}),
+      };
     },
 
     addComment(fullName, number, body, user = 'a-human') {
