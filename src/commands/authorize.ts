@@ -4,6 +4,8 @@ import { PERMISSIONS, type DeployRules, type Permission } from '../model.ts';
 /** What is known about the commenter and the pull request when a command is checked. */
 export type CommandFacts = {
   permission: Permission;
+  /** What the provider calls the request, for the reasons DAG gives (GitLab: merge request). */
+  noun: 'pull request' | 'merge request';
   /** The pull request comes from a fork. */
   fork: boolean;
   /** The branch the pull request goes into. */
@@ -60,20 +62,20 @@ export function authorize(
     failures.push({
       rule: 'no-forks',
       reason:
-        'pull requests from forks cannot be deployed: their code has not been reviewed into this repository',
+        `${facts.noun}s from forks cannot be deployed: their code has not been reviewed into this repository`,
     });
   }
   const { rules, environment, branch } = target;
   if (rules.onlyFromOwnBranch && facts.baseBranch !== branch) {
     failures.push({
       rule: 'own-branch',
-      reason: `${environment} only takes pull requests into ${branch} (this one goes into ${facts.baseBranch})`,
+      reason: `${environment} only takes ${facts.noun}s into ${branch} (this one goes into ${facts.baseBranch})`,
     });
   }
   if (rules.requiresApproval && facts.approved !== true) {
     failures.push({
       rule: 'approval',
-      reason: `${environment} needs an approved pull request with no changes requested`,
+      reason: `${environment} needs an approved ${facts.noun} with no changes requested`,
     });
   }
   if (rules.requiresGreenChecks && facts.checksGreen !== true) {

@@ -139,6 +139,7 @@ async function facts(
 ): Promise<CommandFacts> {
   return {
     permission: await deps.platform.permissionOf(event.repo, event.author, event.authorId),
+    noun: deps.platform.changeRequestNoun,
     fork: pr.fork,
     baseBranch: pr.baseRef,
     approved: needs.approval ? await deps.platform.isApproved(event.repo, pr.number) : undefined,

@@ -5,6 +5,7 @@ import type { Command } from '../../src/commands/parse.ts';
 const deploy: Command = { kind: 'deploy', environment: 'production' };
 const facts = (over: Partial<CommandFacts> = {}): CommandFacts => ({
   permission: 'write',
+  noun: 'pull request',
   fork: false,
   baseBranch: 'main',
   approved: true,
@@ -129,5 +130,21 @@ describe('authorize', () => {
       expect(decision.failures.map((x) => x.rule)).toEqual(rules);
       for (const { reason } of decision.failures) expect(reason.length).toBeGreaterThan(10);
     }
+  });
+
+  it('names the request as the provider does (GitLab: merge request)', () => {
+    const decision = authorize(
+      deploy,
+      facts({ noun: 'merge request', fork: true, baseBranch: 'develop', approved: false }),
+      production,
+    );
+    expect(decision.allowed).toBe(false);
+    const reasons = decision.allowed ? [] : decision.failures.map((f) => f.reason);
+    expect(reasons).toEqual([
+      'merge requests from forks cannot be deployed: their code has not been reviewed into this repository',
+      'production only takes merge requests into main (this one goes into develop)',
+      'production needs an approved merge request with no changes requested',
+    ]);
+    expect(reasons.join(' ')).not.toContain('pull request');
   });
 });

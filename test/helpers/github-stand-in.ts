@@ -131,7 +131,13 @@ export type GitHubStandIn = {
   cloneUrl(fullName: string): string;
   createRepo(
     fullName: string,
-    options?: { files?: Record<string, string>; defaultBranch?: string; private?: boolean },
+    options?: {
+      files?: Record<string, string>;
+      defaultBranch?: string;
+      private?: boolean;
+      /** Let DAG rewrite and delete its own `dag/` branches (an IAC repository's promotions). */
+      dagBranches?: boolean;
+    },
   ): Promise<RepoRecord>;
   /** A new branch at the tip of another (or at a commit). */
   createBranch(fullName: string, branch: string, from: string): Promise<string>;
@@ -610,11 +616,14 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
     repoUrl: (fullName) => `${url}/${fullName}`,
     cloneUrl: (fullName) => `${url}/${fullName}.git`,
 
-    async createRepo(fullName, { files, defaultBranch = 'main', private: isPrivate = true } = {}) {
+    async createRepo(
+      fullName,
+      { files, defaultBranch = 'main', private: isPrivate = true, dagBranches = false } = {},
+    ) {
       const [owner, name, extra] = fullName.split('/');
       if (!owner || !name || extra !== undefined) throw new Error(`not owner/repo: ${fullName}`);
       if (state.repo(fullName)) throw new Error(`${fullName} exists`);
-      await git.createRepo(fullName, { defaultBranch, ...(files ? { files } : {}) });
+      await git.createRepo(fullName, { defaultBranch, dagBranches, ...(files ? { files } : {}) });
       const dir = await git.git(fullName, ['rev-parse', '--absolute-git-dir']);
       const repo: RepoRecord = {
         id: state.nextId(),
