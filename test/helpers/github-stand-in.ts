@@ -801,7 +801,8 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
       const web = `${url}/${repo.fullName}`;
       const installation = [...state.installations.values()].find((i) => covers(i, repo))?.id;
       // The example's issue is a pull request's; an issue's payload has no pull_request.
-      const { pull_request: _pull, ...exampleIssue } = example.issue as Record<string, unknown>;
+      const exampleIssue = { ...(example.issue as Record<string, unknown>) };
+      delete exampleIssue.pull_request;
       return {
         ...example,
         action: 'created',
@@ -813,7 +814,11 @@ export async function startGitHubStandIn(options: StandInOptions): Promise<GitHu
           user: state.userJson(issue.user),
           html_url: `${web}/${issue.pull ? 'pull' : 'issues'}/${issue.number}`,
           ...(issue.pull
-            ? { pull_request: { url: `${state.apiUrl}/repos/${repo.fullName}/pulls/${issue.number}` } }
+            ? {
+                pull_request: {
+                  url: `${state.apiUrl}/repos/${repo.fullName}/pulls/${issue.number}`,
+                },
+              }
             : {}),
         },
         comment: {
