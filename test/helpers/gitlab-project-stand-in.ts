@@ -111,6 +111,8 @@ export type GitLabProjectStandIn = {
   }): Promise<number>;
   /** A person's note on merge request `iid`, and the Note Hook GitLab sends for it. */
   addNote(iid: number, body: string, userId: number): { id: number; hook: Record<string, unknown> };
+  /** The Note Hook GitLab sends for note `noteId` (DAG's too: GitLab sends one for every note). */
+  noteHook(iid: number, noteId: number, action?: string): Record<string, unknown>;
   /** The notes of merge request `iid`, oldest first. */
   notes(iid: number): NoteRecord[];
   /** The award emoji on note `noteId`, in the order given. */
@@ -645,6 +647,67 @@ export function gitlabProjectStandIn(options: {
     email: '[REDACTED]',
   });
 
+  /** The Note Hook GitLab sends for note `noteId` of merge request `iid` (`action`: create, update). */
+  function noteHook(iid: number, noteId: number, action = 'create'): Record<string, unknown> {
+    const mr = mergeRequestOf(iid);
+    const note = mr.notes.find((n) => n.id === noteId);
+    if (!note) throw new Error(`no note ${noteId} on !${iid}`);
+    const author = userOf(note.authorId);
+    const example = gitlabExample('note-hook-merge-request') as Record<string, unknown> & {
+      object_attributes: Record<string, unknown>;
+      merge_request: Record<string, unknown>;
+    };
+    return {
+      ...example,
+      object_kind: 'note',
+      event_type: 'note',
+      user: hookUser(author),
+      project_id: options.id,
+      project: project(),
+      repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
+      object_attributes: {
+        ...example.object_attributes,
+        id: note.id,
+        note: note.body,
+        noteable_type: 'MergeRequest',
+        author_id: author.id,
+        project_id: options.id,
+        noteable_id: 1000 + mr.iid,
+        created_at: note.createdAt,
+        updated_at: note.updatedAt,
+        system: false,
+        action,
+        url: `${mrUrl(mr.iid)}#note_${note.id}`,
+      },
+      merge_request: {
+        ...example.merge_request,
+        ...mergeRequestAttributes(mr),
+      },
+    };
+  }
+
+  /** A merge request as hooks show it (object_attributes of the Merge Request Hook). */
+  function mergeRequestAttributes(mr: MergeRequestRecord): Record<string, unknown> {
+    return {
+      id: 1000 + mr.iid,
+      iid: mr.iid,
+      title: mr.title,
+      description: mr.description,
+      source_branch: mr.sourceBranch,
+      target_branch: mr.targetBranch,
+      source_project_id: options.id,
+      target_project_id: options.id,
+      source: project(),
+      target: project(),
+      author_id: mr.author.id,
+      state: mr.state,
+      state_id: { opened: 1, closed: 2, merged: 3 }[mr.state],
+      merge_commit_sha: mr.mergeCommitSha,
+      last_commit: lastCommit(mr),
+      url: mrUrl(mr.iid),
+    };
+  }
+
   return {
     id: options.id,
     pathWithNamespace: options.pathWithNamespace,
@@ -693,22 +756,13 @@ export function gitlabProjectStandIn(options: {
         user: hookUser(actor),
         project: project(),
         repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
+        labels: mr.labels.map((title, index) => ({ id: index + 1, title })),
+        changes: {},
         object_attributes: {
           ...example.object_attributes,
-          id: 1000 + mr.iid,
-          iid: mr.iid,
-          author_id: mr.author.id,
-          target_project_id: options.id,
-          source_project_id: options.id,
-          title: mr.title,
-          description: mr.description,
-          state: mr.state,
+          ...mergeRequestAttributes(mr),
+          labels: mr.labels.map((title, index) => ({ id: index + 1, title })),
           action,
-          source_branch: mr.sourceBranch,
-          target_branch: mr.targetBranch,
-          merge_commit_sha: mr.mergeCommitSha,
-          last_commit: lastCommit(mr),
-          url: mrUrl(mr.iid),
           ...(extra.oldrev === undefined ? {} : { oldrev: extra.oldrev }),
           ...extra.attributes,
         },
@@ -784,54 +838,11 @@ export function gitlabProjectStandIn(options: {
     },
 
     addNote(iid, body, userId) {
-      const mr = mergeRequestOf(iid);
-      const author = userOf(userId);
-      const note = newNote(mr, body, author);
-      const example = gitlabExample('note-hook-merge-request') as Record<string, unknown> & {
-        object_attributes: Record<string, unknown>;
-        merge_request: Record<string, unknown>;
-      };
-      const hook = {
-        ...example,
-        object_kind: 'note',
-        event_type: 'note',
-        user: hookUser(author),
-        project_id: options.id,
-        project: project(),
-        repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
-        object_attributes: {
-          ...example.object_attributes,
-          id: note.id,
-          note: body,
-          noteable_type: 'MergeRequest',
-          author_id: author.id,
-          project_id: options.id,
-          noteable_id: 1000 + mr.iid,
-          created_at: note.createdAt,
-          updated_at: note.updatedAt,
-          system: false,
-          action: 'create',
-          url: `${mrUrl(mr.iid)}#note_${note.id}`,
-        },
-        merge_request: {
-          ...example.merge_request,
-          id: 1000 + mr.iid,
-          iid: mr.iid,
-          title: mr.title,
-          description: mr.description,
-          source_branch: mr.sourceBranch,
-          target_branch: mr.targetBranch,
-          source_project_id: options.id,
-          target_project_id: options.id,
-          author_id: mr.author.id,
-          state: mr.state,
-          merge_commit_sha: mr.mergeCommitSha,
-          last_commit: lastCommit(mr),
-          url: mrUrl(mr.iid),
-        },
-      };
-      return { id: note.id, hook };
+      const note = newNote(mergeRequestOf(iid), body, userOf(userId));
+      return { id: note.id, hook: noteHook(iid, note.id) };
     },
+
+    noteHook,
 
     notes: (iid) => mergeRequestOf(iid).notes,
     awards: (noteId) =>

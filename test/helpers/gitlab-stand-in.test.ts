@@ -341,6 +341,13 @@ describe('the GitLab stand-in', () => {
       },
     });
 
+    // GitLab sends a Note Hook for DAG's own notes too: DAG tells them apart by the author's id.
+    await dag.commentOnChangeRequest(repo, iid, 'Previewing');
+    const own = shop.notes(iid).at(-1);
+    expect(normalizeGitlabNote(shop.noteHook(iid, own?.id ?? 0))).toMatchObject({
+      event: { body: 'Previewing', authorId: 900 },
+    });
+
     const push = await shop.pushHook({
       branch: 'change',
       before: head,
