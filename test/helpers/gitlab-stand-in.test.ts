@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Gitlab } from '@gitbeaker/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   normalizeGitlabMergeRequest,
@@ -154,6 +155,17 @@ describe('the GitLab stand-in', () => {
       { author: { username: 'dag-bot' }, noteable_type: 'MergeRequest', system: false },
     ]);
     expect([listed.headers.get('x-total'), listed.headers.get('x-next-page')]).toEqual(['2', '2']);
+    // gitbeaker follows the Link header's next page, and the contract accepts its requests.
+    const all = await new Gitlab({ host: gitlab.url, token: ALICE_TOKEN }).MergeRequestNotes.all(
+      5,
+      iid,
+      {
+        perPage: 1,
+        sort: 'asc',
+        orderBy: 'created_at',
+      },
+    );
+    expect(all.map((n) => n.author.username)).toEqual(['alice', 'dag-bot']);
     // Only the author edits a note.
     const edit = await api(
       'PUT',
@@ -184,6 +196,16 @@ describe('the GitLab stand-in', () => {
       { name: 'eyes' },
     );
     expect(shop.awards(command.id)).toEqual(['eyes', 'eyes']);
+
+    // A surplus part is deleted; a person's note only by its author or a Maintainer.
+    await dag.upsertComments(repo, iid, 'diff', []);
+    expect(shop.notes(iid).map((n) => n.author)).toEqual(['alice']);
+    const removal = await api(
+      'DELETE',
+      `projects/5/merge_requests/${iid}/notes/${command.id}`,
+      gitlab.botToken,
+    );
+    expect(removal.status).toBe(403);
 
     expect(await dag.isApproved(repo, iid)).toBe(false);
     shop.approve(iid, ALICE.id);
