@@ -426,7 +426,9 @@ export function gitlabProjectStandIn(options: {
         (mr) =>
           (query.state === undefined || query.state === 'all' || mr.state === query.state) &&
           (query.source_branch === undefined || mr.sourceBranch === query.source_branch) &&
-          (query.target_branch === undefined || mr.targetBranch === query.target_branch),
+          (query.target_branch === undefined || mr.targetBranch === query.target_branch) &&
+          // Every label asked for (a comma-separated list).
+          (query.labels ?? '').split(',').every((l) => l === '' || mr.labels.includes(l)),
       );
       const page = paginate(found.toReversed(), request, apiUrl);
       reply(200, await Promise.all(page.items.map(mrJson)), undefined, page.headers);

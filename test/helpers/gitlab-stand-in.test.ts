@@ -136,6 +136,28 @@ describe('the GitLab stand-in', () => {
     const mr = await api('GET', `projects/5/merge_requests/${iid}`, gitlab.botToken);
     expect(mr.json).toMatchObject({ author: { id: 7, username: 'alice' }, sha: head });
 
+    const labelled = await dag
+      .createChangeRequest(repo, {
+        head: 'feature',
+        base: 'release',
+        title: 'Labelled',
+        body: '',
+        labels: ['dag', 'promotion'],
+      })
+      .catch((error: unknown) => String(error));
+    // No release branch: GitLab refuses (404), and nothing is opened.
+    expect(labelled).toMatch(/404/);
+    await shop.commit('release', {}, 'Release branch');
+    await dag.createChangeRequest(repo, {
+      head: 'feature',
+      base: 'release',
+      title: 'Labelled',
+      body: '',
+      labels: ['dag', 'promotion'],
+    });
+    const byLabel = await api('GET', 'projects/5/merge_requests?labels=promotion', gitlab.botToken);
+    expect(byLabel.json).toMatchObject([{ title: 'Labelled', author: { username: 'dag-bot' } }]);
+
     const command = shop.addNote(iid, '/diff', ALICE.id);
     await dag.upsertComments(repo, iid, 'diff', ['first']);
     await dag.upsertComments(repo, iid, 'diff', ['second']);
@@ -302,6 +324,14 @@ describe('the GitLab stand-in', () => {
     expect(
       (await api('GET', `projects/5/deployments/${first}`, gitlab.botToken)).json,
     ).toMatchObject({ status: 'success' });
+    const since = (after: string) =>
+      api(
+        'GET',
+        `projects/5/deployments?updated_after=${after}&order_by=updated_at`,
+        gitlab.botToken,
+      );
+    expect((await since('2000-01-01T00:00:00Z')).json).toHaveLength(2);
+    expect((await since('2999-01-01T00:00:00Z')).json).toEqual([]);
     // GitLab refuses to finish a deployment the same way twice (the contract): 400.
     const twice = await api('PUT', `projects/5/deployments/${first}`, gitlab.botToken, {
       status: 'success',

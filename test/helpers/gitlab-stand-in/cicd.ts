@@ -147,7 +147,9 @@ export function projectCicd(options: {
       .filter(
         (d) =>
           (query.environment === undefined || d.environment === query.environment) &&
-          (query.status === undefined || d.status === query.status),
+          (query.status === undefined || d.status === query.status) &&
+          within(d.updatedAt, query.updated_after, query.updated_before) &&
+          within(d.finishedAt, query.finished_after, query.finished_before),
       )
       // Ties (same timestamp) by id, as GitLab's finder does.
       .sort((a, b) => compare(field(a), field(b)) || a.id - b.id);
@@ -245,6 +247,17 @@ export function projectCicd(options: {
     },
     deployments: () => deployments,
   };
+}
+
+/** `at` between the filter's bounds (GitLab's `*_after` and `*_before`), when it has any. */
+function within(at: string | null, after?: string, before?: string): boolean {
+  if (after === undefined && before === undefined) return true;
+  if (at === null) return false;
+  const time = Date.parse(at);
+  return (
+    (after === undefined || time > Date.parse(after)) &&
+    (before === undefined || time < Date.parse(before))
+  );
 }
 
 function compare(a: string | number, b: string | number): number {
