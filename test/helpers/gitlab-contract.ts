@@ -475,7 +475,8 @@ export class GitLabContract {
       }
       return { apply: () => this.#statuses.set(key, state) };
     }
-    if (route.template === 'projects/:id/deployments/:deployment_id') {
+    // Its GET shares the template: reading a deployment changes nothing.
+    if (route.method === 'PUT' && route.template === 'projects/:id/deployments/:deployment_id') {
       const key = `${project} ${second}`;
       const status = String(body.status);
       if (status === 'running') {
