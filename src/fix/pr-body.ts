@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RequestNoun } from '../platform/types.ts';
 import { fileDiffs } from '../diff/file-diffs.ts';
 import { environmentBlocks, environmentCounts, validationText } from '../diff/comment.ts';
 import type { EnvironmentDiff } from '../diff/comment-model.ts';
@@ -98,6 +99,8 @@ export function fixCommitTitle(proposal: Proposal, mask: (text: string) => strin
 
 export type FixBody = {
   metadata: FixMetadata;
+  /** What the provider hosting the request calls it (GitLab: merge request). */
+  noun: RequestNoun;
   proposal: Proposal;
   app: string;
   environment: string;
@@ -240,7 +243,7 @@ export function renderFixBody(
     renderFixMetadata(body.metadata),
     `## ${escapeInline(mask(proposal.title), 200)}`,
     '',
-    `An AI agent proposes this change to fix ${escapeInline(body.app, 100)} in ${escapeInline(body.environment, 100)}. DAG checked it and opened this pull request; nothing has been applied.`,
+    `An AI agent proposes this change to fix ${escapeInline(body.app, 100)} in ${escapeInline(body.environment, 100)}. DAG checked it and opened this ${body.noun}; nothing has been applied.`,
     '',
     '| | |',
     '| --- | --- |',
@@ -260,7 +263,7 @@ export function renderFixBody(
   ].join('\n');
   const foot = [
     '---',
-    `_DAG never merges or applies this; a person reviews and merges, and ${iac ? "the cluster's reconciler applies the merge" : 'the merge deploys through the normal push'}. A revised proposal for this environment updates this pull request until someone else pushes to its branch; then DAG leaves it alone._`,
+    `_DAG never merges or applies this; a person reviews and merges, and ${iac ? "the cluster's reconciler applies the merge" : 'the merge deploys through the normal push'}. A revised proposal for this environment updates this ${body.noun} until someone else pushes to its branch; then DAG leaves it alone._`,
   ].join('\n');
   const sections: Section[] = [
     {

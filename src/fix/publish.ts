@@ -7,6 +7,7 @@ import {
   type ChangeRequest,
   type ChangeRequests,
   type FileWrite,
+  type RequestNoun,
 } from '../platform/types.ts';
 import { code } from '../workflows/markdown.ts';
 import {
@@ -38,11 +39,15 @@ export type PublishFixDeps = {
 };
 
 /** The comment on a fix pull request DAG stops updating: someone else pushed to its branch. */
-export function personPushedNote(branch: string, proposalId: number): string {
+export function personPushedNote(
+  branch: string,
+  proposalId: number,
+  noun: RequestNoun = 'pull request',
+): string {
   return (
-    `**DAG** found commits on ${code(branch)} that it did not push, so it no longer updates this pull request: ` +
+    `**DAG** found commits on ${code(branch)} that it did not push, so it no longer updates this ${noun}: ` +
     `proposal ${proposalId} and any later one for this environment are not applied to it. ` +
-    'Merge or close this pull request by hand, and delete the branch; the next proposal after that opens a new one.'
+    `Merge or close this ${noun} by hand, and delete the branch; the next proposal after that opens a new one.`
   );
 }
 
@@ -105,7 +110,7 @@ async function revise(
     return {
       state: 'person-pushed',
       ...found,
-      reason: `pull request #${open.number} from ${branch} has no DAG metadata DAG can read; DAG does not touch it`,
+      reason: `${platform.changeRequestNoun} ${platform.changeRequestRef(open.number)} from ${branch} has no DAG metadata DAG can read; DAG does not touch it`,
     };
   }
   if (metadata.fingerprint === input.fingerprint) {
@@ -155,12 +160,13 @@ async function personPushed(
   branch: string,
   head: string,
 ): Promise<PublishFixResult> {
-  const reason = `branch ${branch} has commits DAG did not push (at ${head.slice(0, 7)}); DAG no longer updates pull request #${open.number}`;
+  const { platform } = deps;
+  const reason = `branch ${branch} has commits DAG did not push (at ${head.slice(0, 7)}); DAG no longer updates ${platform.changeRequestNoun} ${platform.changeRequestRef(open.number)}`;
   if (metadata.stoppedAt !== head) {
     await deps.platform.commentOnChangeRequest(
       deps.repo,
       open.number,
-      deps.mask(personPushedNote(branch, input.proposalId)),
+      deps.mask(personPushedNote(branch, input.proposalId, platform.changeRequestNoun)),
     );
     const marked = open.body.replace(/^<!-- dag:fix [^\n]* -->$/m, () =>
       renderFixMetadata({ ...metadata, stoppedAt: head }),
@@ -195,7 +201,7 @@ async function leftoverHead(
     ahead.commits[0]?.title === fixCommitTitle(input.proposal, deps.mask);
   if (ahead.totalCommits === 0 || own) return head;
   throw new UserError(
-    `branch ${branch} of ${deps.repo.fullName} exists without an open pull request and has commits DAG did not push; delete it to let DAG open fix pull requests for ${input.environment.name} again`,
+    `branch ${branch} of ${deps.repo.fullName} exists without an open ${deps.platform.changeRequestNoun} and has commits DAG did not push; delete it to let DAG open fix ${deps.platform.changeRequestNoun}s for ${input.environment.name} again`,
     { status: 409 },
   );
 }
@@ -243,6 +249,7 @@ function body(
         iacPath: input.environment.iacPath,
         tokenName: input.sender.tokenName,
         verified: input.verified,
+        noun: deps.platform.changeRequestNoun,
       },
       deps.platform.maxBodyLength,
       deps.mask,

@@ -79,15 +79,21 @@ export type CheckReport = {
   text?: string | undefined;
 };
 
+export type RequestNoun = 'pull request' | 'merge request';
+
+/** How the provider's own text names its requests, for every text DAG writes there. */
+export interface RequestNames {
+  /** What the provider calls a pull request in text DAG writes (GitLab: `merge request`). */
+  readonly changeRequestNoun: RequestNoun;
+  /** How the provider's text refers to request `number` (`#7` on GitHub, `!7` on GitLab). */
+  changeRequestRef(number: number): string;
+}
+
 /**
  * What pull-request commands need from a provider: who may run them, the state of the pull
  * request, and DAG's replies (one sticky comment per topic, edited in place).
  */
-export interface PullRequests {
-  /** What the provider calls a pull request in text DAG writes (GitLab: `merge request`). */
-  readonly changeRequestNoun: 'pull request' | 'merge request';
-  /** How the provider's text refers to request `number` (`#7` on GitHub, `!7` on GitLab). */
-  changeRequestRef(number: number): string;
+export interface PullRequests extends RequestNames {
   /**
    * Where a preview too large for its comments is read: `check-runs` (GitHub: check runs hold
    * pages of text, linked from the comment), or `comments` only (GitLab: a commit status holds
@@ -180,7 +186,7 @@ export type Comparison = {
  * Pull (merge) requests DAG opens itself: promotion PRs, in an application or an IAC
  * repository. Every method is one or two provider requests, whatever the size of the change.
  */
-export interface ChangeRequests {
+export interface ChangeRequests extends RequestNames {
   readonly provider: 'github' | 'gitlab';
   /** The longest description the provider accepts. */
   readonly maxBodyLength: number;

@@ -3,7 +3,7 @@ import type { EnvironmentDiff } from '../diff/comment-model.ts';
 import { escapeInline, trimTrailingNewlines } from '../diff/markdown.ts';
 import { renderDiffComments } from '../diff/split.ts';
 import { hiddenMetadata } from '../util/hidden-metadata.ts';
-import type { Comparison } from '../platform/types.ts';
+import type { Comparison, RequestNoun } from '../platform/types.ts';
 import { PROMOTION_STRATEGIES, type PromotionStrategy } from '../store/types.ts';
 
 /** Labels on every promotion pull request DAG opens. */
@@ -13,12 +13,15 @@ export const PROMOTION_LABELS = ['dag', 'promotion'];
 export const LISTED_COMMITS = 20;
 /** Changed files listed in a promotion body. */
 const LISTED_FILES = 100;
-/** Where a promotion's whole IAC diff is when its description cannot hold it. */
-const FILES_CHANGED = {
-  text: "the pull request's changed files",
-  markdown: "the pull request's **Files changed**",
-  html: "the pull request's <b>Files changed</b>",
-};
+/** Where a promotion's whole IAC diff is when its description cannot hold it: the request's tab. */
+function filesChanged(noun: RequestNoun) {
+  const tab = noun === 'merge request' ? 'Changes' : 'Files changed';
+  return {
+    text: `the ${noun}'s changed files`,
+    markdown: `the ${noun}'s **${tab}**`,
+    html: `the ${noun}'s <b>${tab}</b>`,
+  };
+}
 
 /** Room kept for the diff preview before it falls back to a summary. */
 const MIN_PREVIEW_CHARS = 2_000;
@@ -68,6 +71,8 @@ export type ChangedFile = { path: string; change: 'added' | 'modified' | 'delete
 
 export type PromotionBody = {
   metadata: PromotionMetadata;
+  /** What the provider hosting the request calls it (GitLab: merge request). */
+  noun: RequestNoun;
   app: string;
   from: string;
   to: string;
@@ -177,8 +182,8 @@ export function renderPromotionBody(
   const foot = [
     '---',
     body.strategy === 'folder'
-      ? `_Opened by DAG. A new promotion rebuilds <code>${escapeInline(where.head, 200)}</code> from <code>${escapeInline(where.base, 200)}</code>; if you push to that branch, DAG stops rewriting it. Comment <code>/promote</code> in the app repository to refresh this pull request._`
-      : '_Opened by DAG. Comment <code>/promote</code> in the app repository to refresh this pull request._',
+      ? `_Opened by DAG. A new promotion rebuilds <code>${escapeInline(where.head, 200)}</code> from <code>${escapeInline(where.base, 200)}</code>; if you push to that branch, DAG stops rewriting it. Comment <code>/promote</code> in the app repository to refresh this ${body.noun}._`
+      : `_Opened by DAG. Comment <code>/promote</code> in the app repository to refresh this ${body.noun}._`,
   ].join('\n');
   const budget = maxChars - head.length - foot.length - 100;
   let preview = '';
@@ -187,7 +192,7 @@ export function renderPromotionBody(
       pr: 0,
       headSha: body.source.sha ?? '',
       environments: [body.preview],
-      fullDiffAt: FILES_CHANGED,
+      fullDiffAt: filesChanged(body.noun),
     };
     preview = `### Diff preview of ${escapeInline(body.to, 100)}\n\n${renderDiffComments(model, { maxChars: budget, maxParts: 1 }).bodies[0] ?? ''}`;
   } else if (body.preview) {

@@ -4,7 +4,7 @@
 
 import { ConfigError } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
-import type { ChangeRequest } from '../platform/types.ts';
+import type { ChangeRequest, RequestNoun } from '../platform/types.ts';
 import {
   hasPullRequest,
   type DeployRecord,
@@ -233,7 +233,8 @@ export async function publish(
   input: {
     head: string;
     base: string;
-    body: (maxChars: number) => string;
+    /** The description, within the provider's limit, naming the request as it does. */
+    body: (maxChars: number, noun: RequestNoun) => string;
     pushedHead: string | null;
     sourceSha: string | null;
     /** The route's pending promotion (pendingPromotion, recordPush), when there is no open one. */
@@ -242,7 +243,7 @@ export async function publish(
   deps: PromoteDeps,
 ): Promise<{ outcome: PromotionOutcome; request?: ChangeRequest }> {
   const { platform, repo } = host;
-  const body = deps.mask(input.body(platform.maxBodyLength));
+  const body = deps.mask(input.body(platform.maxBodyLength, platform.changeRequestNoun));
   const fields = {
     routeId: route.route.id,
     repoUrl: repo.webUrl,
@@ -265,7 +266,7 @@ export async function publish(
       return {
         outcome: {
           status: 'refused',
-          reason: `pull request #${existing.number} from ${input.head} into ${input.base} is already open (not DAG's): ${existing.url}`,
+          reason: `${platform.changeRequestNoun} ${platform.changeRequestRef(existing.number)} from ${input.head} into ${input.base} is already open (not DAG's): ${existing.url}`,
         },
       };
     }
@@ -324,10 +325,10 @@ export function closeNote(reason: string): string {
 }
 
 /** The comment on a promotion pull request DAG stops rewriting: a person pushed to `head`. */
-export function handsOffNote(head: string): string {
+export function handsOffNote(head: string, noun: RequestNoun = 'pull request'): string {
   return (
     `**DAG** found commits on ${code(head)} that it did not push, so it no longer rewrites this branch. ` +
-    'Merge or close this pull request by hand; the next promotion after that opens a new one.'
+    `Merge or close this ${noun} by hand; the next promotion after that opens a new one.`
   );
 }
 

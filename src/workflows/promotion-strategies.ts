@@ -4,7 +4,7 @@
 
 import { ConfigError, reasonOf } from '../errors.ts';
 import type { RepoRef } from '../events/types.ts';
-import type { ChangeRequest, Comparison } from '../platform/types.ts';
+import type { ChangeRequest, Comparison, RequestNoun } from '../platform/types.ts';
 import { readProvenance, type FolderProvenance } from '../render/provenance.ts';
 import type { PromotionRecord } from '../store/types.ts';
 import { buildBundle, type SourceReader } from './deploy.ts';
@@ -180,7 +180,11 @@ export async function promoteFolder(
         reason: `branch ${head} of ${target.iac.name} has commits DAG did not push; delete it to let DAG promote again`,
       };
     }
-    await host.platform.commentOnChangeRequest(host.repo, open.record.number, handsOffNote(head));
+    await host.platform.commentOnChangeRequest(
+      host.repo,
+      open.record.number,
+      handsOffNote(head, host.platform.changeRequestNoun),
+    );
     await store.savePromotion({ ...open.record, handsOff: true });
     return { status: 'hands-off', number: open.record.number, url: open.record.url };
   }
@@ -212,7 +216,7 @@ export async function promoteFolder(
     deps,
   );
   const commits = await appCommits(deps, appRepo, running?.sha ?? null, provenance.sha);
-  const body: Omit<PromotionBody, 'metadata'> = {
+  const body: Omit<PromotionBody, 'metadata' | 'noun'> = {
     app: app.name,
     from: from.name,
     to: to.name,
@@ -232,7 +236,8 @@ export async function promoteFolder(
     {
       head,
       base,
-      body: (maxChars) => renderPromotionBody({ ...body, metadata }, maxChars, deps.mask),
+      body: (maxChars, noun) =>
+        renderPromotionBody({ ...body, metadata, noun }, maxChars, deps.mask),
       pushedHead: published.head,
       sourceSha: provenance.sha,
       pending,
@@ -300,10 +305,11 @@ export async function promoteBranch(
     : { commits: comparison };
   const bodyOf = (preview: PromotionBody['preview'], sourceSha: string | null) => {
     const metadata = metadataOf(route, appRepo, sourceSha, running?.sha ?? null);
-    return (maxChars: number) =>
+    return (maxChars: number, noun: RequestNoun) =>
       renderPromotionBody(
         {
           metadata,
+          noun,
           app: route.app.name,
           from: from.name,
           to: to.name,

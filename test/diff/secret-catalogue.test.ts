@@ -190,6 +190,7 @@ function outputsOf(diff: EnvironmentDiff, splitAt: number): { outputs: string[];
   const check = checkRunTexts(model);
   const promotion = renderPromotionBody(
     {
+      noun: 'pull request',
       metadata: {
         v: 1,
         route: 1,

@@ -22,6 +22,7 @@ function body(over: Partial<FixBody> = {}): FixBody {
   const input = request();
   return {
     metadata: { v: 1, proposal: 7, fingerprint: input.fingerprint, pushedHead: HEAD },
+    noun: 'pull request',
     proposal: proposal(),
     app: 'my-app',
     environment: 'staging',
@@ -116,6 +117,15 @@ describe('the fix pull request body', () => {
     await expect(personPushedNote('dag/fix/my-app/staging', 7)).toMatchFileSnapshot(
       golden('fix-person-pushed'),
     );
+  });
+
+  it("on GitLab: a merge request, in GitLab's words throughout", async () => {
+    const text = published(body({ noun: 'merge request' }), 1_000_000);
+    expect(text).not.toContain('pull request');
+    await expect(text).toMatchFileSnapshot(golden('fix-small-gitlab'));
+    const note = personPushedNote('dag/fix/my-app/staging', 7, 'merge request');
+    expect(note).toContain('no longer updates this merge request');
+    expect(note).not.toContain('pull request');
   });
 });
 

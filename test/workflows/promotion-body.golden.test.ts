@@ -54,6 +54,7 @@ const commit = (i: number, title: string, author = 'mira-k') => ({
 
 function body(over: Partial<PromotionBody> = {}): PromotionBody {
   return {
+    noun: 'pull request',
     metadata: {
       v: 1,
       route: 3,

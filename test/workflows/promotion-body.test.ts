@@ -42,6 +42,7 @@ function preview(diffLines: number): EnvironmentDiff {
 
 const body = (over: Partial<PromotionBody> = {}): PromotionBody => ({
   metadata,
+  noun: 'pull request',
   app: 'shop',
   from: 'staging',
   to: 'production',
@@ -132,5 +133,16 @@ describe('promotion PR body', () => {
     expect(tiny.length).toBeLessThanOrEqual(3_000);
     // A blank line before the rule: right after a line, `---` would turn it into a heading.
     expect(tiny).toContain('_The diff preview does not fit in this description._\n\n---\n');
+  });
+
+  it("names GitLab's merge request and its Changes tab in a promotion it hosts", () => {
+    const text = renderPromotionBody(
+      body({ noun: 'merge request', preview: preview(20_000) }),
+      65_536,
+    );
+    expect(text).toContain("the merge request's **Changes**");
+    expect(text).toContain('to refresh this merge request._');
+    expect(text).not.toContain('pull request');
+    expect(text).not.toContain('Files changed');
   });
 });
