@@ -16,8 +16,7 @@ import { parse } from 'yaml';
 import { SqlApiTokenStore } from '../../src/store/api-tokens.ts';
 import type { FakeKubeApiserver } from '../helpers/fake-kube-apiserver.ts';
 import { waitFor } from '../helpers/wait.ts';
-import type { Delivery, Forge } from './forge/forge.ts';
-import type { StartedForge } from './forge/github-forge.ts';
+import type { Delivery, Forge, StartedForge } from './forge/forge.ts';
 import { waitForQueueSettled } from './harness.ts';
 import { startFluxCluster } from './promotion.ts';
 
@@ -107,6 +106,10 @@ async function deployed(forge: Forge, environment: string, sha: string): Promise
   return forge.deployments(environment).findLast((d) => d.sha === sha)?.state ?? '';
 }
 
+/** The other provider's word for a request: never in what DAG writes on this one. */
+const otherNoun = (forge: Forge) =>
+  forge.words.request === 'pull request' ? 'merge request' : 'pull request';
+
 async function promotions(forge: Forge) {
   const { rows } = await forge.harness.dag.db.query<{ number: number; state: string }>(
     'SELECT number, state FROM promotions ORDER BY id',
@@ -150,6 +153,8 @@ export const SCENARIOS: Scenario[] = [
       w.promotion = promotion?.number;
       expect(promotion?.title).toContain('production');
       expect(promotion?.body).toContain(w.staging.slice(0, 7));
+      expect(promotion?.body).toContain(`to refresh this ${forge.words.request}.`);
+      expect(promotion?.body).not.toContain(otherNoun(forge));
       // Staging's release, with production's values, in production's folder of DAG's branch.
       expect(await release(forge, PROMOTION_BRANCH, 'production')).toContain(w.staging);
       expect(await release(forge, 'main', 'production')).toContain(w.production);
@@ -207,6 +212,7 @@ export const SCENARIOS: Scenario[] = [
       const reply = forge.dagComment('app', request, 'command') ?? '';
       expect(reply).toContain('- `/deploy production`: refused');
       expect(reply).toContain(`production only takes ${forge.words.request}s into main`);
+      expect(reply).not.toContain(otherNoun(forge));
       expect(await forge.head('iac', 'main')).toBe(iacBefore);
       expect(forge.deployments('production').map((d) => d.sha)).toEqual([w.production]);
     },
@@ -312,6 +318,8 @@ export const SCENARIOS: Scenario[] = [
       expect(fix).toMatchObject({ state: 'open', base: 'develop', byDag: true });
       expect(fix?.labels).toEqual(expect.arrayContaining(['dag', 'ai-proposal']));
       expect(fix?.body).toContain('OOMKilled');
+      expect(fix?.body).toContain(`opened this ${forge.words.request}`);
+      expect(fix?.body).not.toContain(otherNoun(forge));
       const values = (await forge.files('app', FIX_BRANCH))['deploy/values-staging.yaml'] ?? '';
       expect(parse(values)).toEqual({ resources: { limits: { memory: '256Mi' } } });
       // Nothing deployed: the fix waits for a person.

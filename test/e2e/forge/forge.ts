@@ -73,3 +73,13 @@ export interface Forge {
   /** Stops DAG and the stand-in; fails if DAG broke the provider's documented contract. */
   stop(): Promise<void>;
 }
+
+/** A forge, and what DAG is configured with to use it. */
+export type StartedForge = {
+  forge: Forge;
+  /** The app repository's web address (apps.repo_url). */
+  appUrl: string;
+  /** The IAC repository's clone address and the token DAG pushes and opens requests with. */
+  iacUrl: string;
+  iacToken: string;
+};

@@ -8,21 +8,11 @@ import { startGitHubStandIn, type GitHubStandIn } from '../../helpers/github-sta
 import { testPrivateKey } from '../../helpers/service.ts';
 import { commentMarker } from '../../../src/platform/types.ts';
 import { FLUX_LAYOUT, fixtureFiles, startHarness, type Harness } from '../harness.ts';
-import type { Acknowledgement, Delivery, Forge, RequestView, Role } from './forge.ts';
+import type { Acknowledgement, Delivery, Forge, RequestView, Role, StartedForge } from './forge.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
 const INSTALLATION = 4711;
-
-/** The forge, and what DAG is configured with to use it. */
-export type StartedForge = {
-  forge: Forge;
-  /** The app repository's web address (apps.repo_url). */
-  appUrl: string;
-  /** The IAC repository's clone address and the token DAG pushes with (iacs). */
-  iacUrl: string;
-  iacToken: string;
-};
 
 export async function startGithubForge(options: {
   appFiles: Record<string, string>;
