@@ -61,8 +61,7 @@ export function authorize(
   if (facts.fork) {
     failures.push({
       rule: 'no-forks',
-      reason:
-        `${facts.noun}s from forks cannot be deployed: their code has not been reviewed into this repository`,
+      reason: `${facts.noun}s from forks cannot be deployed: their code has not been reviewed into this repository`,
     });
   }
   const { rules, environment, branch } = target;

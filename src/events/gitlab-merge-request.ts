@@ -30,11 +30,28 @@ const gitlabNote = z.looseObject({
 const onMergeRequest = z.looseObject({
   merge_request: z.looseObject({ iid: z.number().int().positive() }),
 });
+/** What a note on an issue carries besides: the issue. */
+const onIssue = z.looseObject({
+  issue: z.looseObject({ iid: z.number().int().positive() }),
+});
+
+/** The iid of the merge request or issue a note is on. */
+function noteTarget(payload: unknown, onRequest: boolean): number {
+  if (onRequest) {
+    const parsed = onMergeRequest.safeParse(payload);
+    if (!parsed.success) throw invalidPayload('GitLab Note Hook', parsed.error);
+    return parsed.data.merge_request.iid;
+  }
+  const parsed = onIssue.safeParse(payload);
+  if (!parsed.success) throw invalidPayload('GitLab Note Hook', parsed.error);
+  return parsed.data.issue.iid;
+}
 
 /**
- * A GitLab Note Hook: a new note on a merge request can hold commands. System notes (GitLab's
- * own, e.g. "added 1 commit"), edited notes and notes on anything else (issues, commits,
- * snippets) are ignored; DAG's own notes are told apart later, against its token's user.
+ * A GitLab Note Hook: a new note on a merge request or an issue can hold commands (in an issue:
+ * those that need no merge request, such as /promote). System notes (GitLab's own, e.g. "added
+ * 1 commit"), edited notes and notes on anything else (commits, snippets) are ignored; DAG's own
+ * notes are told apart later, against its token's user.
  */
 export function normalizeGitlabNote(payload: unknown): Normalized<CommentEvent> {
   const parsed = gitlabNote.safeParse(payload);
@@ -46,17 +63,19 @@ export function normalizeGitlabNote(payload: unknown): Normalized<CommentEvent> 
   if (note.action !== undefined && note.action !== 'create') {
     return { ignored: `note ${note.action}, not create` };
   }
-  if (note.noteable_type !== 'MergeRequest') {
-    return { ignored: `note on a ${note.noteable_type}: DAG takes commands in merge requests` };
+  if (note.noteable_type !== 'MergeRequest' && note.noteable_type !== 'Issue') {
+    return {
+      ignored: `note on a ${note.noteable_type}: DAG takes commands in merge requests and issues`,
+    };
   }
-  const target = onMergeRequest.safeParse(payload);
-  if (!target.success) throw invalidPayload('GitLab Note Hook', target.error);
+  const onRequest = note.noteable_type === 'MergeRequest';
+  const number = noteTarget(payload, onRequest);
   return {
     event: {
       kind: 'comment',
       repo: gitlabRepo(p.project),
-      number: target.data.merge_request.iid,
-      isPullRequest: true,
+      number,
+      isPullRequest: onRequest,
       commentId: note.id,
       body: note.note ?? '',
       author: p.user.username,

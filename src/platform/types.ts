@@ -69,6 +69,13 @@ export type PullRequestInfo = {
 
 export type Reaction = 'eyes' | '+1' | '-1' | 'confused' | 'rocket';
 
+/**
+ * Where a comment thread lives: a pull (merge) request, or an issue. GitHub keeps both in one
+ * numbering and one comments API; GitLab numbers issues and merge requests apart and gives each
+ * its own notes, so the kind says which `number` is meant.
+ */
+export type ThreadKind = 'request' | 'issue';
+
 export type CheckReport = {
   name: string;
   sha: string;
@@ -117,13 +124,24 @@ export interface PullRequests extends RequestNames {
   isApproved(repo: RepoRef, number: number): Promise<boolean>;
   /** Every check run and commit status on the commit passed (ignoring `ignore` names). */
   checksPassed(repo: RepoRef, sha: string, ignore: string[]): Promise<boolean>;
-  /** Acknowledges comment `comment.id` on pull request (or issue) `comment.number`. */
-  react(repo: RepoRef, comment: { number: number; id: number }, reaction: Reaction): Promise<void>;
+  /** Acknowledges comment `comment.id` on pull request (or issue: `kind`) `comment.number`. */
+  react(
+    repo: RepoRef,
+    comment: { number: number; id: number; kind?: ThreadKind | undefined },
+    reaction: Reaction,
+  ): Promise<void>;
   /**
    * DAG's comments on the topic, edited in place: `bodies[i]` goes into part i (found by its
    * hidden `<!-- dag:<topic>:<i> -->` marker), missing parts are created, surplus ones deleted.
+   * `kind`: the thread is an issue's (default: a pull request's).
    */
-  upsertComments(repo: RepoRef, number: number, topic: string, bodies: string[]): Promise<void>;
+  upsertComments(
+    repo: RepoRef,
+    number: number,
+    topic: string,
+    bodies: string[],
+    kind?: ThreadKind,
+  ): Promise<void>;
   /**
    * The bodies DAG last put in the topic's comments, part by part (as given to upsertComments,
    * without the marker); empty when there is none. Only DAG's own comments are read.

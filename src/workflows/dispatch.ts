@@ -78,7 +78,13 @@ async function onComment(normalized: Normalized<CommentEvent>, deps: WorkflowDep
       await deps.enqueuePromotion({
         routeId: route.id,
         appRepo: event.repo,
-        origin: { kind: 'command', number: event.number, commentId, author },
+        origin: {
+          kind: 'command',
+          number: event.number,
+          thread: event.isPullRequest ? 'request' : 'issue',
+          commentId,
+          author,
+        },
       });
     },
   });

@@ -13,7 +13,7 @@ import {
 } from '../commands/parse.ts';
 import type { CommentEvent } from '../events/types.ts';
 import type { Logger } from '../log.ts';
-import type { Platform, PullRequestInfo, PullRequests } from '../platform/types.ts';
+import type { Platform, PullRequestInfo, PullRequests, ThreadKind } from '../platform/types.ts';
 import type { ConfigStore, PromotionRoute, PromotionStore } from '../store/types.ts';
 import type { DeployRequest } from './deploy-plan.ts';
 import { code, escapeMarkdown, fitComment } from './markdown.ts';
@@ -54,7 +54,7 @@ function helpLines(noun: string): string[] {
   return [
     `- \`${USAGE.diff}\`: preview what merging (or deploying) this ${noun} changes, in the IAC repository and on the cluster`,
     `- \`${USAGE.deploy}\`: deploy this ${noun}'s head commit to an environment`,
-    `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (in GitHub issues too)`,
+    `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (in issues too)`,
     `- \`${USAGE.help}\`: this list`,
   ];
 }
@@ -284,11 +284,16 @@ export async function handleCommentCommands(event: CommentEvent, deps: CommandDe
   if (parsed.commands.length === 0 && parsed.mistakes.length === 0 && !parsed.tooMany) return;
   // DAG's own replies quote commands: never run them (asked only of a comment that holds some).
   if (event.authorId !== undefined && (await platform.isOwnAccount?.(event.authorId))) return;
-  const comment = { number: event.number, id: event.commentId };
+  const kind: ThreadKind = event.isPullRequest ? 'request' : 'issue';
+  const comment = { number: event.number, id: event.commentId, kind };
   const reply = (topic: string, lines: string[]) =>
-    platform.upsertComments(event.repo, event.number, topic, [
-      fitComment(lines.join('\n'), event.repo.provider),
-    ]);
+    platform.upsertComments(
+      event.repo,
+      event.number,
+      topic,
+      [fitComment(lines.join('\n'), event.repo.provider)],
+      kind,
+    );
   const app = await store.findAppByRepoUrls(event.repo.urls);
   if (!app) {
     await reply('not-configured', [

@@ -61,13 +61,18 @@ async function reply(
 ): Promise<void> {
   const { origin } = request;
   const platform = deps.appPlatform;
-  if (origin.kind !== 'command' || !platform.upsertComments || !platform.react) return;
-  await platform.upsertComments(request.appRepo, origin.number, 'promote', [
-    fitComment(result.text, request.appRepo.provider),
-  ]);
+  if (origin.kind !== 'command') return;
+  const kind = origin.thread ?? 'request';
+  await platform.upsertComments(
+    request.appRepo,
+    origin.number,
+    'promote',
+    [fitComment(result.text, request.appRepo.provider)],
+    kind,
+  );
   await platform.react(
     request.appRepo,
-    { number: origin.number, id: origin.commentId },
+    { number: origin.number, id: origin.commentId, kind },
     result.ok ? '+1' : '-1',
   );
 }

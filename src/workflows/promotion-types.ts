@@ -3,7 +3,7 @@
 
 import type { RepoRef } from '../events/types.ts';
 import type { Logger } from '../log.ts';
-import type { ChangeRequests, Platform, PullRequests } from '../platform/types.ts';
+import type { ChangeRequests, ForgePlatform, ThreadKind } from '../platform/types.ts';
 import type { ConfigStore, DeployStore, PromotionRoute, PromotionStore } from '../store/types.ts';
 import type { ForgeUrls } from '../util/commit-url.ts';
 import type { BundleTools } from './deploy.ts';
@@ -46,7 +46,14 @@ export type PromotionRequest = {
   /** The app repository: compare, replies, and the target's deployment after the merge. */
   appRepo: RepoRef;
   origin:
-    | { kind: 'command'; number: number; commentId: number; author: string }
+    | {
+        kind: 'command';
+        number: number;
+        /** Where the /promote was: a pull (merge) request, or an issue (absent: a request). */
+        thread?: ThreadKind | undefined;
+        commentId: number;
+        author: string;
+      }
     | { kind: 'deploy'; sha: string }
     | { kind: 'merged'; repoUrl: string; number: number };
   /** The webhook delivery this promotion goes back to: its job's log lines carry the id. */
@@ -55,8 +62,8 @@ export type PromotionRequest = {
 
 export type PromoteDeps = PreviewDeps & {
   store: ConfigStore & DeployStore & PromotionStore;
-  /** The app repository's provider (with pull-request replies on GitHub). */
-  appPlatform: Platform & ChangeRequests & Partial<PullRequests>;
+  /** The app repository's provider: deployments, requests, and the replies to a /promote. */
+  appPlatform: ForgePlatform;
   /** The provider API of an IAC repository: the App's installation, else the IAC's token. */
   iacHost: (iac: Iac, token: string | null) => Promise<ChangeRequestHost>;
   iac: IacBranches;

@@ -293,6 +293,29 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'a command in an issue: /promote answers there, acknowledged; /diff asks for a request',
+    async run(w) {
+      const { forge } = w;
+      const issue = await forge.openIssue('Release the checkout');
+      const thread = { issue };
+      const { id } = await forge.comment(thread, '/promote staging production', 'lead');
+      await until(() => forge.acknowledgements(id).length === 2, 'the /promote answer');
+      await waitForQueueSettled(forge.harness);
+      expect(forge.acknowledgements(id)).toEqual(['eyes', '+1']);
+      expect(forge.dagComment('app', thread, 'promote')).toMatch(
+        /^\*\*DAG\*\*: nothing to promote shop from \*\*staging\*\* to \*\*production\*\*/,
+      );
+      const diff = await forge.comment(thread, '/diff', 'dev');
+      await until(() => forge.acknowledgements(diff.id).includes('-1'), 'the /diff refusal');
+      await waitForQueueSettled(forge.harness);
+      expect(forge.dagComment('app', thread, 'command')).toContain(
+        `- \`/diff\`: works in ${forge.words.request}s only.`,
+      );
+      // The issue's answers stay in the issue: nothing landed on the request of the same number.
+      expect(forge.dagCommentCount('app', w.request ?? 0, 'promote')).toBe(0);
+    },
+  },
+  {
     name: "fix proposal: an agent's verified fix becomes a bot request for review, never merged",
     async run(w) {
       const { forge } = w;

@@ -53,11 +53,28 @@ describe('GitLab Note Hook', () => {
   it.each([
     ['a system note', note({ system: true }), /system note/],
     ['an edited note', note({ action: 'update' }), /note update/],
-    ['a note on an issue', gitlabExample('note-hook-issue'), /note on a Issue/],
     ['a note on a commit', note({ noteable_type: 'Commit' }), /note on a Commit/],
   ])('ignores %s', (_what, payload, reason) => {
     const normalized = normalizeGitlabNote(payload);
     expect(normalized).toEqual({ ignored: expect.stringMatching(reason) });
+  });
+
+  it('is a comment event on the issue for a note on an issue (its iid; not a merge request)', () => {
+    const issueNote = gitlabExample('note-hook-issue');
+    expect(normalizeGitlabNote(issueNote)).toMatchObject({
+      event: {
+        kind: 'comment',
+        number: (issueNote.issue as { iid: number }).iid,
+        isPullRequest: false,
+        commentId: (issueNote.object_attributes as { id: number }).id,
+      },
+    });
+  });
+
+  it('refuses a note on an issue without the issue', () => {
+    const bare = gitlabExample('note-hook-issue');
+    delete bare.issue;
+    expect(() => normalizeGitlabNote(bare)).toThrow(/GitLab Note Hook/);
   });
 
   it("marks a project or group access token's bot user as a bot", () => {

@@ -84,6 +84,7 @@ describe('triage of verified deliveries', () => {
       () => gitlabUpdate({ action: 'update', oldrev: 'a'.repeat(40) }),
     ],
     ['a merge request note', 'gitlab', 'Note Hook', gitlabNote],
+    ['an issue note', 'gitlab', 'Note Hook', () => gitlabExample('note-hook-issue')],
   ])('enqueues %s', (_what, provider, event, payload) => {
     expect(triage(provider, event, payload())).toEqual({ status: 'enqueue' });
   });
@@ -112,7 +113,12 @@ describe('triage of verified deliveries', () => {
       'Note Hook',
       () => change(gitlabNote(), 'object_attributes.system', true),
     ],
-    ['an issue note', 'gitlab', 'Note Hook', () => gitlabExample('note-hook-issue')],
+    [
+      'a commit note',
+      'gitlab',
+      'Note Hook',
+      () => change(gitlabNote(), 'object_attributes.noteable_type', 'Commit'),
+    ],
     ['an issue hook', 'gitlab', 'Issue Hook', () => ({ object_kind: 'issue' })],
     [
       'a merge request closed (not a fix)',

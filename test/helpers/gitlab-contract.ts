@@ -345,6 +345,49 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
     body: z.strictObject({ name: z.string().regex(/^[a-z0-9_+-]+$/, 'is not an emoji name') }),
   },
   {
+    method: 'POST',
+    template: 'projects/:id/issues/:issue_iid/notes',
+    docs: 'api/notes.md#create-new-issue-note',
+    body: z.strictObject({
+      body: z.string().min(1).max(1_000_000),
+      internal: BOOLEAN.optional(),
+      confidential: BOOLEAN.optional(),
+      created_at: DATETIME.optional(),
+    }),
+  },
+  {
+    method: 'GET',
+    template: 'projects/:id/issues/:issue_iid/notes',
+    docs: 'api/notes.md#list-project-issue-notes',
+    query: z.strictObject({
+      sort: z.enum(['asc', 'desc']).optional(),
+      order_by: z.enum(['created_at', 'updated_at']).optional(),
+      activity_filter: z.enum(['all_notes', 'only_comments', 'only_activity']).optional(),
+      per_page: PER_PAGE.optional(),
+      page: INTEGER.optional(),
+    }),
+  },
+  {
+    method: 'PUT',
+    template: 'projects/:id/issues/:issue_iid/notes/:note_id',
+    docs: 'api/notes.md#modify-existing-issue-note',
+    body: z.strictObject({
+      body: z.string().min(1).max(1_000_000),
+      confidential: BOOLEAN.optional(),
+    }),
+  },
+  {
+    method: 'DELETE',
+    template: 'projects/:id/issues/:issue_iid/notes/:note_id',
+    docs: 'api/notes.md#delete-an-issue-note',
+  },
+  {
+    method: 'POST',
+    template: 'projects/:id/issues/:issue_iid/notes/:note_id/award_emoji',
+    docs: 'api/emoji_reactions.md#add-a-new-emoji-reaction-to-a-comment',
+    body: z.strictObject({ name: z.string().regex(/^[a-z0-9_+-]+$/, 'is not an emoji name') }),
+  },
+  {
     method: 'GET',
     template: 'projects/:id/merge_requests/:merge_request_iid/approvals',
     docs: 'api/merge_request_approvals.md#get-configuration-for-a-single-merge-request',

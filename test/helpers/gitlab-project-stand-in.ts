@@ -115,6 +115,16 @@ export type GitLabProjectStandIn = {
   noteHook(iid: number, noteId: number, action?: string): Record<string, unknown>;
   /** The notes of merge request `iid`, oldest first. */
   notes(iid: number): NoteRecord[];
+  /** A person opens an issue; its iid (issues are numbered apart from merge requests). */
+  openIssue(input: { title: string; author: number }): number;
+  /** A person's note on issue `iid`, and the Note Hook GitLab sends for it. */
+  addIssueNote(
+    iid: number,
+    body: string,
+    userId: number,
+  ): { id: number; hook: Record<string, unknown> };
+  /** The notes of issue `iid`, oldest first. */
+  issueNotes(iid: number): NoteRecord[];
   /** The award emoji on note `noteId`, in the order given. */
   awards(noteId: number): string[];
   /** Makes a user a member with `level` (10 Guest … 50 Owner); 0 removes them. */
@@ -154,6 +164,14 @@ export function gitlabProjectStandIn(options: {
 }): GitLabProjectStandIn {
   const git = new RepoGit(options.dir);
   const mrs: MergeRequestRecord[] = [];
+  /** Issues: only what their notes need (GitLab numbers them apart from merge requests). */
+  const issues: {
+    iid: number;
+    title: string;
+    author: GitLabUser;
+    notes: NoteRecord[];
+    issue: true;
+  }[] = [];
   const members = new Map<number, number>();
   const counters = new Map<string, number>();
   const nextId =
@@ -228,7 +246,10 @@ export function gitlabProjectStandIn(options: {
     };
   }
 
-  const noteJson = (mr: MergeRequestRecord, note: NoteRecord) => ({
+  /** A thread of notes: a merge request's, or an issue's (`issue`). */
+  type Thread = { iid: number; notes: NoteRecord[]; issue?: true };
+
+  const noteJson = (mr: Thread, note: NoteRecord) => ({
     id: note.id,
     type: null,
     body: note.body,
@@ -237,8 +258,8 @@ export function gitlabProjectStandIn(options: {
     created_at: note.createdAt,
     updated_at: note.updatedAt,
     system: false,
-    noteable_id: 1000 + mr.iid,
-    noteable_type: 'MergeRequest',
+    noteable_id: (mr.issue ? 5000 : 1000) + mr.iid,
+    noteable_type: mr.issue ? 'Issue' : 'MergeRequest',
     noteable_iid: mr.iid,
     project_id: options.id,
     resolvable: false,
@@ -246,7 +267,7 @@ export function gitlabProjectStandIn(options: {
     internal: false,
   });
 
-  function newNote(mr: MergeRequestRecord, body: string, author: GitLabUser): NoteRecord {
+  function newNote(mr: Thread, body: string, author: GitLabUser): NoteRecord {
     const now = new Date().toISOString();
     const note: NoteRecord = {
       id: nextId('note'),
@@ -519,24 +540,31 @@ export function gitlabProjectStandIn(options: {
       reply(200, { ...userJson(userOf(id)), access_level: level });
       return true;
     }
-    const at = /^\/merge_requests\/(\d+)\/(notes|approvals)(?:\/(\d+)(\/award_emoji)?)?$/.exec(
-      route,
-    );
+    const at =
+      /^\/(merge_requests|issues)\/(\d+)\/(notes|approvals)(?:\/(\d+)(\/award_emoji)?)?$/.exec(
+        route,
+      );
     if (!at) return false;
-    const mr = mrs.find((m) => m.iid === Number(at[1]));
+    const onIssue = at[1] === 'issues';
+    const iid = Number(at[2]);
+    // From here on the groups are those of a merge request's route: notes|approvals, note, emoji.
+    at.splice(1, 1);
+    const merge = onIssue ? undefined : mrs.find((m) => m.iid === iid);
+    const mr: Thread | undefined = onIssue ? issues.find((i) => i.iid === iid) : merge;
     if (!mr) return (reply(404, { message: '404 Not found' }), true);
     if (at[2] === 'approvals' && method === 'GET') {
+      if (!merge) return (reply(404, { message: '404 Not found' }), true);
       reply(200, {
-        id: 1000 + mr.iid,
-        iid: mr.iid,
+        id: 1000 + merge.iid,
+        iid: merge.iid,
         project_id: options.id,
-        title: mr.title,
-        state: mr.state,
+        title: merge.title,
+        state: merge.state,
         // GitLab's default: no approval rule, so approved whoever approved.
         approved: true,
         approvals_required: 0,
         approvals_left: 0,
-        approved_by: mr.approvedBy.map((id) => ({ user: userJson(userOf(id)) })),
+        approved_by: merge.approvedBy.map((id) => ({ user: userJson(userOf(id)) })),
       });
       return true;
     }
@@ -684,6 +712,52 @@ export function gitlabProjectStandIn(options: {
       merge_request: {
         ...example.merge_request,
         ...mergeRequestAttributes(mr),
+      },
+    };
+  }
+
+  /** The Note Hook GitLab sends for note `noteId` of issue `iid` (a person's new note). */
+  function issueNoteHook(iid: number, noteId: number): Record<string, unknown> {
+    const issue = issues.find((i) => i.iid === iid);
+    const note = issue?.notes.find((n) => n.id === noteId);
+    if (!issue || !note) throw new Error(`no note ${noteId} on issue #${iid}`);
+    const author = userOf(note.authorId);
+    const example = gitlabExample('note-hook-issue') as Record<string, unknown> & {
+      object_attributes: Record<string, unknown>;
+      issue: Record<string, unknown>;
+    };
+    const url = `${options.webUrl}/-/issues/${iid}`;
+    return {
+      ...example,
+      object_kind: 'note',
+      event_type: 'note',
+      user: hookUser(author),
+      project_id: options.id,
+      project: project(),
+      repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
+      object_attributes: {
+        ...example.object_attributes,
+        id: note.id,
+        note: note.body,
+        noteable_type: 'Issue',
+        author_id: author.id,
+        project_id: options.id,
+        noteable_id: 5000 + iid,
+        created_at: note.createdAt,
+        updated_at: note.updatedAt,
+        system: false,
+        action: 'create',
+        url: `${url}#note_${note.id}`,
+      },
+      issue: {
+        ...example.issue,
+        id: 5000 + iid,
+        iid,
+        title: issue.title,
+        author_id: issue.author.id,
+        project_id: options.id,
+        state: 'opened',
+        url,
       },
     };
   }
@@ -847,9 +921,21 @@ export function gitlabProjectStandIn(options: {
     noteHook,
 
     notes: (iid) => mergeRequestOf(iid).notes,
+    openIssue({ title, author }) {
+      const iid = issues.length + 1;
+      issues.push({ iid, title, author: userOf(author), notes: [], issue: true });
+      return iid;
+    },
+    addIssueNote(iid, body, userId) {
+      const issue = issues.find((i) => i.iid === iid);
+      if (!issue) throw new Error(`no issue #${iid}`);
+      const note = newNote(issue, body, userOf(userId));
+      return { id: note.id, hook: issueNoteHook(iid, note.id) };
+    },
+    issueNotes: (iid) => issues.find((i) => i.iid === iid)?.notes ?? [],
     awards: (noteId) =>
-      mrs.flatMap((mr) =>
-        mr.notes.filter((n) => n.id === noteId).flatMap((n) => n.awards.map((a) => a.name)),
+      [...mrs, ...issues].flatMap((thread) =>
+        thread.notes.filter((n) => n.id === noteId).flatMap((n) => n.awards.map((a) => a.name)),
       ),
     setAccessLevel(userId, level) {
       if (level > 0) members.set(userId, level);

@@ -17,6 +17,7 @@ import {
   type PullRequestInfo,
   type PullRequests,
   type Reaction,
+  type ThreadKind,
 } from '../types.ts';
 import { GitLabMergeRequests } from './merge-requests.ts';
 import type { ProviderRequestObserver } from '../request-metrics.ts';
@@ -143,12 +144,22 @@ export class GitLabPlatform implements Platform, PullRequests, ChangeRequests, B
     return this.#reviews.checksPassed(repo, sha, ignore);
   }
 
-  react(repo: RepoRef, comment: { number: number; id: number }, reaction: Reaction): Promise<void> {
+  react(
+    repo: RepoRef,
+    comment: { number: number; id: number; kind?: ThreadKind | undefined },
+    reaction: Reaction,
+  ): Promise<void> {
     return this.#reviews.react(repo, comment, reaction);
   }
 
-  upsertComments(repo: RepoRef, number: number, topic: string, bodies: string[]): Promise<void> {
-    return this.#reviews.upsertComments(repo, number, topic, bodies);
+  upsertComments(
+    repo: RepoRef,
+    number: number,
+    topic: string,
+    bodies: string[],
+    kind?: ThreadKind,
+  ): Promise<void> {
+    return this.#reviews.upsertComments(repo, number, topic, bodies, kind);
   }
 
   readComments(repo: RepoRef, number: number, topic: string): Promise<string[]> {

@@ -8,6 +8,7 @@ import {
   type PullRequestInfo,
   type PullRequests,
   type Reaction,
+  type ThreadKind,
 } from '../types.ts';
 import type { Permission } from '../../model.ts';
 
@@ -60,6 +61,11 @@ type Status = { name: string; status: string; allow_failure?: boolean };
 
 function project(repo: RepoRef): number | string {
   return repo.projectId ?? repo.fullName;
+}
+
+/** How GitLab's text refers to a merge request (`!7`) or an issue (`#7`). */
+function ref(kind: ThreadKind, number: number): string {
+  return kind === 'issue' ? `#${number}` : `!${number}`;
 }
 
 /**
@@ -175,18 +181,22 @@ export class GitLabMergeRequests implements PullRequests {
       .every((s) => PASSED.has(s.status) || (s.allow_failure === true && s.status !== 'running'));
   }
 
+  /** The notes API of a thread: a merge request's, or an issue's (same routes under /issues). */
+  #notes(kind: ThreadKind = 'request') {
+    return kind === 'issue' ? this.#api.IssueNotes : this.#api.MergeRequestNotes;
+  }
+
   async react(
     repo: RepoRef,
-    comment: { number: number; id: number },
+    comment: { number: number; id: number; kind?: ThreadKind | undefined },
     reaction: Reaction,
   ): Promise<void> {
+    const emoji =
+      comment.kind === 'issue'
+        ? this.#api.IssueNoteAwardEmojis
+        : this.#api.MergeRequestNoteAwardEmojis;
     try {
-      await this.#api.MergeRequestNoteAwardEmojis.award(
-        project(repo),
-        comment.number,
-        comment.id,
-        GITLAB_EMOJI[reaction],
-      );
+      await emoji.award(project(repo), comment.number, comment.id, GITLAB_EMOJI[reaction]);
     } catch (error) {
       // A retried job awards the same emoji again: it is there already.
       if (alreadyAwarded(error)) return;
@@ -194,23 +204,24 @@ export class GitLabMergeRequests implements PullRequests {
     }
   }
 
-  /** DAG's notes of the topic on the merge request, by part: the first of each part wins. */
+  /** DAG's notes of the topic on the thread, by part: the first of each part wins. */
   async #topicNotes(
     repo: RepoRef,
     number: number,
     topic: string,
+    kind: ThreadKind = 'request',
   ): Promise<Map<number, StickyPart>> {
     const own = await this.#ownId();
     let notes: Note[];
     try {
-      notes = (await this.#api.MergeRequestNotes.all(project(repo), number, {
+      notes = (await this.#notes(kind).all(project(repo), number, {
         sort: 'asc',
         orderBy: 'created_at',
         perPage: NOTES_PER_PAGE,
         maxPages: NOTES_PAGES,
       })) as unknown as Note[];
     } catch (error) {
-      throw providerError('GitLab', `reading the notes of !${number}`, error);
+      throw providerError('GitLab', `reading the notes of ${ref(kind, number)}`, error);
     }
     return stickyParts(
       notes.filter((note) => !note.system && note.author.id === own),
@@ -228,26 +239,26 @@ export class GitLabMergeRequests implements PullRequests {
     number: number,
     topic: string,
     bodies: string[],
+    kind: ThreadKind = 'request',
   ): Promise<void> {
-    const parts = await this.#topicNotes(repo, number, topic);
+    const parts = await this.#topicNotes(repo, number, topic, kind);
+    const notes = this.#notes(kind);
     try {
       for (const [index, body] of bodies.entries()) {
         const text = `${commentMarker(topic, index)}\n${body}`;
         const existing = parts.get(index);
         if (existing === undefined) {
-          await this.#api.MergeRequestNotes.create(project(repo), number, text);
+          await notes.create(project(repo), number, text);
         } else if (existing.body !== text) {
-          await this.#api.MergeRequestNotes.edit(project(repo), number, existing.id, {
-            body: text,
-          });
+          await notes.edit(project(repo), number, existing.id, { body: text });
         }
       }
       for (const [part, { id }] of parts) {
         if (part < bodies.length) continue;
-        await this.#api.MergeRequestNotes.remove(project(repo), number, id);
+        await notes.remove(project(repo), number, id);
       }
     } catch (error) {
-      throw providerError('GitLab', `writing DAG's ${topic} note on !${number}`, error);
+      throw providerError('GitLab', `writing DAG's ${topic} note on ${ref(kind, number)}`, error);
     }
   }
 

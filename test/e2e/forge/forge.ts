@@ -28,6 +28,9 @@ export type RequestView = {
 
 export type Role = 'developer' | 'maintainer';
 
+/** A comment thread of the app repository: request `number`, or an issue. */
+export type Thread = number | { issue: number };
+
 export interface Forge {
   readonly provider: 'github' | 'gitlab';
   /** How the provider's text names a request: `pull request` / `#7`, `merge request` / `!7`. */
@@ -50,18 +53,20 @@ export interface Forge {
   openRequest(head: string, base: string, title: string): Promise<number>;
   /** The request's new commits (its head moved from `before`), announced. */
   announceRequestPushed(number: number, before: string): Promise<Delivery>;
-  /** `user` comments `body` on request `number` of the app repository, announced. */
-  comment(number: number, body: string, user: string): Promise<{ id: number; delivery: Delivery }>;
+  /** A person opens an issue in the app repository; its number. */
+  openIssue(title: string): Promise<number>;
+  /** `user` comments `body` on a request (or an issue) of the app repository, announced. */
+  comment(thread: Thread, body: string, user: string): Promise<{ id: number; delivery: Delivery }>;
   /** Delivers a webhook again with the same delivery id; DAG's HTTP status. */
   redeliver(delivery: Delivery): Promise<number>;
   setRole(user: string, role: Role): void;
   /** A person merges request `number` of a repository (a merge commit), announced: the commit. */
   merge(repo: 'app' | 'iac', number: number): Promise<string>;
 
-  /** DAG's sticky comment of `topic` on a request (part 0, without its marker). */
-  dagComment(repo: 'app' | 'iac', number: number, topic: string): string | undefined;
-  /** How many comments of `topic` DAG keeps on the request (sticky: one). */
-  dagCommentCount(repo: 'app' | 'iac', number: number, topic: string): number;
+  /** DAG's sticky comment of `topic` on a request or issue (part 0, without its marker). */
+  dagComment(repo: 'app' | 'iac', thread: Thread, topic: string): string | undefined;
+  /** How many comments of `topic` DAG keeps on the request or issue (sticky: one). */
+  dagCommentCount(repo: 'app' | 'iac', thread: Thread, topic: string): number;
   /** The acknowledgements on a person's comment, in order. */
   acknowledgements(commentId: number): Acknowledgement[];
   /** The provider's deployments of the app to `environment`, oldest first, with their state. */

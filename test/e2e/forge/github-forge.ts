@@ -8,7 +8,15 @@ import { startGitHubStandIn, type GitHubStandIn } from '../../helpers/github-sta
 import { testPrivateKey } from '../../helpers/service.ts';
 import { commentMarker } from '../../../src/platform/types.ts';
 import { FLUX_LAYOUT, fixtureFiles, startHarness, type Harness } from '../harness.ts';
-import type { Acknowledgement, Delivery, Forge, RequestView, Role, StartedForge } from './forge.ts';
+import type {
+  Acknowledgement,
+  Delivery,
+  Forge,
+  RequestView,
+  Role,
+  StartedForge,
+  Thread,
+} from './forge.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
@@ -39,10 +47,12 @@ export async function startGithubForge(options: {
     return delivery;
   }
 
-  const comments = (repo: 'app' | 'iac', number: number, topic: string) => {
+  /** GitHub numbers issues and pull requests in one sequence: a thread is its number. */
+  const numberOf = (thread: Thread) => (typeof thread === 'number' ? thread : thread.issue);
+  const comments = (repo: 'app' | 'iac', thread: Thread, topic: string) => {
     const marker = commentMarker(topic, 0);
     return gh
-      .comments(full(repo), number)
+      .comments(full(repo), numberOf(thread))
       .filter((c) => c.user.type === 'Bot' && c.body.startsWith(marker))
       .map((c) => c.body.slice(marker.length).replace(/^\n/, ''));
   };
@@ -76,8 +86,9 @@ export async function startGithubForge(options: {
       const payload = await gh.pullRequestPayload(APP, number, 'synchronize', 'dev');
       return deliver('pull_request', { ...payload, before, after: await headOf(number) });
     },
-    async comment(number, body, user) {
-      const comment = gh.addComment(APP, number, body, user);
+    openIssue: async (title) => gh.openIssue(APP, { title, user: 'dev' }),
+    async comment(thread, body, user) {
+      const comment = gh.addComment(APP, numberOf(thread), body, user);
       const delivery = await deliver('issue_comment', await gh.commentPayload(APP, comment.id));
       return { id: comment.id, delivery };
     },
@@ -104,8 +115,8 @@ export async function startGithubForge(options: {
       return sha;
     },
 
-    dagComment: (repo, number, topic) => comments(repo, number, topic)[0],
-    dagCommentCount: (repo, number, topic) => comments(repo, number, topic).length,
+    dagComment: (repo, thread, topic) => comments(repo, thread, topic)[0],
+    dagCommentCount: (repo, thread, topic) => comments(repo, thread, topic).length,
     acknowledgements: (commentId) =>
       (gh.state.comments.get(commentId)?.reactions ?? []).map((r) => r.content as Acknowledgement),
     deployments: (environment) =>

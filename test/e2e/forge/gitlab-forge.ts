@@ -8,7 +8,15 @@ import { commentMarker } from '../../../src/platform/types.ts';
 import { startGitLabStandIn, type GitLabStandIn } from '../../helpers/gitlab-stand-in.ts';
 import type { GitLabProjectStandIn } from '../../helpers/gitlab-project-stand-in.ts';
 import { FLUX_LAYOUT, fixtureFiles, startHarness, type Harness } from '../harness.ts';
-import type { Acknowledgement, Delivery, Forge, RequestView, Role, StartedForge } from './forge.ts';
+import type {
+  Acknowledgement,
+  Delivery,
+  Forge,
+  RequestView,
+  Role,
+  StartedForge,
+  Thread,
+} from './forge.ts';
 
 const APP = 'org/shop';
 const IAC = 'org/iac';
@@ -68,10 +76,13 @@ export async function startGitlabForge(options: {
   }
 
   /** DAG's notes are the bot token's user's (DAG opened the IAC's requests with the IAC token). */
-  const dagNotes = (repo: 'app' | 'iac', number: number, topic: string) => {
+  const dagNotes = (repo: 'app' | 'iac', thread: Thread, topic: string) => {
     const marker = commentMarker(topic, 0);
-    return project(repo)
-      .notes(number)
+    const served = project(repo);
+    // GitLab numbers issues and merge requests apart, each with its own notes.
+    const notes =
+      typeof thread === 'number' ? served.notes(thread) : served.issueNotes(thread.issue);
+    return notes
       .filter((n) => n.authorId === gl.bot.id && n.body.startsWith(marker))
       .map((n) => n.body.slice(marker.length).replace(/^\n/, ''));
   };
@@ -111,10 +122,14 @@ export async function startGitlabForge(options: {
         app.mergeRequestHook(number, 'update', { oldrev: before }),
       );
     },
-    async comment(number, body, user) {
+    openIssue: async (title) => app.openIssue({ title, author: PEOPLE.dev?.id ?? 0 }),
+    async comment(thread, body, user) {
       const person = PEOPLE[user];
       if (!person) throw new Error(`no person ${user}`);
-      const note = app.addNote(number, body, person.id);
+      const note =
+        typeof thread === 'number'
+          ? app.addNote(thread, body, person.id)
+          : app.addIssueNote(thread.issue, body, person.id);
       return { id: note.id, delivery: await deliver('Note Hook', note.hook) };
     },
     async redeliver(delivery) {
@@ -150,8 +165,8 @@ export async function startGitlabForge(options: {
       return sha;
     },
 
-    dagComment: (repo, number, topic) => dagNotes(repo, number, topic)[0],
-    dagCommentCount: (repo, number, topic) => dagNotes(repo, number, topic).length,
+    dagComment: (repo, thread, topic) => dagNotes(repo, thread, topic)[0],
+    dagCommentCount: (repo, thread, topic) => dagNotes(repo, thread, topic).length,
     acknowledgements: (noteId) => app.awards(noteId).map((name) => EMOJI[name] ?? 'confused'),
     deployments: (environment) =>
       app
