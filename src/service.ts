@@ -156,6 +156,7 @@ export async function startService(
         metrics.gitOperation(operation, outcome, seconds),
       ),
       onPushRetry: () => metrics.gitPushRetry(),
+      gitlabHosts: settings.gitlab ? [new URL(settings.gitlab.url).hostname] : [],
     });
     // Deploys of one IAC branch meet here: one writer per branch across DAG's processes.
     const committer = new GroupCommitter(iac, new BranchLeases(db, log), {

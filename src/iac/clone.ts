@@ -14,6 +14,8 @@ export type CloneContext = {
   git: GitRunner;
   timeoutMs: number;
   log: Logger;
+  /** Hosts of the configured GitLab (see tokenUser). */
+  gitlabHosts: readonly string[];
 };
 
 /** The cache directory name of the clone of (url, branch): a hash, so URLs never become paths. */

@@ -11,12 +11,15 @@ export type IacRemote = {
 };
 
 /**
- * The Basic-auth user name a host expects with a token: GitLab takes `oauth2` (any name works
- * for personal, project and group tokens, but `oauth2` is the one it documents for OAuth
- * tokens), GitHub `x-access-token` (the name it documents for App installation tokens).
+ * The Basic-auth user name a host expects with a token: a GitLab (gitlab.com, or one of
+ * `gitlabHosts`: the configured GITLAB_URL's) takes `oauth2` (any name works for personal,
+ * project and group tokens, but `oauth2` is the one it documents for OAuth tokens); anything
+ * else GitHub's `x-access-token` (the name it documents for App installation tokens). Known
+ * from settings, never guessed from a host's name.
  */
-export function tokenUser(host: string): string {
-  return host.toLowerCase().includes('gitlab') ? 'oauth2' : 'x-access-token';
+export function tokenUser(host: string, gitlabHosts: readonly string[] = []): string {
+  const name = host.toLowerCase();
+  return name === 'gitlab.com' || gitlabHosts.includes(name) ? 'oauth2' : 'x-access-token';
 }
 
 /**
@@ -25,7 +28,11 @@ export function tokenUser(host: string): string {
  * used as the token when no token is given; an explicit token wins. Only http(s) URLs are
  * accepted: DAG authenticates with tokens, which ssh does not carry.
  */
-export function parseRemote(url: string, token: string | null | undefined): IacRemote {
+export function parseRemote(
+  url: string,
+  token: string | null | undefined,
+  gitlabHosts: readonly string[] = [],
+): IacRemote {
   let parsed: URL;
   try {
     parsed = new URL(url.trim());
@@ -46,7 +53,8 @@ export function parseRemote(url: string, token: string | null | undefined): IacR
   const embedded = urlPassword || urlUser || null;
   const chosen = explicit ?? embedded;
   // A user name that came with a password in the URL is the one to authenticate as.
-  const user = !explicit && urlPassword && urlUser ? urlUser : tokenUser(parsed.hostname);
+  const user =
+    !explicit && urlPassword && urlUser ? urlUser : tokenUser(parsed.hostname, gitlabHosts);
   return { url: parsed.toString(), token: chosen, user };
 }
 

@@ -83,6 +83,8 @@ export type IacWorkspaceOptions = {
   sleep?: (ms: number) => Promise<void>;
   /** Hears each push tried again because the branch moved under DAG (metrics). */
   onPushRetry?: () => void;
+  /** Hosts of the GitLab DAG is configured for (GITLAB_URL): git's user name there is GitLab's. */
+  gitlabHosts?: readonly string[];
 };
 
 /**
@@ -122,6 +124,7 @@ export class IacWorkspace {
         log: options.log,
         git: options.git ?? runGit,
         timeoutMs: options.timeoutMs ?? 120_000,
+        gitlabHosts: (options.gitlabHosts ?? []).map((host) => host.toLowerCase()),
       },
       options.random ?? Math.random,
       options.sleep ?? sleep,
@@ -146,7 +149,7 @@ export class IacWorkspace {
     const author = checkAuthor(options.author);
     const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 5));
     const backoffMs = Math.max(0, options.backoffMs ?? 200);
-    const remote = parseRemote(target.url, target.token);
+    const remote = parseRemote(target.url, target.token, this.#ctx.gitlabHosts);
     const branch = target.branch === null ? null : checkBranchName(target.branch);
     const log = this.#ctx.log.child({ repo: remote.url });
 
@@ -216,7 +219,7 @@ export class IacWorkspace {
     const planned = changes.map(checkChange);
     const author = checkAuthor(options.author);
     const expected = checkCommitId(options.expectedHead);
-    const remote = parseRemote(target.url, target.token);
+    const remote = parseRemote(target.url, target.token, this.#ctx.gitlabHosts);
     const base = target.branch === null ? null : checkBranchName(target.branch);
     const branch = checkOwnBranch(head, base);
     const log = this.#ctx.log.child({ repo: remote.url });
@@ -267,7 +270,7 @@ export class IacWorkspace {
     expectedHead: string | null,
   ): Promise<'deleted' | 'absent' | 'foreign'> {
     const expected = checkCommitId(expectedHead);
-    const remote = parseRemote(target.url, target.token);
+    const remote = parseRemote(target.url, target.token, this.#ctx.gitlabHosts);
     const base = target.branch === null ? null : checkBranchName(target.branch);
     const branch = checkOwnBranch(head, base);
     const log = this.#ctx.log.child({ repo: remote.url });
@@ -292,7 +295,7 @@ export class IacWorkspace {
     paths: string[],
   ): Promise<{ branch: string; head: string; folders: Record<string, string>[] }> {
     const folders = paths.map(checkFolderPath);
-    const remote = parseRemote(target.url, target.token);
+    const remote = parseRemote(target.url, target.token, this.#ctx.gitlabHosts);
     const branch = target.branch === null ? null : checkBranchName(target.branch);
     return this.#withClone(remote, branch, async (clone) => ({
       branch: clone.branch,

@@ -241,12 +241,20 @@ describe('parseRemote', () => {
     expect(parseRemote(`https://${TOKEN}@github.com/org/iac`, null).token).toBe(TOKEN);
   });
 
-  it('prefers an explicit token and picks the user name by host', () => {
-    expect(parseRemote('https://old:stale@gitlab.example.com/g/iac.git', TOKEN)).toEqual({
-      url: 'https://gitlab.example.com/g/iac.git',
-      token: TOKEN,
-      user: 'oauth2',
-    });
+  it("prefers an explicit token and picks the user name by the configured GitLab's host", () => {
+    const gitlabHosts = ['git.corp.example'];
+    expect(parseRemote('https://old:stale@GIT.corp.example/g/iac.git', TOKEN, gitlabHosts)).toEqual(
+      {
+        url: 'https://git.corp.example/g/iac.git',
+        token: TOKEN,
+        user: 'oauth2',
+      },
+    );
+    expect(parseRemote('https://gitlab.com/g/iac.git', TOKEN).user).toBe('oauth2');
+    // A host's name proves nothing: this one is not the configured GitLab.
+    expect(parseRemote('https://gitlab.example.com/g/iac.git', TOKEN, gitlabHosts).user).toBe(
+      'x-access-token',
+    );
     expect(parseRemote('https://github.com/org/iac.git', TOKEN).user).toBe('x-access-token');
     expect(parseRemote('https://github.com/org/iac.git', null).token).toBeNull();
   });

@@ -75,6 +75,7 @@ export function registerMcpCommand(program: Command, cli: Cli): void {
           cacheDir: settings.cacheDir,
           log,
           git: trustGitlab(settings.gitlab, runGit).runner,
+          gitlabHosts: settings.gitlab ? [new URL(settings.gitlab.url).hostname] : [],
         });
         // A fix to IAC files DAG does not render is verified against the IAC repository.
         const { source: iacSource } = iacRepoAccess(
