@@ -242,14 +242,16 @@ function latest(dates: readonly (Date | undefined)[]): Date | undefined {
 
 /**
  * When the current phase began: kept from `previous` while the phase stays the same; else the
- * time the objects give (a condition's transition), but never before the previous state began
- * (a transition that old is stale) nor after now; else now.
+ * time the objects give (a condition's transition), unless that is older than the previous
+ * state (then the condition held already and something else changed the phase, so now is the
+ * better estimate) or in the future (clock skew); else now.
  */
 function sinceOf(verdict: Verdict, previous: RolloutState | null | undefined, now: Date): Date {
   if (previous && previous.phase === verdict.phase && isDate(previous.since)) return previous.since;
-  let since = verdict.at ?? now;
-  if (previous && isDate(previous.since) && since < previous.since) since = previous.since;
-  return since > now ? now : since;
+  const at = verdict.at;
+  if (!at || at > now) return now;
+  if (previous && isDate(previous.since) && at < previous.since) return now;
+  return at;
 }
 
 function isDate(value: unknown): value is Date {
