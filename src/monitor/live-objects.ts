@@ -58,9 +58,6 @@ const helmRelease = z.looseObject({
   status: section({
     observedGeneration: z.number().int().optional().catch(undefined),
     conditions,
-    lastAttemptedRevision: text,
-    lastAppliedRevision: text,
-    failures: count,
     history: listOf(
       z.looseObject({
         chartVersion: text,
@@ -155,6 +152,8 @@ export type LiveObjects = {
   events: EventView[];
 };
 
+const HELM_RELEASE_NAME = 'meta.helm.sh/release-name';
+
 const envelope = z.looseObject({ apiVersion: text, kind: text, metadata });
 
 /** A valid date from an RFC 3339 string, else undefined. */
@@ -184,6 +183,10 @@ export function readLiveObjects(
       const parsed = helmRelease.safeParse(object);
       if (parsed.success) live.helmRelease = parsed.data;
     } else if (apiVersion === 'apps/v1' && isWorkloadKind(kind)) {
+      // Helm stamps the objects of a release with its name (`helm template`, as Argo CD runs
+      // it, does not): one stamped for another release is not ours, whatever the feed says.
+      const release = stringAt(meta.annotations, HELM_RELEASE_NAME);
+      if (release !== undefined && release !== environment.releaseName) continue;
       const parsed = workload.safeParse(object);
       if (parsed.success && parsed.data.metadata.name) live.workloads.push(parsed.data);
     } else if (kind === 'Pod' && apiVersion === 'v1') {

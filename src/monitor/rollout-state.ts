@@ -29,7 +29,8 @@
 //
 // Drift (reported beside the phase, not instead of it):
 //  - `commit`: the running commit (else the HelmRelease's) differs from the committed one for
-//    longer than driftGraceMs after committedAt. `since` is committedAt: it differs from then on.
+//    longer than driftGraceMs after committedAt, and the committed one is not rolling out.
+//    `since` is committedAt: it differs from then on.
 //  - `edited`: the live HelmRelease says someone changed it outside git. Two signals only, both
 //    sound without a copy of the rendered bundle: `spec.suspend: true` (DAG never renders it, so
 //    it was set by hand or by `flux suspend`), and a `DriftDetected` event from helm-controller's
@@ -52,7 +53,7 @@ import type {
   WorkloadState,
 } from './types.ts';
 import type { WorkloadVerdict } from './workload-state.ts';
-import { DEFAULT_RESTART_THRESHOLD, workloadState } from './workload-state.ts';
+import { DEFAULT_RESTART_THRESHOLD, podsOf, workloadState } from './workload-state.ts';
 
 export const DEFAULT_DRIFT_GRACE_MS = 10 * 60 * 1000;
 
@@ -72,10 +73,15 @@ export function rolloutState(input: RolloutInput): RolloutState {
     environment.helmType === 'flux' && live.helmRelease
       ? helmReleaseState(live.helmRelease, live.events)
       : undefined;
-  const commits = liveCommits(workloads, live.pods, release, committed);
+  const ownPods = live.workloads.flatMap((workload) => podsOf(workload, live.pods));
+  const commits = liveCommits(workloads, ownPods, release, committed);
   const observed = commits.live?.sha ?? release?.commit;
+  // A committed commit that is rolling out is on its way, however slowly: not drift.
   const commitLate =
-    committed !== null && observed !== undefined && !sameCommit(observed, committed.sha);
+    committed !== null &&
+    observed !== undefined &&
+    !sameCommit(observed, committed.sha) &&
+    !(commits.rollingOut !== null && sameCommit(commits.rollingOut, committed.sha));
   const pastGrace =
     committed !== null && now.getTime() - committed.committedAt.getTime() >= graceMs;
   const verdict = decide({

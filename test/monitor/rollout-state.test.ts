@@ -349,6 +349,16 @@ describe('rolloutState: phases', () => {
     expect(state([other, otherRelease]).phase).toBe('unknown');
   });
 
+  it('ignores workloads Helm stamped as another release', () => {
+    const api = deployment({ name: 'api', updated: 0 });
+    (api.metadata as { annotations: Record<string, string> }).annotations[
+      'meta.helm.sh/release-name'
+    ] = 'api';
+    const result = state([helmRelease(), deployment(), api]);
+    expect(result.workloads.map((w) => w.name)).toEqual(['web']);
+    expect(result.phase).toBe('healthy');
+  });
+
   it('a Deployment rollout goes progressing → healthy, with its counts', () => {
     const rolling = state([
       helmRelease(),
@@ -495,6 +505,15 @@ describe('rolloutState: drift', () => {
       );
     },
   );
+
+  it('a slow rollout of the committed commit is not drift', () => {
+    const result = state([helmRelease(), statefulSet({ sha: OLD }), deployment({ updated: 1 })], {
+      now: minutes(30),
+    });
+    expect(result.phase).toBe('progressing');
+    expect(result.rollingOutCommit).toBe(NEW);
+    expect(result.drift.drifted).toBe(false);
+  });
 
   it('honours driftGraceMs', () => {
     const result = state(running, { now: minutes(3), options: { driftGraceMs: 60_000 } });
