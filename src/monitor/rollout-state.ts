@@ -38,7 +38,7 @@
 //    last release. A generation that moved says nothing by itself, since every upgrade moves
 //    it; Flux's lastAttemptedRevision ≠ lastAppliedRevision is a failed upgrade, covered by rule 2.
 //  Commit drift is reported before edited drift when both hold.
-import type { EventView, HelmReleaseView, LiveObjects, PodView } from './live-objects.ts';
+import type { EventView, HelmReleaseView, PodView } from './live-objects.ts';
 import { commitIn, readLiveObjects, timeOf } from './live-objects.ts';
 import type { HelmReleaseVerdict } from './helm-release-state.ts';
 import { helmReleaseState, latestHelmReleaseWarning } from './helm-release-state.ts';
@@ -85,7 +85,7 @@ export function rolloutState(input: RolloutInput): RolloutState {
   const pastGrace =
     committed !== null && now.getTime() - committed.committedAt.getTime() >= graceMs;
   const verdict = decide({
-    live,
+    environment,
     workloads,
     release,
     committed,
@@ -103,7 +103,8 @@ export function rolloutState(input: RolloutInput): RolloutState {
     since: sinceOf(verdict, previous, now),
     workloads: workloads.map((workload) => workloadSummary(workload, maxReason)),
     drift: driftOf({
-      helmRelease: live.helmRelease,
+      // A plain chart has no HelmRelease: one of the same name is someone else's.
+      helmRelease: release ? live.helmRelease : undefined,
       events: live.events,
       committed,
       drifted: commitLate && pastGrace,
@@ -121,7 +122,7 @@ function workloadSummary(verdict: WorkloadVerdict, maxReason: number): WorkloadS
 }
 
 type Decision = {
-  live: LiveObjects;
+  environment: RolloutInput['environment'];
   workloads: readonly WorkloadVerdict[];
   release: HelmReleaseVerdict | undefined;
   committed: CommittedCommit | null;
@@ -135,7 +136,12 @@ type Decision = {
 function decide(d: Decision): Verdict {
   const { release, workloads, committed } = d;
   if (!release && workloads.length === 0) {
-    return { phase: 'unknown', reason: null, at: undefined };
+    const { helmType, namespace, releaseName } = d.environment;
+    const missing =
+      helmType === 'flux'
+        ? `no HelmRelease ${releaseName} and no workloads in namespace ${namespace}`
+        : `no workloads of release ${releaseName} in namespace ${namespace}`;
+    return { phase: 'unknown', reason: missing, at: undefined };
   }
   if (release?.unobserved) return release;
   if (release?.phase === 'failed') return release;

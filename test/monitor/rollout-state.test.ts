@@ -34,7 +34,7 @@ describe('rolloutState: phases', () => {
       case: 'nothing observed',
       objects: [],
       phase: 'unknown',
-      reason: null,
+      reason: 'no HelmRelease web and no workloads in namespace shop',
     },
     {
       case: 'Deployment half updated',
@@ -340,7 +340,10 @@ describe('rolloutState: phases', () => {
       conditions: [{ type: 'Ready', status: 'False', reason: 'UpgradeFailed', message: 'x' }],
     });
     expect(state([failing, deployment()], { environment: PLAIN }).phase).toBe('healthy');
-    expect(state([failing], { environment: PLAIN }).phase).toBe('unknown');
+    const alone = state([helmRelease({ suspend: true })], { environment: PLAIN });
+    expect(alone.phase).toBe('unknown');
+    expect(alone.reason).toBe('no workloads of release web in namespace shop');
+    expect(alone.drift.drifted).toBe(false);
   });
 
   it('ignores objects of other namespaces and HelmReleases of other names', () => {
