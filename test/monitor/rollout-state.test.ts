@@ -324,6 +324,56 @@ describe('rolloutState: phases', () => {
       reason: 'HelmRelease web: Progressing: Running upgrade action',
     },
     {
+      case: 'HelmRelease waiting for its chart source',
+      objects: [
+        helmRelease({
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'ArtifactFailed',
+              message: "HelmChart 'flux-system/shop-web' is not ready",
+            },
+          ],
+        }),
+        deployment({ sha: OLD }),
+      ],
+      phase: 'progressing',
+      reason: "HelmRelease web: ArtifactFailed: HelmChart 'flux-system/shop-web' is not ready",
+    },
+    {
+      case: 'init container crash loop',
+      objects: [
+        helmRelease(),
+        deployment({ available: 2 }),
+        {
+          ...pod(),
+          status: {
+            initContainerStatuses: [
+              {
+                name: 'migrate',
+                ready: false,
+                restartCount: 4,
+                state: { waiting: { reason: 'CrashLoopBackOff' } },
+                lastState: { terminated: { reason: 'Error', exitCode: 1 } },
+              },
+            ],
+            containerStatuses: [
+              {
+                name: 'app',
+                ready: false,
+                restartCount: 0,
+                state: { waiting: { reason: 'PodInitializing' } },
+              },
+            ],
+          },
+        },
+      ],
+      phase: 'failed',
+      reason:
+        'Deployment web: CrashLoopBackOff of container migrate in pod web-5d9c7b-x2x4z (restarts 4, last terminated: Error)',
+    },
+    {
       case: 'HelmRelease ready, workloads rolled out, commit live',
       objects: [helmRelease(), deployment(), statefulSet(), daemonSet()],
       phase: 'healthy',
