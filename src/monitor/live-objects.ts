@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { PROVENANCE } from '../render/provenance.ts';
 import type { MonitoredEnvironment, WorkloadKind } from './types.ts';
-import { WORKLOAD_KINDS } from './types.ts';
+import { MONITORED_WORKLOAD_KINDS } from './types.ts';
 
 const text = z.string().optional().catch(undefined);
 const count = z.number().int().min(0).optional().catch(undefined);
@@ -71,7 +71,7 @@ const helmRelease = z.looseObject({
 export type HelmReleaseView = z.output<typeof helmRelease>;
 
 const workload = z.looseObject({
-  kind: z.enum(WORKLOAD_KINDS),
+  kind: z.enum(MONITORED_WORKLOAD_KINDS),
   metadata,
   spec: section({
     replicas: count,
@@ -206,7 +206,7 @@ export function readLiveObjects(
 }
 
 function isWorkloadKind(kind: string | undefined): kind is WorkloadKind {
-  return (WORKLOAD_KINDS as readonly (string | undefined)[]).includes(kind);
+  return (MONITORED_WORKLOAD_KINDS as readonly (string | undefined)[]).includes(kind);
 }
 
 function eventView(raw: z.output<typeof event>): EventView {
