@@ -31,7 +31,6 @@ export type HelmReleaseVerdict = {
   unobserved: boolean;
   /** The source commit on the HelmRelease (what Flux was given, not necessarily what runs). */
   commit: string | undefined;
-  suspended: boolean;
 };
 
 /**
@@ -39,8 +38,8 @@ export type HelmReleaseVerdict = {
  * about the previous spec, so they must not fail the new commit); Stalled=True, or Ready/Released
  * False with a failure reason, or TestSuccess=False, or the newest history entry `failed` →
  * failed; Reconciling=True → progressing; Ready=True → healthy; Ready=False for another reason
- * (a source not ready, a dependency) → progressing with its message, which becomes a failure
- * through commit drift if it lasts; no Ready at all → progressing.
+ * (a chart source not ready, a dependency) → progressing with its message: helm-controller keeps
+ * retrying those and sets Stalled when it gives up; no Ready at all → progressing.
  */
 export function helmReleaseState(
   release: HelmReleaseView,
@@ -51,7 +50,6 @@ export function helmReleaseState(
     released: false,
     unobserved: false,
     commit: commitIn(release.metadata.annotations),
-    suspended: release.spec.suspend === true,
   };
   const verdict = (
     phase: RolloutPhase,

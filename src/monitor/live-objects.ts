@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { PROVENANCE } from '../render/provenance.ts';
 import type { MonitoredEnvironment, WorkloadKind } from './types.ts';
-import { WORKLOAD_KINDS } from './types.ts';
+import { MONITORED_WORKLOAD_KINDS } from './types.ts';
 
 const text = z.string().optional().catch(undefined);
 const count = z.number().int().min(0).optional().catch(undefined);
@@ -58,9 +58,6 @@ const helmRelease = z.looseObject({
   status: section({
     observedGeneration: z.number().int().optional().catch(undefined),
     conditions,
-    lastAttemptedRevision: text,
-    lastAppliedRevision: text,
-    failures: count,
     history: listOf(
       z.looseObject({
         chartVersion: text,
@@ -74,7 +71,7 @@ const helmRelease = z.looseObject({
 export type HelmReleaseView = z.output<typeof helmRelease>;
 
 const workload = z.looseObject({
-  kind: z.enum(WORKLOAD_KINDS),
+  kind: z.enum(MONITORED_WORKLOAD_KINDS),
   metadata,
   spec: section({
     replicas: count,
@@ -155,6 +152,8 @@ export type LiveObjects = {
   events: EventView[];
 };
 
+const HELM_RELEASE_NAME = 'meta.helm.sh/release-name';
+
 const envelope = z.looseObject({ apiVersion: text, kind: text, metadata });
 
 /** A valid date from an RFC 3339 string, else undefined. */
@@ -184,6 +183,10 @@ export function readLiveObjects(
       const parsed = helmRelease.safeParse(object);
       if (parsed.success) live.helmRelease = parsed.data;
     } else if (apiVersion === 'apps/v1' && isWorkloadKind(kind)) {
+      // Helm stamps the objects of a release with its name (`helm template`, as Argo CD runs
+      // it, does not): one stamped for another release is not ours, whatever the feed says.
+      const release = stringAt(meta.annotations, HELM_RELEASE_NAME);
+      if (release !== undefined && release !== environment.releaseName) continue;
       const parsed = workload.safeParse(object);
       if (parsed.success && parsed.data.metadata.name) live.workloads.push(parsed.data);
     } else if (kind === 'Pod' && apiVersion === 'v1') {
@@ -203,7 +206,7 @@ export function readLiveObjects(
 }
 
 function isWorkloadKind(kind: string | undefined): kind is WorkloadKind {
-  return (WORKLOAD_KINDS as readonly (string | undefined)[]).includes(kind);
+  return (MONITORED_WORKLOAD_KINDS as readonly (string | undefined)[]).includes(kind);
 }
 
 function eventView(raw: z.output<typeof event>): EventView {

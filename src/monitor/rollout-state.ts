@@ -29,7 +29,8 @@
 //
 // Drift (reported beside the phase, not instead of it):
 //  - `commit`: the running commit (else the HelmRelease's) differs from the committed one for
-//    longer than driftGraceMs after committedAt. `since` is committedAt: it differs from then on.
+//    longer than driftGraceMs after committedAt, and the committed one is not rolling out.
+//    `since` is committedAt: it differs from then on.
 //  - `edited`: the live HelmRelease says someone changed it outside git. Two signals only, both
 //    sound without a copy of the rendered bundle: `spec.suspend: true` (DAG never renders it, so
 //    it was set by hand or by `flux suspend`), and a `DriftDetected` event from helm-controller's
@@ -37,7 +38,7 @@
 //    last release. A generation that moved says nothing by itself, since every upgrade moves
 //    it; Flux's lastAttemptedRevision ≠ lastAppliedRevision is a failed upgrade, covered by rule 2.
 //  Commit drift is reported before edited drift when both hold.
-import type { EventView, HelmReleaseView, LiveObjects, PodView } from './live-objects.ts';
+import type { EventView, HelmReleaseView, PodView } from './live-objects.ts';
 import { commitIn, readLiveObjects, timeOf } from './live-objects.ts';
 import type { HelmReleaseVerdict } from './helm-release-state.ts';
 import { helmReleaseState, latestHelmReleaseWarning } from './helm-release-state.ts';
@@ -52,7 +53,7 @@ import type {
   WorkloadState,
 } from './types.ts';
 import type { WorkloadVerdict } from './workload-state.ts';
-import { DEFAULT_RESTART_THRESHOLD, workloadState } from './workload-state.ts';
+import { DEFAULT_RESTART_THRESHOLD, podsOf, workloadState } from './workload-state.ts';
 
 export const DEFAULT_DRIFT_GRACE_MS = 10 * 60 * 1000;
 
@@ -72,14 +73,19 @@ export function rolloutState(input: RolloutInput): RolloutState {
     environment.helmType === 'flux' && live.helmRelease
       ? helmReleaseState(live.helmRelease, live.events)
       : undefined;
-  const commits = liveCommits(workloads, live.pods, release, committed);
+  const ownPods = live.workloads.flatMap((workload) => podsOf(workload, live.pods));
+  const commits = liveCommits(workloads, ownPods, release, committed);
   const observed = commits.live?.sha ?? release?.commit;
+  // A committed commit that is rolling out is on its way, however slowly: not drift.
   const commitLate =
-    committed !== null && observed !== undefined && !sameCommit(observed, committed.sha);
+    committed !== null &&
+    observed !== undefined &&
+    !sameCommit(observed, committed.sha) &&
+    !(commits.rollingOut !== null && sameCommit(commits.rollingOut, committed.sha));
   const pastGrace =
     committed !== null && now.getTime() - committed.committedAt.getTime() >= graceMs;
   const verdict = decide({
-    live,
+    environment,
     workloads,
     release,
     committed,
@@ -97,7 +103,8 @@ export function rolloutState(input: RolloutInput): RolloutState {
     since: sinceOf(verdict, previous, now),
     workloads: workloads.map((workload) => workloadSummary(workload, maxReason)),
     drift: driftOf({
-      helmRelease: live.helmRelease,
+      // A plain chart has no HelmRelease: one of the same name is someone else's.
+      helmRelease: release ? live.helmRelease : undefined,
       events: live.events,
       committed,
       drifted: commitLate && pastGrace,
@@ -115,7 +122,7 @@ function workloadSummary(verdict: WorkloadVerdict, maxReason: number): WorkloadS
 }
 
 type Decision = {
-  live: LiveObjects;
+  environment: RolloutInput['environment'];
   workloads: readonly WorkloadVerdict[];
   release: HelmReleaseVerdict | undefined;
   committed: CommittedCommit | null;
@@ -129,7 +136,12 @@ type Decision = {
 function decide(d: Decision): Verdict {
   const { release, workloads, committed } = d;
   if (!release && workloads.length === 0) {
-    return { phase: 'unknown', reason: null, at: undefined };
+    const { helmType, namespace, releaseName } = d.environment;
+    const missing =
+      helmType === 'flux'
+        ? `no HelmRelease ${releaseName} and no workloads in namespace ${namespace}`
+        : `no workloads of release ${releaseName} in namespace ${namespace}`;
+    return { phase: 'unknown', reason: missing, at: undefined };
   }
   if (release?.unobserved) return release;
   if (release?.phase === 'failed') return release;
@@ -242,14 +254,16 @@ function latest(dates: readonly (Date | undefined)[]): Date | undefined {
 
 /**
  * When the current phase began: kept from `previous` while the phase stays the same; else the
- * time the objects give (a condition's transition), but never before the previous state began
- * (a transition that old is stale) nor after now; else now.
+ * time the objects give (a condition's transition), unless that is older than the previous
+ * state (then the condition held already and something else changed the phase, so now is the
+ * better estimate) or in the future (clock skew); else now.
  */
 function sinceOf(verdict: Verdict, previous: RolloutState | null | undefined, now: Date): Date {
   if (previous && previous.phase === verdict.phase && isDate(previous.since)) return previous.since;
-  let since = verdict.at ?? now;
-  if (previous && isDate(previous.since) && since < previous.since) since = previous.since;
-  return since > now ? now : since;
+  const at = verdict.at;
+  if (!at || at > now) return now;
+  if (previous && isDate(previous.since) && at < previous.since) return now;
+  return at;
 }
 
 function isDate(value: unknown): value is Date {

@@ -43,8 +43,8 @@ export type RolloutInput = {
 export const ROLLOUT_PHASES = ['unknown', 'progressing', 'healthy', 'failed'] as const;
 export type RolloutPhase = (typeof ROLLOUT_PHASES)[number];
 
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
-export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+export const MONITORED_WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+export type WorkloadKind = (typeof MONITORED_WORKLOAD_KINDS)[number];
 
 export type WorkloadState = {
   kind: WorkloadKind;

@@ -27,7 +27,8 @@ const HASH_SUFFIX = /^[a-z0-9]+$/;
 export function podsOf(workload: WorkloadView, pods: readonly PodView[]): PodView[] {
   const name = workload.metadata.name ?? '';
   return pods.filter((pod) => {
-    const owner = pod.metadata.ownerReferences.find((ref) => ref.controller !== false);
+    const refs = pod.metadata.ownerReferences;
+    const owner = refs.find((ref) => ref.controller === true) ?? refs[0];
     if (!owner) return false;
     if (workload.kind === 'Deployment') {
       return owner.kind === 'ReplicaSet' && isReplicaSetOf(owner.name, name);
