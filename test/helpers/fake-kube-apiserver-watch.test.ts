@@ -3,7 +3,7 @@
 // lines, how a stream ends). Each test works in its own namespace of one shared fake.
 import { request } from 'node:https';
 import { Watch } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kubeConfigFor } from '../../src/k8s/kube-config.ts';
 import { newToken } from '../k8s/support.ts';
 import {
@@ -22,6 +22,8 @@ beforeAll(async () => {
   kube = await startFakeKubeApiserver({ token, crds: FLUX_CRDS });
 });
 afterAll(() => kube?.stop());
+// A failed test may leave its watches open; the next one counts open watches from zero.
+afterEach(() => kube?.dropWatches());
 
 /** A fresh namespace, so tests sharing the fake never see each other's objects. */
 function freshNamespace(): string {
