@@ -1065,7 +1065,7 @@ export async function startFakeKubeApiserver(options: {
       resourceVersion: requested === undefined ? undefined : String(requested),
       allowBookmarks,
       sendInitialEvents,
-      timeoutSeconds: timeout === null ? undefined : Number(timeout),
+      timeoutSeconds: timeout !== null && /^\d+$/.test(timeout) ? Number(timeout) : undefined,
     };
   }
 
@@ -1359,7 +1359,7 @@ export async function startFakeKubeApiserver(options: {
     dropWatches: () => watches.dropWatches(),
     openWatches: () => watches.openWatches(),
     async stop() {
-      watches.closeAll();
+      await watches.closeAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();

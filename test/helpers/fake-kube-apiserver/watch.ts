@@ -353,13 +353,23 @@ export class WatchHub {
     }
   }
 
-  /** Ends every open watch cleanly and stops the bookmark timer (server shutdown). */
-  closeAll(): void {
+  /**
+   * Ends every open watch cleanly and stops the bookmark timer (server shutdown). Resolves once
+   * the terminating chunks are written, so closing the sockets afterwards does not cut them off.
+   */
+  async closeAll(): Promise<void> {
     this.setBookmarkInterval(0);
-    for (const watcher of [...this.watchers]) {
+    const ended = [...this.watchers].map((watcher) => {
       this.forget(watcher);
-      watcher.res.end();
-    }
+      return new Promise<void>((resolve) => {
+        watcher.res.once('close', resolve);
+        watcher.res.end(resolve);
+      });
+    });
+    await Promise.race([
+      Promise.all(ended),
+      new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+    ]);
   }
 
   private forget(watcher: Watcher): void {
