@@ -11,6 +11,11 @@
 // conversion); server-side apply merges maps recursively, lists of objects with a `name` by that
 // name, and replaces every other list; a manager's previously applied fields that it no longer
 // applies are removed; defaulting covers the fields of core kinds that bundles usually leave out.
+//
+// Every stored change gets the next resourceVersion and lands in an event history that LIST
+// (resourceVersionMatch=Exact) and WATCH are served from; see fake-kube-apiserver/watch.ts. Tests
+// that edit `objects` directly bypass that history: use update/setStatus/remove to act as a
+// controller would.
 
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -22,6 +27,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
+import {
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorError,
+  WatchHub,
+  inCollection,
+  type CollectionFilter,
+  type HistoryEntry,
+  type WatchRequest,
+} from './fake-kube-apiserver/watch.ts';
+
+export type { HistoryEntry } from './fake-kube-apiserver/watch.ts';
 
 const run = promisify(execFile);
 
@@ -38,7 +55,7 @@ export type FakeResource = {
 
 /** A permission the fake's service account lacks. Omitted fields match anything. */
 export type ForbiddenRule = {
-  verb: 'get' | 'list' | 'create' | 'patch';
+  verb: 'get' | 'list' | 'watch' | 'create' | 'patch';
   resource: string;
   group?: string;
   namespace?: string;
@@ -85,8 +102,37 @@ export type FakeKubeApiserver = {
   /** Stores an object as a real (not dry-run) apply by `manager` would, plus an optional status. */
   seed(object: Json, options?: { manager?: string; status?: Json }): Json;
   get(apiVersion: string, kind: string, name: string, namespace?: string): Json | undefined;
+  /**
+   * Stores `object` whole, as a controller's update (PUT) would: keeps uid and creationTimestamp,
+   * bumps generation when the spec changed, creates it when missing. ADDED or MODIFIED.
+   */
+  update(object: Json): Json;
+  /** Replaces the status of a stored object, as its controller would (MODIFIED). */
+  setStatus(ref: ObjectRef, status: Json): Json;
+  /** Deletes a stored object (DELETED); returns its last state, undefined if there was none. */
+  remove(ref: ObjectRef): Json | undefined;
+  /** The current (latest) resourceVersion of the whole store. */
+  resourceVersion(): number;
+  /** Every recorded change still in the history, oldest first (copies). */
+  history(): HistoryEntry[];
+  /**
+   * Forgets the history up to `upTo` (default: now), as etcd compaction does: watches and Exact
+   * lists from an older resourceVersion then get 410 Expired.
+   */
+  compact(upTo?: number): void;
+  /** A BOOKMARK at the current resourceVersion to every open watch that allows bookmarks. */
+  bookmark(): void;
+  /** Periodic bookmarks every `ms` (0, the default, for none). */
+  setBookmarkInterval(ms: number): void;
+  /** Destroys every open watch's connection abruptly, as a network failure would. */
+  dropWatches(): void;
+  /** How many watch streams are open. */
+  openWatches(): number;
   stop(): Promise<void>;
 };
+
+/** Names one stored object; `namespace` only for namespaced kinds (defaults to `default`). */
+export type ObjectRef = { apiVersion: string; kind: string; name: string; namespace?: string };
 
 export const CORE_RESOURCES: readonly FakeResource[] = [
   { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true },
@@ -590,6 +636,55 @@ export async function startFakeKubeApiserver(options: {
   const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   const namespaceExists = (name: string) => objects.has(`v1/Namespace//${name}`);
+  const watches = new WatchHub(
+    () => resourceVersion,
+    () => objects.values(),
+  );
+
+  /** Stores `object` under `key` at the next resourceVersion and records ADDED or MODIFIED. */
+  function commit(key: string, object: Json): Json {
+    const previous = objects.get(key);
+    metadataOf(object).resourceVersion = String(++resourceVersion);
+    objects.set(key, clone(object));
+    watches.record({
+      resourceVersion,
+      type: previous ? 'MODIFIED' : 'ADDED',
+      key,
+      object,
+      previous,
+    });
+    return object;
+  }
+
+  /** Deletes `key` at the next resourceVersion and records DELETED with the last state. */
+  function commitDelete(key: string): Json | undefined {
+    const previous = objects.get(key);
+    if (!previous) return undefined;
+    objects.delete(key);
+    applied.delete(key);
+    const last = clone(previous);
+    metadataOf(last).resourceVersion = String(++resourceVersion);
+    watches.record({ resourceVersion, type: 'DELETED', key, object: last, previous });
+    return last;
+  }
+
+  function refOf(object: Json): ObjectRef {
+    const meta = metadataOf(object);
+    return {
+      apiVersion: String(object.apiVersion),
+      kind: String(object.kind),
+      name: String(meta.name),
+      ...(typeof meta.namespace === 'string' ? { namespace: meta.namespace } : {}),
+    };
+  }
+
+  function refKey(ref: ObjectRef): { resource: FakeResource; key: string } {
+    const resource = byKind(ref.apiVersion, ref.kind);
+    if (!resource)
+      throw new Error(`fake kube-apiserver: ${ref.apiVersion} ${ref.kind} is not served`);
+    const namespace = resource.namespaced ? (ref.namespace ?? 'default') : undefined;
+    return { resource, key: keyOf(resource, namespace, ref.name) };
+  }
 
   function checkAllowed(verb: ForbiddenRule['verb'], target: Target): void {
     const { resource, namespace, name } = target;
@@ -767,9 +862,11 @@ export async function startFakeKubeApiserver(options: {
     const unchanged =
       existing !== undefined && withoutVolatile(existing) === withoutVolatile(merged);
     if (unchanged) return { object: clone(existing), created: false };
-    mergedMeta.resourceVersion = String(dryRun ? resourceVersion : ++resourceVersion);
-    if (!dryRun) {
-      objects.set(key, clone(merged));
+    if (dryRun) {
+      // A dry run stores and records nothing.
+      mergedMeta.resourceVersion = String(resourceVersion);
+    } else {
+      commit(key, merged);
       const byManager = applied.get(key) ?? new Map<string, Json>();
       byManager.set(manager, config);
       applied.set(key, byManager);
@@ -866,6 +963,112 @@ export async function startFakeKubeApiserver(options: {
     };
   }
 
+  /** The list's or watch's scope and selectors; a bad selector is a 400 like the real one. */
+  function collectionFilter(
+    resource: FakeResource,
+    namespace: string | undefined,
+    url: URL,
+  ): CollectionFilter {
+    try {
+      return {
+        apiVersion: apiVersionOf(resource),
+        kind: resource.kind,
+        namespace,
+        labels: parseLabelSelector(url.searchParams.get('labelSelector') ?? ''),
+        fields: parseFieldSelector(url.searchParams.get('fieldSelector') ?? ''),
+      };
+    } catch (error) {
+      if (error instanceof SelectorError) throw new StatusError(400, 'BadRequest', error.message);
+      throw error;
+    }
+  }
+
+  /** A resourceVersion parameter, which must be a number here (etcd's revisions are). */
+  function versionParameter(url: URL): number | undefined {
+    const text = url.searchParams.get('resourceVersion');
+    if (text === null || text === '') return undefined;
+    if (!/^\d+$/.test(text)) {
+      throw new StatusError(400, 'BadRequest', `invalid resource version: ${text}`);
+    }
+    return Number(text);
+  }
+
+  /**
+   * LIST: every matching object (all namespaces when the path has none) and the resourceVersion
+   * the list is consistent with. resourceVersionMatch=Exact answers from the history, or 410 when
+   * that version was compacted away; any other resourceVersion is served at the latest version,
+   * which satisfies "not older than".
+   */
+  function listCollection(resource: FakeResource, namespace: string | undefined, url: URL): Json {
+    const filter = collectionFilter(resource, namespace, url);
+    const requested = versionParameter(url);
+    const match = url.searchParams.get('resourceVersionMatch');
+    if (match !== null && match !== 'Exact' && match !== 'NotOlderThan') {
+      throw new StatusError(
+        422,
+        'Invalid',
+        `ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
+      );
+    }
+    let version = resourceVersion;
+    let candidates: Json[] = [...objects.values()];
+    if (match === 'Exact' && requested !== undefined) {
+      if (watches.isExpired(requested)) {
+        // What the etcd-backed list says (k8s.io/apiserver storage/etcd3 interpretListError).
+        throw new StatusError(
+          410,
+          'Expired',
+          'The resourceVersion for the provided list is too old.',
+        );
+      }
+      if (requested > resourceVersion) {
+        throw new StatusError(
+          504,
+          'Timeout',
+          `Timeout: Too large resource version: ${requested}, current: ${resourceVersion}`,
+        );
+      }
+      version = requested;
+      candidates = watches.stateAt(requested, objects);
+    }
+    return {
+      kind: `${resource.kind}List`,
+      apiVersion: apiVersionOf(resource),
+      metadata: { resourceVersion: String(version) },
+      items: candidates.filter((o) => inCollection(filter, o)).map(clone),
+    };
+  }
+
+  /** WATCH parameters, checked as the API server checks them before it starts streaming. */
+  function watchRequest(
+    resource: FakeResource,
+    namespace: string | undefined,
+    url: URL,
+  ): WatchRequest {
+    const filter = collectionFilter(resource, namespace, url);
+    const requested = versionParameter(url);
+    const allowBookmarks = url.searchParams.get('allowWatchBookmarks') === 'true';
+    const sendInitialEvents = url.searchParams.get('sendInitialEvents') === 'true';
+    if (
+      sendInitialEvents &&
+      (url.searchParams.get('resourceVersionMatch') !== 'NotOlderThan' || !allowBookmarks)
+    ) {
+      throw new StatusError(
+        422,
+        'Invalid',
+        'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents requires resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true',
+      );
+    }
+    const timeout = url.searchParams.get('timeoutSeconds');
+    return {
+      filter,
+      resourceVersion: requested === undefined ? undefined : String(requested),
+      allowBookmarks,
+      sendInitialEvents,
+      timeoutSeconds: timeout !== null && /^\d+$/.test(timeout) ? Number(timeout) : undefined,
+    };
+  }
+
   async function readBody(req: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -876,7 +1079,7 @@ export async function startFakeKubeApiserver(options: {
     req: IncomingMessage,
     url: URL,
     text: string,
-  ): Promise<{ status: number; body: Json }> {
+  ): Promise<{ status: number; body: Json; watch?: WatchRequest }> {
     const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     const method = req.method ?? 'GET';
     if (method === 'GET' && url.pathname === '/api') {
@@ -912,21 +1115,13 @@ export async function startFakeKubeApiserver(options: {
     if (subresource !== undefined) throw notServed();
 
     if (method === 'GET' && name === undefined) {
+      const watch = url.searchParams.get('watch');
+      if (watch === 'true' || watch === '1') {
+        checkAllowed('watch', target);
+        return { status: 200, body: {}, watch: watchRequest(resource, namespace, url) };
+      }
       checkAllowed('list', target);
-      const prefix = `${apiVersionOf(resource)}/${resource.kind}/`;
-      const items = [...objects]
-        .filter(([key]) => key.startsWith(prefix))
-        .map(([, object]) => object)
-        .filter((o) => namespace === undefined || metadataOf(o).namespace === namespace);
-      return {
-        status: 200,
-        body: {
-          kind: `${resource.kind}List`,
-          apiVersion: apiVersionOf(resource),
-          metadata: { resourceVersion: String(resourceVersion) },
-          items,
-        },
-      };
+      return { status: 200, body: listCollection(resource, namespace, url) };
     }
     if (name === undefined) {
       throw new StatusError(
@@ -1019,9 +1214,10 @@ export async function startFakeKubeApiserver(options: {
     const text = await readBody(req);
     let status: number;
     let body: Json;
+    let watch: WatchRequest | undefined;
     try {
       if (!authenticated) throw new StatusError(401, 'Unauthorized', 'Unauthorized');
-      ({ status, body } = await answer(req, url, text));
+      ({ status, body, watch } = await answer(req, url, text));
     } catch (error) {
       const statusError =
         error instanceof StatusError
@@ -1041,6 +1237,10 @@ export async function startFakeKubeApiserver(options: {
     });
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     if (res.destroyed) return;
+    if (watch) {
+      watches.serve(res, watch);
+      return;
+    }
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
   }
@@ -1103,8 +1303,9 @@ export async function startFakeKubeApiserver(options: {
         dryRun: false,
       });
       if (seedOptions.status) {
+        // The status is a second write, as a controller's status update after the create is.
         stored.status = clone(seedOptions.status);
-        objects.set(keyOf(resource, namespace, String(meta.name)), clone(stored));
+        commit(keyOf(resource, namespace, String(meta.name)), stored);
       }
       return clone(stored);
     },
@@ -1114,7 +1315,51 @@ export async function startFakeKubeApiserver(options: {
       const object = objects.get(keyOf(resource, namespace, name));
       return object ? clone(object) : undefined;
     },
+    update(object) {
+      const { resource, key } = refKey(refOf(object));
+      const next = clone(object);
+      const existing = objects.get(key);
+      const meta = metadataOf(next);
+      if (resource.namespaced) meta.namespace = meta.namespace ?? 'default';
+      else delete meta.namespace;
+      if (existing) {
+        const before = metadataOf(existing);
+        meta.uid = before.uid;
+        meta.creationTimestamp = before.creationTimestamp;
+        meta.managedFields = meta.managedFields ?? before.managedFields;
+        const generation = typeof before.generation === 'number' ? before.generation : undefined;
+        const specChanged = stableJson(next.spec) !== stableJson(existing.spec);
+        if (generation !== undefined) meta.generation = specChanged ? generation + 1 : generation;
+      } else {
+        meta.uid = meta.uid ?? randomUUID();
+        meta.creationTimestamp = meta.creationTimestamp ?? now();
+        if (next.spec !== undefined) meta.generation = 1;
+      }
+      return clone(commit(key, next));
+    },
+    setStatus(ref, status) {
+      const { resource, key } = refKey(ref);
+      const existing = objects.get(key);
+      if (!existing) {
+        throw new Error(`fake kube-apiserver: ${qualified(resource)} "${ref.name}" not found`);
+      }
+      const next = clone(existing);
+      next.status = clone(status);
+      return clone(commit(key, next));
+    },
+    remove(ref) {
+      const last = commitDelete(refKey(ref).key);
+      return last ? clone(last) : undefined;
+    },
+    resourceVersion: () => resourceVersion,
+    history: () => watches.history(),
+    compact: (upTo) => watches.compact(upTo),
+    bookmark: () => watches.bookmark(),
+    setBookmarkInterval: (ms) => watches.setBookmarkInterval(ms),
+    dropWatches: () => watches.dropWatches(),
+    openWatches: () => watches.openWatches(),
     async stop() {
+      await watches.closeAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();
