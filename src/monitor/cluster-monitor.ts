@@ -11,7 +11,7 @@ import {
   WATCHED_KINDS,
   environmentObjects,
   type EnvironmentObjects,
-  type MonitoredEnvironment,
+  type WatchedEnvironment,
   type WatchedKind,
 } from './environment-objects.ts';
 import { ResourceWatch, type Reconnect } from './resource-watch.ts';
@@ -20,9 +20,9 @@ export type ClusterMonitorOptions = {
   kubeConfig: KubeConfig;
   api: RawObjectApi;
   /** The environments on this cluster to monitor. */
-  environments: readonly MonitoredEnvironment[];
+  environments: readonly WatchedEnvironment[];
   /** An environment's objects, after a change in its namespace. */
-  onObjects: (environment: MonitoredEnvironment, objects: EnvironmentObjects) => void;
+  onObjects: (environment: WatchedEnvironment, objects: EnvironmentObjects) => void;
   onReconnect?: (kind: WatchedKind, why: Reconnect) => void;
   log: Logger;
   /** Changes within this long are evaluated together (default 200 ms). */
@@ -38,7 +38,7 @@ type NamespaceWatches = {
 export class ClusterMonitor {
   readonly #options: ClusterMonitorOptions;
   readonly #namespaces = new Map<string, NamespaceWatches>();
-  #environments: readonly MonitoredEnvironment[];
+  #environments: readonly WatchedEnvironment[];
 
   constructor(options: ClusterMonitorOptions) {
     this.#options = options;
@@ -50,7 +50,7 @@ export class ClusterMonitor {
   }
 
   /** Follows a new set of environments: watches for new namespaces, none for namespaces gone. */
-  update(environments: readonly MonitoredEnvironment[]): void {
+  update(environments: readonly WatchedEnvironment[]): void {
     this.#environments = environments;
     this.#sync();
     for (const namespace of this.#namespaces.keys()) this.#changed(namespace);

@@ -7,16 +7,13 @@
 
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PROVENANCE } from '../render/provenance.ts';
+import type { MonitoredEnvironment } from './types.ts';
 
-/** What monitoring needs to know of an environment to find its objects. */
-export type MonitoredEnvironment = {
+/** An environment the monitor watches: where its release lives, and whose it is. */
+export type WatchedEnvironment = MonitoredEnvironment & {
   id: number;
   app: string;
-  name: string;
   clusterId: number;
-  namespace: string;
-  releaseName: string;
-  helmType: 'flux' | 'plain';
 };
 
 /** The kinds a cluster monitor watches in each namespace it covers. */
@@ -58,7 +55,7 @@ const annotationsOf = (object: KubernetesObject) => stringMap(metadataOf(object)
 const nameOf = (object: KubernetesObject) => String(metadataOf(object).name ?? '');
 
 /** Whether a workload is the release's: Helm's release annotation, or DAG's provenance. */
-function isReleaseWorkload(env: MonitoredEnvironment, object: KubernetesObject): boolean {
+function isReleaseWorkload(env: WatchedEnvironment, object: KubernetesObject): boolean {
   const annotations = annotationsOf(object);
   if (annotations[HELM_RELEASE_NAME] === env.releaseName) return true;
   return (
@@ -83,7 +80,7 @@ function selects(selector: Record<string, string>, pod: KubernetesObject): boole
  * watches): `byKind` holds every watched kind's objects there.
  */
 export function environmentObjects(
-  env: MonitoredEnvironment,
+  env: WatchedEnvironment,
   byKind: Partial<Record<WatchedKind, readonly KubernetesObject[]>>,
 ): EnvironmentObjects {
   const helmRelease =

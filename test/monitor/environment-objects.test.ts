@@ -2,10 +2,10 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import {
   environmentObjects,
-  type MonitoredEnvironment,
+  type WatchedEnvironment,
 } from '../../src/monitor/environment-objects.ts';
 
-const env: MonitoredEnvironment = {
+const env: WatchedEnvironment = {
   id: 1,
   app: 'shop',
   name: 'staging',

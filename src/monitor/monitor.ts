@@ -1,0 +1,192 @@
+// Cluster monitoring in one DAG process: the clusters this process holds the lease of
+// (leases.ts) are watched (cluster-monitor.ts); each change to an environment's objects is
+// evaluated (rollout-state.ts) against what DAG committed for it, stored (environment_rollouts),
+// and handed to `onState` when it reads differently to a person than the state before it, so
+// reports follow the rollout without repeating themselves.
+
+import type { Logger } from '../log.ts';
+import { kubeConfigFor } from '../k8s/kube-config.ts';
+import { RawObjectApi } from '../k8s/raw-object-api.ts';
+import type { Cluster, Environment, App } from '../model.ts';
+import type { SqlRolloutStore } from '../store/rollouts.ts';
+import { releaseNameFor } from '../workflows/deploy.ts';
+import { ClusterMonitor } from './cluster-monitor.ts';
+import type { EnvironmentObjects, WatchedEnvironment, WatchedKind } from './environment-objects.ts';
+import { LeaseKeeper, type WatchLeases } from './leases.ts';
+import type { Reconnect } from './resource-watch.ts';
+import { reportKey, rolloutState } from './rollout-state.ts';
+import type { RolloutOptions, RolloutState } from './types.ts';
+
+export type MonitorDeps = {
+  config: {
+    listApps(): Promise<App[]>;
+    listEnvironments(): Promise<Environment[]>;
+    getCluster(id: number): Promise<Cluster | undefined>;
+    clusterToken(id: number): Promise<string | null>;
+  };
+  rollouts: SqlRolloutStore;
+  leases: WatchLeases;
+  log: Logger;
+  /** A state that reads differently from the environment's previous one (see reportKey). */
+  onState?: (environment: WatchedEnvironment, state: RolloutState) => void;
+  onReconnect?: (clusterId: number, kind: WatchedKind, why: Reconnect) => void;
+  rollout?: RolloutOptions;
+  /** Per Kubernetes request other than a watch. */
+  timeoutMs?: number;
+  roundMs?: number;
+  settleMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+  now?: () => Date;
+};
+
+const leaseName = (clusterId: number) => `cluster:${clusterId}`;
+
+/** Every environment DAG deploys, as monitoring finds its objects. */
+export async function watchedEnvironments(
+  config: MonitorDeps['config'],
+): Promise<WatchedEnvironment[]> {
+  const apps = new Map((await config.listApps()).map((app) => [app.id, app]));
+  return (await config.listEnvironments()).flatMap((env) => {
+    const app = apps.get(env.appId);
+    if (!app) return [];
+    return [
+      {
+        id: env.id,
+        app: app.name,
+        name: env.name,
+        clusterId: env.clusterId,
+        namespace: env.helmNamespace ?? 'default',
+        releaseName: env.helmName ?? releaseNameFor(app),
+        helmType: env.helmType,
+      },
+    ];
+  });
+}
+
+export class Monitor {
+  readonly #deps: MonitorDeps;
+  readonly #clusters = new Map<number, ClusterMonitor>();
+  readonly #keeper: LeaseKeeper;
+  /** Evaluations run one at a time per environment, in the order their changes came. */
+  readonly #queues = new Map<number, Promise<void>>();
+  #environments: WatchedEnvironment[] = [];
+
+  constructor(deps: MonitorDeps) {
+    this.#deps = deps;
+    this.#keeper = new LeaseKeeper({
+      leases: deps.leases,
+      wanted: async () => {
+        this.#environments = await watchedEnvironments(deps.config);
+        this.#refresh();
+        return [...new Set(this.#environments.map((e) => leaseName(e.clusterId)))];
+      },
+      onAcquire: (name) => void this.#watch(Number(name.slice('cluster:'.length))),
+      onLose: (name) => this.#unwatch(Number(name.slice('cluster:'.length))),
+      log: deps.log,
+      ...(deps.roundMs !== undefined ? { roundMs: deps.roundMs } : {}),
+    });
+  }
+
+  /** The clusters this process watches now. */
+  get watching(): number[] {
+    return [...this.#clusters.keys()].sort((a, b) => a - b);
+  }
+
+  start(): void {
+    this.#keeper.start();
+  }
+
+  /** One lease round now (tests). */
+  round(): Promise<void> {
+    return this.#keeper.runRound();
+  }
+
+  async stop(): Promise<void> {
+    await this.#keeper.stop();
+    for (const id of [...this.#clusters.keys()]) this.#unwatch(id);
+    await Promise.all(this.#queues.values());
+  }
+
+  async #watch(clusterId: number): Promise<void> {
+    const { config, log } = this.#deps;
+    try {
+      const cluster = await config.getCluster(clusterId);
+      const token = await config.clusterToken(clusterId);
+      if (!cluster || !token) {
+        log.warn({ clusterId }, 'cannot watch a cluster without an API URL and a token');
+        return;
+      }
+      if (this.#clusters.has(clusterId)) return;
+      const kubeConfig = kubeConfigFor(cluster, token);
+      const monitor = new ClusterMonitor({
+        kubeConfig,
+        api: RawObjectApi.create(kubeConfig, this.#deps.timeoutMs ?? 15_000),
+        environments: this.#environments.filter((e) => e.clusterId === clusterId),
+        onObjects: (environment, objects) => this.#evaluate(environment, objects),
+        onReconnect: (kind, why) => this.#deps.onReconnect?.(clusterId, kind, why),
+        log: log.child({ clusterId, cluster: cluster.name }),
+        ...(this.#deps.settleMs !== undefined ? { settleMs: this.#deps.settleMs } : {}),
+        ...(this.#deps.backoff ? { backoff: this.#deps.backoff } : {}),
+      });
+      this.#clusters.set(clusterId, monitor);
+      monitor.start();
+    } catch (error) {
+      log.warn({ err: error, clusterId }, 'could not start watching a cluster');
+    }
+  }
+
+  #unwatch(clusterId: number): void {
+    this.#clusters.get(clusterId)?.stop();
+    this.#clusters.delete(clusterId);
+  }
+
+  /** Environments added, changed or removed since the last round reach the watches. */
+  #refresh(): void {
+    for (const [clusterId, monitor] of this.#clusters) {
+      monitor.update(this.#environments.filter((e) => e.clusterId === clusterId));
+    }
+  }
+
+  #evaluate(environment: WatchedEnvironment, objects: EnvironmentObjects): void {
+    const previous = this.#queues.get(environment.id) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.#evaluateNow(environment, objects))
+      .catch((error: unknown) =>
+        this.#deps.log.warn(
+          { err: error, environmentId: environment.id },
+          'could not evaluate an environment',
+        ),
+      );
+    this.#queues.set(environment.id, next);
+  }
+
+  async #evaluateNow(environment: WatchedEnvironment, objects: EnvironmentObjects): Promise<void> {
+    const { rollouts } = this.#deps;
+    const stored = await rollouts.get(environment.id);
+    const state = rolloutState({
+      environment,
+      objects: [
+        ...(objects.helmRelease ? [objects.helmRelease] : []),
+        ...objects.workloads,
+        ...objects.pods,
+        ...objects.events,
+      ],
+      committed: await rollouts.committed(environment.id),
+      now: (this.#deps.now ?? (() => new Date()))(),
+      previous: stored?.state ?? null,
+      ...(this.#deps.rollout ? { options: this.#deps.rollout } : {}),
+    });
+    await rollouts.save(environment.id, state);
+    if (stored && reportKey(stored.state) === reportKey(state)) return;
+    this.#deps.log.info(
+      {
+        environmentId: environment.id,
+        phase: state.phase,
+        live: state.liveCommit?.sha.slice(0, 7),
+        drifted: state.drift.drifted,
+      },
+      `rollout of ${environment.app} in ${environment.name}: ${state.phase}`,
+    );
+    this.#deps.onState?.(environment, state);
+  }
+}
