@@ -70,6 +70,8 @@ export class Monitor {
   /** Evaluations run one at a time per environment, in the order their changes came. */
   readonly #queues = new Map<number, Promise<void>>();
   #environments: WatchedEnvironment[] = [];
+  /** Clusters being set up to watch (reading their row and token). */
+  readonly #starting = new Set<Promise<void>>();
 
   constructor(deps: MonitorDeps) {
     this.#deps = deps;
@@ -80,7 +82,11 @@ export class Monitor {
         this.#refresh();
         return [...new Set(this.#environments.map((e) => leaseName(e.clusterId)))];
       },
-      onAcquire: (name) => void this.#watch(Number(name.slice('cluster:'.length))),
+      onAcquire: (name) => {
+        const starting = this.#watch(Number(name.slice('cluster:'.length)));
+        this.#starting.add(starting);
+        void starting.finally(() => this.#starting.delete(starting));
+      },
       onLose: (name) => this.#unwatch(Number(name.slice('cluster:'.length))),
       log: deps.log,
       ...(deps.roundMs !== undefined ? { roundMs: deps.roundMs } : {}),
@@ -96,13 +102,15 @@ export class Monitor {
     this.#keeper.start();
   }
 
-  /** One lease round now (tests). */
-  round(): Promise<void> {
-    return this.#keeper.runRound();
+  /** One lease round now, and the watches it started set up (tests). */
+  async round(): Promise<void> {
+    await this.#keeper.runRound();
+    await Promise.all(this.#starting);
   }
 
   async stop(): Promise<void> {
     await this.#keeper.stop();
+    await Promise.all(this.#starting);
     for (const id of [...this.#clusters.keys()]) this.#unwatch(id);
     await Promise.all(this.#queues.values());
   }
