@@ -56,6 +56,9 @@ import { diffJobKey, type DiffRequest } from './workflows/diff-request.ts';
 import { askDeploy, reportDeploy, runDeploy, type DeployReport } from './workflows/deploy.ts';
 import type { ForgeUrls } from './util/commit-url.ts';
 import { handleDelivery } from './workflows/dispatch.ts';
+import { Monitor } from './monitor/monitor.ts';
+import { WatchLeases } from './monitor/leases.ts';
+import { SqlRolloutStore } from './store/rollouts.ts';
 import {
   automaticPromotions,
   promotionJobKey,
@@ -369,6 +372,20 @@ export async function startService(
           });
         },
       );
+    }
+
+    // Cluster monitoring: this process watches the clusters whose lease it holds.
+    if ((options.workers ?? true) && settings.monitor) {
+      const monitor = new Monitor({
+        config: store,
+        rollouts: new SqlRolloutStore(db),
+        leases: new WatchLeases(db),
+        log: log.child({ part: 'monitor' }),
+        onReconnect: (_clusterId, kind, why) => metrics.watchReconnect(kind, why),
+        onState: (_environment, state) => metrics.rolloutState(state.phase),
+      });
+      parts.monitor = monitor;
+      monitor.start();
     }
 
     // Intake stamps the receive time (deploys are timed from it) and counts what it enqueued.

@@ -50,6 +50,11 @@ export type Settings = {
   deployConcurrency: number;
   /** Worker threads for diff previews' CPU work; undefined: one less than the CPUs, at least 1. */
   diffThreads: number | undefined;
+  /**
+   * Cluster monitoring (src/monitor/): watch what DAG deployed and keep each environment's
+   * rollout state. On by default; `DAG_MONITOR=off` turns it off.
+   */
+  monitor: boolean;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -266,6 +271,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
       optional(env, 'DAG_DIFF_THREADS') === undefined
         ? undefined
         : integer(env, 'DAG_DIFF_THREADS', 1, 1, 64),
+    monitor: oneOf(env, 'DAG_MONITOR', ['on', 'off'] as const, 'on') === 'on',
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

@@ -14,6 +14,8 @@ export type StoppableParts = {
   server?: Server;
   /** The diff preview's worker threads (src/diff/preview-pool.ts). */
   previewPool?: { close(): Promise<void> };
+  /** Cluster monitoring: its watches, and its leases given up for another process to take. */
+  monitor?: { stop(): Promise<void> };
 };
 
 /**
@@ -54,6 +56,7 @@ export async function stopGracefully(parts: StoppableParts, timeoutMs: number): 
     }
     await closeServer(parts.server);
   });
+  await step('monitor', async () => parts.monitor?.stop());
   await step('queue', async () => parts.queue?.stop(0));
   await step('preview pool', async () => parts.previewPool?.close());
   await step('database', () => parts.db.close());

@@ -52,6 +52,8 @@ export class Metrics {
   readonly #gitDuration: Histogram<'operation'>;
   readonly #pushRetries: Counter;
   readonly #groupSize: Histogram;
+  readonly #watchReconnects: Counter<'kind' | 'reason'>;
+  readonly #rolloutStates: Counter<'phase'>;
   readonly #fixProposals: Counter<'outcome'>;
   #jobStats: JobStatsSource | undefined;
   #pendingStats: Promise<JobStats | undefined> | undefined;
@@ -196,6 +198,18 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.#watchReconnects = new Counter({
+      name: 'dag_cluster_watch_reconnects_total',
+      help: 'Cluster watches opened again, by kind watched and why: ended (the watch ended or its connection dropped: watched again from where it was), gone (410: listed again), error (after a backoff).',
+      labelNames: ['kind', 'reason'],
+      registers,
+    });
+    this.#rolloutStates = new Counter({
+      name: 'dag_rollout_states_total',
+      help: 'Rollout states monitoring saw environments enter (unknown, progressing, healthy, failed), each change counted once.',
+      labelNames: ['phase'],
+      registers,
+    });
     this.#groupSize = new Histogram({
       name: 'dag_iac_group_commit_size',
       help: 'Deploys written to an IAC branch in one push (one commit each).',
@@ -260,6 +274,16 @@ export class Metrics {
   /** A fix proposal request was answered, or its job ended (src/api/fix-proposals.ts). */
   fixProposal(outcome: string): void {
     this.#fixProposals.inc({ outcome });
+  }
+
+  /** A cluster watch was opened again (src/monitor/resource-watch.ts). */
+  watchReconnect(kind: string, reason: string): void {
+    this.#watchReconnects.inc({ kind, reason });
+  }
+
+  /** Monitoring saw an environment's rollout reach a new state. */
+  rolloutState(phase: string): void {
+    this.#rolloutStates.inc({ phase });
   }
 
   iacGroupCommit(size: number): void {

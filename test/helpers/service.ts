@@ -33,6 +33,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     GITLAB_WEBHOOK_SECRET: secrets.gitlab,
     DAG_WORKER_POLL_SECONDS: '0.5',
     LOG_LEVEL: 'debug',
+    // Cluster monitoring watches every cluster row: tests of it turn it on (test/monitor/).
+    DAG_MONITOR: 'off',
     ...env,
   });
   const logs: string[] = [];

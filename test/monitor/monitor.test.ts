@@ -241,3 +241,43 @@ describe('cluster monitoring', () => {
     await until((s) => s?.phase === 'healthy', 'the second monitor to evaluate');
   });
 });
+
+describe('cluster monitoring in the DAG service', () => {
+  it('runs in a worker process of DAG and finds environments added while it runs', async () => {
+    const { startTestService } = await import('../helpers/service.ts');
+    const dag = await startTestService({ DAG_MONITOR: 'on' });
+    try {
+      const store = new SqlConfigStore(
+        dag.db,
+        new Keyring(Buffer.from(dag.secrets.encryptionKey, 'hex')),
+      );
+      await store.addCluster({
+        name: 'k8s',
+        apiUrl: kube.url,
+        serviceAccountToken: TOKEN,
+        caCert: kube.caCert,
+      });
+      await dag.db.query(`
+        INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/shop');
+        INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac');
+        INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
+          VALUES (1, 'main', 1, 'clusters/staging/shop', 1, 'plain', '${NS}', 'staging');
+      `);
+      kube.seed(deployment(NEW, { updated: 2, ready: 2, generation: 2 }), {
+        status: deploymentStatus({ updated: 2, ready: 2, generation: 2 }),
+      });
+      const states = new SqlRolloutStore(dag.db);
+      // The first lease round ran at start, before the environment existed: the next one (5 s)
+      // finds it.
+      await waitFor(async () => (await states.get(1))?.state.phase === 'healthy', {
+        what: 'the service to watch the new environment',
+        timeoutMs: 30_000,
+      });
+      expect((await states.get(1))?.state.liveCommit?.sha).toBe(NEW);
+      const leases = await dag.db.query('SELECT name FROM monitor_leases');
+      expect(leases.rows).toEqual([{ name: 'cluster:1' }]);
+    } finally {
+      await dag.close();
+    }
+  }, 60_000);
+});
