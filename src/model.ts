@@ -65,12 +65,29 @@ export type Environment = {
   helmType: HelmType;
   helmNamespace: string | null;
   helmName: string | null;
-  /** null: the IAC repo's default branch. */
+  /** The IAC branch DAG writes; null: the IAC repo's default branch. */
   iacBranch: string | null;
+  /**
+   * The IAC branch the environment's cluster reconciles, when it is not the one DAG writes
+   * (d1 layout: DAG writes apps/production on `main`, the cluster reconciles `production`);
+   * null: the one DAG writes.
+   */
+  reconciledBranch: string | null;
   /** Who may /deploy a pull request here, beyond write access (defaults resolved). */
   rules: DeployRules;
   createdAt: Date;
 };
+
+/**
+ * The IAC branch whose commits run in the environment's cluster: its reconciled branch, else
+ * the branch DAG writes, else `fallback` (the IAC repository's default branch, when known).
+ */
+export function releasedBranch(
+  env: Pick<Environment, 'iacBranch' | 'reconciledBranch'>,
+  fallback: string | null = null,
+): string | null {
+  return env.reconciledBranch ?? env.iacBranch ?? fallback;
+}
 
 /** An environment DAG guards by default: production or prod (also `production-eu`, `prod.1`). */
 export function isProductionName(name: string): boolean {
