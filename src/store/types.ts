@@ -409,9 +409,13 @@ export const promotionRouteRow = z.object({
   from_app_id: z.number().int(),
   from_iac_id: z.number().int(),
   from_iac_branch: z.string().nullable(),
+  from_iac_path: z.string(),
+  from_reconciled_branch: z.string().nullable(),
   to_app_id: z.number().int(),
   to_iac_id: z.number().int(),
   to_iac_branch: z.string().nullable(),
+  to_iac_path: z.string(),
+  to_reconciled_branch: z.string().nullable(),
 });
 export const promotionRow = z.object({
   id: z.coerce.number().int(),
