@@ -142,6 +142,18 @@ export async function promoteFolder(
     return { status: 'hands-off', number: open.record.number, url: open.record.url };
   }
   const running: FolderProvenance | undefined = readProvenance(targetFolder.files);
+  // Commits, not bytes: the target's folder differs from a new render wherever the source was
+  // built from another app branch (its `source-branch`), which is no reason to promote.
+  if (running?.sha === provenance.sha) {
+    return closeNothingLeft(
+      host,
+      open,
+      route,
+      `${to.name} already runs commit ${provenance.sha.slice(0, 7)} of ${app.name}, the one ${from.name} runs`,
+      deps,
+      pending,
+    );
+  }
   const bundle = await buildBundle(
     promotionReader(deps, appRepo, provenance.sha, from, sourceFolder.files),
     deps.tools,
