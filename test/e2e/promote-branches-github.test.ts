@@ -19,6 +19,7 @@ import {
 const SHOP = 'org/shop';
 const WEB = 'org/web';
 const FLEET = 'org/fleet';
+const MIXED = 'org/mixed';
 const RAW = { 'content-type': 'application/vnd.github.raw' };
 const sha = (n: number) => `b${n}`.repeat(20);
 
@@ -48,7 +49,7 @@ beforeAll(async () => {
     [h.git.url(FLEET), h.iacToken],
   );
   await db.query("INSERT INTO clusters (name, api_url) VALUES ('k8s', 'https://127.0.0.1:1')");
-  for (const app of [SHOP, WEB]) {
+  for (const app of [SHOP, WEB, MIXED]) {
     await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
       `https://github.com/${app}`,
     ]);
@@ -66,6 +67,14 @@ beforeAll(async () => {
       VALUES (2, 3, 4, 'app-branch');
   `);
   await db.query("UPDATE apps_environments SET reconciled_branch = 'production' WHERE id = 2");
+  // mixed: one folder on two IAC branches, a route forced to iac-branch with SQL.
+  await db.query(`
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, iac_branch, name)
+    VALUES (3, 'develop', 1, 'apps/mixed', 1, 'flux', 'apps', 'main', 'staging'),
+           (3, 'main', 1, 'apps/mixed', 1, 'flux', 'apps', 'production', 'production');
+    INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id, strategy)
+      VALUES (3, 5, 6, 'iac-branch');
+  `);
 });
 
 afterEach(expectNoPendingGithubCalls);
@@ -255,5 +264,24 @@ describe('promotion PRs, branch per environment in the app repository', () => {
     await promote();
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the closed app promotion' });
     expect(await records(2)).toEqual([{ number: 40, state: 'closed', source_sha: HEAD }]);
+  });
+});
+
+describe('promotion PRs, one folder on two IAC branches', () => {
+  const { promote, commandCalls, replyCalls } = promotionCommands(() => h, MIXED, 7);
+
+  it('refuses to promote, naming the layouts that work, and opens nothing', async () => {
+    const commentId = nextComment();
+    const scopes = [
+      commandCalls(commentId),
+      replyCalls(
+        commentId,
+        '-1',
+        /cannot promote staging to production: both write apps\/mixed of fleet .*Layouts that work: a folder per environment on one branch .*the d1 layout/s,
+      ),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the refusal' });
+    expect(await records(3)).toEqual([]);
   });
 });
