@@ -15,7 +15,7 @@ import type {
   DeployAsk,
   DeployPatch,
   DeployRecord,
-  DeployRulesPatch,
+  EnvironmentPatch,
   DeployState,
   DeployStore,
   NewApp,
@@ -152,8 +152,8 @@ export class SqlConfigStore implements ConfigStore, DeployStore, PromotionStore 
     return this.#environments.removeEnvironment(appRef, name);
   }
 
-  setEnvironmentRules(appRef: string, name: string, patch: DeployRulesPatch): Promise<Environment> {
-    return this.#environments.setEnvironmentRules(appRef, name, patch);
+  setEnvironment(appRef: string, name: string, patch: EnvironmentPatch): Promise<Environment> {
+    return this.#environments.setEnvironment(appRef, name, patch);
   }
 
   getEnvironment(id: number): Promise<Environment | undefined> {

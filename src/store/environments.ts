@@ -6,7 +6,12 @@ import type { Db } from './db.ts';
 import { uniqueEnvironmentName } from './environment-name.ts';
 import type { SqlIacStore } from './iacs.ts';
 import { constraintMessages, parseRow, type Row } from './rows.ts';
-import { environmentRow, type DeployRulesPatch, type NewEnvironment } from './types.ts';
+import {
+  environmentRow,
+  type DeployRulesPatch,
+  type EnvironmentPatch,
+  type NewEnvironment,
+} from './types.ts';
 
 function toEnvironment(row: Row): Environment {
   const r = parseRow(environmentRow, 'apps_environments', row);
@@ -25,6 +30,7 @@ function toEnvironment(row: Row): Environment {
     helmNamespace: r.helm_namespace,
     helmName: r.helm_name,
     iacBranch: r.iac_branch,
+    reconciledBranch: r.reconciled_branch,
     rules: deployRules(r.name, {
       requiresApproval: r.deploy_requires_approval,
       requiresGreenChecks: r.deploy_requires_green_checks,
@@ -57,6 +63,8 @@ const friendly = constraintMessages({
     'the IAC path must be relative, without "..", "." or spaces (e.g. clusters/staging/my-app)',
   apps_environments_branch_check: 'the branch must not be empty or contain spaces',
   apps_environments_iac_branch_check: 'the IAC branch must not be empty or contain spaces',
+  apps_environments_reconciled_branch_check:
+    'the reconciled branch must not be empty or contain spaces',
   apps_environments_name_check:
     'environment names use lower-case letters, digits, ".", "_" and "-"',
   ...ENVIRONMENT_REFERENCES,
@@ -81,6 +89,14 @@ function ruleFields(patch: DeployRulesPatch | undefined): (keyof DeployRules)[] 
     }
   }
   return fields;
+}
+
+/** A reconciled branch as stored: a plain branch name, or null (the branch DAG writes). */
+function reconciledBranch<T extends string | null | undefined>(value: T): T {
+  if (typeof value === 'string' && (value === '' || /\s/.test(value))) {
+    throw new UserError('the reconciled branch must not be empty or contain spaces');
+  }
+  return value;
 }
 
 /** What the environment store looks up by the names people type. */
@@ -127,8 +143,8 @@ export class SqlEnvironmentStore {
     const { rows } = await friendly(
       this.#db.query(
         `INSERT INTO apps_environments
-           (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, iac_branch, name${rules.map((field) => `, ${RULE_COLUMNS[field]}`).join('')})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10${rules.map((_, i) => `, $${i + 11}`).join('')}) RETURNING id`,
+           (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, helm_name, iac_branch, reconciled_branch, name${rules.map((field) => `, ${RULE_COLUMNS[field]}`).join('')})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11${rules.map((_, i) => `, $${i + 12}`).join('')}) RETURNING id`,
         [
           app.id,
           input.branch,
@@ -139,6 +155,7 @@ export class SqlEnvironmentStore {
           input.helmNamespace ?? null,
           input.helmName ?? null,
           input.iacBranch ?? null,
+          reconciledBranch(input.reconciledBranch) ?? null,
           input.name ?? null,
           ...rules.map((field) => input.rules?.[field]),
         ],
@@ -156,19 +173,28 @@ export class SqlEnvironmentStore {
     return env;
   }
 
-  async setEnvironmentRules(
+  async setEnvironment(
     appRef: string,
     name: string,
-    patch: DeployRulesPatch,
+    patch: EnvironmentPatch,
   ): Promise<Environment> {
     const env = (await this.listEnvironments(appRef)).find((e) => e.name === name);
     if (!env) throw new UserError(`app ${appRef} has no environment named ${name}`);
-    const fields = ruleFields(patch);
-    if (fields.length === 0) return env;
-    const assignments = fields.map((field, i) => `${RULE_COLUMNS[field]} = $${i + 2}`);
-    const { rows } = await this.#db.query<Row>(
-      `UPDATE apps_environments SET ${assignments.join(', ')}, updated_at = now() WHERE id = $1 RETURNING *`,
-      [env.id, ...fields.map((field) => patch[field])],
+    const fields = ruleFields(patch.rules);
+    const assignments: [string, unknown][] = fields.map((field) => [
+      RULE_COLUMNS[field],
+      patch.rules?.[field],
+    ]);
+    if (patch.reconciledBranch !== undefined) {
+      assignments.push(['reconciled_branch', reconciledBranch(patch.reconciledBranch)]);
+    }
+    if (assignments.length === 0) return env;
+    const sets = assignments.map(([column], i) => `${column} = $${i + 2}`);
+    const { rows } = await friendly(
+      this.#db.query<Row>(
+        `UPDATE apps_environments SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING *`,
+        [env.id, ...assignments.map(([, value]) => value)],
+      ),
     );
     if (!rows[0]) throw new UserError(`app ${appRef} has no environment named ${name}`);
     return toEnvironment(rows[0]);

@@ -11,7 +11,14 @@ import {
   type PromotionRoute,
   type PromotionStrategy,
 } from './types.ts';
-import { type App, type Environment, isProductionName, type Permission } from '../model.ts';
+import {
+  type App,
+  type BranchLayout,
+  branchPromotionProblem,
+  type Environment,
+  isProductionName,
+  type Permission,
+} from '../model.ts';
 
 /** What the promotion store reads of the configuration: apps and their environments. */
 export type PromotionConfig = Pick<ConfigStore, 'findApp' | 'listEnvironments' | 'listIacs'>;
@@ -32,23 +39,23 @@ const friendly = constraintMessages({
 const ROUTES = `
   SELECT r.*,
          f.app_id AS from_app_id, f.iac_id AS from_iac_id, f.iac_branch AS from_iac_branch,
+         f.iac_path AS from_iac_path, f.reconciled_branch AS from_reconciled_branch,
          t.app_id AS to_app_id, t.iac_id AS to_iac_id, t.iac_branch AS to_iac_branch,
+         t.iac_path AS to_iac_path, t.reconciled_branch AS to_reconciled_branch,
          COALESCE(t.name, '') AS to_name
     FROM promotion_routes r
     JOIN apps_environments f ON f.id = r.from_environment_id
     JOIN apps_environments t ON t.id = r.to_environment_id`;
 
-type IacTarget = { iacId: number; iacBranch: string | null };
-
 /**
- * The strategy of a route that names none: `iac-branch` when both environments write one IAC
- * repository on two named, different branches, else `folder`. A NULL branch (the repository's
- * default) is never taken to differ from a named one: DAG cannot tell which branch that is.
+ * The strategy of a route that names none: `iac-branch` when merging the source's IAC branch
+ * into the branch the target's cluster reconciles promotes (one IAC repository, two named,
+ * different branches, two different folders: see branchPromotionProblem), else `folder`. A NULL
+ * branch (the repository's default) is never taken to differ from a named one: DAG cannot tell
+ * which branch that is.
  */
-function inferredStrategy(from: IacTarget, to: IacTarget): PromotionStrategy {
-  const branches =
-    from.iacBranch !== null && to.iacBranch !== null && from.iacBranch !== to.iacBranch;
-  return from.iacId === to.iacId && branches ? 'iac-branch' : 'folder';
+function inferredStrategy(from: BranchLayout, to: BranchLayout): PromotionStrategy {
+  return branchPromotionProblem(from, to, String) === undefined ? 'iac-branch' : 'folder';
 }
 
 /** Promoting into production takes more than write access unless the route says otherwise. */
@@ -63,8 +70,20 @@ function toRoute(row: Row): PromotionRoute {
       `row ${r.id} of promotion_routes is invalid: both environments must belong to app ${r.app_id}`,
     );
   }
-  const from = { iacId: r.from_iac_id, iacBranch: r.from_iac_branch };
-  const to = { iacId: r.to_iac_id, iacBranch: r.to_iac_branch };
+  const from = {
+    name: 'source',
+    iacId: r.from_iac_id,
+    iacPath: r.from_iac_path,
+    iacBranch: r.from_iac_branch,
+    reconciledBranch: r.from_reconciled_branch,
+  };
+  const to = {
+    name: r.to_name,
+    iacId: r.to_iac_id,
+    iacPath: r.to_iac_path,
+    iacBranch: r.to_iac_branch,
+    reconciledBranch: r.to_reconciled_branch,
+  };
   return {
     id: r.id,
     appId: r.app_id,
@@ -112,22 +131,8 @@ function strategyProblem(
       return from.branch === to.branch
         ? `strategy 'app-branch' needs two app branches, but ${pair} both deploy ${from.branch}`
         : undefined;
-    case 'iac-branch': {
-      if (from.iacId !== to.iacId) {
-        return `strategy 'iac-branch' needs both environments in one IAC repository, but ${from.name} writes ${iacName(from.iacId)} and ${to.name} ${iacName(to.iacId)} (use 'folder')`;
-      }
-      const iac = iacName(from.iacId);
-      if (from.iacBranch === null && to.iacBranch === null) {
-        return `strategy 'iac-branch' needs two IAC branches, but ${pair} both write the default branch of ${iac} (use 'folder')`;
-      }
-      if (from.iacBranch === null || to.iacBranch === null) {
-        const [unnamed, named] = from.iacBranch === null ? [from, to] : [to, from];
-        return `strategy 'iac-branch' needs both IAC branches named: ${unnamed.name} writes the default branch of ${iac}, which DAG cannot compare with ${named.name}'s branch ${named.iacBranch ?? ''}`;
-      }
-      return from.iacBranch === to.iacBranch
-        ? `strategy 'iac-branch' needs two IAC branches, but ${pair} both write branch ${from.iacBranch ?? ''} of ${iac} (use 'folder')`
-        : undefined;
-    }
+    case 'iac-branch':
+      return branchPromotionProblem(from, to, iacName);
   }
 }
 

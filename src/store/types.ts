@@ -139,6 +139,11 @@ export type AppPatch = {
  * back to DAG's default (on for production and prod, off otherwise).
  */
 export type DeployRulesPatch = { [K in keyof DeployRules]?: boolean | null | undefined };
+/** A change to an environment: absent fields are kept; a null reconciledBranch clears it. */
+export type EnvironmentPatch = {
+  rules?: DeployRulesPatch | undefined;
+  reconciledBranch?: string | null | undefined;
+};
 export type NewIac = {
   name: string;
   repoUrl: string;
@@ -161,6 +166,8 @@ export type NewEnvironment = {
   helmNamespace?: string | undefined;
   helmName?: string | undefined;
   iacBranch?: string | undefined;
+  /** The branch the cluster reconciles, when not iacBranch. */
+  reconciledBranch?: string | undefined;
   name?: string | undefined;
   /** Absent rules keep DAG's default. */
   rules?: DeployRulesPatch | undefined;
@@ -212,8 +219,8 @@ export interface ConfigStore {
   getCluster(id: number): Promise<Cluster | undefined>;
   addEnvironment(input: NewEnvironment): Promise<Environment>;
   removeEnvironment(appRef: string, name: string): Promise<Environment>;
-  /** Changes who may /deploy a pull request to the environment (see DeployRulesPatch). */
-  setEnvironmentRules(appRef: string, name: string, patch: DeployRulesPatch): Promise<Environment>;
+  /** Changes who may /deploy a pull request to the environment, or its reconciled branch. */
+  setEnvironment(appRef: string, name: string, patch: EnvironmentPatch): Promise<Environment>;
 
   /** Seals plaintext secrets and reseals those under an old key; names unnamed environments. */
   normalize(): Promise<{ sealed: number; resealed: number; named: number }>;
@@ -284,6 +291,7 @@ export const environmentRow = z.object({
   helm_namespace: z.string().nullable(),
   helm_name: z.string().nullable(),
   iac_branch: z.string().nullable(),
+  reconciled_branch: z.string().nullable().default(null),
   deploy_requires_approval: z.boolean().nullable(),
   deploy_requires_green_checks: z.boolean().nullable(),
   deploy_only_from_branch: z.boolean().nullable(),
@@ -401,9 +409,13 @@ export const promotionRouteRow = z.object({
   from_app_id: z.number().int(),
   from_iac_id: z.number().int(),
   from_iac_branch: z.string().nullable(),
+  from_iac_path: z.string(),
+  from_reconciled_branch: z.string().nullable(),
   to_app_id: z.number().int(),
   to_iac_id: z.number().int(),
   to_iac_branch: z.string().nullable(),
+  to_iac_path: z.string(),
+  to_reconciled_branch: z.string().nullable(),
 });
 export const promotionRow = z.object({
   id: z.coerce.number().int(),

@@ -78,7 +78,14 @@ export type PromotionBody = {
   to: string;
   strategy: PromotionStrategy;
   /** Where the change goes: repository name, head and base branch. */
-  where: { repo: string; head: string; base: string; path?: string | undefined };
+  where: {
+    repo: string;
+    head: string;
+    base: string;
+    path?: string | undefined;
+    /** The IAC branch the target's cluster reconciles: merging into it releases the target. */
+    reconciled?: string | undefined;
+  };
   source: { sha: string | null; url: string | null };
   target: { sha: string | null; url: string | null };
   /** The app commits promoted (undefined: not known, e.g. the target has no DAG release). */
@@ -173,6 +180,11 @@ export function renderPromotionBody(
     `| ${escapeInline(body.to, 100)} runs | ${commitLink(body.target.sha, body.target.url)} |`,
     `| Strategy | ${STRATEGY_TEXT[body.strategy]} |`,
     `| Change | ${location} |`,
+    ...(where.reconciled
+      ? [
+          `| ${escapeInline(body.to, 100)} reconciles | <code>${escapeInline(where.reconciled, 200)}</code>: the merge releases ${escapeInline(body.to, 100)} |`,
+        ]
+      : []),
     '',
     ...commitSection(body),
     '',

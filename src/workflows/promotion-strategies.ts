@@ -21,7 +21,13 @@ import {
   recordPush,
 } from './promotion-pr.ts';
 import type { ChangeRequestHost, PromoteDeps, PromotionOutcome, Route } from './promotion-types.ts';
-import type { App, Environment, Iac } from '../model.ts';
+import {
+  branchPromotion,
+  branchPromotionProblem,
+  type App,
+  type Environment,
+  type Iac,
+} from '../model.ts';
 
 /** DAG's branch for a folder promotion, e.g. `dag/promote/shop/staging-to-production`. */
 export function promotionBranch(app: App, from: Environment, to: Environment): string {
@@ -136,6 +142,18 @@ export async function promoteFolder(
     return { status: 'hands-off', number: open.record.number, url: open.record.url };
   }
   const running: FolderProvenance | undefined = readProvenance(targetFolder.files);
+  // Commits, not bytes: the target's folder differs from a new render wherever the source was
+  // built from another app branch (its `source-branch`), which is no reason to promote.
+  if (running?.sha === provenance.sha) {
+    return closeNothingLeft(
+      host,
+      open,
+      route,
+      `${to.name} already runs commit ${provenance.sha.slice(0, 7)} of ${app.name}, the one ${from.name} runs`,
+      deps,
+      pending,
+    );
+  }
   const bundle = await buildBundle(
     promotionReader(deps, appRepo, provenance.sha, from, sourceFolder.files),
     deps.tools,
@@ -259,14 +277,17 @@ export async function promoteBranch(
   let head: string;
   let base: string;
   if (inIac) {
-    if (!from.iacBranch || !to.iacBranch || from.iacId !== to.iacId) {
-      throw new ConfigError(
-        `the iac-branch promotion from ${from.name} to ${to.name} needs both environments in one IAC repository, each with its own iac_branch`,
-      );
+    // From the branch DAG writes for the source into the one the target's cluster reconciles.
+    const problem = branchPromotionProblem(from, to, (id) =>
+      id === iac.iac.id ? iac.iac.name : `IAC repository ${id}`,
+    );
+    const branches = branchPromotion(from, to);
+    if (problem || !branches.head || !branches.base) {
+      throw new ConfigError(problem ?? `the iac-branch promotion of ${from.name} has no branches`);
     }
     host = await deps.iacHost(iac.iac, iac.token);
-    head = from.iacBranch;
-    base = to.iacBranch;
+    head = branches.head;
+    base = branches.base;
   } else {
     host = { platform: deps.appPlatform, repo: appRepo };
     head = from.branch;
@@ -286,9 +307,10 @@ export async function promoteBranch(
       pending,
     );
   }
-  // What the target's folder holds now, and what it holds once the merge lands.
+  // What the target's folder holds now (on the branch its cluster reconciles), and what it
+  // holds once the merge lands.
   const targetFolder = await deps.iac.read(
-    { url: iac.iac.repoUrl, token: iac.token, branch: to.iacBranch },
+    { url: iac.iac.repoUrl, token: iac.token, branch: inIac ? base : to.iacBranch },
     to.iacPath,
   );
   const running = readProvenance(targetFolder.files) ?? null;
@@ -314,7 +336,12 @@ export async function promoteBranch(
           from: from.name,
           to: to.name,
           strategy: route.route.strategy,
-          where: { repo: inIac ? iac.iac.name : appRepo.fullName, head, base },
+          where: {
+            repo: inIac ? iac.iac.name : appRepo.fullName,
+            head,
+            base,
+            reconciled: inIac ? base : undefined,
+          },
           source: {
             sha: sourceSha,
             url: sourceSha ? (source?.commitUrl ?? `${appRepo.webUrl}/commit/${sourceSha}`) : null,

@@ -128,6 +128,53 @@ describe('deploy rules from the CLI', () => {
   });
 });
 
+describe('the branch a cluster reconciles', () => {
+  async function reconciled(): Promise<Record<string, unknown>> {
+    const result = await dag(['envs', 'list', '--json']);
+    const envs = JSON.parse(result.stdout) as { name: string; reconciledBranch: unknown }[];
+    return Object.fromEntries(envs.map((e) => [e.name, e.reconciledBranch]));
+  }
+
+  it('is the branch DAG writes unless set, and is set, listed and cleared', async () => {
+    expect(await reconciled()).toEqual({ staging: null, production: null });
+    const set = await dag(['envs', 'set', 'my-app', 'production', '--reconciled-branch', 'prod']);
+    expect(set).toEqual({
+      code: 0,
+      stdout: 'updated environment production of app my-app: its cluster reconciles prod\n',
+      stderr: '',
+    });
+    expect(await reconciled()).toEqual({ staging: null, production: 'prod' });
+    const table = await dag(['envs', 'list']);
+    const [header, , production] = table.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/\sIAC-BRANCH\s+RECONCILED-BRANCH\s/);
+    expect(production).toMatch(/\sprod\s/);
+    const cleared = await dag(['envs', 'set', 'my-app', 'production', '--no-reconciled-branch']);
+    expect(cleared.stdout).toBe(
+      "updated environment production of app my-app: its cluster reconciles the branch DAG writes (the IAC repository's default)\n",
+    );
+    expect(await reconciled()).toEqual({ staging: null, production: null });
+    const bad = await dag(['envs', 'set', 'my-app', 'production', '--reconciled-branch', 'a b']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--reconciled-branch must not be empty or contain spaces');
+  });
+
+  it('is given when adding an environment', async () => {
+    const result = await dag([
+      ...['envs', 'add', '--app', 'my-app', '--branch', 'release', '--iac', 'iac'],
+      ...['--path', 'apps/production', '--cluster', 'k8s', '--helm-type', 'flux'],
+      ...['--iac-branch', 'main', '--reconciled-branch', 'production', '--name', 'prod-eu'],
+    ]);
+    expect(result.stdout).toBe(
+      'added environment prod-eu to app my-app: branch release -> iac:apps/production (branch main), cluster reconciles production, flux, cluster k8s; deploy rules: own-branch, approval, green-checks\n',
+    );
+    const stored = await running?.query(
+      "SELECT reconciled_branch FROM apps_environments WHERE name = 'prod-eu'",
+    );
+    expect(stored?.rows).toEqual([{ reconciled_branch: 'production' }]);
+    expect((await dag(['envs', 'remove', 'my-app', 'prod-eu'])).code).toBe(0);
+  });
+});
+
 describe('dag apps set --auto-diff', () => {
   async function autoDiff(): Promise<unknown> {
     const result = await dag(['apps', 'list', '--json']);

@@ -102,6 +102,7 @@ const environment: Environment = {
   helmNamespace: 'apps',
   helmName: null,
   iacBranch: null,
+  reconciledBranch: null,
   rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
   createdAt: new Date(0),
 };

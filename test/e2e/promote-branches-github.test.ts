@@ -1,5 +1,6 @@
 // Promotion PRs on GitHub, branch per environment, end to end: `main` → `production` in the IAC
-// repository (seeds 001/002), and `develop` → `main` in the app repository. Real git repositories,
+// repository (the d1 layout of seeds 001/002: both folders on `main`, the production cluster
+// reconciling `production`), and `develop` → `main` in the app repository. Real git repositories,
 // nock at the GitHub API boundary.
 
 import nock from 'nock';
@@ -18,6 +19,7 @@ import {
 const SHOP = 'org/shop';
 const WEB = 'org/web';
 const FLEET = 'org/fleet';
+const MIXED = 'org/mixed';
 const RAW = { 'content-type': 'application/vnd.github.raw' };
 const sha = (n: number) => `b${n}`.repeat(20);
 
@@ -47,21 +49,31 @@ beforeAll(async () => {
     [h.git.url(FLEET), h.iacToken],
   );
   await db.query("INSERT INTO clusters (name, api_url) VALUES ('k8s', 'https://127.0.0.1:1')");
-  for (const app of [SHOP, WEB]) {
+  for (const app of [SHOP, WEB, MIXED]) {
     await db.query("INSERT INTO apps (git_provider, repo_url) VALUES ('github', $1)", [
       `https://github.com/${app}`,
     ]);
   }
-  // shop: one folder, two IAC branches (route inferred: iac-branch). web: two app branches.
+  // shop: the d1 layout, a folder per environment on main, production's cluster reconciling
+  // the production branch (route inferred: iac-branch). web: two app branches.
   await db.query(`
     INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, iac_branch, name)
-    VALUES (1, 'develop', 1, 'apps/shop', 1, 'flux', 'apps', 'main', 'staging'),
-           (1, 'main', 1, 'apps/shop', 1, 'flux', 'apps', 'production', 'production'),
+    VALUES (1, 'develop', 1, 'apps/shop/staging', 1, 'flux', 'apps', 'main', 'staging'),
+           (1, 'main', 1, 'apps/shop/production', 1, 'flux', 'apps', 'main', 'production'),
            (2, 'develop', 1, 'apps/web/staging', 1, 'flux', 'apps', 'main', 'staging'),
            (2, 'main', 1, 'apps/web/production', 1, 'flux', 'apps', 'main', 'production');
     INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id) VALUES (1, 1, 2);
     INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id, strategy)
       VALUES (2, 3, 4, 'app-branch');
+  `);
+  await db.query("UPDATE apps_environments SET reconciled_branch = 'production' WHERE id = 2");
+  // mixed: one folder on two IAC branches, a route forced to iac-branch with SQL.
+  await db.query(`
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, iac_branch, name)
+    VALUES (3, 'develop', 1, 'apps/mixed', 1, 'flux', 'apps', 'main', 'staging'),
+           (3, 'main', 1, 'apps/mixed', 1, 'flux', 'apps', 'production', 'production');
+    INSERT INTO promotion_routes (app_id, from_environment_id, to_environment_id, strategy)
+      VALUES (3, 5, 6, 'iac-branch');
   `);
 });
 
@@ -88,11 +100,12 @@ describe('promotion PRs, branch per environment in the IAC repository', () => {
       });
 
   it('opens a PR from main into production, describing the release it carries', async () => {
-    await pushAndDeploy(h, SHOP, sha(1), 'develop', 'staging', 501);
+    // DAG writes production's release on main; the production cluster runs it once merged.
+    await pushAndDeploy(h, SHOP, sha(1), 'main', 'production', 501);
     const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
-      compare(1, ['apps/shop/helmrelease.yaml', 'apps/shop/values.yaml']),
+      compare(1, ['apps/shop/production/helmrelease.yaml', 'apps/shop/production/values.yaml']),
       fleet()
         .get(`/api/v3/repos/${FLEET}/pulls`)
         .query({ state: 'open', head: 'org:main', base: 'production', per_page: 1 })
@@ -103,7 +116,8 @@ describe('promotion PRs, branch per environment in the IAC repository', () => {
             b.head === 'main' &&
             b.base === 'production' &&
             String(b.body).includes(sha(1).slice(0, 12)) &&
-            String(b.body).includes('apps/shop/values.yaml') &&
+            String(b.body).includes('apps/shop/production/values.yaml') &&
+            String(b.body).includes('production reconciles | <code>production</code>') &&
             String(b.body).includes('Diff preview of production'),
         )
         .reply(201, pull('m'.repeat(40)))
@@ -121,14 +135,14 @@ describe('promotion PRs, branch per environment in the IAC repository', () => {
   });
 
   it('updates the PR when main moves on', async () => {
-    await pushAndDeploy(h, SHOP, sha(2), 'develop', 'staging', 502);
+    await pushAndDeploy(h, SHOP, sha(2), 'main', 'production', 502);
     const commentId = nextComment();
     const scopes = [
       commandCalls(commentId),
       fleet()
         .get(`/api/v3/repos/${FLEET}/pulls/20`)
         .reply(200, pull('n'.repeat(40))),
-      compare(2, ['apps/shop/helmrelease.yaml']),
+      compare(2, ['apps/shop/production/helmrelease.yaml']),
       fleet()
         .patch(`/api/v3/repos/${FLEET}/pulls/20`, (b) => String(b.body).includes(sha(2)))
         .reply(200, pull('n'.repeat(40))),
@@ -250,5 +264,24 @@ describe('promotion PRs, branch per environment in the app repository', () => {
     await promote();
     await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the closed app promotion' });
     expect(await records(2)).toEqual([{ number: 40, state: 'closed', source_sha: HEAD }]);
+  });
+});
+
+describe('promotion PRs, one folder on two IAC branches', () => {
+  const { promote, commandCalls, replyCalls } = promotionCommands(() => h, MIXED, 7);
+
+  it('refuses to promote, naming the layouts that work, and opens nothing', async () => {
+    const commentId = nextComment();
+    const scopes = [
+      commandCalls(commentId),
+      replyCalls(
+        commentId,
+        '-1',
+        /cannot promote staging to production: both write apps\/mixed of fleet .*Layouts that work: a folder per environment on one branch .*the d1 layout/s,
+      ),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'the refusal' });
+    expect(await records(3)).toEqual([]);
   });
 });

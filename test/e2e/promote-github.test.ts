@@ -3,6 +3,7 @@
 // repository through the App's installation, the IAC repository through its own token).
 
 import nock from 'nock';
+import { readProvenance } from '../../src/render/provenance.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { waitFor } from '../helpers/wait.ts';
@@ -207,7 +208,7 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
             String(b.log_url).endsWith(`/${IAC}/commit/${merged}`),
         )
         .reply(201, {}),
-      valuesReads(sha(2)),
+      // Production runs staging's commit now: nothing to render, nothing to read.
       replyCalls(commentId, '+1', /nothing to promote/),
     ];
     await promote();
@@ -245,14 +246,16 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     const head = await h.git.head(IAC, BRANCH);
     await h.git.git(IAC, ['update-ref', 'refs/heads/main', head]);
     commentId = nextComment();
+    // Production runs staging's commit: nothing is rendered, the commits tell.
     scopes = [
       commandCalls(commentId),
-      valuesReads(sha(3)),
       iac()
         .get(`/api/v3/repos/${IAC}/pulls/13`)
         .reply(200, pull(13, head))
         .post(`/api/v3/repos/${IAC}/issues/13/comments`, (b) =>
-          String(b.body).includes('production already runs what staging runs'),
+          String(b.body).includes(
+            `production already runs commit ${sha(3).slice(0, 7)} of shop, the one staging runs`,
+          ),
         )
         .reply(201, {})
         .patch(`/api/v3/repos/${IAC}/pulls/13`, { state: 'closed' })
@@ -264,6 +267,40 @@ describe('promotion PRs, folder per environment, on GitHub', () => {
     expect(await branchExists()).toBe(false);
     expect((await promotionRecords())[1]).toMatchObject({ number: 13, state: 'closed' });
     expect(h.git.forcePushes).toBe(0);
+  });
+
+  it('promotes nothing when production runs the same commit, built from another branch', async () => {
+    // staging built a4… from develop, production from main: the folders differ in their
+    // source branch only, which is no reason to point production at develop.
+    await deploy(sha(4), 'develop', 'staging', 104);
+    await deploy(sha(4), 'main', 'production', 105);
+    const folder = async (env: string) =>
+      readProvenance({
+        'helmrelease.yaml': await h.git.git(IAC, [
+          'show',
+          `main:clusters/${env}/my-app/helmrelease.yaml`,
+        ]),
+      });
+    expect([await folder('staging'), await folder('production')]).toMatchObject([
+      { sha: sha(4), branch: 'develop' },
+      { sha: sha(4), branch: 'main' },
+    ]);
+    const commentId = nextComment();
+    const scopes = [
+      commandCalls(commentId),
+      replyCalls(
+        commentId,
+        '+1',
+        new RegExp(
+          `nothing to promote.*production already runs commit ${sha(4).slice(0, 7)} of shop, the one staging runs`,
+          's',
+        ),
+      ),
+    ];
+    await promote();
+    await waitFor(() => scopes.every((s) => s.isDone()), { what: 'nothing to promote' });
+    expect(await branchExists()).toBe(false);
+    expect(await promotionRecords()).toHaveLength(2);
   });
 });
 

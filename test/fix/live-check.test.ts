@@ -36,6 +36,7 @@ const flux: Environment = {
   helmNamespace: 'apps',
   helmName: 'my-app',
   iacBranch: null,
+  reconciledBranch: null,
   rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
   createdAt: new Date(0),
 };

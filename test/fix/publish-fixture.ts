@@ -38,6 +38,7 @@ export const staging: Environment = {
   helmNamespace: 'apps',
   helmName: null,
   iacBranch: null,
+  reconciledBranch: null,
   rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
   createdAt: new Date(0),
 };

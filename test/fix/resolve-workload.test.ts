@@ -53,6 +53,7 @@ function env(
     helmNamespace: helm.namespace,
     helmName: helm.name,
     iacBranch: null,
+    reconciledBranch: null,
     rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
     createdAt: new Date(0),
   };

@@ -18,6 +18,7 @@ const staging: Environment = {
   helmNamespace: 'apps',
   helmName: null,
   iacBranch: 'main',
+  reconciledBranch: null,
   rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
   createdAt: new Date(0),
 };

@@ -34,6 +34,7 @@ function env(id: number, name: string, helmType: 'flux' | 'plain' = 'flux'): Env
     helmNamespace: 'apps',
     helmName: null,
     iacBranch: null,
+    reconciledBranch: null,
     rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
     createdAt: new Date(0),
   };

@@ -44,6 +44,7 @@ describe.each(LANES)('config store (%s)', (lane) => {
       helmNamespace: 'default',
       helmName: 'my-app',
       iacBranch: null,
+      reconciledBranch: null,
     });
   });
 

@@ -64,6 +64,21 @@ describe.each(LANES)('promotion store (%s)', (lane) => {
     await env('preprod', 'preprod', 'prod-iac', 'preprod');
     await env('preprod-eu', 'preprod', 'prod-iac', 'preprod');
     await env('canary', 'main', 'other-iac');
+    // qa's folder on another IAC branch: a layout no branch merge can promote.
+    await store.addEnvironment({
+      ...{ app: 'my-app', name: 'qa-live', branch: 'release', iac: 'prod-iac' },
+      ...{ iacPath: 'clusters/qa/my-app', cluster: 'prod-1', helmType: 'flux', iacBranch: 'live' },
+    });
+    // The d1 layout: both folders on main, production's cluster reconciling `production`.
+    for (const [name, reconciledBranch] of [
+      ['d1-staging', undefined],
+      ['d1-production', 'production'],
+    ] as const) {
+      await store.addEnvironment({
+        ...{ app: 'my-app', name, branch: name, iac: 'prod-iac', iacPath: `apps/${name}` },
+        ...{ cluster: 'prod-1', helmType: 'flux', iacBranch: 'main', reconciledBranch },
+      });
+    }
     await store.addApp({ gitProvider: 'github', repoUrl: 'https://github.com/org/other' });
     await store.addEnvironment({
       app: 'other',
@@ -170,6 +185,16 @@ describe.each(LANES)('promotion store (%s)', (lane) => {
       "strategy 'iac-branch' needs two IAC branches, but preprod and preprod-eu both write branch preprod of prod-iac",
     ],
     [
+      "'iac-branch' between two branches writing one folder",
+      { app: 'my-app', from: 'qa', to: 'qa-live', strategy: 'iac-branch' },
+      "strategy 'iac-branch' cannot promote qa to qa-live: both write clusters/qa/my-app of prod-iac (on branches qa and live), so merging qa into live would conflict where DAG wrote both and carry qa's values into qa-live. Layouts that work: a folder per environment on one branch (strategy 'folder'), or the d1 layout",
+    ],
+    [
+      "'iac-branch' within one IAC branch, no branch reconciled",
+      { app: 'my-app', from: 'd1-production', to: 'd1-staging', strategy: 'iac-branch' },
+      "both write branch main of prod-iac (use 'folder', or set the branch d1-staging's cluster reconciles: dag envs set APP d1-staging --reconciled-branch BRANCH)",
+    ],
+    [
       "'app-branch' within one app branch",
       { app: 'my-app', from: 'production', to: 'canary', strategy: 'app-branch' },
       "strategy 'app-branch' needs two app branches, but production and canary both deploy main",
@@ -206,6 +231,9 @@ describe.each(LANES)('promotion store (%s)', (lane) => {
   });
 
   it('accepts each strategy where the environments allow it', async () => {
+    await expect(
+      route('d1-staging', 'd1-production', { strategy: 'iac-branch' }),
+    ).resolves.toMatchObject({ strategy: 'iac-branch' });
     await expect(route('qa', 'preprod', { strategy: 'iac-branch' })).resolves.toMatchObject({
       strategy: 'iac-branch',
       strategyInferred: false,
@@ -229,6 +257,14 @@ describe.each(LANES)('promotion store (%s)', (lane) => {
     ['two environments on one IAC branch', 'preprod', 'preprod-eu', 'folder'],
     ['two IAC repositories', 'production', 'canary', 'folder'],
     ['the default branch twice', 'staging', 'production', 'folder'],
+    ['two branches writing one folder', 'qa', 'qa-live', 'folder'],
+    [
+      'main and the branch the target cluster reconciles (d1)',
+      'd1-staging',
+      'd1-production',
+      'iac-branch',
+    ],
+    ['one branch, the target cluster reconciling it', 'd1-production', 'd1-staging', 'folder'],
   ])('infers the strategy between %s', async (_what, from, to, strategy) => {
     expect(await route(from, to)).toMatchObject({ strategy, strategyInferred: true });
   });

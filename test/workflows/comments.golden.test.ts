@@ -199,7 +199,7 @@ describe('/promote answers (the `promote` comment)', () => {
       answer({ status: 'merged', number: 57, url }),
       answer({
         status: 'nothing',
-        reason: 'production already runs what staging runs (3f9c2a7)',
+        reason: 'production already runs commit 3f9c2a7 of podinfo, the one staging runs',
         closed: { number: 57, url },
       }),
       answer({ status: 'hands-off', number: 57, url }),
@@ -238,7 +238,7 @@ describe('notes on a promotion pull request', () => {
   it('small: closing (nothing left) and hands-off', async () => {
     // Plain comments (closeChangeRequest, commentOnChangeRequest): no sticky marker.
     const text = [
-      closeNote('production already runs what staging runs (3f9c2a7)'),
+      closeNote('production already runs commit 3f9c2a7 of podinfo, the one staging runs'),
       handsOffNote('dag/promote/podinfo/staging-to-production'),
     ].join('\n\n<!-- next note -->\n\n');
     await expect(`${text}\n`).toMatchFileSnapshot(golden('promotion-notes'));

@@ -35,6 +35,7 @@ const env: Environment = {
   helmNamespace: 'apps',
   helmName: 'my-app',
   iacBranch: null,
+  reconciledBranch: null,
   rules: { requiresApproval: false, requiresGreenChecks: false, onlyFromOwnBranch: false },
   createdAt: new Date(0),
 };

@@ -117,13 +117,13 @@ describe('promotion pull request body', () => {
     await expect(published(body())).toMatchFileSnapshot(golden('promotion-small'));
   });
 
-  it('small: an iac-branch promotion, nothing deployed by DAG in the target yet', async () => {
+  it('small: an iac-branch promotion (d1: main into the branch production reconciles), nothing deployed by DAG in the target yet', async () => {
     const base = body();
     const text = published(
       body({
         metadata: { ...base.metadata, strategy: 'iac-branch', target: null },
         strategy: 'iac-branch',
-        where: { repo: 'd1-apps', head: 'staging', base: 'production' },
+        where: { repo: 'd1-apps', head: 'main', base: 'production', reconciled: 'production' },
         target: { sha: null, url: null },
         commits: undefined,
         commitsNote: 'production has no release by DAG yet: its commits cannot be listed.',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import type { ConfigStore, DeployRulesPatch } from '../../store/types.ts';
+import type { ConfigStore, DeployRulesPatch, EnvironmentPatch } from '../../store/types.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
@@ -17,6 +17,7 @@ type AddOptions = {
   namespace?: string;
   release?: string;
   iacBranch?: string;
+  reconciledBranch?: string;
   name?: string;
 } & RuleOptions;
 
@@ -105,6 +106,7 @@ function environmentJson({ env, app, iac, cluster }: Named & { env: Environment 
     iacId: env.iacId,
     iacPath: env.iacPath,
     iacBranch: env.iacBranch,
+    reconciledBranch: env.reconciledBranch,
     cluster,
     clusterId: env.clusterId,
     helmType: env.helmType,
@@ -132,6 +134,10 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
     .option('--namespace <namespace>', 'Kubernetes namespace')
     .option('--release <name>', 'Helm release name')
     .option('--iac-branch <branch>', "IAC repository branch (default: the repository's default)")
+    .option(
+      '--reconciled-branch <branch>',
+      'IAC branch the cluster reconciles, when not the one DAG writes (e.g. production)',
+    )
     .option('--name <name>', 'environment name (default: derived from the path or branch)');
   ruleOptions(add, ' (default: on for production and prod)').action(async (options: AddOptions) => {
     const input = {
@@ -145,6 +151,10 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
       helmName: options.release === undefined ? undefined : releaseName(options.release),
       iacBranch:
         options.iacBranch === undefined ? undefined : branch('--iac-branch', options.iacBranch),
+      reconciledBranch:
+        options.reconciledBranch === undefined
+          ? undefined
+          : branch('--reconciled-branch', options.reconciledBranch),
       name: options.name === undefined ? undefined : environmentName(options.name),
       rules: rulesPatch(options),
     };
@@ -153,7 +163,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
     );
     if (!added) return;
     const { env, app, iac, cluster } = added;
-    const target = `${iac}:${env.iacPath}${env.iacBranch ? ` (branch ${env.iacBranch})` : ''}`;
+    const target = `${iac}:${env.iacPath}${env.iacBranch ? ` (branch ${env.iacBranch})` : ''}${env.reconciledBranch ? `, cluster reconciles ${env.reconciledBranch}` : ''}`;
     const rules = ruleNames(env.rules);
     cli.print(
       `added environment ${env.name} to app ${app}: branch ${env.branch} -> ${target}, ${env.helmType}, cluster ${cluster}${rules ? `; deploy rules: ${rules}` : ''}`,
@@ -162,32 +172,56 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
 
   const set = envs
     .command('set')
-    .description("change who may /deploy a pull request to an app's environment")
+    .description(
+      "change who may /deploy a pull request to an app's environment, or the branch its cluster reconciles",
+    )
     .argument('<app>', 'app id, repository URL or name')
     .argument('<env-name>', 'environment name')
     .option(
       '--default-rules',
       "back to DAG's default rules (all on for production and prod, off otherwise), then apply the others",
-    );
+    )
+    .option(
+      '--reconciled-branch <branch>',
+      'IAC branch the cluster reconciles, when not the one DAG writes (e.g. production)',
+    )
+    .option('--no-reconciled-branch', 'the cluster reconciles the branch DAG writes');
   ruleOptions(set, '').action(
-    async (app: string, name: string, options: RuleOptions & { defaultRules?: boolean }) => {
+    async (
+      app: string,
+      name: string,
+      options: RuleOptions & { defaultRules?: boolean; reconciledBranch?: string | boolean },
+    ) => {
       const given = rulesPatch(options);
       const reset = options.defaultRules === true;
-      if (!reset && Object.values(given).every((value) => value === undefined)) {
+      // commander: a string for --reconciled-branch B, false for --no-reconciled-branch.
+      const reconciled =
+        typeof options.reconciledBranch === 'string'
+          ? branch('--reconciled-branch', options.reconciledBranch)
+          : options.reconciledBranch === false
+            ? null
+            : undefined;
+      const rulesGiven = Object.values(given).some((value) => value !== undefined);
+      if (!reset && !rulesGiven && reconciled === undefined) {
         throw new UserError(
-          'nothing to set: give at least one rule or --default-rules (see: dag envs set --help)',
+          'nothing to set: give at least one rule, --default-rules or --[no-]reconciled-branch (see: dag envs set --help)',
         );
       }
-      const patch: DeployRulesPatch = {
+      const rules: DeployRulesPatch = {
         requiresApproval: given.requiresApproval ?? (reset ? null : undefined),
         requiresGreenChecks: given.requiresGreenChecks ?? (reset ? null : undefined),
         onlyFromOwnBranch: given.onlyFromOwnBranch ?? (reset ? null : undefined),
       };
-      const env = await withContext(cli, ({ store }) =>
-        store.setEnvironmentRules(app, name, patch),
-      );
-      const rules = ruleNames(env.rules);
-      cli.print(`updated environment ${env.name} of app ${app}: deploy rules: ${rules || 'none'}`);
+      const patch: EnvironmentPatch = { rules, reconciledBranch: reconciled };
+      const env = await withContext(cli, ({ store }) => store.setEnvironment(app, name, patch));
+      const changes: string[] = [];
+      if (reset || rulesGiven) changes.push(`deploy rules: ${ruleNames(env.rules) || 'none'}`);
+      if (reconciled !== undefined) {
+        changes.push(
+          `its cluster reconciles ${env.reconciledBranch ?? `the branch DAG writes (${env.iacBranch ?? "the IAC repository's default"})`}`,
+        );
+      }
+      cli.print(`updated environment ${env.name} of app ${app}: ${changes.join('; ')}`);
     },
   );
 
@@ -208,6 +242,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
           'iac',
           'path',
           'iac-branch',
+          'reconciled-branch',
           'cluster',
           'type',
           'namespace',
@@ -221,6 +256,7 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
           iac,
           env.iacPath,
           env.iacBranch,
+          env.reconciledBranch,
           cluster,
           env.helmType,
           env.helmNamespace,
