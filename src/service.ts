@@ -439,7 +439,14 @@ export async function startService(
         mcpHandler({
           ...api,
           service,
-          view: { config: store, deploys: store, source: proposalSource, tools, clusters },
+          view: {
+            config: store,
+            deploys: store,
+            source: proposalSource,
+            tools,
+            clusters,
+            rollouts: new SqlRolloutStore(db),
+          },
         }),
         openApiHandler(),
       );

@@ -9,6 +9,8 @@ import { buildBundle, releaseNameFor, type BundleTools } from '../workflows/depl
 import { bounded } from './fix-proposal-service.ts';
 import type { ProposalSource } from './fix-proposals.ts';
 import type { App, Environment } from '../model.ts';
+import { environmentStatus, type EnvironmentStatus } from '../monitor/status.ts';
+import type { SqlRolloutStore } from '../store/rollouts.ts';
 
 /**
  * What runs where, for an agent (the MCP tool get_environment): an environment's settings, its
@@ -34,6 +36,8 @@ export type EnvironmentViewDeps = {
   source: ProposalSource;
   tools: BundleTools;
   clusters: { get(clusterId: number): Promise<ClusterClient> };
+  /** What cluster monitoring last saw of the environment (the same as `dag envs status`). */
+  rollouts: Pick<SqlRolloutStore, 'get' | 'committed'>;
   mask: (text: string) => string;
 };
 
@@ -73,6 +77,8 @@ export type EnvironmentView = {
   rendered:
     { at: { branch: string; sha: string }; files: Record<string, string> } | { error: string };
   live: LiveObject[] | { error: string };
+  /** The rollout as cluster monitoring last saw it: committed and live commit, phase, drift. */
+  rollout: EnvironmentStatus;
 };
 
 export async function environmentView(
@@ -81,10 +87,11 @@ export async function environmentView(
   deps: EnvironmentViewDeps,
 ): Promise<EnvironmentView> {
   const { mask } = deps;
-  const [cluster, iac, deploys] = await Promise.all([
+  const [cluster, iac, deploys, rollout] = await Promise.all([
     deps.config.getCluster(environment.clusterId),
     deps.config.getIac(environment.iacId),
     deps.deploys.listDeploys({ environmentId: environment.id, limit: VIEW_LIMITS.deploys }),
+    environmentStatus(deps.rollouts, environment.id),
   ]);
   const success = deploys.find((d) => d.state === 'success');
   const namespace = environment.helmNamespace ?? 'default';
@@ -124,6 +131,7 @@ export async function environmentView(
       'error' in rendered
         ? { error: 'nothing rendered to look for' }
         : await live(rendered.objects, environment, namespace, deps),
+    rollout: { ...rollout, reason: rollout.reason === null ? null : mask(rollout.reason) },
   };
 }
 

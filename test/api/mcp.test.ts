@@ -35,6 +35,7 @@ import {
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 import { newToken } from '../k8s/support.ts';
+import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 
 const seed = readFileSync(
   new URL('../fixtures/seeds/multiple-environments.sql', import.meta.url),
@@ -253,7 +254,14 @@ describe('the MCP server over streamable HTTP', () => {
           ...deps,
           service,
           mask: maskText,
-          view: { config, deploys: config, source, tools, clusters },
+          view: {
+            config,
+            deploys: config,
+            source,
+            tools,
+            clusters,
+            rollouts: new SqlRolloutStore(lane.db),
+          },
         }),
       ],
       readiness: async () => ({ ready: true, checks: {} }),
@@ -320,6 +328,8 @@ describe('the MCP server over streamable HTTP', () => {
       environment: { name: 'staging', branch: 'develop', cluster: 'prod-1', namespace: 'staging' },
       running: { sourceCommit: SHA, iacCommit: IAC_SHA },
       rendered: { at: { branch: 'develop', sha: SHA } },
+      // What `dag envs status` says too: monitoring has not watched this cluster.
+      rollout: { committedCommit: SHA, liveCommit: null, phase: 'not-observed' },
     });
     const rendered = (env.body.rendered as { files: Record<string, string> }).files;
     expect(Object.keys(rendered).length).toBeGreaterThan(0);

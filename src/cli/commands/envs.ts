@@ -6,6 +6,8 @@ import type { Cli } from '../io.ts';
 import { printList } from '../output.ts';
 import { branch, environmentName, helmType, iacPath, namespace, releaseName } from '../validate.ts';
 import type { DeployRules, Environment } from '../../model.ts';
+import { environmentStatus, type EnvironmentStatus } from '../../monitor/status.ts';
+import { SqlRolloutStore } from '../../store/rollouts.ts';
 
 type AddOptions = {
   app: string;
@@ -224,6 +226,65 @@ export function registerEnvironmentCommands(program: Command, cli: Cli): void {
       cli.print(`updated environment ${env.name} of app ${app}: ${changes.join('; ')}`);
     },
   );
+
+  envs
+    .command('status')
+    .description(
+      'what runs where: per environment, the commit DAG committed, the commit live in the cluster, the rollout (progressing, healthy, failed) and since when, and drift, as cluster monitoring last saw them',
+    )
+    .option('--app <app>', 'only this app (id, repository URL or name)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { app?: string; json?: boolean }) => {
+      const all = await withContext(cli, async ({ store, db }) => {
+        const rollouts = new SqlRolloutStore(db);
+        const described = await describe(store, await store.listEnvironments(options.app));
+        return Promise.all(
+          described.map(async (item) => ({
+            ...item,
+            status: await environmentStatus(rollouts, item.env.id),
+          })),
+        );
+      });
+      const short = (sha: string | null) => (sha === null ? null : sha.slice(0, 7));
+      printList(cli, options, all, {
+        headers: [
+          'app',
+          'name',
+          'cluster',
+          'committed',
+          'live',
+          'rollout',
+          'since',
+          'drift',
+          'reason',
+        ],
+        row: ({ app, env, cluster, status }) => [
+          app,
+          env.name,
+          cluster,
+          short(status.committedCommit),
+          short(status.liveCommit),
+          status.rollingOutCommit === null
+            ? status.phase
+            : `${status.phase} (to ${short(status.rollingOutCommit)})`,
+          status.since,
+          status.drift.drifted ? (status.drift.kind ?? 'yes') : 'no',
+          status.reason,
+        ],
+        json: ({
+          app,
+          env,
+          cluster,
+          status,
+        }): { app: string; environment: string; cluster: string } & EnvironmentStatus => ({
+          app,
+          environment: env.name,
+          cluster,
+          ...status,
+        }),
+        empty: 'no environments yet (add one: dag envs add --app APP --branch main ...)',
+      });
+    });
 
   envs
     .command('list')

@@ -27,6 +27,7 @@ import { SqlApiTokenStore } from '../../store/api-tokens.ts';
 import { SqlFixProposalStore } from '../../store/fix-proposals.ts';
 import { withContext } from '../context.ts';
 import type { Cli } from '../io.ts';
+import { SqlRolloutStore } from '../../store/rollouts.ts';
 
 /**
  * `dag mcp`: DAG's MCP server over stdio, for an agent that starts it as a subprocess. The token
@@ -114,7 +115,14 @@ export function registerMcpCommand(program: Command, cli: Cli): void {
           };
           const server = createMcpServer({
             service: new FixProposalService(deps),
-            view: { config: store, deploys: store, source, tools, clusters },
+            view: {
+              config: store,
+              deploys: store,
+              source,
+              tools,
+              clusters,
+              rollouts: new SqlRolloutStore(db),
+            },
             mask,
             log,
             principal,
