@@ -59,6 +59,7 @@ import { handleDelivery } from './workflows/dispatch.ts';
 import { Monitor } from './monitor/monitor.ts';
 import { WatchLeases } from './monitor/leases.ts';
 import { SqlRolloutStore } from './store/rollouts.ts';
+import { environmentStatus } from './monitor/status.ts';
 import {
   automaticPromotions,
   promotionJobKey,
@@ -232,6 +233,7 @@ export async function startService(
     // AI fix proposals: read and verified against the app repository at the environment
     // branch's tip, published as a bot-authored pull request by the dag.fix-proposal job.
     const proposals = new SqlFixProposalStore(db);
+    const rollouts = new SqlRolloutStore(db);
     const maskForProposals = (text: string) => masker.mask(maskText(text));
     const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
     // A fix to IAC files DAG does not render: a pull request on the IAC repository.
@@ -263,6 +265,7 @@ export async function startService(
           enqueuePromotion: (request) => enqueuePromotion({ ...request, deliveryId }),
           platformFor,
           proposals,
+          status: (environmentId) => environmentStatus(rollouts, environmentId),
           onFixOutcome: (outcome) => metrics.fixProposal(outcome),
         });
       });
@@ -378,7 +381,7 @@ export async function startService(
     if ((options.workers ?? true) && settings.monitor) {
       const monitor = new Monitor({
         config: store,
-        rollouts: new SqlRolloutStore(db),
+        rollouts,
         leases: new WatchLeases(db),
         log: log.child({ part: 'monitor' }),
         onReconnect: (_clusterId, kind, why) => metrics.watchReconnect(kind, why),
@@ -445,7 +448,7 @@ export async function startService(
             source: proposalSource,
             tools,
             clusters,
-            rollouts: new SqlRolloutStore(db),
+            rollouts,
           },
         }),
         openApiHandler(),

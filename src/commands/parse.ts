@@ -14,6 +14,7 @@ export type Command =
   | { kind: 'diff'; target: string | undefined }
   | { kind: 'deploy'; environment: string | undefined }
   | { kind: 'promote'; from: string | undefined; to: string | undefined }
+  | { kind: 'status'; environment: string | undefined }
   | { kind: 'help' };
 
 export type CommandMistake = { line: string; problem: string; usage: string };
@@ -22,6 +23,7 @@ export const USAGE = {
   diff: '/diff [environment|all]',
   deploy: '/deploy [environment]',
   promote: '/promote [from] [to]',
+  status: '/status [environment]',
   help: '/help',
 } as const;
 
@@ -163,6 +165,10 @@ export function parseCommands(body: string): Parsed {
       case 'promote':
         if (args.length > 2 || bad) mistake('expects at most two environments', USAGE.promote);
         else commands.push({ kind: 'promote', from: args[0], to: args[1] });
+        break;
+      case 'status':
+        if (args.length > 1 || bad) mistake('expects at most one environment', USAGE.status);
+        else commands.push({ kind: 'status', environment: args[0] });
         break;
       case 'help':
         commands.push({ kind: 'help' });

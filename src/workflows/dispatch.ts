@@ -35,6 +35,7 @@ import { followFixPullRequest, type FixStateDeps } from './fix-state.ts';
 import { handleCommentCommands } from './pr-command.ts';
 import type { PromotionRequest } from './promote.ts';
 import { parsePromotionMetadata } from './promotion-body.ts';
+import type { EnvironmentStatus } from '../monitor/status.ts';
 
 type Queued = Promise<{ status: 'queued' | 'duplicate' }>;
 
@@ -51,6 +52,8 @@ export type WorkflowDeps = {
   platformFor: (repo: RepoRef) => Promise<Platform & PullRequests>;
   /** Fix proposals, moved as their pull request is merged, closed or reopened. */
   proposals: FixProposalPullRequests;
+  /** What cluster monitoring last saw of an environment (/status). */
+  status: (environmentId: number) => Promise<EnvironmentStatus>;
   onFixOutcome?: FixStateDeps['onOutcome'];
 };
 
@@ -63,6 +66,7 @@ async function onComment(normalized: Normalized<CommentEvent>, deps: WorkflowDep
     store: deps.store,
     platform,
     log: deps.log,
+    status: deps.status,
     deploy: deps.enqueueDeploy,
     diff: async ({ app, pr, environments, commentId }) => {
       await deps.enqueueDiff({

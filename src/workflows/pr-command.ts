@@ -18,6 +18,7 @@ import type { ConfigStore, PromotionRoute, PromotionStore } from '../store/types
 import type { DeployRequest } from './deploy-plan.ts';
 import { code, escapeMarkdown, fitComment } from './markdown.ts';
 import type { App, Environment } from '../model.ts';
+import type { EnvironmentStatus } from '../monitor/status.ts';
 
 export type CommandDeps = {
   store: ConfigStore & PromotionStore;
@@ -44,6 +45,8 @@ export type CommandDeps = {
    * the pull request's link and gives the command comment its final reaction.
    */
   promote: (input: { route: PromotionRoute; commentId: number; author: string }) => Promise<void>;
+  /** What cluster monitoring last saw of an environment (as `dag envs status` shows it). */
+  status: (environmentId: number) => Promise<EnvironmentStatus>;
 };
 
 /** `queued`: a job gives the command comment its final reaction when it is done. */
@@ -55,8 +58,31 @@ function helpLines(noun: string): string[] {
     `- \`${USAGE.diff}\`: preview what merging (or deploying) this ${noun} changes, in the IAC repository and on the cluster`,
     `- \`${USAGE.deploy}\`: deploy this ${noun}'s head commit to an environment`,
     `- \`${USAGE.promote}\`: open (or update) the promotion ${noun} from one environment to the next (in issues too)`,
+    `- \`${USAGE.status}\`: per environment, the commit committed and the commit live in the cluster, the rollout and since when, and drift (in issues too)`,
     `- \`${USAGE.help}\`: this list`,
   ];
+}
+
+/** When, to the minute, in UTC (a comment is read later, anywhere). */
+function minute(iso: string): string {
+  return `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** One environment's status in a sentence: rollout, commits, drift, reason. */
+export function statusLine(name: string, status: EnvironmentStatus): string {
+  const short = (sha: string | null) => (sha === null ? 'none' : code(sha.slice(0, 7)));
+  const committed = `committed ${short(status.committedCommit)}`;
+  if (status.phase === 'not-observed') {
+    return `**${escapeMarkdown(name)}**: not observed by cluster monitoring yet; ${committed}.`;
+  }
+  const phase = `${status.phase}${status.since ? ` since ${minute(status.since)}` : ''}`;
+  const rolling =
+    status.rollingOutCommit === null ? '' : `, rolling out ${short(status.rollingOutCommit)}`;
+  const drift = status.drift.drifted
+    ? ` Drifted from the IAC repository (${status.drift.kind === 'edited' ? 'edited outside git' : 'another commit live than committed'})${status.drift.since ? ` since ${minute(status.drift.since)}` : ''}.`
+    : '';
+  const reason = status.reason === null ? '' : ` ${escapeMarkdown(status.reason)}.`;
+  return `**${escapeMarkdown(name)}**: ${phase}; live ${short(status.liveCommit)}${rolling}, ${committed}.${reason}${drift}`;
 }
 
 function environmentList(envs: Environment[]): string {
@@ -183,6 +209,24 @@ async function run(
   switch (command.kind) {
     case 'help':
       return { ok: true, lines: [...helpLines(noun), '', environmentList(envs)] };
+    case 'status': {
+      const chosen =
+        command.environment === undefined
+          ? envs
+          : envs.filter((e) => e.name === command.environment);
+      if (chosen.length === 0) {
+        return {
+          ok: false,
+          lines: [
+            `- \`/status\`: ${command.environment === undefined ? 'this app has no environments yet' : `no environment ${code(command.environment)}`}. ${environmentList(envs)}`,
+          ],
+        };
+      }
+      const lines = ['- `/status`:'];
+      for (const env of chosen)
+        lines.push(`  - ${statusLine(env.name, await deps.status(env.id))}`);
+      return { ok: true, lines };
+    }
     case 'promote': {
       const routes = await deps.store.listRoutes(String(app.id));
       const route = chooseRoute(command, routes, envs, pr);

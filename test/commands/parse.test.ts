@@ -12,6 +12,8 @@ describe('parseCommands', () => {
     ['/promote', [{ kind: 'promote', from: undefined, to: undefined }]],
     ['/promote staging production', [{ kind: 'promote', from: 'staging', to: 'production' }]],
     ['/help', [{ kind: 'help' }]],
+    ['/status', [{ kind: 'status', environment: undefined }]],
+    ['/Status production', [{ kind: 'status', environment: 'production' }]],
     ['/dag diff staging', [{ kind: 'diff', target: 'staging' }]],
     ['/dag', [{ kind: 'help' }]],
     ['Looks good!\n/diff staging\nthanks', [{ kind: 'diff', target: 'staging' }]],
@@ -40,11 +42,12 @@ describe('parseCommands', () => {
     ],
     ['/deploy a b', 'expects at most one environment', '/deploy [environment]'],
     ['/promote a b c', 'expects at most two environments', '/promote [from] [to]'],
+    ['/status a b', 'expects at most one environment', '/status [environment]'],
     ['/deploy prod;rm', 'expects at most one environment', '/deploy [environment]'],
     [
       '/deplyo staging',
       '/deplyo is not a DAG command',
-      '/diff [environment|all], /deploy [environment], /promote [from] [to], /help',
+      '/diff [environment|all], /deploy [environment], /promote [from] [to], /status [environment], /help',
     ],
   ])('explains %j', (body, problem, usage) => {
     const parsed = parseCommands(body);
@@ -229,7 +232,8 @@ describe('how much of a comment is read', () => {
       {
         line,
         problem: expect.stringContaining('too long or too nested') as unknown as string,
-        usage: '/diff [environment|all], /deploy [environment], /promote [from] [to], /help',
+        usage:
+          '/diff [environment|all], /deploy [environment], /promote [from] [to], /status [environment], /help',
       },
     ],
   });

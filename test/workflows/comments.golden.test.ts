@@ -25,6 +25,8 @@ import { quiet } from '../helpers/quiet-log.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
 import type { Environment, Iac } from '../../src/model.ts';
+import { environmentStatus } from '../../src/monitor/status.ts';
+import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 
 const golden = (name: string) => `../golden/comments/${name}.md`;
 
@@ -100,6 +102,7 @@ describe('PR command replies (the `command` comment)', () => {
     diff: async () => {},
     deploy: async () => ({ status: 'queued' }),
     promote: async () => {},
+    status: (environmentId) => environmentStatus(new SqlRolloutStore(lane.db), environmentId),
   });
   const reply = async (body: string, over: Partial<CommentEvent> = {}) => {
     await handleCommentCommands(comment(body, over), deps());
@@ -122,6 +125,37 @@ describe('PR command replies (the `command` comment)', () => {
 
   it('small: /help', async () => {
     await expect(await reply('/help')).toMatchFileSnapshot(golden('command-help'));
+  });
+
+  it('small: /status in an issue, one environment healthy, one failing and drifted', async () => {
+    const rollouts = new SqlRolloutStore(lane.db);
+    await lane.db.query(
+      `INSERT INTO deploys (environment_id, sha, ref, state) VALUES (1, $1, 'main', 'success'), (2, $2, 'production', 'success')`,
+      [HEAD, 'a'.repeat(40)],
+    );
+    await rollouts.save(1, {
+      phase: 'healthy',
+      liveCommit: { sha: HEAD, from: 'workloads' },
+      rollingOutCommit: null,
+      committedCommit: HEAD,
+      reason: null,
+      since: new Date('2026-12-06T08:04:31Z'),
+      workloads: [],
+      drift: { drifted: false, kind: null, since: null },
+    });
+    await rollouts.save(2, {
+      phase: 'failed',
+      liveCommit: { sha: 'b'.repeat(40), from: 'workloads' },
+      rollingOutCommit: 'a'.repeat(40),
+      committedCommit: 'a'.repeat(40),
+      reason:
+        'Deployment podinfo: CrashLoopBackOff of container podinfo in pod podinfo-7d9f5c-x2k9p (restarts 6)',
+      since: new Date('2026-12-06T07:51:02Z'),
+      workloads: [],
+      drift: { drifted: true, kind: 'commit', since: new Date('2026-12-06T08:01:02Z') },
+    });
+    const text = await reply('/status', { isPullRequest: false });
+    await expect(text).toMatchFileSnapshot(golden('command-status'));
   });
 
   it('error: mistakes, an unknown environment and an ambiguous /promote from an issue', async () => {

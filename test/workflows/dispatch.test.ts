@@ -12,6 +12,8 @@ import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { FakeReviewPlatform } from './fakes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
+import { environmentStatus } from '../../src/monitor/status.ts';
+import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 
 let lane: LaneDb;
 let store: SqlConfigStore;
@@ -33,6 +35,7 @@ function deps(): WorkflowDeps {
       return { status: 'queued' };
     },
     platformFor: async () => platform,
+    status: (environmentId) => environmentStatus(new SqlRolloutStore(lane.db), environmentId),
     proposals: new SqlFixProposalStore(lane.db),
   };
 }

@@ -15,6 +15,8 @@ import { gitlabExample } from '../helpers/gitlab-examples.ts';
 import { LANES, openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
 import { FakeReviewPlatform } from './fakes.ts';
+import { environmentStatus } from '../../src/monitor/status.ts';
+import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 
 type Payload = Record<string, unknown> & { pull_request: Record<string, unknown> };
 type MrPayload = Record<string, unknown> & { object_attributes: Record<string, unknown> };
@@ -126,6 +128,7 @@ describe.each(LANES)('fix proposals follow their pull request (%s)', (laneName) 
       enqueuePromotion: async () => ({ status: 'queued' }),
       platformFor: async () => new FakeReviewPlatform(),
       proposals,
+      status: (environmentId) => environmentStatus(new SqlRolloutStore(lane.db), environmentId),
       onFixOutcome: (outcome) => outcomes.push(outcome),
     };
   });

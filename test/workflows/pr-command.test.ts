@@ -10,6 +10,8 @@ import { handleCommentCommands, type CommandDeps } from '../../src/workflows/pr-
 import { openLane, randomKey, type LaneDb } from '../helpers/lanes.ts';
 import { APP_REPO, FakeReviewPlatform } from './fakes.ts';
 import { quiet } from '../helpers/quiet-log.ts';
+import { environmentStatus } from '../../src/monitor/status.ts';
+import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 
 const repo = APP_REPO;
 
@@ -47,6 +49,7 @@ function deps(): CommandDeps {
     promote: async ({ route, commentId, author }) => {
       promotions.push({ routeId: route.id, commentId, author });
     },
+    status: (environmentId) => environmentStatus(new SqlRolloutStore(lane.db), environmentId),
   };
 }
 
