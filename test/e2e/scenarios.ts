@@ -293,7 +293,7 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
-    name: 'a command in an issue: /promote answers there, acknowledged; /diff asks for a request',
+    name: 'commands in an issue: /promote and /status answer there, acknowledged; /diff asks for a request',
     async run(w) {
       const { forge } = w;
       const issue = await forge.openIssue('Release the checkout');
@@ -313,6 +313,20 @@ export const SCENARIOS: Scenario[] = [
       );
       // The issue's answers stay in the issue: nothing landed on the request of the same number.
       expect(forge.dagCommentCount('app', w.request ?? 0, 'promote')).toBe(0);
+      // /status: what runs where. Monitoring is off in this harness (test/monitor/ covers it),
+      // so each environment says so, with the commit DAG committed for it.
+      const status = await forge.comment(thread, '/status', 'dev');
+      await until(() => forge.acknowledgements(status.id).length === 2, 'the /status answer');
+      await waitForQueueSettled(forge.harness);
+      expect(forge.acknowledgements(status.id)).toEqual(['eyes', '+1']);
+      const answer = forge.dagComment('app', thread, 'command') ?? '';
+      expect(answer).toContain(
+        `  - **staging**: not observed by cluster monitoring yet; committed \`${(w.staging ?? '').slice(0, 7)}\`.`,
+      );
+      // Production runs what the merged promotion brought: staging's release.
+      expect(answer).toContain(
+        `  - **production**: not observed by cluster monitoring yet; committed \`${(w.staging ?? '').slice(0, 7)}\`.`,
+      );
     },
   },
   {
