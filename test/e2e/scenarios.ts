@@ -11,7 +11,7 @@
 // by the same provider, one cluster (a fake kube-apiserver with Flux's CRDs) for the live diff,
 // and an automatic promotion route from staging to production (folder strategy).
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SqlApiTokenStore } from '../../src/store/api-tokens.ts';
 import type { FakeKubeApiserver } from '../helpers/fake-kube-apiserver.ts';
@@ -366,3 +366,27 @@ export const SCENARIOS: Scenario[] = [
     },
   },
 ];
+
+/** The whole table, in order, against the forge `start` builds: one column of the table. */
+export function scenarioColumn(title: string, start: () => Promise<StartedForge>): void {
+  let world: World | undefined;
+  beforeAll(async () => {
+    world = await startWorld(await start());
+  }, 120_000);
+  afterAll(async () => {
+    await world?.forge.stop();
+    await world?.kube.stop();
+  });
+  describe(title, () => {
+    for (const scenario of SCENARIOS) {
+      it(
+        scenario.name,
+        async () => {
+          if (!world) throw new Error('the world did not start');
+          await scenario.run(world);
+        },
+        120_000,
+      );
+    }
+  });
+}
