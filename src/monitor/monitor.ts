@@ -41,6 +41,13 @@ export type MonitorDeps = {
 
 const leaseName = (clusterId: number) => `cluster:${clusterId}`;
 
+/**
+ * How often an unchanged state is written again (its `observed_at`, when DAG last looked). Every
+ * lease round evaluates every environment again (a commit not live past its grace period turns
+ * into drift without any event), so an unchanged state is not written each time.
+ */
+const REWRITE_UNCHANGED_MS = 60_000;
+
 /** Every environment DAG deploys, as monitoring finds its objects. */
 export async function watchedEnvironments(
   config: MonitorDeps['config'],
@@ -184,7 +191,12 @@ export class Monitor {
       previous: stored?.state ?? null,
       ...(this.#deps.rollout ? { options: this.#deps.rollout } : {}),
     });
-    await rollouts.save(environment.id, state);
+    const now = (this.#deps.now ?? (() => new Date()))().getTime();
+    const unchanged =
+      stored !== undefined &&
+      JSON.stringify(stored.state) === JSON.stringify(state) &&
+      now - stored.observedAt.getTime() < REWRITE_UNCHANGED_MS;
+    if (!unchanged) await rollouts.save(environment.id, state);
     if (stored && reportKey(stored.state) === reportKey(state)) return;
     this.#deps.log.info(
       {
