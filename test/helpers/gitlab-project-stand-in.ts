@@ -677,18 +677,22 @@ export function gitlabProjectStandIn(options: {
     email: '[REDACTED]',
   });
 
-  /** The Note Hook GitLab sends for note `noteId` of merge request `iid` (`action`: create, update). */
-  function noteHook(iid: number, noteId: number, action = 'create'): Record<string, unknown> {
-    const mr = mergeRequestOf(iid);
-    const note = mr.notes.find((n) => n.id === noteId);
-    if (!note) throw new Error(`no note ${noteId} on !${iid}`);
+  /**
+   * A Note Hook as GitLab sends it, from its documented example `example`: the note, its author,
+   * the project, and what the note is on (`noteable`: its type, id and web address).
+   */
+  function noteHookOf(
+    example: 'note-hook-merge-request' | 'note-hook-issue',
+    note: NoteRecord,
+    noteable: { type: 'MergeRequest' | 'Issue'; id: number; url: string },
+    action: string,
+  ): Record<string, unknown> & { object_attributes: Record<string, unknown> } {
     const author = userOf(note.authorId);
-    const example = gitlabExample('note-hook-merge-request') as Record<string, unknown> & {
+    const payload = gitlabExample(example) as Record<string, unknown> & {
       object_attributes: Record<string, unknown>;
-      merge_request: Record<string, unknown>;
     };
     return {
-      ...example,
+      ...payload,
       object_kind: 'note',
       event_type: 'note',
       user: hookUser(author),
@@ -696,21 +700,37 @@ export function gitlabProjectStandIn(options: {
       project: project(),
       repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
       object_attributes: {
-        ...example.object_attributes,
+        ...payload.object_attributes,
         id: note.id,
         note: note.body,
-        noteable_type: 'MergeRequest',
+        noteable_type: noteable.type,
         author_id: author.id,
         project_id: options.id,
-        noteable_id: 1000 + mr.iid,
+        noteable_id: noteable.id,
         created_at: note.createdAt,
         updated_at: note.updatedAt,
         system: false,
         action,
-        url: `${mrUrl(mr.iid)}#note_${note.id}`,
+        url: `${noteable.url}#note_${note.id}`,
       },
+    };
+  }
+
+  /** The Note Hook GitLab sends for note `noteId` of merge request `iid` (`action`: create, update). */
+  function noteHook(iid: number, noteId: number, action = 'create'): Record<string, unknown> {
+    const mr = mergeRequestOf(iid);
+    const note = mr.notes.find((n) => n.id === noteId);
+    if (!note) throw new Error(`no note ${noteId} on !${iid}`);
+    const hook = noteHookOf(
+      'note-hook-merge-request',
+      note,
+      { type: 'MergeRequest', id: 1000 + mr.iid, url: mrUrl(mr.iid) },
+      action,
+    );
+    return {
+      ...hook,
       merge_request: {
-        ...example.merge_request,
+        ...(hook.merge_request as Record<string, unknown>),
         ...mergeRequestAttributes(mr),
       },
     };
@@ -721,36 +741,17 @@ export function gitlabProjectStandIn(options: {
     const issue = issues.find((i) => i.iid === iid);
     const note = issue?.notes.find((n) => n.id === noteId);
     if (!issue || !note) throw new Error(`no note ${noteId} on issue #${iid}`);
-    const author = userOf(note.authorId);
-    const example = gitlabExample('note-hook-issue') as Record<string, unknown> & {
-      object_attributes: Record<string, unknown>;
-      issue: Record<string, unknown>;
-    };
     const url = `${options.webUrl}/-/issues/${iid}`;
+    const hook = noteHookOf(
+      'note-hook-issue',
+      note,
+      { type: 'Issue', id: 5000 + iid, url },
+      'create',
+    );
     return {
-      ...example,
-      object_kind: 'note',
-      event_type: 'note',
-      user: hookUser(author),
-      project_id: options.id,
-      project: project(),
-      repository: { name: project().name, url: httpUrl, homepage: options.webUrl },
-      object_attributes: {
-        ...example.object_attributes,
-        id: note.id,
-        note: note.body,
-        noteable_type: 'Issue',
-        author_id: author.id,
-        project_id: options.id,
-        noteable_id: 5000 + iid,
-        created_at: note.createdAt,
-        updated_at: note.updatedAt,
-        system: false,
-        action: 'create',
-        url: `${url}#note_${note.id}`,
-      },
+      ...hook,
       issue: {
-        ...example.issue,
+        ...(hook.issue as Record<string, unknown>),
         id: 5000 + iid,
         iid,
         title: issue.title,

@@ -8,6 +8,7 @@ import { Monitor } from '../../src/monitor/monitor.ts';
 import { WatchLeases } from '../../src/monitor/leases.ts';
 import type { RolloutState } from '../../src/monitor/types.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
+import type { Db } from '../../src/store/db.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import { SqlRolloutStore } from '../../src/store/rollouts.ts';
 import {
@@ -75,6 +76,22 @@ function deploymentStatus(counts: { updated: number; ready: number; generation: 
 const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'shop', namespace: NS };
 const POD = { apiVersion: 'v1', kind: 'Pod', name: 'shop-5d9c7b8f4-x2k9p', namespace: NS };
 
+/** The app shop with staging (a plain chart in namespace apps) on the fake cluster `k8s`. */
+async function configureShop(store: SqlConfigStore, db: Db): Promise<void> {
+  await store.addCluster({
+    name: 'k8s',
+    apiUrl: kube.url,
+    serviceAccountToken: TOKEN,
+    caCert: kube.caCert,
+  });
+  await db.query(`
+    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/shop');
+    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac');
+    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
+      VALUES (1, 'main', 1, 'clusters/staging/shop', 1, 'plain', '${NS}', 'staging');
+  `);
+}
+
 async function stored(): Promise<RolloutState | undefined> {
   return (await rollouts.get(1))?.state;
 }
@@ -109,18 +126,7 @@ beforeEach(async () => {
   lane = await openLane('embedded');
   config = new SqlConfigStore(lane.db, new Keyring(randomKey()));
   rollouts = new SqlRolloutStore(lane.db);
-  await config.addCluster({
-    name: 'k8s',
-    apiUrl: kube.url,
-    serviceAccountToken: TOKEN,
-    caCert: kube.caCert,
-  });
-  await lane.db.query(`
-    INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/shop');
-    INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac');
-    INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
-      VALUES (1, 'main', 1, 'clusters/staging/shop', 1, 'plain', '${NS}', 'staging');
-  `);
+  await configureShop(config, lane.db);
   await lane.db.query(
     "INSERT INTO deploys (environment_id, sha, ref, state) VALUES (1, $1, 'main', 'success')",
     [NEW],
@@ -251,18 +257,7 @@ describe('cluster monitoring in the DAG service', () => {
         dag.db,
         new Keyring(Buffer.from(dag.secrets.encryptionKey, 'hex')),
       );
-      await store.addCluster({
-        name: 'k8s',
-        apiUrl: kube.url,
-        serviceAccountToken: TOKEN,
-        caCert: kube.caCert,
-      });
-      await dag.db.query(`
-        INSERT INTO apps (git_provider, repo_url) VALUES ('github', 'https://github.com/org/shop');
-        INSERT INTO iacs (name, repo_url) VALUES ('iac', 'https://github.com/org/iac');
-        INSERT INTO apps_environments (app_id, branch, iac_id, iac_path, cluster_id, helm_type, helm_namespace, name)
-          VALUES (1, 'main', 1, 'clusters/staging/shop', 1, 'plain', '${NS}', 'staging');
-      `);
+      await configureShop(store, dag.db);
       kube.seed(deployment(NEW, { updated: 2, ready: 2, generation: 2 }), {
         status: deploymentStatus({ updated: 2, ready: 2, generation: 2 }),
       });
