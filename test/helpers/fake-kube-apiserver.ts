@@ -128,6 +128,8 @@ export type FakeKubeApiserver = {
   dropWatches(): void;
   /** How many watch streams are open. */
   openWatches(): number;
+  /** What each open watch stream follows: its kind and namespace. */
+  openWatchTargets(): { apiVersion: string; kind: string; namespace: string | undefined }[];
   stop(): Promise<void>;
 };
 
@@ -1358,6 +1360,7 @@ export async function startFakeKubeApiserver(options: {
     setBookmarkInterval: (ms) => watches.setBookmarkInterval(ms),
     dropWatches: () => watches.dropWatches(),
     openWatches: () => watches.openWatches(),
+    openWatchTargets: () => watches.openWatchTargets(),
     async stop() {
       await watches.closeAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

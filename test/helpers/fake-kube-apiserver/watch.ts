@@ -277,6 +277,15 @@ export class WatchHub {
     return this.watchers.size;
   }
 
+  /** What each open watch follows: its kind and namespace (undefined: every namespace). */
+  openWatchTargets(): { apiVersion: string; kind: string; namespace: string | undefined }[] {
+    return [...this.watchers].map(({ request: { filter } }) => ({
+      apiVersion: filter.apiVersion,
+      kind: filter.kind,
+      namespace: filter.namespace,
+    }));
+  }
+
   /** Answers a watch request on `res`: HTTP 200 and a stream of JSON lines until it ends. */
   serve(res: ServerResponse, request: WatchRequest): void {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
