@@ -60,6 +60,9 @@ import { Monitor } from './monitor/monitor.ts';
 import { WatchLeases } from './monitor/leases.ts';
 import { SqlRolloutStore } from './store/rollouts.ts';
 import { environmentStatus } from './monitor/status.ts';
+import type { Environment } from './model.ts';
+import { SqlDeployRollouts } from './store/deploy-rollouts.ts';
+import { reportRollouts } from './workflows/rollout-report.ts';
 import {
   automaticPromotions,
   promotionJobKey,
@@ -234,6 +237,14 @@ export async function startService(
     // branch's tip, published as a bot-authored pull request by the dag.fix-proposal job.
     const proposals = new SqlFixProposalStore(db);
     const rollouts = new SqlRolloutStore(db);
+    const deployRollouts = new SqlDeployRollouts(db);
+    // A deploy to an environment monitoring can see (its cluster has a token) stays in progress
+    // on the provider until its rollout ends (src/workflows/rollout-report.ts).
+    const awaitsRollout = async (env: Environment) =>
+      settings.monitor && (await store.clusterToken(env.clusterId)) !== null;
+    const enqueueRollout = async (environmentId: number) => {
+      await queue.enqueueRollout(environmentId, settings.rolloutReportSeconds);
+    };
     const maskForProposals = (text: string) => masker.mask(maskText(text));
     const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
     // A fix to IAC files DAG does not render: a pull request on the IAC repository.
@@ -303,9 +314,11 @@ export async function startService(
             report: enqueueReport,
             onOutcome: (environment, outcome) =>
               metrics.deploy(environment, outcome, secondsSince(request.receivedAt)),
+            awaitsRollout,
           });
-          // A release that reached its environment moves on along automatic routes.
-          if (record?.state !== 'success') return;
+          // A release that reached its environment moves on along automatic routes; one whose
+          // rollout is followed, once it runs healthy there (the rollout report).
+          if (record?.state !== 'success' || record.rollout !== null) return;
           for (const promotion of await automaticPromotions(store, request)) {
             await enqueuePromotion({ ...promotion, deliveryId: request.deliveryId });
           }
@@ -346,8 +359,33 @@ export async function startService(
           jobId: job.id,
           resume: job.retryCount > 0,
           forges,
+          followRollout: enqueueRollout,
         });
       });
+      await queue.work<{ environmentId: number }>(
+        QUEUES.rollout,
+        settings.worker,
+        async ({ environmentId }, job) => {
+          await reportRollouts(environmentId, {
+            config: store,
+            deploys: deployRollouts,
+            rollouts,
+            platformFor,
+            log: job.log.child({ environmentId }),
+            forges,
+            onSettled: async (record, request) => {
+              metrics.rolloutOutcome(
+                record.rollout ?? 'pending',
+                (Date.now() - record.updatedAt.getTime()) / 1000,
+              );
+              if (record.rollout !== 'healthy') return;
+              for (const promotion of await automaticPromotions(store, request)) {
+                await enqueuePromotion(promotion);
+              }
+            },
+          });
+        },
+      );
       await queue.work<PromotionRequest>(
         QUEUES.promote,
         // New promotions wake the worker (NOTIFY); only one waiting behind another of its
@@ -385,7 +423,18 @@ export async function startService(
         leases: new WatchLeases(db),
         log: log.child({ part: 'monitor' }),
         onReconnect: (_clusterId, kind, why) => metrics.watchReconnect(kind, why),
-        onState: (_environment, state) => metrics.rolloutState(state.phase),
+        onState: (environment, state, previous) => {
+          metrics.rolloutState(state.phase);
+          if (state.drift.drifted && !previous?.drift.drifted) {
+            metrics.drift(state.drift.kind ?? 'commit');
+          }
+          enqueueRollout(environment.id).catch((error: unknown) =>
+            log.warn(
+              { err: error, environmentId: environment.id },
+              'could not ask for a rollout report',
+            ),
+          );
+        },
       });
       parts.monitor = monitor;
       monitor.start();

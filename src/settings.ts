@@ -55,6 +55,12 @@ export type Settings = {
    * rollout state. On by default; `DAG_MONITOR=off` turns it off.
    */
   monitor: boolean;
+  /**
+   * The least time between two rollout reports of one environment on the provider
+   * (`DAG_ROLLOUT_REPORT_SECONDS`, default 15): a flapping rollout costs one update per
+   * interval, and the last state is always delivered.
+   */
+  rolloutReportSeconds: number;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -272,6 +278,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
         ? undefined
         : integer(env, 'DAG_DIFF_THREADS', 1, 1, 64),
     monitor: oneOf(env, 'DAG_MONITOR', ['on', 'off'] as const, 'on') === 'on',
+    rolloutReportSeconds: integer(env, 'DAG_ROLLOUT_REPORT_SECONDS', 15, 1, 3600),
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

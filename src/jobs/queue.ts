@@ -21,6 +21,11 @@ export const QUEUES = {
    * waiting and one running per deploy, so reports of a busy deploy coalesce (`stately`).
    */
   report: 'dag.report',
+  /**
+   * Following one environment's rollouts on the provider (src/workflows/rollout-report.ts):
+   * asked for whenever monitoring sees the environment change, run at most once per interval.
+   */
+  rollout: 'dag.rollout',
   /** A diff preview of a pull request's head for some environments. */
   diff: 'dag.diff',
   /** Opening or updating one route's promotion pull request; one at a time per route. */
@@ -35,6 +40,7 @@ const QUEUE_OVERRIDES: Partial<Record<keyof typeof QUEUES, Record<string, unknow
   // A deploy's final status must land: keep trying for hours (backoff capped at 10 min).
   // Retried soon (2 s, doubling): a report only waits for the provider.
   report: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
+  rollout: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
 };
 
 const QUEUE_POLICY = {
@@ -473,6 +479,25 @@ export class JobQueue {
    */
   async enqueueReport(deployId: number, data: object): Promise<{ status: 'queued' | 'coalesced' }> {
     const id = await this.#boss.send(QUEUES.report, data, { singletonKey: `deploy:${deployId}` });
+    return { status: id ? 'queued' : 'coalesced' };
+  }
+
+  /**
+   * Asks for environment `environmentId`'s rollout report: at most one starts per
+   * `intervalSeconds` (a second ask within it is put in the next interval; further asks join
+   * that one, which reads the latest state when it runs): `coalesced`.
+   */
+  async enqueueRollout(
+    environmentId: number,
+    intervalSeconds: number,
+  ): Promise<{ status: 'queued' | 'coalesced' }> {
+    const id = await this.#boss.sendDebounced(
+      QUEUES.rollout,
+      { environmentId },
+      null,
+      Math.max(1, Math.round(intervalSeconds)),
+      `environment:${environmentId}`,
+    );
     return { status: id ? 'queued' : 'coalesced' };
   }
 

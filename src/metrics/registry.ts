@@ -54,6 +54,8 @@ export class Metrics {
   readonly #groupSize: Histogram;
   readonly #watchReconnects: Counter<'kind' | 'reason'>;
   readonly #rolloutStates: Counter<'phase'>;
+  readonly #rollouts: Histogram<'outcome'>;
+  readonly #drifted: Counter<'kind'>;
   readonly #fixProposals: Counter<'outcome'>;
   #jobStats: JobStatsSource | undefined;
   #pendingStats: Promise<JobStats | undefined> | undefined;
@@ -210,6 +212,19 @@ export class Metrics {
       labelNames: ['phase'],
       registers,
     });
+    this.#rollouts = new Histogram({
+      name: 'dag_rollout_duration_seconds',
+      help: "From a deploy's IAC commit to its rollout's outcome on the cluster, by outcome: healthy, failed, superseded (a newer commit came first).",
+      labelNames: ['outcome'],
+      buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+      registers,
+    });
+    this.#drifted = new Counter({
+      name: 'dag_drift_total',
+      help: 'Environments monitoring saw drift from their IAC repository, by kind: commit (another commit live than committed, past the grace period), edited (objects edited outside git).',
+      labelNames: ['kind'],
+      registers,
+    });
     this.#groupSize = new Histogram({
       name: 'dag_iac_group_commit_size',
       help: 'Deploys written to an IAC branch in one push (one commit each).',
@@ -284,6 +299,16 @@ export class Metrics {
   /** Monitoring saw an environment's rollout reach a new state. */
   rolloutState(phase: string): void {
     this.#rolloutStates.inc({ phase });
+  }
+
+  /** A deploy's rollout reached its outcome, `seconds` after its IAC commit. */
+  rolloutOutcome(outcome: string, seconds: number): void {
+    this.#rollouts.observe({ outcome }, Math.max(0, seconds));
+  }
+
+  /** Monitoring saw an environment drift (counted when it starts). */
+  drift(kind: string): void {
+    this.#drifted.inc({ kind });
   }
 
   iacGroupCommit(size: number): void {

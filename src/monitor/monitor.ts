@@ -28,7 +28,11 @@ export type MonitorDeps = {
   leases: WatchLeases;
   log: Logger;
   /** A state that reads differently from the environment's previous one (see reportKey). */
-  onState?: (environment: WatchedEnvironment, state: RolloutState) => void;
+  onState?: (
+    environment: WatchedEnvironment,
+    state: RolloutState,
+    previous: RolloutState | undefined,
+  ) => void;
   onReconnect?: (clusterId: number, kind: WatchedKind, why: Reconnect) => void;
   rollout?: RolloutOptions;
   /** Per Kubernetes request other than a watch. */
@@ -207,6 +211,6 @@ export class Monitor {
       },
       `rollout of ${environment.app} in ${environment.name}: ${state.phase}`,
     );
-    this.#deps.onState?.(environment, state);
+    this.#deps.onState?.(environment, state, stored?.state);
   }
 }

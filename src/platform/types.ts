@@ -2,7 +2,8 @@ import type { RepoRef } from '../events/types.ts';
 import { UserError } from '../errors.ts';
 import type { Permission } from '../model.ts';
 
-export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure';
+/** `inactive`: superseded before it rolled out (GitLab: canceled). */
+export type DeploymentState = 'queued' | 'in_progress' | 'success' | 'failure' | 'inactive';
 
 /**
  * What workflows need from a git hosting provider, the same for GitHub and GitLab.

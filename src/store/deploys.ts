@@ -10,7 +10,7 @@ import {
   type DeployStore,
 } from './types.ts';
 
-function toDeploy(row: Row): DeployRecord {
+export function toDeploy(row: Row): DeployRecord {
   const r = parseRow(deployRow, 'deploys', row);
   return {
     id: r.id,
@@ -27,6 +27,9 @@ function toDeploy(row: Row): DeployRecord {
     iacChanged: r.iac_changed,
     iacBranch: r.iac_branch,
     error: r.error,
+    rollout: r.rollout,
+    rolloutReason: r.rollout_reason,
+    rolloutReported: r.rollout_reported,
     updatedAt: r.updated_at,
   };
 }
@@ -183,6 +186,8 @@ export class SqlDeployStore implements DeployStore {
          reported_state = COALESCE($6, reported_state),
          iac_changed = COALESCE($7, iac_changed),
          iac_branch = COALESCE($8, iac_branch),
+         rollout = CASE WHEN $9::jsonb IS NULL THEN rollout ELSE 'pending' END,
+         rollout_request = COALESCE($9::jsonb, rollout_request),
          updated_at = CASE WHEN $2::text IS NULL THEN updated_at ELSE now() END
        WHERE id = $1 RETURNING *`,
       [
@@ -194,6 +199,7 @@ export class SqlDeployStore implements DeployStore {
         patch.reportedState ?? null,
         patch.iacChanged ?? null,
         patch.iacBranch ?? null,
+        patch.awaitRollout ? JSON.stringify(patch.awaitRollout) : null,
       ],
     );
     if (!rows[0]) throw new UserError(`no deploy with id ${id}`);

@@ -19,6 +19,13 @@ export const DEPLOY_STATES = ['queued', 'in_progress', 'success', 'failure'] as 
 export type DeployState = (typeof DEPLOY_STATES)[number];
 
 /**
+ * How a committed deploy's rollout went (monitored environments only): `pending` until the
+ * cluster runs the commit healthy, fails to, or a newer commit was committed first.
+ */
+export const ROLLOUT_OUTCOMES = ['pending', 'healthy', 'failed', 'superseded'] as const;
+export type RolloutOutcome = (typeof ROLLOUT_OUTCOMES)[number];
+
+/**
  * One attempt to make an environment run one source commit. A push is attempt 1 (however often
  * delivered); a `/deploy` or `dag deploy` of a commit that ran there before is a new attempt.
  */
@@ -43,6 +50,12 @@ export type DeployRecord = {
   /** The IAC branch it went to (the repository's default, resolved). */
   iacBranch: string | null;
   error: string | null;
+  /** Null: the deploy ended at its IAC commit (the environment is not monitored). */
+  rollout: RolloutOutcome | null;
+  /** Why the rollout failed, or what superseded it. */
+  rolloutReason: string | null;
+  /** The outcome last posted to the provider. */
+  rolloutReported: RolloutOutcome | null;
   updatedAt: Date;
 };
 
@@ -66,7 +79,30 @@ export type DeployPatch = Partial<
     | 'error'
     | 'reportedState'
   >
->;
+> & {
+  /** The deploy's rollout will be followed (its request kept for the report). */
+  awaitRollout?: DeployRolloutRequest | undefined;
+};
+
+/** What a rollout report needs of the deploy's request (kept with the deploy, rollout_request). */
+export const deployRolloutRequest = z.object({
+  environmentId: z.number().int(),
+  sha: z.string().regex(/^[0-9a-f]{7,64}$/),
+  branch: z.string().max(1000),
+  pusher: z.string().max(1000),
+  commitUrl: z.string().max(2000),
+  pullRequest: z.number().int().positive().optional(),
+  target: z.object({ iacId: z.number().int(), iacBranch: z.string().max(1000).nullable() }),
+  repo: z.object({
+    provider: z.enum(['github', 'gitlab']),
+    fullName: z.string().min(1).max(1000),
+    urls: z.array(z.string().max(2000)).max(10),
+    projectId: z.number().int().optional(),
+    installationId: z.number().int().optional(),
+    webUrl: z.string().max(2000),
+  }),
+});
+export type DeployRolloutRequest = z.infer<typeof deployRolloutRequest>;
 
 /** The deploy records: what makes a deploy idempotent and what it reported. */
 export interface DeployStore {
@@ -261,6 +297,9 @@ export const deployRow = z.object({
   iac_changed: z.boolean().nullable(),
   iac_branch: z.string().nullable(),
   error: z.string().nullable(),
+  rollout: z.enum(ROLLOUT_OUTCOMES).nullable(),
+  rollout_reason: z.string().nullable(),
+  rollout_reported: z.enum(ROLLOUT_OUTCOMES).nullable(),
   updated_at: timestamp,
 });
 export const iacRow = z.object({

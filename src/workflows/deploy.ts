@@ -3,7 +3,13 @@ import { ConfigError, DagError, TransientError, reasonOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Platform, PullRequests } from '../platform/types.ts';
 import type { Bundle, BundleInput, ChartSource } from '../render/types.ts';
-import type { ConfigStore, DeployRecord, DeployState, DeployStore } from '../store/types.ts';
+import type {
+  ConfigStore,
+  DeployRecord,
+  DeployRolloutRequest,
+  DeployState,
+  DeployStore,
+} from '../store/types.ts';
 import { iacCommitUrl, type ForgeUrls } from '../util/commit-url.ts';
 import { repoKey } from '../util/repo-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
@@ -46,6 +52,12 @@ export type DeployDeps = {
    * that will be retried is not an end. For metrics.
    */
   onOutcome?: (environment: string, outcome: 'success' | 'unchanged' | 'failure') => void;
+  /**
+   * Whether monitoring follows this environment's rollout: then a pushed deploy is not over at
+   * its IAC commit (its deployment stays `in_progress` until the cluster runs the commit
+   * healthy, rollout-report.ts). Unset: every deploy ends at its commit.
+   */
+  awaitsRollout?: ((env: Environment) => Promise<boolean>) | undefined;
 };
 
 /** A DNS-1123 release name derived from the app's name (Helm allows 53 characters). */
@@ -408,11 +420,13 @@ export async function runDeploy(
   }
   // Pushed: recorded before anything else can fail (a failed report request is retried with
   // the job, which then finds the deploy ended and asks again).
+  const followed = (await deps.awaitsRollout?.(env)) ?? false;
   record = await store.updateDeploy(record.id, {
     state: 'success',
     iacCommit: result.sha ?? result.head,
     iacChanged: result.sha !== null,
     iacBranch: result.branch,
+    ...(followed ? { awaitRollout: rolloutRequestOf(request) } : {}),
   });
   deps.onOutcome?.(env.name, result.sha ? 'success' : 'unchanged');
   log.info(
@@ -427,6 +441,28 @@ export async function runDeploy(
   );
   await report();
   return record;
+}
+
+/** What the rollout report keeps of a deploy's request (nothing of the webhook delivery). */
+function rolloutRequestOf(request: DeployRequest): DeployRolloutRequest {
+  const { environmentId, target, sha, branch, pusher, repo, commitUrl, pullRequest } = request;
+  return {
+    environmentId,
+    target,
+    sha,
+    branch,
+    pusher,
+    commitUrl,
+    ...(pullRequest === undefined ? {} : { pullRequest }),
+    repo: {
+      provider: repo.provider,
+      fullName: repo.fullName,
+      urls: repo.urls.slice(0, 10),
+      webUrl: repo.webUrl,
+      ...(repo.projectId === undefined ? {} : { projectId: repo.projectId }),
+      ...(repo.installationId === undefined ? {} : { installationId: repo.installationId }),
+    },
+  };
 }
 
 type DeploymentStatus = Parameters<Platform['setDeploymentState']>[2];
@@ -453,6 +489,11 @@ export type ReportDeps = {
   resume?: boolean | undefined;
   /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
   forges?: ForgeUrls | undefined;
+  /**
+   * Asks for the environment's rollout report (rollout-report.ts), once a deploy whose rollout
+   * is followed has its commit posted: its deployment is ended from there.
+   */
+  followRollout?: ((environmentId: number) => Promise<void>) | undefined;
 };
 
 /**
@@ -503,16 +544,22 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
   // the deployment was created (or waited for).
   const { state, reportedState: reported } = record;
   if (!further(record)) return;
-  await platform.setDeploymentState(
-    request.repo,
-    {
-      id: record.providerDeploymentId as string,
-      sha: request.sha,
-      ref: request.branch,
-      environment: env.name,
-    },
-    { ...statusOf(record, env, iac, deps.forges), resume: deps.resume },
-  );
+  const status = statusOf(record, env, iac, deps.forges);
+  // A commit whose rollout is followed stays in progress. GitLab shows one status per state
+  // and refuses to restate `running`: there its commit status keeps the earlier description.
+  const restated = status.state === 'in_progress' && reported === 'in_progress';
+  if (!(restated && platform.provider === 'gitlab')) {
+    await platform.setDeploymentState(
+      request.repo,
+      {
+        id: record.providerDeploymentId as string,
+        sha: request.sha,
+        ref: request.branch,
+        environment: env.name,
+      },
+      { ...status, resume: deps.resume },
+    );
+  }
   if (state === 'success' || state === 'failure') {
     await reportOnPullRequest(platform, request, env, (names) =>
       pullRequestText(request, env, iac, record, deps, names),
@@ -520,6 +567,7 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
   }
   await store.markReported(record.id, state);
   log.info({ deploy: record.id, state, skipped: reported }, 'deploy reported');
+  if (state === 'success' && record.rollout !== null) await deps.followRollout?.(env.id);
 }
 
 function statusOf(
@@ -539,6 +587,16 @@ function statusOf(
     case 'success': {
       const commit = record.iacCommit as string;
       const where = `${iac.name} ${record.iacBranch ?? env.iacBranch ?? ''}:${env.iacPath}`;
+      if (record.rollout !== null) {
+        // Monitored: the deployment follows the rollout from here (rollout-report.ts).
+        return {
+          state: 'in_progress',
+          description: record.iacChanged
+            ? `Committed ${commit.slice(0, 7)} to ${where}; rolling out`
+            : `${where} already had this release; rolling out`,
+          logUrl: iacCommitUrl(iac, commit, forges),
+        };
+      }
       return {
         state: 'success',
         description: record.iacChanged

@@ -147,6 +147,8 @@ export const CORE_RESOURCES: readonly FakeResource[] = [
   // Workloads the controllers make and own (ownerReferences): read back when tracing a live
   // workload to what DAG rendered. No defaulting or validation beyond the generic.
   { group: '', version: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+  // What the kubelet and controllers report about objects (crash loops, failed mounts).
+  { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true },
   { group: 'apps', version: 'v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true },
   { group: 'apps', version: 'v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true },
   { group: 'batch', version: 'v1', kind: 'Job', plural: 'jobs', namespaced: true },

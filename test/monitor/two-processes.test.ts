@@ -49,7 +49,6 @@ const clusterIds = new Map<string, number>();
 async function fakeCluster(name: string, branch: string, namespace: string): Promise<Cluster> {
   const token = `sa-${randomBytes(8).toString('hex')}`;
   const kube = await startFakeKubeApiserver({ token, crds: FLUX_CRDS });
-  kube.addCrd('', 'v1', 'Event', 'events', true);
   kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   return { name, branch, namespace, token, kube };
 }

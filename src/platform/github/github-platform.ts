@@ -67,6 +67,7 @@ const GITHUB_STATE: Record<DeploymentState, string> = {
   in_progress: 'in_progress',
   success: 'success',
   failure: 'failure',
+  inactive: 'inactive',
 };
 
 /**

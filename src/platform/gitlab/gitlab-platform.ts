@@ -28,7 +28,8 @@ import type { Permission } from '../../model.ts';
  * How DAG's neutral deploy states show on GitLab. GitLab's API creates a deployment `running`
  * (or finished): it has no `queued`, and a deployment runs only from `created`, which no
  * API-created deployment is. So DAG creates the deployment `running` when it announces the
- * deploy, and moves it only to its end (`success`, `failed`). The commit status
+ * deploy, and moves it only to its end (`success`, `failed`, or `canceled` when a newer commit
+ * superseded it before it rolled out). The commit status
  * `dag/deploy/<environment>` shows each step: `pending` while queued, `running`, then `success`
  * or `failed`, with the description (and the failure reason) and the link.
  */
@@ -38,9 +39,10 @@ export const GITLAB_DEPLOYMENT_STATUS = {
   in_progress: undefined,
   success: 'success',
   failure: 'failed',
+  inactive: 'canceled',
 } as const satisfies Record<
   DeploymentState | 'create',
-  'running' | 'success' | 'failed' | undefined
+  'running' | 'success' | 'failed' | 'canceled' | undefined
 >;
 
 export const GITLAB_COMMIT_STATE = {
@@ -48,7 +50,11 @@ export const GITLAB_COMMIT_STATE = {
   in_progress: 'running',
   success: 'success',
   failure: 'failed',
-} as const satisfies Record<DeploymentState, 'pending' | 'running' | 'success' | 'failed'>;
+  inactive: 'canceled',
+} as const satisfies Record<
+  DeploymentState,
+  'pending' | 'running' | 'success' | 'failed' | 'canceled'
+>;
 
 /**
  * GitLab's answer to a commit status that cannot go where DAG asks: `pending` or `running` again,

@@ -71,6 +71,12 @@ export interface Forge {
   acknowledgements(commentId: number): Acknowledgement[];
   /** The provider's deployments of the app to `environment`, oldest first, with their state. */
   deployments(environment: string): { sha: string; state: string }[];
+  /**
+   * What DAG posted about deploying `sha` to `environment`, oldest first, in GitHub's state
+   * names (GitLab's `dag/deploy/<environment>` commit statuses mapped: running → in_progress,
+   * failed → failure, canceled → inactive, pending → queued).
+   */
+  deployStatuses(environment: string, sha: string): { state: string; description: string }[];
   /** The outcome DAG reported for its preview of `sha` (`dag/diff`): passed, failed, running. */
   previewStatus(sha: string): 'passed' | 'failed' | 'running' | undefined;
   /** The requests of a repository, oldest first. */

@@ -24,6 +24,8 @@ const INSTALLATION = 4711;
 
 export async function startGithubForge(options: {
   appFiles: Record<string, string>;
+  /** Settings for DAG beyond the stand-in's. */
+  env?: Record<string, string>;
 }): Promise<StartedForge> {
   const gh: GitHubStandIn = await startGitHubStandIn({ appId: 4242, privateKey: testPrivateKey });
   await gh.createRepo(APP, { defaultBranch: 'main', files: options.appFiles });
@@ -36,7 +38,11 @@ export async function startGithubForge(options: {
   // The IAC's own token: DAG pushes its commits with it (pull requests go through the App).
   const iacToken = 'ghp_iacrepositorytoken000000000000000000';
   gh.addToken(iacToken, { login: 'iac-bot', repositories: [IAC] });
-  const h: Harness = await startHarness({ GHE_HOST: gh.host, GHE_PROTOCOL: 'http' });
+  const h: Harness = await startHarness({
+    GHE_HOST: gh.host,
+    GHE_PROTOCOL: 'http',
+    ...options.env,
+  });
   const webhooks = `${h.dag.url}/api/github/webhooks`;
   const full = (repo: 'app' | 'iac') => (repo === 'app' ? APP : IAC);
 
@@ -124,6 +130,11 @@ export async function startGithubForge(options: {
         .deployments(APP)
         .filter((d) => d.environment === environment)
         .map((d) => ({ sha: d.sha, state: d.statuses.at(-1)?.state ?? 'created' })),
+    deployStatuses: (environment, sha) =>
+      gh
+        .deployments(APP)
+        .filter((d) => d.environment === environment && d.sha === sha)
+        .flatMap((d) => d.statuses.map((s) => ({ state: s.state, description: s.description }))),
     previewStatus(sha) {
       const run = gh.state.checkRuns.findLast(
         (c) => c.repo.toLowerCase() === APP && c.name === 'dag/diff' && c.headSha === sha,

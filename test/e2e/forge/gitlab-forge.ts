@@ -33,8 +33,18 @@ const EMOJI: Record<string, Acknowledgement> = {
   confused: 'confused',
 };
 
+/** GitLab's commit status states in GitHub's deployment state names. */
+const GITHUB_STATE: Record<string, string> = {
+  pending: 'queued',
+  running: 'in_progress',
+  failed: 'failure',
+  canceled: 'inactive',
+};
+
 export async function startGitlabForge(options: {
   appFiles: Record<string, string>;
+  /** Settings for DAG beyond the stand-in's. */
+  env?: Record<string, string>;
 }): Promise<StartedForge> {
   const gl: GitLabStandIn = await startGitLabStandIn();
   const app = await gl.createProject({
@@ -64,6 +74,7 @@ export async function startGitlabForge(options: {
     WEBHOOK_SECRET: '',
     GITLAB_URL: gl.url,
     GITLAB_TOKEN: gl.botToken,
+    ...options.env,
   });
   const project = (repo: 'app' | 'iac'): GitLabProjectStandIn => (repo === 'app' ? app : iac);
   const path = (repo: 'app' | 'iac') => (repo === 'app' ? APP : IAC);
@@ -173,6 +184,14 @@ export async function startGitlabForge(options: {
         .deployments()
         .filter((d) => d.environment === environment)
         .map((d) => ({ sha: d.sha, state: d.status === 'failed' ? 'failure' : d.status })),
+    deployStatuses: (environment, sha) =>
+      app
+        .statusRecords(sha)
+        .filter((s) => s.name === `dag/deploy/${environment}`)
+        .map((s) => ({
+          state: GITHUB_STATE[s.state] ?? s.state,
+          description: s.description ?? '',
+        })),
     previewStatus(sha) {
       const state = app
         .statuses(sha)

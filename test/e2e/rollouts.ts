@@ -1,0 +1,333 @@
+// The rollout table: what DAG reports while a cluster rolls out what it committed, the same on
+// GitHub and GitLab (one column each: rollouts-github.test.ts, rollouts-gitlab.test.ts). DAG
+// runs with cluster monitoring on against the scenario world (scenarios.ts): staging on the
+// fake cluster `k8s`, whose objects the cases change as Flux and the kubelet would, through the
+// fake kube-apiserver's watch streams. The cases run in order, one story:
+//
+// 1. A push stays `in_progress` on the provider until staging runs it healthy; only then does
+//    the automatic promotion open.
+// 2. A crash loop fails the rollout, with its cause; nothing is promoted.
+// 3. A progress deadline fails the next one.
+// 4. A commit superseded before it rolled out is ended (inactive / canceled), and the newer one
+//    that rolls out is promoted.
+// 5. `/status` answers with what monitoring saw.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.ts';
+import type { Forge, StartedForge } from './forge/forge.ts';
+import { waitForQueueSettled } from './harness.ts';
+import { startWorld, type World } from './scenarios.ts';
+
+const NS = 'apps';
+const ZERO = '0'.repeat(40);
+const RELEASE = 'shop';
+const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment', name: RELEASE, namespace: NS };
+const HELM_RELEASE = {
+  apiVersion: 'helm.toolkit.fluxcd.io/v2',
+  kind: 'HelmRelease',
+  name: RELEASE,
+  namespace: NS,
+};
+const POD = { apiVersion: 'v1', kind: 'Pod', name: 'shop-7c9d-x2k9p', namespace: NS };
+
+/** DAG with monitoring on, reporting a rollout at most once a second. */
+export const MONITORED = { DAG_MONITOR: 'on', DAG_ROLLOUT_REPORT_SECONDS: '1' };
+
+const provenance = (sha: string) => ({
+  'dag.dev/app': 'shop',
+  'dag.dev/environment': 'staging',
+  'dag.dev/source-commit': sha,
+});
+
+/** The HelmRelease as Flux shows it once it applied generation `generation`. */
+function helmRelease(sha: string, generation: number) {
+  return {
+    object: {
+      apiVersion: 'helm.toolkit.fluxcd.io/v2',
+      kind: 'HelmRelease',
+      metadata: { name: RELEASE, namespace: NS, generation, annotations: provenance(sha) },
+      spec: { releaseName: RELEASE, interval: '5m', chart: { spec: { chart: 'shop' } } },
+    },
+    status: {
+      observedGeneration: generation,
+      lastAttemptedRevision: `0.1.0+${sha.slice(0, 12)}`,
+      lastAppliedRevision: `0.1.0+${sha.slice(0, 12)}`,
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'UpgradeSucceeded',
+          message: 'Helm upgrade succeeded',
+          lastTransitionTime: new Date().toISOString(),
+        },
+      ],
+    },
+  };
+}
+
+/** The release's Deployment with its pod template on `sha` (2 replicas). */
+function deployment(sha: string, generation: number) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: RELEASE,
+      namespace: NS,
+      generation,
+      annotations: { 'meta.helm.sh/release-name': RELEASE, ...provenance(sha) },
+    },
+    spec: {
+      replicas: 2,
+      selector: { matchLabels: { app: 'shop' } },
+      template: {
+        metadata: { labels: { app: 'shop' }, annotations: provenance(sha) },
+        spec: { containers: [{ name: 'web', image: `shop:${sha.slice(0, 7)}` }] },
+      },
+    },
+  };
+}
+
+function deploymentStatus(
+  generation: number,
+  updated: number,
+  progressing: { status: string; reason: string; message?: string } = {
+    status: 'True',
+    reason: 'ReplicaSetUpdated',
+  },
+) {
+  return {
+    observedGeneration: generation,
+    replicas: 2,
+    updatedReplicas: updated,
+    readyReplicas: updated,
+    availableReplicas: updated,
+    conditions: [
+      { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
+      { type: 'Progressing', ...progressing },
+    ],
+  };
+}
+
+/** A pod of `sha`'s template whose container keeps crashing. */
+function crashingPod(sha: string) {
+  return {
+    object: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: POD.name,
+        namespace: NS,
+        labels: { app: 'shop' },
+        annotations: provenance(sha),
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'shop-7c9d', controller: true },
+        ],
+      },
+      spec: { containers: [{ name: 'web', image: `shop:${sha.slice(0, 7)}` }] },
+    },
+    status: {
+      phase: 'Running',
+      containerStatuses: [
+        {
+          name: 'web',
+          ready: false,
+          restartCount: 6,
+          state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s' } },
+        },
+      ],
+    },
+  };
+}
+
+type RolloutWorld = World & { generation: number; commits: string[] };
+
+const until = (check: () => boolean | Promise<boolean>, what: string) =>
+  waitFor(check, { what, timeoutMs: 60_000 });
+
+/** The last status DAG posted on deploying `sha` to staging. */
+const lastStatus = (forge: Forge, sha: string) => forge.deployStatuses('staging', sha).at(-1);
+
+/** A person pushes a change to develop; DAG commits its release: the commit. */
+async function pushed(w: RolloutWorld, version: number): Promise<string> {
+  const { forge } = w;
+  const before = w.commits.length === 0 ? ZERO : await forge.head('app', 'develop');
+  const sha = await forge.commit(
+    'develop',
+    { 'src/app.ts': `export const version = ${version};\n` },
+    `Version ${version}`,
+  );
+  await forge.announcePush('develop', before);
+  await until(
+    async () => {
+      const files = await forge.files('iac', 'main');
+      return (files['clusters/staging/my-app/helmrelease.yaml'] ?? '').includes(sha);
+    },
+    `the release of ${sha.slice(0, 7)} committed`,
+  );
+  w.commits.push(sha);
+  return sha;
+}
+
+/** Flux applies `sha`'s release: the Deployment starts rolling it out (`updated` of 2). */
+function fluxApplies(w: RolloutWorld, sha: string, updated: number): void {
+  w.generation++;
+  const release = helmRelease(sha, w.generation);
+  if (w.kube.get(HELM_RELEASE.apiVersion, HELM_RELEASE.kind, RELEASE, NS)) {
+    w.kube.update(release.object);
+    w.kube.setStatus(HELM_RELEASE, release.status);
+    w.kube.update(deployment(sha, w.generation));
+  } else {
+    w.kube.seed(release.object, { status: release.status });
+    w.kube.seed(deployment(sha, w.generation), {
+      status: deploymentStatus(w.generation, updated),
+    });
+  }
+  w.kube.setStatus(DEPLOYMENT, deploymentStatus(w.generation, updated));
+}
+
+/** DAG's open promotion request in the IAC repository, if any. */
+const promotion = (forge: Forge) =>
+  forge.requests('iac').find((r) => r.byDag && r.state === 'open');
+
+type Case = { name: string; run(world: RolloutWorld): Promise<void> };
+
+const CASES: Case[] = [
+  {
+    name: 'a push stays in progress until staging runs it healthy; only then is it promoted',
+    async run(w) {
+      const { forge } = w;
+      const sha = await pushed(w, 2);
+      await until(() => lastStatus(forge, sha)?.state === 'in_progress', 'the commit posted');
+      await waitForQueueSettled(forge.harness);
+      // Committed, not rolled out: still in progress, and nothing promoted yet.
+      expect(lastStatus(forge, sha)?.state).toBe('in_progress');
+      expect(forge.deployments('staging').findLast((d) => d.sha === sha)?.state).not.toBe(
+        'success',
+      );
+      expect(promotion(forge)).toBeUndefined();
+      if (forge.provider === 'github') {
+        expect(lastStatus(forge, sha)?.description).toMatch(
+          /^Committed [0-9a-f]{7} to iac main:clusters\/staging\/my-app; rolling out$/,
+        );
+      }
+
+      fluxApplies(w, sha, 1);
+      await until(
+        async () =>
+          (
+            await forge.harness.dag.db.query(
+              "SELECT 1 FROM environment_rollouts WHERE phase = 'progressing'",
+            )
+          ).rows.length > 0,
+        'the rollout seen progressing',
+      );
+      await waitForQueueSettled(forge.harness);
+      expect(lastStatus(forge, sha)?.state).toBe('in_progress');
+      expect(promotion(forge)).toBeUndefined();
+
+      w.kube.setStatus(DEPLOYMENT, deploymentStatus(w.generation, 2));
+      await until(() => lastStatus(forge, sha)?.state === 'success', 'the healthy rollout');
+      expect(lastStatus(forge, sha)?.description).toBe(`staging runs ${sha.slice(0, 7)}, healthy`);
+      await until(() => promotion(forge) !== undefined, 'the promotion request');
+      expect(promotion(forge)?.body).toContain(sha.slice(0, 7));
+    },
+  },
+  {
+    name: 'a crash loop fails the rollout with its cause, and nothing is promoted',
+    async run(w) {
+      const { forge } = w;
+      const promoted = promotion(forge);
+      const sha = await pushed(w, 3);
+      fluxApplies(w, sha, 1);
+      const pod = crashingPod(sha);
+      w.kube.seed(pod.object, { status: pod.status });
+      await until(() => lastStatus(forge, sha)?.state === 'failure', 'the failed rollout');
+      expect(lastStatus(forge, sha)?.description).toMatch(
+        /^Rollout failed: .*CrashLoopBackOff.*shop-7c9d-x2k9p/,
+      );
+      await waitForQueueSettled(forge.harness);
+      // The promotion still carries the healthy release.
+      expect(promotion(forge)?.body).toBe(promoted?.body);
+      expect(promotion(forge)?.body).not.toContain(sha.slice(0, 7));
+      w.kube.remove(POD);
+    },
+  },
+  {
+    name: 'a progress deadline fails the next rollout',
+    async run(w) {
+      const { forge } = w;
+      const sha = await pushed(w, 4);
+      fluxApplies(w, sha, 1);
+      w.kube.setStatus(
+        DEPLOYMENT,
+        deploymentStatus(w.generation, 1, {
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: 'ReplicaSet "shop-8d1e" has timed out progressing.',
+        }),
+      );
+      await until(() => lastStatus(forge, sha)?.state === 'failure', 'the failed rollout');
+      expect(lastStatus(forge, sha)?.description).toMatch(
+        /^Rollout failed: .*ProgressDeadlineExceeded/,
+      );
+    },
+  },
+  {
+    name: 'a commit superseded before it rolled out is ended; the newer one rolls out and is promoted',
+    async run(w) {
+      const { forge } = w;
+      const first = await pushed(w, 5);
+      const second = await pushed(w, 6);
+      await until(() => lastStatus(forge, first)?.state === 'inactive', 'the superseded one');
+      expect(lastStatus(forge, first)?.description).toBe(
+        `Superseded before it rolled out: ${second.slice(0, 7)} was committed after it`,
+      );
+      fluxApplies(w, second, 2);
+      await until(() => lastStatus(forge, second)?.state === 'success', 'the healthy rollout');
+      await until(
+        () => promotion(forge)?.body.includes(second.slice(0, 7)) ?? false,
+        'the promotion updated',
+      );
+    },
+  },
+  {
+    name: '/status answers with what monitoring saw',
+    async run(w) {
+      const { forge } = w;
+      const issue = await forge.openIssue('What runs where?');
+      const { id } = await forge.comment({ issue }, '/status staging', 'dev');
+      await until(() => forge.acknowledgements(id).length === 2, 'the /status answer');
+      const answer = forge.dagComment('app', { issue }, 'command') ?? '';
+      const live = (w.commits.at(-1) ?? '').slice(0, 7);
+      expect(answer).toMatch(
+        new RegExp(
+          `\\*\\*staging\\*\\*: healthy since [^;]+; live \`${live}\`, committed \`${live}\`\\.`,
+        ),
+      );
+    },
+  },
+];
+
+/** The whole table, in order, against the forge `start` builds (with MONITORED settings). */
+export function rolloutColumn(title: string, start: () => Promise<StartedForge>): void {
+  let world: RolloutWorld | undefined;
+  beforeAll(async () => {
+    world = { ...(await startWorld(await start())), generation: 0, commits: [] };
+  }, 120_000);
+  afterAll(async () => {
+    await world?.forge.stop();
+    await world?.kube.stop();
+  });
+  describe(title, () => {
+    for (const c of CASES) {
+      it(
+        c.name,
+        async () => {
+          if (!world) throw new Error('the world did not start');
+          await c.run(world);
+        },
+        120_000,
+      );
+    }
+  });
+}
