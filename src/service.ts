@@ -410,6 +410,9 @@ export async function startService(
             mask: (text) => masker.mask(text),
             lastAttempt: job.retryCount >= job.retryLimit,
             forges,
+            ...(settings.monitor
+              ? { health: (environmentId: number) => environmentStatus(rollouts, environmentId) }
+              : {}),
           });
         },
       );

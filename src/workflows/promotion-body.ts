@@ -5,6 +5,7 @@ import { renderDiffComments } from '../diff/split.ts';
 import { hiddenMetadata } from '../util/hidden-metadata.ts';
 import type { Comparison, RequestNoun } from '../platform/types.ts';
 import { PROMOTION_STRATEGIES, type PromotionStrategy } from '../store/types.ts';
+import type { SourceHealth } from './promotion-types.ts';
 
 /** Labels on every promotion pull request DAG opens. */
 export const PROMOTION_LABELS = ['dag', 'promotion'];
@@ -94,7 +95,21 @@ export type PromotionBody = {
   commitsNote?: string | undefined;
   files: ChangedFile[];
   preview?: EnvironmentDiff | undefined;
+  /** The source environment's rollout, when cluster monitoring is on. */
+  sourceHealth?: SourceHealth | undefined;
 };
+
+/** The source environment's health row: phase, commit, since when, and why when failing. */
+function healthText(health: SourceHealth): string {
+  if (health.phase === 'not-observed') return '_not observed by cluster monitoring yet_';
+  const since = health.since ? ` since ${health.since.slice(0, 16).replace('T', ' ')} UTC` : '';
+  const live = health.liveCommit
+    ? ` on <code>${escapeInline(health.liveCommit.slice(0, 12), 12)}</code>`
+    : '';
+  const reason = health.reason ? `: ${escapeInline(health.reason, 300)}` : '';
+  const phase = health.phase === 'failed' ? '**failed**' : health.phase;
+  return `${phase}${live}${since}${reason}`;
+}
 
 function commitLink(sha: string | null, url: string | null): string {
   if (!sha) return '_nothing deployed by DAG yet_';
@@ -177,6 +192,9 @@ export function renderPromotionBody(
     '| | |',
     '| --- | --- |',
     `| ${escapeInline(body.from, 100)} runs | ${commitLink(body.source.sha, body.source.url)} |`,
+    ...(body.sourceHealth
+      ? [`| ${escapeInline(body.from, 100)} health | ${healthText(body.sourceHealth)} |`]
+      : []),
     `| ${escapeInline(body.to, 100)} runs | ${commitLink(body.target.sha, body.target.url)} |`,
     `| Strategy | ${STRATEGY_TEXT[body.strategy]} |`,
     `| Change | ${location} |`,

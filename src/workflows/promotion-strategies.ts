@@ -245,6 +245,7 @@ export async function promoteFolder(
     ...commits,
     files: published.files,
     preview,
+    sourceHealth: await deps.health?.(from.id),
   };
   const metadata = metadataOf(route, appRepo, provenance.sha, running?.sha ?? null);
   const { outcome } = await publish(
@@ -325,6 +326,7 @@ export async function promoteBranch(
   const commits = inIac
     ? await appCommits(deps, appRepo, running?.sha ?? null, source?.sha ?? null)
     : { commits: comparison };
+  const sourceHealth = await deps.health?.(from.id);
   const bodyOf = (preview: PromotionBody['preview'], sourceSha: string | null) => {
     const metadata = metadataOf(route, appRepo, sourceSha, running?.sha ?? null);
     return (maxChars: number, noun: RequestNoun) =>
@@ -350,6 +352,7 @@ export async function promoteBranch(
           ...commits,
           files: comparison.files.map((path) => ({ path, change: 'modified' as const })),
           preview,
+          sourceHealth,
         },
         maxChars,
         deps.mask,

@@ -74,6 +74,16 @@ export type PromoteDeps = PreviewDeps & {
   mask: (text: string) => string;
   /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
   forges?: ForgeUrls | undefined;
+  /** The source environment's rollout as cluster monitoring saw it (the body shows it). */
+  health?: ((environmentId: number) => Promise<SourceHealth>) | undefined;
+};
+
+/** How the source environment runs, as the promotion body shows it. */
+export type SourceHealth = {
+  phase: 'unknown' | 'progressing' | 'healthy' | 'failed' | 'not-observed';
+  liveCommit: string | null;
+  since: string | null;
+  reason: string | null;
 };
 
 export type PromotionOutcome =

@@ -18,11 +18,16 @@ import type { Forge, StartedForge } from './forge/forge.ts';
 import { waitForQueueSettled } from './harness.ts';
 import { startWorld, type World } from './scenarios.ts';
 
-const NS = 'apps';
+export const NS = 'apps';
 const ZERO = '0'.repeat(40);
-const RELEASE = 'shop';
-const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment', name: RELEASE, namespace: NS };
-const HELM_RELEASE = {
+export const RELEASE = 'shop';
+export const DEPLOYMENT = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  name: RELEASE,
+  namespace: NS,
+};
+export const HELM_RELEASE = {
   apiVersion: 'helm.toolkit.fluxcd.io/v2',
   kind: 'HelmRelease',
   name: RELEASE,
@@ -40,7 +45,7 @@ const provenance = (sha: string) => ({
 });
 
 /** The HelmRelease as Flux shows it once it applied generation `generation`. */
-function helmRelease(sha: string, generation: number) {
+export function helmRelease(sha: string, generation: number) {
   return {
     object: {
       apiVersion: 'helm.toolkit.fluxcd.io/v2',
@@ -66,7 +71,7 @@ function helmRelease(sha: string, generation: number) {
 }
 
 /** The release's Deployment with its pod template on `sha` (2 replicas). */
-function deployment(sha: string, generation: number) {
+export function deployment(sha: string, generation: number) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -87,7 +92,7 @@ function deployment(sha: string, generation: number) {
   };
 }
 
-function deploymentStatus(
+export function deploymentStatus(
   generation: number,
   updated: number,
   progressing: { status: string; reason: string; message?: string } = {
@@ -230,6 +235,10 @@ const CASES: Case[] = [
       expect(lastStatus(forge, sha)?.description).toBe(`staging runs ${sha.slice(0, 7)}, healthy`);
       await until(() => promotion(forge) !== undefined, 'the promotion request');
       expect(promotion(forge)?.body).toContain(sha.slice(0, 7));
+      // The promotion says how staging runs what it promotes.
+      expect(promotion(forge)?.body).toContain(
+        `| staging health | healthy on <code>${sha.slice(0, 12)}</code> since `,
+      );
     },
   },
   {

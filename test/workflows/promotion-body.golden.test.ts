@@ -132,6 +132,35 @@ describe('promotion pull request body', () => {
     await expect(text).toMatchFileSnapshot(golden('promotion-iac-branch'));
   });
 
+  it('health: the source environment as cluster monitoring sees it, healthy or failed', async () => {
+    const healthy = published(
+      body({
+        preview: undefined,
+        sourceHealth: {
+          phase: 'healthy',
+          liveCommit: SOURCE,
+          since: '2026-12-06T10:04:31.000Z',
+          reason: null,
+        },
+      }),
+    );
+    await expect(healthy).toMatchFileSnapshot(golden('promotion-health'));
+    const failed = published(
+      body({
+        preview: undefined,
+        sourceHealth: {
+          phase: 'failed',
+          liveCommit: TARGET,
+          since: '2026-12-06T10:09:02.000Z',
+          reason: 'Deployment podinfo: pod podinfo-7c9d-x2k9p: CrashLoopBackOff <back-off 5m0s>',
+        },
+      }),
+    );
+    expect(failed).toContain(
+      `| staging health | **failed** on <code>${TARGET.slice(0, 12)}</code> since 2026-12-06 10:09 UTC: Deployment podinfo: pod podinfo-7c9d-x2k9p: CrashLoopBackOff &lt;back-off 5m0s&gt; |`,
+    );
+  });
+
   it('masked: a registered secret in a commit title and in the preview', async () => {
     const leaked = [
       '--- components/podinfo/production/values.yaml',

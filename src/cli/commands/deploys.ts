@@ -25,6 +25,9 @@ function deployJson({ deploy, app, environment }: Row) {
     reportedState: deploy.reportedState,
     iacCommit: deploy.iacCommit,
     error: deploy.error,
+    /** Monitored environments: how the rollout went (pending, healthy, failed, superseded). */
+    rollout: deploy.rollout,
+    rolloutReason: deploy.rolloutReason,
     updatedAt: deploy.updatedAt.toISOString(),
   };
 }
