@@ -18,9 +18,11 @@
 //   debounced to one per interval, and the first report in an interval goes out at once. The
 //   bench waits out the interval before each change (nothing else of DAG's is pending then), so
 //   the figure includes the debounce only as that immediate first report; a report of another
-//   change in the same second would add up to one interval. Baseline: a plain watch
-//   (@kubernetes/client-node's Watch on the Deployments of the same namespace of the same fake
-//   kube-apiserver) seeing the same change, in the same run: the raw watch latency.
+//   change in the same second would add up to one interval. It also includes the monitor's own
+//   settle window (src/monitor/cluster-monitor.ts, 200 ms from a namespace's first event to its
+//   evaluation). Baseline: a plain watch (@kubernetes/client-node's Watch on the Deployments of
+//   the same namespace of the same fake kube-apiserver) seeing the same change, in the same run:
+//   the raw watch latency.
 // - monitor.provider_requests_per_rollout: every HTTP request DAG sent to the stand-in (REST API
 //   and git smart HTTP alike, the stand-in serves both) from the push webhook until the
 //   `success` status (included), median per rollout; no baseline.
@@ -102,6 +104,8 @@ type World = {
   dag: Child;
   webhooks: string;
   webhookSecret: string;
+  /** Removes the stand-in's repositories when the bench is stopped by a signal. */
+  leftovers: () => void;
   /** The HelmRelease's and Deployment's generation, as Flux's applies bump it. */
   generation: number;
 };
@@ -178,6 +182,7 @@ async function startWorld(work: string): Promise<World> {
       dag: started,
       webhooks: `${started.url}/api/github/webhooks`,
       webhookSecret: config.webhookSecret,
+      leftovers,
       generation: 0,
     };
   } catch (error) {
@@ -315,7 +320,12 @@ type Rollout = {
   watch: number;
   /** Push webhook sent -> `success` recorded. */
   total: number;
+  /** Date.now() when the webhook was sent and when the Deployment turned ready. */
+  pushedWall: number;
+  changedWall: number;
   requests: RequestRecord[];
+  /** The statuses DAG posted on the commit's deployments, in order. */
+  statuses: string[];
 };
 
 let version = 1;
@@ -347,6 +357,7 @@ async function rollout(w: World): Promise<Rollout> {
   );
   succeeded.catch(() => {});
   const pushedAt = performance.now();
+  const pushedWall = Date.now();
   const answer = await gh.deliver(
     w.webhooks,
     w.webhookSecret,
@@ -364,8 +375,10 @@ async function rollout(w: World): Promise<Rollout> {
 
   const watcher = await plainWatcher(w).open(w.generation);
   let changedAt: number;
+  let changedWall: number;
   let seenAt: number;
   try {
+    changedWall = Date.now();
     changedAt = performance.now();
     w.kube.setStatus(DEPLOYMENT, deploymentStatus(w.generation, 2));
     seenAt = await watcher.seen;
@@ -376,18 +389,31 @@ async function rollout(w: World): Promise<Rollout> {
   if (success.at < changedAt) {
     throw new Error(`DAG reported success on ${sha.slice(0, 7)} before its rollout was ready`);
   }
-  // The success status is logged when its answer is sent, just after the event: wait for it.
-  await quiet(gh, 200);
+  // The stand-in logs the success status's request once its answer is sent, after the event.
+  const successRecord = async () => {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const record = gh.requests
+        .slice(success.logged)
+        .find((r) => r.method === 'POST' && r.path.endsWith('/statuses'));
+      if (record) return record;
+      if (performance.now() > deadline) throw new Error('the success status was never logged');
+      await sleep(5);
+    }
+  };
+  const cutoff = (await successRecord()).seq;
   const log = gh.requests.slice(from);
-  const successRecord = gh.requests
-    .slice(success.logged)
-    .find((r) => r.method === 'POST' && r.path.endsWith('/statuses'));
-  const cutoff = successRecord?.startedAt ?? Date.now();
   return {
     provider: success.at - changedAt,
     watch: seenAt - changedAt,
     total: success.at - pushedAt,
-    requests: log.filter((r) => r.startedAt <= cutoff),
+    pushedWall,
+    changedWall,
+    requests: log.filter((r) => r.seq <= cutoff),
+    statuses: gh
+      .deployments(APP)
+      .filter((d) => d.sha === sha)
+      .flatMap((d) => d.statuses.map((s) => `${s.state} "${s.description}"`)),
   };
 }
 
@@ -412,6 +438,18 @@ export async function run(): Promise<BenchResult[]> {
         const key = `${q.kind} ${q.route ?? `${q.method} ${q.path}`} ${q.status}`;
         routes.set(key, (routes.get(key) ?? 0) + 1);
       }
+      if (i === RUNS - 1) {
+        // Where the time goes: each request DAG made, from the moment the webhook was sent.
+        log(
+          `monitor:   webhook sent at ${new Date(r.pushedWall).toISOString()}; +${r.changedWall - r.pushedWall} ms the Deployment turned ready`,
+        );
+        for (const q of r.requests) {
+          log(
+            `monitor:   +${q.startedAt - r.pushedWall} ms ${q.kind} ${q.route ?? q.path} ${q.status} (${Math.round(q.ms)} ms)`,
+          );
+        }
+        for (const status of r.statuses) log(`monitor:   status ${status}`);
+      }
       log(
         `monitor: rollout ${i + 1}: ready -> success ${r.provider.toFixed(1)} ms (plain watch ${r.watch.toFixed(2)} ms), push -> success ${(r.total / 1000).toFixed(1)} s, ${r.requests.length} requests (${r.requests.filter((q) => q.kind === 'api').length} API)`,
       );
@@ -432,6 +470,7 @@ export async function run(): Promise<BenchResult[]> {
     await stopChildren(w.dag);
     await w.kube.stop();
     await w.gh.stop();
+    process.off('exit', w.leftovers);
     await work.dispose();
   }
 }

@@ -61,8 +61,11 @@ import { WatchLeases } from './monitor/leases.ts';
 import { SqlRolloutStore } from './store/rollouts.ts';
 import { environmentStatus } from './monitor/status.ts';
 import type { Environment } from './model.ts';
+import type { RepoRef } from './events/types.ts';
 import { SqlDeployRollouts } from './store/deploy-rollouts.ts';
 import { reportRollouts } from './workflows/rollout-report.ts';
+import { SqlDeploymentCards } from './store/deployment-cards.ts';
+import { updateDeploymentCard, type CardRequest } from './workflows/deployment-card.ts';
 import {
   automaticPromotions,
   promotionJobKey,
@@ -245,6 +248,20 @@ export async function startService(
     const enqueueRollout = async (environmentId: number) => {
       await queue.enqueueRollout(environmentId, settings.rolloutReportSeconds);
     };
+    // The deployment card of the request that shipped a pushed commit (not of a /deploy: its
+    // request has its own deploy comment).
+    const enqueueCard = async (
+      env: Environment,
+      sha: string,
+      request: { branch: string; repo: RepoRef; pullRequest?: number | undefined },
+    ) => {
+      if (request.pullRequest !== undefined) return;
+      await queue.enqueueCard(
+        { appId: env.appId, sha, branch: request.branch, repo: request.repo },
+        settings.rolloutReportSeconds,
+      );
+    };
+    const cards = new SqlDeploymentCards(db);
     const maskForProposals = (text: string) => masker.mask(maskText(text));
     const { writable: writableAppPlatform, source: proposalSource } = appRepoAccess(platformFor);
     // A fix to IAC files DAG does not render: a pull request on the IAC repository.
@@ -360,6 +377,16 @@ export async function startService(
           resume: job.retryCount > 0,
           forges,
           followRollout: enqueueRollout,
+          onReported: (env, record) => enqueueCard(env, record.sha, report.request),
+        });
+      });
+      await queue.work<CardRequest>(QUEUES.card, settings.worker, async (request, job) => {
+        await updateDeploymentCard(request, {
+          config: store,
+          cards,
+          platform: await platformFor(request.repo),
+          log: job.log.child({ card: request.sha.slice(0, 7) }),
+          forges,
         });
       });
       await queue.work<{ environmentId: number }>(
@@ -373,11 +400,12 @@ export async function startService(
             platformFor,
             log: job.log.child({ environmentId }),
             forges,
-            onSettled: async (record, request) => {
+            onSettled: async (env, record, request) => {
               metrics.rolloutOutcome(
                 record.rollout ?? 'pending',
                 (Date.now() - record.updatedAt.getTime()) / 1000,
               );
+              await enqueueCard(env, record.sha, request);
               if (record.rollout !== 'healthy') return;
               for (const promotion of await automaticPromotions(store, request)) {
                 await enqueuePromotion(promotion);
@@ -394,7 +422,7 @@ export async function startService(
         async (request, job) => {
           const jobLog = job.log.child({ route: request.routeId });
           const appPlatform = await platformFor(request.appRepo);
-          await runPromotion(request, {
+          const outcome = await runPromotion(request, {
             helmTemplate: (chart, release) =>
               helmTemplate(chart, release, { helm: settings.helmPath }),
             helmAvailable: () => helmAvailable(settings.helmPath),
@@ -413,7 +441,24 @@ export async function startService(
             ...(settings.monitor
               ? { health: (environmentId: number) => environmentStatus(rollouts, environmentId) }
               : {}),
+            awaitsRollout,
+            onTargetDeployed: async (env, record, deployRequest) => {
+              if (record.rollout !== null) await enqueueRollout(env.id);
+              await enqueueCard(env, record.sha, deployRequest);
+            },
           });
+          // The card of the request that shipped the promoted commit shows the open promotion.
+          if (outcome.status === 'opened' || outcome.status === 'updated') {
+            const route = await store.getRoute(request.routeId);
+            const from = route && (await store.getEnvironment(route.fromEnvironmentId));
+            const promoted = route && (await store.currentPromotion(route.id));
+            if (from && promoted?.sourceSha) {
+              await enqueueCard(from, promoted.sourceSha, {
+                branch: from.branch,
+                repo: request.appRepo,
+              });
+            }
+          }
         },
       );
     }

@@ -26,6 +26,11 @@ export const QUEUES = {
    * asked for whenever monitoring sees the environment change, run at most once per interval.
    */
   rollout: 'dag.rollout',
+  /**
+   * Bringing one app commit's deployment card up to date (src/workflows/deployment-card.ts):
+   * asked for whenever a deploy of it is reported, run at most once per interval.
+   */
+  card: 'dag.card',
   /** A diff preview of a pull request's head for some environments. */
   diff: 'dag.diff',
   /** Opening or updating one route's promotion pull request; one at a time per route. */
@@ -41,6 +46,7 @@ const QUEUE_OVERRIDES: Partial<Record<keyof typeof QUEUES, Record<string, unknow
   // Retried soon (2 s, doubling): a report only waits for the provider.
   report: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
   rollout: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
+  card: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
 };
 
 const QUEUE_POLICY = {
@@ -491,13 +497,30 @@ export class JobQueue {
     environmentId: number,
     intervalSeconds: number,
   ): Promise<{ status: 'queued' | 'coalesced' }> {
-    const id = await this.#boss.sendDebounced(
+    return this.#debounced(
       QUEUES.rollout,
-      { environmentId },
-      null,
-      Math.max(1, Math.round(intervalSeconds)),
       `environment:${environmentId}`,
+      { environmentId },
+      intervalSeconds,
     );
+  }
+
+  /** Asks for an app commit's deployment card, debounced as enqueueRollout is. */
+  async enqueueCard(
+    card: { appId: number; sha: string; branch: string; repo: object },
+    intervalSeconds: number,
+  ): Promise<{ status: 'queued' | 'coalesced' }> {
+    return this.#debounced(QUEUES.card, `card:${card.appId}:${card.sha}`, card, intervalSeconds);
+  }
+
+  async #debounced(
+    queue: QueueName,
+    key: string,
+    data: object,
+    intervalSeconds: number,
+  ): Promise<{ status: 'queued' | 'coalesced' }> {
+    const seconds = Math.max(1, Math.round(intervalSeconds));
+    const id = await this.#boss.sendDebounced(queue, data, null, seconds, key);
     return { status: id ? 'queued' : 'coalesced' };
   }
 

@@ -112,6 +112,12 @@ export interface PullRequests extends RequestNames {
   readonly commentMaxChars?: number;
   getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo>;
   /**
+   * The merged request that made commit `sha` (its merge commit, or its head when it was
+   * fast-forwarded onto the branch; one into `branch` first), or undefined when none did.
+   * Optional: a provider without it gets no deployment cards.
+   */
+  shippedBy?(repo: RepoRef, sha: string, branch: string): Promise<number | undefined>;
+  /**
    * The commenter's permission on the repository, from the provider's API: by login (GitHub),
    * or by `userId`, which GitLab's events carry and its members API asks for.
    */

@@ -30,6 +30,7 @@ export function toDeploy(row: Row): DeployRecord {
     rollout: r.rollout,
     rolloutReason: r.rollout_reason,
     rolloutReported: r.rollout_reported,
+    rolloutAt: r.rollout_at,
     updatedAt: r.updated_at,
   };
 }

@@ -56,6 +56,8 @@ export type DeployRecord = {
   rolloutReason: string | null;
   /** The outcome last posted to the provider. */
   rolloutReported: RolloutOutcome | null;
+  /** When the rollout reached its outcome. */
+  rolloutAt: Date | null;
   updatedAt: Date;
 };
 
@@ -300,6 +302,7 @@ export const deployRow = z.object({
   rollout: z.enum(ROLLOUT_OUTCOMES).nullable(),
   rollout_reason: z.string().nullable(),
   rollout_reported: z.enum(ROLLOUT_OUTCOMES).nullable(),
+  rollout_at: timestamp.nullable(),
   updated_at: timestamp,
 });
 export const iacRow = z.object({

@@ -444,7 +444,7 @@ export async function runDeploy(
 }
 
 /** What the rollout report keeps of a deploy's request (nothing of the webhook delivery). */
-function rolloutRequestOf(request: DeployRequest): DeployRolloutRequest {
+export function rolloutRequestOf(request: DeployRequest): DeployRolloutRequest {
   const { environmentId, target, sha, branch, pusher, repo, commitUrl, pullRequest } = request;
   return {
     environmentId,
@@ -494,6 +494,8 @@ export type ReportDeps = {
    * is followed has its commit posted: its deployment is ended from there.
    */
   followRollout?: ((environmentId: number) => Promise<void>) | undefined;
+  /** A state of the deploy was posted (the deployment card follows it). */
+  onReported?: ((env: Environment, record: DeployRecord) => Promise<void>) | undefined;
 };
 
 /**
@@ -567,6 +569,7 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
   }
   await store.markReported(record.id, state);
   log.info({ deploy: record.id, state, skipped: reported }, 'deploy reported');
+  await deps.onReported?.(env, record);
   if (state === 'success' && record.rollout !== null) await deps.followRollout?.(env.id);
 }
 

@@ -13,7 +13,7 @@ import {
 } from '../store/types.ts';
 import { iacCommitUrl } from '../util/commit-url.ts';
 import type { DeployRequest } from './deploy-plan.ts';
-import { ensureDeployment } from './deploy.ts';
+import { ensureDeployment, rolloutRequestOf } from './deploy.ts';
 import { code, escapeMarkdown, fitComment } from './markdown.ts';
 import {
   PROMOTION_LABELS,
@@ -98,23 +98,37 @@ async function reportMerge(
         wait: true,
       })) as DeployRecord;
       const id = deploy.providerDeploymentId as string;
+      // Monitored: the deployment stays in progress until the target runs it (rollout-report.ts).
+      const followed = (await deps.awaitsRollout?.(route.to)) ?? false;
+      const description = merge
+        ? `Promoted from ${route.from.name}: ${iac.name} merge ${merge.slice(0, 7)} (#${record.number})`
+        : `Promoted from ${route.from.name} by #${record.number}`;
       await appPlatform.setDeploymentState(
         appRepo,
         { id, sha, ref: route.to.branch, environment: route.to.name },
         {
-          state: 'success',
-          description: merge
-            ? `Promoted from ${route.from.name}: ${iac.name} merge ${merge.slice(0, 7)} (#${record.number})`
-            : `Promoted from ${route.from.name} by #${record.number}`,
+          state: followed ? 'in_progress' : 'success',
+          description: followed ? `${description}; rolling out` : description,
           logUrl: merge ? iacCommitUrl(iac, merge, deps.forges) : request.url,
         },
       );
-      await store.updateDeploy(deploy.id, {
+      deploy = await store.updateDeploy(deploy.id, {
         state: 'success',
         iacCommit: merge,
         reportedState: 'success',
+        ...(followed ? { awaitRollout: rolloutRequestOf(deployRequest) } : {}),
       });
     }
+    // Its rollout and the card of the request that shipped the commit follow (after a rerun too).
+    await deps.onTargetDeployed?.(route.to, deploy, {
+      environmentId: route.to.id,
+      target: { iacId: route.to.iacId, iacBranch: route.to.iacBranch },
+      sha,
+      branch: route.from.branch,
+      pusher,
+      repo: appRepo,
+      commitUrl: `${appRepo.webUrl}/commit/${sha}`,
+    });
   }
   // Whatever the merge took (a person's commits too) is in the base now: the branch can go.
   if (route.route.strategy === 'folder')

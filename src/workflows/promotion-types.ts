@@ -4,9 +4,16 @@
 import type { RepoRef } from '../events/types.ts';
 import type { Logger } from '../log.ts';
 import type { ChangeRequests, ForgePlatform, ThreadKind } from '../platform/types.ts';
-import type { ConfigStore, DeployStore, PromotionRoute, PromotionStore } from '../store/types.ts';
+import type {
+  ConfigStore,
+  DeployRecord,
+  DeployStore,
+  PromotionRoute,
+  PromotionStore,
+} from '../store/types.ts';
 import type { ForgeUrls } from '../util/commit-url.ts';
 import type { BundleTools } from './deploy.ts';
+import type { DeployRequest } from './deploy-plan.ts';
 import type { IacReader, PreviewDeps } from './diff.ts';
 import type { ChangedFile } from './promotion-body.ts';
 import type { App, Environment, Iac } from '../model.ts';
@@ -74,6 +81,14 @@ export type PromoteDeps = PreviewDeps & {
   mask: (text: string) => string;
   /** The configured GitLab and GitHub Enterprise, for links to IAC commits. */
   forges?: ForgeUrls | undefined;
+  /**
+   * Whether monitoring follows the target environment's rollout: then the deploy a merged
+   * promotion records stays in progress until the cluster runs it (rollout-report.ts).
+   */
+  awaitsRollout?: ((env: Environment) => Promise<boolean>) | undefined;
+  /** The merge recorded the target's deploy (its rollout is followed, its card updated). */
+  onTargetDeployed?:
+    ((env: Environment, record: DeployRecord, request: DeployRequest) => Promise<void>) | undefined;
   /** The source environment's rollout as cluster monitoring saw it (the body shows it). */
   health?: ((environmentId: number) => Promise<SourceHealth>) | undefined;
 };

@@ -35,6 +35,7 @@ export type RolloutReportDeps = {
    * one; the deployment card follows it; metrics count it).
    */
   onSettled?: (
+    env: Environment,
     record: DeployRecord,
     request: DeployRolloutRequest,
     state: RolloutState | undefined,
@@ -89,7 +90,7 @@ export async function reportRollouts(
       { deploy: record.id, environmentId, rollout: outcome, reason: record.rolloutReason },
       `rollout of ${record.sha.slice(0, 7)} in ${env.name}: ${outcome}`,
     );
-    if (request) await deps.onSettled?.(record, request, stored?.state);
+    if (request) await deps.onSettled?.(env, record, request, stored?.state);
   }
   return posted;
 }

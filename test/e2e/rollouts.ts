@@ -10,7 +10,9 @@
 // 3. A progress deadline fails the next one.
 // 4. A commit superseded before it rolled out is ended (inactive / canceled), and the newer one
 //    that rolls out is promoted.
-// 5. `/status` answers with what monitoring saw.
+// 5. A merged request gets one deployment card that follows its commit through staging, the
+//    promotion request in the IAC repository, and production.
+// 6. `/status` answers with what monitoring saw.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
@@ -38,19 +40,23 @@ const POD = { apiVersion: 'v1', kind: 'Pod', name: 'shop-7c9d-x2k9p', namespace:
 /** DAG with monitoring on, reporting a rollout at most once a second. */
 export const MONITORED = { DAG_MONITOR: 'on', DAG_ROLLOUT_REPORT_SECONDS: '1' };
 
-const provenance = (sha: string) => ({
+/** Production's namespace on the same cluster (staging's is NS). */
+const PRODUCTION_NS = 'apps-production';
+const environmentOf = (namespace: string) => (namespace === NS ? 'staging' : 'production');
+
+const provenance = (sha: string, namespace = NS) => ({
   'dag.dev/app': 'shop',
-  'dag.dev/environment': 'staging',
+  'dag.dev/environment': environmentOf(namespace),
   'dag.dev/source-commit': sha,
 });
 
 /** The HelmRelease as Flux shows it once it applied generation `generation`. */
-export function helmRelease(sha: string, generation: number) {
+export function helmRelease(sha: string, generation: number, namespace = NS) {
   return {
     object: {
       apiVersion: 'helm.toolkit.fluxcd.io/v2',
       kind: 'HelmRelease',
-      metadata: { name: RELEASE, namespace: NS, generation, annotations: provenance(sha) },
+      metadata: { name: RELEASE, namespace, generation, annotations: provenance(sha, namespace) },
       spec: { releaseName: RELEASE, interval: '5m', chart: { spec: { chart: 'shop' } } },
     },
     status: {
@@ -71,21 +77,21 @@ export function helmRelease(sha: string, generation: number) {
 }
 
 /** The release's Deployment with its pod template on `sha` (2 replicas). */
-export function deployment(sha: string, generation: number) {
+export function deployment(sha: string, generation: number, namespace = NS) {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
     metadata: {
       name: RELEASE,
-      namespace: NS,
+      namespace,
       generation,
-      annotations: { 'meta.helm.sh/release-name': RELEASE, ...provenance(sha) },
+      annotations: { 'meta.helm.sh/release-name': RELEASE, ...provenance(sha, namespace) },
     },
     spec: {
       replicas: 2,
       selector: { matchLabels: { app: 'shop' } },
       template: {
-        metadata: { labels: { app: 'shop' }, annotations: provenance(sha) },
+        metadata: { labels: { app: 'shop' }, annotations: provenance(sha, namespace) },
         spec: { containers: [{ name: 'web', image: `shop:${sha.slice(0, 7)}` }] },
       },
     },
@@ -173,26 +179,29 @@ async function pushed(w: RolloutWorld, version: number): Promise<string> {
   return sha;
 }
 
-/** Flux applies `sha`'s release: the Deployment starts rolling it out (`updated` of 2). */
-function fluxApplies(w: RolloutWorld, sha: string, updated: number): void {
+/** Flux applies `sha`'s release in `namespace`: its Deployment rolls it out (`updated` of 2). */
+function fluxApplies(w: RolloutWorld, sha: string, updated: number, namespace = NS): void {
   w.generation++;
-  const release = helmRelease(sha, w.generation);
-  if (w.kube.get(HELM_RELEASE.apiVersion, HELM_RELEASE.kind, RELEASE, NS)) {
+  const release = helmRelease(sha, w.generation, namespace);
+  const workload = deployment(sha, w.generation, namespace);
+  if (w.kube.get(HELM_RELEASE.apiVersion, HELM_RELEASE.kind, RELEASE, namespace)) {
     w.kube.update(release.object);
-    w.kube.setStatus(HELM_RELEASE, release.status);
-    w.kube.update(deployment(sha, w.generation));
+    w.kube.setStatus({ ...HELM_RELEASE, namespace }, release.status);
+    w.kube.update(workload);
   } else {
     w.kube.seed(release.object, { status: release.status });
-    w.kube.seed(deployment(sha, w.generation), {
-      status: deploymentStatus(w.generation, updated),
-    });
+    w.kube.seed(workload, { status: deploymentStatus(w.generation, updated) });
   }
-  w.kube.setStatus(DEPLOYMENT, deploymentStatus(w.generation, updated));
+  w.kube.setStatus({ ...DEPLOYMENT, namespace }, deploymentStatus(w.generation, updated));
 }
 
 /** DAG's open promotion request in the IAC repository, if any. */
 const promotion = (forge: Forge) =>
   forge.requests('iac').find((r) => r.byDag && r.state === 'open');
+
+/** The other provider's word for a request: never in what DAG writes on this one. */
+const otherNoun = (forge: Forge) =>
+  forge.words.request === 'pull request' ? 'merge request' : 'pull request';
 
 type Case = { name: string; run(world: RolloutWorld): Promise<void> };
 
@@ -300,6 +309,46 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'a merged request gets one deployment card that follows its commit to production',
+    async run(w) {
+      const { forge } = w;
+      await forge.commit('search', { 'src/search.ts': 'export const search = 2;\n' }, 'Search');
+      const number = await forge.openRequest('search', 'develop', 'Faster search');
+      const sha = await forge.merge('app', number);
+      w.commits.push(sha);
+      const card = () => forge.dagComment('app', number, 'deployments') ?? '';
+      const row = (environment: string, stage: string) =>
+        card().includes(`| ${environment} | ${stage} |`);
+      await until(() => row('staging', 'committed; rolling out'), 'the card: staging rolls out');
+      expect(card()).toContain(
+        `**DAG** — where this ${forge.words.request} runs: \`${sha.slice(0, 7)}\`, the commit its merge made.`,
+      );
+      expect(card()).not.toContain(otherNoun(forge));
+
+      fluxApplies(w, sha, 2);
+      await until(() => row('staging', 'healthy'), 'the card: staging healthy');
+      await until(
+        () => card().includes('| production | promotion open: ['),
+        'the card: production waits in the promotion',
+      );
+      const open = promotion(forge);
+      expect(open?.body).toContain(sha.slice(0, 7));
+
+      // The promotion is merged in the IAC repository: production rolls the same commit out.
+      await forge.merge('iac', open?.number ?? 0);
+      await until(() => row('production', 'committed; rolling out'), 'the card: production');
+      expect(forge.deployStatuses('production', sha).at(-1)?.state).toBe('in_progress');
+      fluxApplies(w, sha, 2, PRODUCTION_NS);
+      await until(() => row('production', 'healthy'), 'the card: production healthy');
+      await until(
+        () => forge.deployStatuses('production', sha).at(-1)?.state === 'success',
+        'the production deployment',
+      );
+      // One card, edited in place; no card on the requests of direct pushes.
+      expect(forge.dagCommentCount('app', number, 'deployments')).toBe(1);
+    },
+  },
+  {
     name: '/status answers with what monitoring saw',
     async run(w) {
       const { forge } = w;
@@ -322,6 +371,12 @@ export function rolloutColumn(title: string, start: () => Promise<StartedForge>)
   let world: RolloutWorld | undefined;
   beforeAll(async () => {
     world = { ...(await startWorld(await start())), generation: 0, commits: [] };
+    // Production in a namespace of its own on the same cluster: its objects are its own.
+    await world.forge.harness.dag.db.query(
+      "UPDATE apps_environments SET helm_namespace = $1 WHERE name = 'production'",
+      [PRODUCTION_NS],
+    );
+    world.kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: PRODUCTION_NS } });
   }, 120_000);
   afterAll(async () => {
     await world?.forge.stop();

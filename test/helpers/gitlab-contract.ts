@@ -185,6 +185,12 @@ export const GITLAB_ROUTES: GitLabRoute[] = [
   },
   {
     method: 'GET',
+    template: 'projects/:id/repository/commits/:sha/merge_requests',
+    docs: 'api/commits.md#list-merge-requests-associated-with-a-commit',
+    query: z.strictObject({ per_page: PER_PAGE.optional(), page: INTEGER.optional() }),
+  },
+  {
+    method: 'GET',
     template: 'projects/:id/repository/commits/:sha/statuses',
     docs: 'api/commits.md#list-the-statuses-of-a-commit',
     query: z.strictObject({

@@ -442,6 +442,15 @@ export function gitlabProjectStandIn(options: {
     caller: GitLabUser,
   ): Promise<boolean> {
     const { method, query, body } = request;
+    // The merge requests that brought a commit in (merged as it), or whose head it is.
+    const commitMrs = /^\/repository\/commits\/([0-9a-f]{7,40})\/merge_requests$/.exec(route);
+    if (method === 'GET' && commitMrs) {
+      const sha = commitMrs[1] as string;
+      const found = mrs.filter((mr) => mr.mergeCommitSha === sha || mr.sha === sha);
+      const page = paginate(found.toReversed(), request, apiUrl);
+      reply(200, await Promise.all(page.items.map(mrJson)), undefined, page.headers);
+      return true;
+    }
     if (method === 'GET' && route === '/merge_requests') {
       const found = mrs.filter(
         (mr) =>

@@ -245,6 +245,26 @@ export class GitHubPlatform implements Platform, PullRequests, ChangeRequests, B
     return `#${number}`;
   }
 
+  async shippedBy(repo: RepoRef, sha: string, branch: string): Promise<number | undefined> {
+    try {
+      const { data } = await this.#octokit.request(
+        'GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls',
+        { ...split(repo), commit_sha: sha, per_page: 10 },
+      );
+      // Merged ones only, the one into `branch` first (a promoted commit is asked about from
+      // the branch it was promoted to).
+      const merged = data
+        .filter((pull) => pull.merged_at !== null)
+        .toSorted((a, b) => Number(b.base.ref === branch) - Number(a.base.ref === branch));
+      return (
+        merged.find((pull) => pull.merge_commit_sha === sha) ??
+        merged.find((pull) => pull.head.sha === sha)
+      )?.number;
+    } catch (error) {
+      throw providerError('GitHub', `finding the pull request of ${sha.slice(0, 7)}`, error);
+    }
+  }
+
   async getPullRequest(repo: RepoRef, number: number): Promise<PullRequestInfo> {
     try {
       const { data } = await this.#octokit.request(

@@ -138,6 +138,10 @@ export class GitLabPlatform implements Platform, PullRequests, ChangeRequests, B
     return this.#reviews.getPullRequest(repo, number);
   }
 
+  shippedBy(repo: RepoRef, sha: string, branch: string): Promise<number | undefined> {
+    return this.#reviews.shippedBy(repo, sha, branch);
+  }
+
   permissionOf(repo: RepoRef, user: string, userId?: number): Promise<Permission> {
     return this.#reviews.permissionOf(repo, user, userId);
   }

@@ -129,6 +129,35 @@ export class GitLabMergeRequests implements PullRequests {
     }
   }
 
+  async shippedBy(repo: RepoRef, sha: string, branch: string): Promise<number | undefined> {
+    try {
+      const mrs = (await this.#api.Commits.allMergeRequests(project(repo), sha, {
+        perPage: 20,
+        maxPages: 1,
+      })) as {
+        iid: number;
+        state: string;
+        target_branch: string;
+        merge_commit_sha?: string | null;
+        squash_commit_sha?: string | null;
+        sha: string;
+      }[];
+      // Merged ones only, the one into `branch` first (a promoted commit is asked about from
+      // the branch it was promoted to).
+      const merged = mrs
+        .filter((mr) => mr.state === 'merged')
+        .toSorted(
+          (a, b) => Number(b.target_branch === branch) - Number(a.target_branch === branch),
+        );
+      return (
+        merged.find((mr) => mr.merge_commit_sha === sha || mr.squash_commit_sha === sha) ??
+        merged.find((mr) => mr.sha === sha)
+      )?.iid;
+    } catch (error) {
+      throw providerError('GitLab', `finding the merge request of ${sha.slice(0, 7)}`, error);
+    }
+  }
+
   /**
    * The member's access level in the project, inherited from groups and shared groups included
    * (`members/all/:user_id`); not a member, or not active: none. A note's author always has an

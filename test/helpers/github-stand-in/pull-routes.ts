@@ -88,6 +88,31 @@ export const PULL_ROUTES: Route[] = [
     },
   }),
 
+  // GitHub: the merged pull request that brought the commit in (its merge commit), or, for a
+  // commit not merged yet, the open pull requests whose head it is.
+  repoRoute({
+    method: 'GET',
+    template: '/repos/{owner}/{repo}/commits/{commit_sha}/pulls',
+    resource: 'PullRequest',
+    docs: DOC.commitPulls,
+    query: z.object({ ...page }),
+    handle: async ({ state, repo, params, query }) => {
+      const sha = String(params.commit_sha);
+      const all = [...state.issues.values()].filter((i) => i.repo === repo.fullName && i.pull);
+      const merged = all.filter((i) => i.pull?.mergeCommitSha === sha);
+      const pulls =
+        merged.length > 0
+          ? merged
+          : all.filter((i) => i.state === 'open' && i.pull?.headSha === sha);
+      const start = (query.page - 1) * query.per_page;
+      const body = [];
+      for (const issue of pulls.slice(start, start + query.per_page)) {
+        body.push(await pullAnswer(state, repo, issue));
+      }
+      return { status: 200, body };
+    },
+  }),
+
   repoRoute({
     method: 'GET',
     template: '/repos/{owner}/{repo}/pulls/{pull_number}',

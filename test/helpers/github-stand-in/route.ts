@@ -267,6 +267,7 @@ export const DOC = {
   combinedStatus: `${DOCS}/commits/statuses#get-the-combined-status-for-a-specific-reference`,
   createStatus: `${DOCS}/commits/statuses#create-a-commit-status`,
   listPulls: `${DOCS}/pulls/pulls#list-pull-requests`,
+  commitPulls: `${DOCS}/commits/commits#list-pull-requests-associated-with-a-commit`,
   getPull: `${DOCS}/pulls/pulls#get-a-pull-request`,
   createPull: `${DOCS}/pulls/pulls#create-a-pull-request`,
   updatePull: `${DOCS}/pulls/pulls#update-a-pull-request`,
