@@ -443,6 +443,8 @@ export async function startService(
               : {}),
             awaitsRollout,
             onTargetDeployed: async (env, record, deployRequest) => {
+              // Merged into the branch the target's cluster reconciles: released (d1 layout).
+              if (env.reconciledBranch !== null) await rollouts.markReleased(env.id, record.sha);
               if (record.rollout !== null) await enqueueRollout(env.id);
               await enqueueCard(env, record.sha, deployRequest);
             },

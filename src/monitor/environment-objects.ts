@@ -14,6 +14,11 @@ export type WatchedEnvironment = MonitoredEnvironment & {
   id: number;
   app: string;
   clusterId: number;
+  /**
+   * Its cluster reconciles another branch than DAG writes (the d1 layout): what runs there is
+   * compared with the newest released deploy (a merged promotion), not the newest committed.
+   */
+  reconciled?: boolean;
 };
 
 /** The kinds a cluster monitor watches in each namespace it covers. */

@@ -69,6 +69,7 @@ export async function watchedEnvironments(
         namespace: env.helmNamespace ?? 'default',
         releaseName: env.helmName ?? releaseNameFor(app),
         helmType: env.helmType,
+        reconciled: env.reconciledBranch !== null,
       },
     ];
   });
@@ -190,7 +191,9 @@ export class Monitor {
         ...objects.pods,
         ...objects.events,
       ],
-      committed: await rollouts.committed(environment.id),
+      committed: environment.reconciled
+        ? await rollouts.released(environment.id)
+        : await rollouts.committed(environment.id),
       now: (this.#deps.now ?? (() => new Date()))(),
       previous: stored?.state ?? null,
       ...(this.#deps.rollout ? { options: this.#deps.rollout } : {}),

@@ -103,6 +103,31 @@ export class SqlRolloutStore {
     );
   }
 
+  /**
+   * The commit released to the environment's cluster, for one whose cluster reconciles another
+   * branch than DAG writes: the newest deploy a merged promotion released (markReleased).
+   */
+  async released(environmentId: number): Promise<CommittedCommit | null> {
+    const { rows } = await this.#db.query<{ sha: string; released_at: Date | string }>(
+      `SELECT sha, released_at FROM deploys
+        WHERE environment_id = $1 AND state = 'success' AND released_at IS NOT NULL
+        ORDER BY released_at DESC, id DESC LIMIT 1`,
+      [environmentId],
+    );
+    const row = rows[0];
+    return row ? { sha: row.sha, committedAt: new Date(row.released_at) } : null;
+  }
+
+  /** Records that the environment's deploy of `sha` reached the branch its cluster reconciles. */
+  async markReleased(environmentId: number, sha: string): Promise<void> {
+    await this.#db.query(
+      `UPDATE deploys SET released_at = clock_timestamp()
+        WHERE id = (SELECT id FROM deploys WHERE environment_id = $1 AND sha = $2
+                      AND state = 'success' ORDER BY attempt DESC LIMIT 1)`,
+      [environmentId, sha],
+    );
+  }
+
   /** The commit DAG last committed for the environment: its newest successful deploy's. */
   async committed(environmentId: number): Promise<CommittedCommit | null> {
     const { rows } = await this.#db.query<{ sha: string; updated_at: Date | string }>(

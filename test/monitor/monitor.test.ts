@@ -204,6 +204,28 @@ describe('cluster monitoring', () => {
     expect(states.map((s) => s.phase)).toEqual(['progressing', 'progressing', 'healthy', 'failed']);
   });
 
+  it('compares a cluster that reconciles another branch with the released commit (d1)', async () => {
+    // NEW (beforeEach) is committed to main; production's cluster reconciles `production`,
+    // into which a promotion merged OLD: OLD is what it should run.
+    await lane.db.query("UPDATE apps_environments SET reconciled_branch = 'production'");
+    await lane.db.query(
+      `INSERT INTO deploys (environment_id, sha, ref, state, updated_at, released_at)
+       VALUES (1, $1, 'main', 'success', now() - interval '2 hours', now() - interval '1 hour')`,
+      [OLD],
+    );
+    kube.seed(deployment(OLD, { updated: 2, ready: 2, generation: 1 }), {
+      status: deploymentStatus({ updated: 2, ready: 2, generation: 1 }),
+    });
+    const m = monitor();
+    await m.round();
+    await until((s) => s?.phase === 'healthy', 'the released commit seen healthy');
+    expect(await stored()).toMatchObject({
+      liveCommit: { sha: OLD },
+      committedCommit: OLD,
+      drift: { drifted: false },
+    });
+  });
+
   it('lists again after 410 Gone and watches again after dropped connections', async () => {
     const reconnects: string[] = [];
     kube.seed(deployment(NEW, { updated: 1, ready: 2, generation: 2 }), {

@@ -85,4 +85,20 @@ describe.each(LANES)('rollout states (%s)', (laneName) => {
       committedAt: new Date('2026-12-06T07:00:00Z'),
     });
   });
+
+  it('tells the released commit (a merged promotion) apart from the newest committed one', async () => {
+    await lane.db.query(
+      `INSERT INTO deploys (environment_id, sha, ref, state, updated_at) VALUES
+         (1, $1, 'main', 'success', '2026-12-06T07:00:00Z'),
+         (1, $2, 'main', 'success', '2026-12-06T07:30:00Z')`,
+      [A, B],
+    );
+    expect(await store.released(1)).toBeNull();
+    await store.markReleased(1, A);
+    expect((await store.released(1))?.sha).toBe(A);
+    // B is committed (DAG wrote it to main) but not released (not merged into production yet).
+    expect((await store.committed(1))?.sha).toBe(B);
+    await store.markReleased(1, B);
+    expect((await store.released(1))?.sha).toBe(B);
+  });
 });
