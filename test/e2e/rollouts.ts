@@ -12,7 +12,7 @@
 //    that rolls out is promoted.
 // 5. A merged request gets one deployment card that follows its commit through staging, the
 //    promotion request in the IAC repository, and production.
-// 6. `/status` answers with what monitoring saw.
+// 6. `/status` answers with what monitoring saw, a drift (a HelmRelease suspended by hand) too.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.ts';
@@ -349,7 +349,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: '/status answers with what monitoring saw',
+    name: '/status answers with what monitoring saw, and with a drift',
     async run(w) {
       const { forge } = w;
       const issue = await forge.openIssue('What runs where?');
@@ -361,6 +361,24 @@ const CASES: Case[] = [
         new RegExp(
           `\\*\\*staging\\*\\*: healthy since [^;]+; live \`${live}\`, committed \`${live}\`\\.`,
         ),
+      );
+
+      // A person suspends staging's HelmRelease by hand: the cluster drifted from git.
+      const current = w.kube.get(HELM_RELEASE.apiVersion, HELM_RELEASE.kind, RELEASE, NS) ?? {};
+      w.kube.update({ ...current, spec: { ...(current.spec as object), suspend: true } });
+      await until(
+        async () =>
+          (
+            await forge.harness.dag.db.query(
+              "SELECT 1 FROM environment_rollouts r JOIN apps_environments e ON e.id = r.environment_id WHERE e.name = 'staging' AND (r.state->'drift'->>'drifted')::boolean",
+            )
+          ).rows.length > 0,
+        'the drift seen',
+      );
+      const again = await forge.comment({ issue }, '/status staging', 'dev');
+      await until(() => forge.acknowledgements(again.id).length === 2, 'the second answer');
+      expect(forge.dagComment('app', { issue }, 'command')).toMatch(
+        /Drifted from the IAC repository \(edited outside git\) since \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$/,
       );
     },
   },
