@@ -61,6 +61,7 @@ import { WatchLeases } from './monitor/leases.ts';
 import { SqlRolloutStore } from './store/rollouts.ts';
 import { environmentStatus } from './monitor/status.ts';
 import type { Environment } from './model.ts';
+import type { DeployRecord } from './store/types.ts';
 import type { RepoRef } from './events/types.ts';
 import { SqlDeployRollouts } from './store/deploy-rollouts.ts';
 import { reportRollouts } from './workflows/rollout-report.ts';
@@ -245,9 +246,16 @@ export async function startService(
     // on the provider until its rollout ends (src/workflows/rollout-report.ts).
     const awaitsRollout = async (env: Environment) =>
       settings.monitor && (await store.clusterToken(env.clusterId)) !== null;
-    const enqueueRollout = async (environmentId: number) => {
+    const rolloutDeadlineMs = settings.rolloutDeadlineMinutes * 60_000;
+    // A committed deploy's rollout is reported now, and once more at its deadline.
+    const followRollout = async (environmentId: number, record?: DeployRecord) => {
       await queue.enqueueRollout(environmentId, settings.rolloutReportSeconds);
+      if (record) {
+        const deadline = new Date(record.updatedAt.getTime() + rolloutDeadlineMs + 1000);
+        await queue.enqueueRolloutDeadline(environmentId, record.id, deadline);
+      }
     };
+    const enqueueRollout = (environmentId: number) => followRollout(environmentId);
     // The deployment card of the request that shipped a pushed commit (not of a /deploy: its
     // request has its own deploy comment).
     const enqueueCard = async (
@@ -376,7 +384,7 @@ export async function startService(
           jobId: job.id,
           resume: job.retryCount > 0,
           forges,
-          followRollout: enqueueRollout,
+          followRollout,
           onReported: (env, record) => enqueueCard(env, record.sha, report.request),
         });
       });
@@ -400,6 +408,7 @@ export async function startService(
             platformFor,
             log: job.log.child({ environmentId }),
             forges,
+            deadlineMs: rolloutDeadlineMs,
             onSettled: async (env, record, request) => {
               metrics.rolloutOutcome(
                 record.rollout ?? 'pending',
@@ -445,7 +454,7 @@ export async function startService(
             onTargetDeployed: async (env, record, deployRequest) => {
               // Merged into the branch the target's cluster reconciles: released (d1 layout).
               if (env.reconciledBranch !== null) await rollouts.markReleased(env.id, record.sha);
-              if (record.rollout !== null) await enqueueRollout(env.id);
+              if (record.rollout !== null) await followRollout(env.id, record);
               await enqueueCard(env, record.sha, deployRequest);
             },
           });

@@ -61,6 +61,11 @@ export type Settings = {
    * interval, and the last state is always delivered.
    */
   rolloutReportSeconds: number;
+  /**
+   * How long a rollout may stay pending after its IAC commit before its deployment is ended as
+   * failed (`DAG_ROLLOUT_DEADLINE_MINUTES`, default 30).
+   */
+  rolloutDeadlineMinutes: number;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -279,6 +284,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
         : integer(env, 'DAG_DIFF_THREADS', 1, 1, 64),
     monitor: oneOf(env, 'DAG_MONITOR', ['on', 'off'] as const, 'on') === 'on',
     rolloutReportSeconds: integer(env, 'DAG_ROLLOUT_REPORT_SECONDS', 15, 1, 3600),
+    rolloutDeadlineMinutes: integer(env, 'DAG_ROLLOUT_DEADLINE_MINUTES', 30, 1, 24 * 60),
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

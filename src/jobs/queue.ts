@@ -505,6 +505,22 @@ export class JobQueue {
     );
   }
 
+  /**
+   * Asks for environment `environmentId`'s rollout report at `deadline` (a deploy's rollout
+   * deadline: the report then ends a rollout still pending as failed). One per deploy.
+   */
+  async enqueueRolloutDeadline(
+    environmentId: number,
+    deployId: number,
+    deadline: Date,
+  ): Promise<void> {
+    await this.#boss.send(
+      QUEUES.rollout,
+      { environmentId },
+      { singletonKey: `deadline:${deployId}`, startAfter: deadline },
+    );
+  }
+
   /** Asks for an app commit's deployment card, debounced as enqueueRollout is. */
   async enqueueCard(
     card: { appId: number; sha: string; branch: string; repo: object },

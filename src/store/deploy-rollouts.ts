@@ -10,7 +10,10 @@ import {
   type RolloutOutcome,
 } from './types.ts';
 
-/** A deploy whose rollout is open: still pending, or its outcome not posted yet. */
+/**
+ * A deploy whose rollout is open: still pending, its outcome not posted yet, or failed while it
+ * is the newest committed (it may recover).
+ */
 export type OpenRollout = {
   record: DeployRecord;
   /** The deploy's request, or null when the stored one no longer reads (then it is not posted). */
@@ -29,7 +32,11 @@ export class SqlDeployRollouts {
     const { rows } = await this.#db.query(
       `SELECT * FROM deploys
         WHERE environment_id = $1 AND state = 'success'
-          AND (rollout IS NOT NULL AND rollout IS DISTINCT FROM rollout_reported OR rollout = 'pending')
+          AND (rollout IS NOT NULL AND rollout IS DISTINCT FROM rollout_reported
+               OR rollout = 'pending'
+               -- A failed rollout may still recover while its commit is the newest committed.
+               OR rollout = 'failed' AND id = (SELECT max(id) FROM deploys
+                                                WHERE environment_id = $1 AND state = 'success'))
         ORDER BY id LIMIT $2`,
       [environmentId, limit],
     );

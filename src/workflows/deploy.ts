@@ -493,7 +493,7 @@ export type ReportDeps = {
    * Asks for the environment's rollout report (rollout-report.ts), once a deploy whose rollout
    * is followed has its commit posted: its deployment is ended from there.
    */
-  followRollout?: ((environmentId: number) => Promise<void>) | undefined;
+  followRollout?: ((environmentId: number, record: DeployRecord) => Promise<void>) | undefined;
   /** A state of the deploy was posted (the deployment card follows it). */
   onReported?: ((env: Environment, record: DeployRecord) => Promise<void>) | undefined;
 };
@@ -570,7 +570,7 @@ export async function reportDeploy(report: DeployReport, deps: ReportDeps): Prom
   await store.markReported(record.id, state);
   log.info({ deploy: record.id, state, skipped: reported }, 'deploy reported');
   await deps.onReported?.(env, record);
-  if (state === 'success' && record.rollout !== null) await deps.followRollout?.(env.id);
+  if (state === 'success' && record.rollout !== null) await deps.followRollout?.(env.id, record);
 }
 
 function statusOf(

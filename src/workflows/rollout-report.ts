@@ -31,6 +31,12 @@ export type RolloutReportDeps = {
   log: Logger;
   forges?: ForgeUrls | undefined;
   /**
+   * How long after its IAC commit a rollout may stay pending: then it is ended as failed (the
+   * cluster was not seen running the commit: unreachable, or Flux never applied it).
+   */
+  deadlineMs?: number | undefined;
+  now?: () => Date;
+  /**
    * A rollout reached an outcome and it was posted (automatic promotions start from a healthy
    * one; the deployment card follows it; metrics count it).
    */
@@ -62,7 +68,17 @@ export async function reportRollouts(
   for (const { record: found, request } of open) {
     let record = found;
     if (record.rollout === 'pending' || record.rollout === 'failed') {
-      const { outcome, reason } = rolloutOutcome(record.sha, stored?.state, committed?.sha ?? null);
+      let { outcome, reason } = rolloutOutcome(record.sha, stored?.state, committed?.sha ?? null);
+      const now = (deps.now ?? (() => new Date()))().getTime();
+      if (
+        outcome === 'pending' &&
+        record.rollout === 'pending' &&
+        deps.deadlineMs !== undefined &&
+        now - record.updatedAt.getTime() >= deps.deadlineMs
+      ) {
+        outcome = 'failed';
+        reason = `not running in ${env.name} ${Math.round(deps.deadlineMs / 60_000)} minutes after its IAC commit (${stored ? `the cluster shows: ${stored.state.phase}${stored.state.reason ? `, ${stored.state.reason}` : ''}` : 'monitoring has not seen the environment'})`;
+      }
       if (outcome !== 'pending' && outcome !== record.rollout) {
         record = (await deploys.settle(record.id, outcome, reason)) ?? record;
       }
