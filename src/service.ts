@@ -397,32 +397,33 @@ export async function startService(
           forges,
         });
       });
-      await queue.work<{ environmentId: number }>(
-        QUEUES.rollout,
-        settings.worker,
-        async ({ environmentId }, job) => {
-          await reportRollouts(environmentId, {
-            config: store,
-            deploys: deployRollouts,
-            rollouts,
-            platformFor,
-            log: job.log.child({ environmentId }),
-            forges,
-            deadlineMs: rolloutDeadlineMs,
-            onSettled: async (env, record, request) => {
-              metrics.rolloutOutcome(
-                record.rollout ?? 'pending',
-                (Date.now() - record.updatedAt.getTime()) / 1000,
-              );
-              await enqueueCard(env, record.sha, request);
-              if (record.rollout !== 'healthy') return;
-              for (const promotion of await automaticPromotions(store, request)) {
-                await enqueuePromotion(promotion);
-              }
-            },
-          });
-        },
-      );
+      const rolloutWork = async (
+        { environmentId }: { environmentId: number },
+        job: { log: Logger },
+      ) => {
+        await reportRollouts(environmentId, {
+          config: store,
+          deploys: deployRollouts,
+          rollouts,
+          platformFor,
+          log: job.log.child({ environmentId }),
+          forges,
+          deadlineMs: rolloutDeadlineMs,
+          onSettled: async (env, record, request) => {
+            metrics.rolloutOutcome(
+              record.rollout ?? 'pending',
+              (Date.now() - record.updatedAt.getTime()) / 1000,
+            );
+            await enqueueCard(env, record.sha, request);
+            if (record.rollout !== 'healthy') return;
+            for (const promotion of await automaticPromotions(store, request)) {
+              await enqueuePromotion(promotion);
+            }
+          },
+        });
+      };
+      await queue.work(QUEUES.rollout, settings.worker, rolloutWork);
+      await queue.work(QUEUES.rolloutDeadline, settings.worker, rolloutWork);
       await queue.work<PromotionRequest>(
         QUEUES.promote,
         // New promotions wake the worker (NOTIFY); only one waiting behind another of its

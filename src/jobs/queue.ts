@@ -31,6 +31,11 @@ export const QUEUES = {
    * asked for whenever a deploy of it is reported, run at most once per interval.
    */
   card: 'dag.card',
+  /**
+   * A committed deploy's rollout deadline: the environment's rollout report, run once at
+   * DAG_ROLLOUT_DEADLINE_MINUTES after the commit (timers waiting here are not work waiting).
+   */
+  rolloutDeadline: 'dag.rollout-deadline',
   /** A diff preview of a pull request's head for some environments. */
   diff: 'dag.diff',
   /** Opening or updating one route's promotion pull request; one at a time per route. */
@@ -47,6 +52,7 @@ const QUEUE_OVERRIDES: Partial<Record<keyof typeof QUEUES, Record<string, unknow
   report: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
   rollout: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
   card: { policy: 'stately', retryLimit: 30, retryDelay: 2 },
+  rolloutDeadline: { retryLimit: 30, retryDelay: 2 },
 };
 
 const QUEUE_POLICY = {
@@ -515,9 +521,9 @@ export class JobQueue {
     deadline: Date,
   ): Promise<void> {
     await this.#boss.send(
-      QUEUES.rollout,
+      QUEUES.rolloutDeadline,
       { environmentId },
-      { singletonKey: `deadline:${deployId}`, startAfter: deadline },
+      { id: jobIdFor(`rollout-deadline:${deployId}`), startAfter: deadline },
     );
   }
 

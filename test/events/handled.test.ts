@@ -36,6 +36,10 @@ const NEEDS: [RegExp, Need][] = [
     rw('contents', 'write'),
   ],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/pulls\b/, rw('pull_requests', 'read')],
+  [
+    /^GET \/repos\/\{owner\}\/\{repo\}\/commits\/\{commit_sha\}\/pulls$/,
+    rw('pull_requests', 'read'),
+  ],
   [/^(POST|PATCH) \/repos\/\{owner\}\/\{repo\}\/pulls\b/, rw('pull_requests', 'write')],
   [/^GET \/repos\/\{owner\}\/\{repo\}\/issues\//, rw('issues', 'read')],
   [/^(POST|PATCH|DELETE) \/repos\/\{owner\}\/\{repo\}\/issues\//, rw('issues', 'write')],

@@ -340,6 +340,13 @@ async function startFakeGitlab(): Promise<FakeGitlab> {
         const latest = statuses.get(listed[1])?.at(-1);
         return reply(200, latest ? [{ status: latest, name: 'dag/deploy/production' }] : []);
       }
+      // Which merge request made a commit (the deployment card's question): none, these are pushes.
+      if (
+        request.method === 'GET' &&
+        /\/repository\/commits\/[0-9a-f]{40}\/merge_requests$/.test(request.path)
+      ) {
+        return reply(200, []);
+      }
       const deployment = /\/deployments\/(\d+)$/.exec(request.path);
       if (request.method === 'PUT' && deployment) {
         deploymentStatus.set(Number(deployment[1]), String(request.body.status));
