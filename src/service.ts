@@ -482,6 +482,7 @@ export async function startService(
         rollouts,
         leases: new WatchLeases(db),
         log: log.child({ part: 'monitor' }),
+        rollout: { driftGraceMs: settings.driftGraceMinutes * 60_000 },
         onReconnect: (_clusterId, kind, why) => metrics.watchReconnect(kind, why),
         onState: (environment, state, previous) => {
           metrics.rolloutState(state.phase);

@@ -66,6 +66,11 @@ export type Settings = {
    * failed (`DAG_ROLLOUT_DEADLINE_MINUTES`, default 30).
    */
   rolloutDeadlineMinutes: number;
+  /**
+   * How long another commit may run than DAG committed before monitoring calls it drift
+   * (`DAG_DRIFT_GRACE_MINUTES`, default 10): Flux and Argo CD reconcile on an interval.
+   */
+  driftGraceMinutes: number;
   /** Cached clones of IAC repositories. */
   cacheDir: string;
   /** An operator's templates folder; DAG's own templates fill in what it lacks. */
@@ -285,6 +290,7 @@ export function readSettings(env: Env = process.env, cwd = process.cwd()): Setti
     monitor: oneOf(env, 'DAG_MONITOR', ['on', 'off'] as const, 'on') === 'on',
     rolloutReportSeconds: integer(env, 'DAG_ROLLOUT_REPORT_SECONDS', 15, 1, 3600),
     rolloutDeadlineMinutes: integer(env, 'DAG_ROLLOUT_DEADLINE_MINUTES', 30, 1, 24 * 60),
+    driftGraceMinutes: integer(env, 'DAG_DRIFT_GRACE_MINUTES', 10, 1, 24 * 60),
     cacheDir: path.resolve(cwd, cacheText ?? '.dag/cache'),
     templatesDir: templatesText ? path.resolve(cwd, templatesText) : undefined,
     gitAuthor: {

@@ -50,6 +50,34 @@ describe('readSettings', () => {
     );
   });
 
+  it('monitors by default, and reads the rollout report interval, deadline and drift grace', () => {
+    expect(readSettings({})).toMatchObject({
+      monitor: true,
+      rolloutReportSeconds: 15,
+      rolloutDeadlineMinutes: 30,
+      driftGraceMinutes: 10,
+    });
+    expect(
+      readSettings({
+        DAG_MONITOR: 'off',
+        DAG_ROLLOUT_REPORT_SECONDS: '60',
+        DAG_ROLLOUT_DEADLINE_MINUTES: '120',
+        DAG_DRIFT_GRACE_MINUTES: '2',
+      }),
+    ).toMatchObject({
+      monitor: false,
+      rolloutReportSeconds: 60,
+      rolloutDeadlineMinutes: 120,
+      driftGraceMinutes: 2,
+    });
+    expect(() => readSettings({ DAG_ROLLOUT_REPORT_SECONDS: '0' })).toThrow(
+      /DAG_ROLLOUT_REPORT_SECONDS must be a whole number from 1 to 3600/,
+    );
+    expect(() => readSettings({ DAG_DRIFT_GRACE_MINUTES: 'soon' })).toThrow(
+      /DAG_DRIFT_GRACE_MINUTES must be a whole number/,
+    );
+  });
+
   it('accepts the key as 64 hex characters or as base64', () => {
     const raw = randomBytes(32);
     const fromHex = readSettings({ DAG_ENCRYPTION_KEY: raw.toString('hex') });
