@@ -399,7 +399,7 @@ export async function startService(
       });
       const rolloutWork = async (
         { environmentId }: { environmentId: number },
-        job: { log: Logger },
+        job: { log: Logger; retryCount: number },
       ) => {
         await reportRollouts(environmentId, {
           config: store,
@@ -409,6 +409,7 @@ export async function startService(
           log: job.log.child({ environmentId }),
           forges,
           deadlineMs: rolloutDeadlineMs,
+          resume: job.retryCount > 0,
           onSettled: async (env, record, request) => {
             metrics.rolloutOutcome(
               record.rollout ?? 'pending',

@@ -37,6 +37,11 @@ export type RolloutReportDeps = {
   deadlineMs?: number | undefined;
   now?: () => Date;
   /**
+   * The job ran before (its worker died, or a post failed): what it posted may have landed, so
+   * the provider is read before posting again (GitLab refuses a status moved where it is).
+   */
+  resume?: boolean | undefined;
+  /**
    * A rollout reached an outcome and it was posted (automatic promotions start from a healthy
    * one; the deployment card follows it; metrics count it).
    */
@@ -97,7 +102,7 @@ export async function reportRollouts(
           ref: request.branch,
           environment: env.name,
         },
-        rolloutStatus(record, outcome, env, iac, deps.forges),
+        { ...rolloutStatus(record, outcome, env, iac, deps.forges), resume: deps.resume },
       );
     }
     await deploys.markReported(record.id, outcome);
