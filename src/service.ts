@@ -256,14 +256,15 @@ export async function startService(
       }
     };
     const enqueueRollout = (environmentId: number) => followRollout(environmentId);
-    // The deployment card of the request that shipped a pushed commit (not of a /deploy: its
-    // request has its own deploy comment).
+    // The deployment card of the request that shipped a pushed commit to a monitored
+    // environment (not of a /deploy: its request has its own deploy comment). Unmonitored
+    // environments end at their commit, which the deployment shows: no card, no lookup.
     const enqueueCard = async (
       env: Environment,
       sha: string,
       request: { branch: string; repo: RepoRef; pullRequest?: number | undefined },
     ) => {
-      if (request.pullRequest !== undefined) return;
+      if (request.pullRequest !== undefined || !(await awaitsRollout(env))) return;
       await queue.enqueueCard(
         { appId: env.appId, sha, branch: request.branch, repo: request.repo },
         settings.rolloutReportSeconds,
