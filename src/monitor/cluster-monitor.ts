@@ -71,9 +71,9 @@ export class ClusterMonitor {
       const entry: NamespaceWatches = { watches, timer: undefined };
       this.#namespaces.set(namespace, entry);
       for (const target of WATCHED_KINDS) {
-        // No Flux HelmRelease to watch where every environment there renders a plain chart.
+        // No Flux kinds to watch where every environment there renders a plain chart.
         if (
-          target.kind === 'HelmRelease' &&
+          'flux' in target &&
           !this.#environments.some((e) => e.namespace === namespace && e.helmType === 'flux')
         ) {
           continue;
@@ -81,7 +81,7 @@ export class ClusterMonitor {
         const watch = new ResourceWatch({
           kubeConfig: this.#options.kubeConfig,
           api: this.#options.api,
-          target: { ...target, namespace },
+          target: { apiVersion: target.apiVersion, kind: target.kind, namespace },
           onChange: () => this.#changed(namespace),
           onReconnect: (why) => this.#options.onReconnect?.(target.kind, why),
           log: this.#options.log.child({ namespace, kind: target.kind }),

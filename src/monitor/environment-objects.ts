@@ -23,7 +23,11 @@ export type WatchedEnvironment = MonitoredEnvironment & {
 
 /** The kinds a cluster monitor watches in each namespace it covers. */
 export const WATCHED_KINDS = [
-  { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease' },
+  { apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', flux: true },
+  // The chart sources DAG renders beside a HelmRelease (its bundle's source.yaml).
+  { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', flux: true },
+  { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'HelmRepository', flux: true },
+  { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'OCIRepository', flux: true },
   { apiVersion: 'apps/v1', kind: 'Deployment' },
   { apiVersion: 'apps/v1', kind: 'StatefulSet' },
   { apiVersion: 'apps/v1', kind: 'DaemonSet' },
@@ -35,6 +39,8 @@ export type WatchedKind = (typeof WATCHED_KINDS)[number]['kind'];
 
 export type EnvironmentObjects = {
   helmRelease: KubernetesObject | undefined;
+  /** The namespace's Flux sources (the rollout state picks the HelmRelease's). */
+  sources: KubernetesObject[];
   workloads: KubernetesObject[];
   pods: KubernetesObject[];
   events: KubernetesObject[];
@@ -108,5 +114,13 @@ export function environmentObjects(
     const involved = record((event as { involvedObject?: unknown }).involvedObject);
     return about.has(`${String(involved.kind ?? '')}/${String(involved.name ?? '')}`);
   });
-  return { helmRelease, workloads, pods, events };
+  const sources =
+    env.helmType === 'flux'
+      ? [
+          ...(byKind.GitRepository ?? []),
+          ...(byKind.HelmRepository ?? []),
+          ...(byKind.OCIRepository ?? []),
+        ]
+      : [];
+  return { helmRelease, sources, workloads, pods, events };
 }

@@ -1,5 +1,5 @@
 // The state of a Flux HelmRelease (helm.toolkit.fluxcd.io/v2), from its status conditions.
-import type { EventView, HelmReleaseView } from './live-objects.ts';
+import type { EventView, FluxSourceView, HelmReleaseView } from './live-objects.ts';
 import { commitIn, conditionOf, timeOf } from './live-objects.ts';
 import { oneLine, reasonAndMessage } from './reason-text.ts';
 import type { RolloutPhase } from './types.ts';
@@ -142,4 +142,34 @@ export function latestHelmReleaseWarning(
     if (!latest || (event.at?.getTime() ?? 0) > (latest.at?.getTime() ?? 0)) latest = event;
   }
   return latest;
+}
+
+/**
+ * The release's verdict with its chart source's trouble in it: a source that gave up (Stalled)
+ * fails the release; one not ready (a Git or Helm repository failing to fetch) names the cause
+ * of a release that is not healthy, which helm-controller only reports as a chart not ready.
+ */
+export function withSource(
+  verdict: HelmReleaseVerdict,
+  source: FluxSourceView | undefined,
+): HelmReleaseVerdict {
+  if (!source || verdict.phase === 'healthy' || verdict.phase === 'failed') return verdict;
+  const name = `${source.kind} ${source.metadata.name ?? ''}`;
+  const stalled = conditionOf(source.status.conditions, 'Stalled');
+  const ready = conditionOf(source.status.conditions, 'Ready');
+  if (stalled?.status === 'True') {
+    return {
+      ...verdict,
+      phase: 'failed',
+      reason: oneLine(`${name}: ${reasonAndMessage(stalled.reason, stalled.message) ?? 'stalled'}`),
+      at: timeOf(stalled.lastTransitionTime),
+    };
+  }
+  if (ready?.status === 'False') {
+    return {
+      ...verdict,
+      reason: oneLine(`${name}: ${reasonAndMessage(ready.reason, ready.message) ?? 'not ready'}`),
+    };
+  }
+  return verdict;
 }

@@ -52,9 +52,16 @@ const condition = z.looseObject({
 export type Condition = z.output<typeof condition>;
 const conditions = listOf(condition);
 
+const sourceRef = section({ kind: text, name: text, namespace: text });
+
 const helmRelease = z.looseObject({
   metadata,
-  spec: section({ suspend: flag }),
+  spec: section({
+    suspend: flag,
+    // Where its chart comes from: a source in `chart.spec`, or an OCIRepository in `chartRef`.
+    chart: section({ spec: section({ sourceRef }) }),
+    chartRef: sourceRef,
+  }),
   status: section({
     observedGeneration: z.number().int().optional().catch(undefined),
     conditions,
@@ -69,6 +76,19 @@ const helmRelease = z.looseObject({
   }),
 });
 export type HelmReleaseView = z.output<typeof helmRelease>;
+
+/** The Flux source kinds a HelmRelease's chart comes from. */
+export const FLUX_SOURCE_KINDS = ['GitRepository', 'HelmRepository', 'OCIRepository'] as const;
+
+const fluxSource = z.looseObject({
+  kind: z.enum(FLUX_SOURCE_KINDS),
+  metadata,
+  status: section({
+    observedGeneration: z.number().int().optional().catch(undefined),
+    conditions,
+  }),
+});
+export type FluxSourceView = z.output<typeof fluxSource>;
 
 const workload = z.looseObject({
   kind: z.enum(MONITORED_WORKLOAD_KINDS),
@@ -147,6 +167,8 @@ export type EventView = {
 
 export type LiveObjects = {
   helmRelease: HelmReleaseView | undefined;
+  /** The Flux sources of the namespace (the HelmRelease's is picked by sourceOf). */
+  sources: FluxSourceView[];
   workloads: WorkloadView[];
   pods: PodView[];
   events: EventView[];
@@ -172,7 +194,13 @@ export function readLiveObjects(
   objects: readonly unknown[],
   environment: MonitoredEnvironment,
 ): LiveObjects {
-  const live: LiveObjects = { helmRelease: undefined, workloads: [], pods: [], events: [] };
+  const live: LiveObjects = {
+    helmRelease: undefined,
+    sources: [],
+    workloads: [],
+    pods: [],
+    events: [],
+  };
   for (const object of objects) {
     const head = envelope.safeParse(object);
     if (!head.success) continue;
@@ -182,6 +210,9 @@ export function readLiveObjects(
       if (meta.name !== environment.releaseName) continue;
       const parsed = helmRelease.safeParse(object);
       if (parsed.success) live.helmRelease = parsed.data;
+    } else if (apiVersion?.startsWith('source.toolkit.fluxcd.io/')) {
+      const parsed = fluxSource.safeParse(object);
+      if (parsed.success && parsed.data.metadata.name) live.sources.push(parsed.data);
     } else if (apiVersion === 'apps/v1' && isWorkloadKind(kind)) {
       // Helm stamps the objects of a release with its name (`helm template`, as Argo CD runs
       // it, does not): one stamped for another release is not ours, whatever the feed says.
@@ -240,4 +271,21 @@ export function commitIn(annotations: Record<string, unknown> | undefined): stri
 /** The condition of a type, if the list has it. */
 export function conditionOf(list: readonly Condition[], type: string): Condition | undefined {
   return list.find((entry) => entry.type === type);
+}
+
+/**
+ * The Flux source the HelmRelease's chart comes from, when it is among `sources` (those of the
+ * environment's namespace: one in another namespace is not watched).
+ */
+export function sourceOf(
+  release: HelmReleaseView,
+  sources: readonly FluxSourceView[],
+): FluxSourceView | undefined {
+  const own = release.metadata.namespace;
+  const ref = release.spec.chartRef.name
+    ? release.spec.chartRef
+    : release.spec.chart.spec.sourceRef;
+  if (!ref.name || !ref.kind) return undefined;
+  if (ref.namespace !== undefined && own !== undefined && ref.namespace !== own) return undefined;
+  return sources.find((source) => source.kind === ref.kind && source.metadata.name === ref.name);
 }

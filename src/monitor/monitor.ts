@@ -187,6 +187,7 @@ export class Monitor {
       environment,
       objects: [
         ...(objects.helmRelease ? [objects.helmRelease] : []),
+        ...objects.sources,
         ...objects.workloads,
         ...objects.pods,
         ...objects.events,

@@ -39,9 +39,9 @@
 //    it; Flux's lastAttemptedRevision ≠ lastAppliedRevision is a failed upgrade, covered by rule 2.
 //  Commit drift is reported before edited drift when both hold.
 import type { EventView, HelmReleaseView, PodView } from './live-objects.ts';
-import { commitIn, readLiveObjects, timeOf } from './live-objects.ts';
+import { commitIn, readLiveObjects, sourceOf, timeOf } from './live-objects.ts';
 import type { HelmReleaseVerdict } from './helm-release-state.ts';
-import { helmReleaseState, latestHelmReleaseWarning } from './helm-release-state.ts';
+import { helmReleaseState, latestHelmReleaseWarning, withSource } from './helm-release-state.ts';
 import { MAX_REASON_LENGTH, oneLine } from './reason-text.ts';
 import type {
   CommittedCommit,
@@ -71,7 +71,10 @@ export function rolloutState(input: RolloutInput): RolloutState {
   );
   const release =
     environment.helmType === 'flux' && live.helmRelease
-      ? helmReleaseState(live.helmRelease, live.events)
+      ? withSource(
+          helmReleaseState(live.helmRelease, live.events),
+          sourceOf(live.helmRelease, live.sources),
+        )
       : undefined;
   const ownPods = live.workloads.flatMap((workload) => podsOf(workload, live.pods));
   const commits = liveCommits(workloads, ownPods, release, committed);

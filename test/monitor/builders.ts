@@ -42,6 +42,8 @@ export function helmRelease(
     conditions?: Condition[];
     history?: Record<string, unknown>[];
     suspend?: boolean;
+    /** Where its chart comes from (`spec.chart.spec.sourceRef`). */
+    sourceRef?: { kind: string; name: string; namespace?: string };
   } = {},
 ): Record<string, unknown> {
   const generation = options.generation ?? 2;
@@ -54,7 +56,14 @@ export function helmRelease(
       generation,
       annotations: provenance(options.sha ?? NEW),
     },
-    spec: { releaseName: RELEASE, interval: '5m', ...(options.suspend ? { suspend: true } : {}) },
+    spec: {
+      releaseName: RELEASE,
+      interval: '5m',
+      ...(options.suspend ? { suspend: true } : {}),
+      ...(options.sourceRef
+        ? { chart: { spec: { chart: RELEASE, sourceRef: options.sourceRef } } }
+        : {}),
+    },
     status: {
       observedGeneration: options.observedGeneration ?? generation,
       conditions: conditions(
@@ -255,5 +264,20 @@ export function event(options: {
     type: options.type ?? 'Warning',
     count: 1,
     lastTimestamp: (options.at ?? T0).toISOString(),
+  };
+}
+
+/** A Flux source (GitRepository by default) of the namespace, with its conditions. */
+export function fluxSource(options: {
+  kind?: string;
+  name?: string;
+  conditions: Condition[];
+}): Record<string, unknown> {
+  return {
+    apiVersion: 'source.toolkit.fluxcd.io/v1',
+    kind: options.kind ?? 'GitRepository',
+    metadata: { name: options.name ?? RELEASE, namespace: NAMESPACE, generation: 1 },
+    spec: { url: 'https://github.com/acme/web', interval: '5m' },
+    status: { observedGeneration: 1, conditions: conditions(options.conditions) },
   };
 }

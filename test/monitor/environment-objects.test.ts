@@ -67,6 +67,8 @@ describe("an environment's live objects", () => {
       object('Pod', 'other-1', { labels: { app: 'other' } }),
       object('Pod', 'bare'),
     ],
+    GitRepository: [object('GitRepository', 'shop')],
+    HelmRepository: [object('HelmRepository', 'charts')],
     Event: [
       object('Event', 'e1', { involvedObject: { kind: 'Pod', name: 'shop-web-1' } }),
       object('Event', 'e2', { involvedObject: { kind: 'Pod', name: 'other-1' } }),
@@ -82,13 +84,18 @@ describe("an environment's live objects", () => {
     expect(names(found.workloads)).toEqual(['shop-web', 'shop-db', 'shop-agent']);
     expect(names(found.pods)).toEqual(['shop-web-1', 'shop-db-0']);
     expect(names(found.events)).toEqual(['e1', 'e3']);
+    // Every Flux source of the namespace: the rollout state picks the one the release uses.
+    expect(names(found.sources)).toEqual(['shop', 'charts']);
   });
 
   it('has no HelmRelease for a plain chart, and survives malformed objects', () => {
-    expect(environmentObjects({ ...env, helmType: 'plain' }, byKind).helmRelease).toBeUndefined();
+    const plain = environmentObjects({ ...env, helmType: 'plain' }, byKind);
+    expect(plain.helmRelease).toBeUndefined();
+    expect(plain.sources).toEqual([]);
     const junk = [{ kind: 'Deployment', metadata: 'x' }, { kind: 'Deployment' }] as never[];
     expect(environmentObjects(env, { Deployment: junk, Pod: junk, Event: junk })).toEqual({
       helmRelease: undefined,
+      sources: [],
       workloads: [],
       pods: [],
       events: [],

@@ -10,6 +10,7 @@ import {
   daemonSet,
   deployment,
   event,
+  fluxSource,
   helmRelease,
   minutes,
   pod,
@@ -789,5 +790,88 @@ describe('reportKey / sameReport', () => {
   ])('tells a change of $case', ({ other }) => {
     const base = state([helmRelease(), deployment({ updated: 1 })]);
     expect(sameReport(base, state(other))).toBe(false);
+  });
+});
+
+describe('rolloutState: Flux sources', () => {
+  const chartNotReady = [
+    {
+      type: 'Ready',
+      status: 'False',
+      reason: 'ArtifactFailed',
+      message: "HelmChart 'shop/shop-web' is not ready",
+    },
+  ];
+  const sourceRef = { kind: 'GitRepository', name: 'web' };
+  const failing = fluxSource({
+    conditions: [
+      {
+        type: 'Ready',
+        status: 'False',
+        reason: 'GitOperationFailed',
+        message: 'failed to checkout and determine revision: authentication required',
+      },
+    ],
+  });
+
+  it("names the chart source's failure when the release waits for its chart", () => {
+    const result = state([
+      helmRelease({ sourceRef, conditions: chartNotReady }),
+      failing,
+      deployment({ sha: OLD }),
+    ]);
+    expect(result.phase).toBe('progressing');
+    expect(result.reason).toBe(
+      'GitRepository web: GitOperationFailed: failed to checkout and determine revision: authentication required',
+    );
+  });
+
+  it('fails the release when its source gave up (Stalled)', () => {
+    const stalled = fluxSource({
+      kind: 'HelmRepository',
+      conditions: [
+        { type: 'Ready', status: 'False', reason: 'URLInvalid', message: 'invalid URL' },
+        { type: 'Stalled', status: 'True', reason: 'URLInvalid', message: 'invalid URL: ftp://x' },
+      ],
+    });
+    const result = state([
+      helmRelease({
+        sourceRef: { kind: 'HelmRepository', name: 'web' },
+        conditions: chartNotReady,
+      }),
+      stalled,
+      deployment({ sha: OLD }),
+    ]);
+    expect(result.phase).toBe('failed');
+    expect(result.reason).toBe('HelmRepository web: URLInvalid: invalid URL: ftp://x');
+  });
+
+  it('leaves a healthy release alone, and ignores sources it does not use', () => {
+    expect(state([helmRelease({ sourceRef }), failing, deployment()]).phase).toBe('healthy');
+    const other = state([
+      helmRelease({
+        sourceRef: { kind: 'GitRepository', name: 'other' },
+        conditions: chartNotReady,
+      }),
+      failing,
+      deployment({ sha: OLD }),
+    ]);
+    expect(other.reason).toBe(
+      "HelmRelease web: ArtifactFailed: HelmChart 'shop/shop-web' is not ready",
+    );
+    const elsewhere = state([
+      helmRelease({
+        sourceRef: { ...sourceRef, namespace: 'flux-system' },
+        conditions: chartNotReady,
+      }),
+      failing,
+      deployment({ sha: OLD }),
+    ]);
+    expect(elsewhere.reason).toMatch(/^HelmRelease web: ArtifactFailed/);
+  });
+
+  it('a plain chart has no source to look at', () => {
+    const result = state([failing, deployment()], { environment: PLAIN });
+    expect(result.phase).toBe('healthy');
   });
 });

@@ -138,13 +138,16 @@ function openWatchesByKind(c: Cluster): Record<string, number> {
 
 const oncePerKind = Object.fromEntries(WATCHED_KINDS.map((k) => [k.kind, 1]));
 
-const watchedOnce = (c: Cluster) =>
-  JSON.stringify(openWatchesByKind(c)) === JSON.stringify(oncePerKind);
+const sorted = (counts: Record<string, number>) =>
+  JSON.stringify(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+const watchedOnce = (c: Cluster) => sorted(openWatchesByKind(c)) === sorted(oncePerKind);
 
 /** The kinds a watch request (answered 200) was sent for, from the `from`th request on. */
 function watchesOpenedSince(c: Cluster, from: number): Set<string> {
-  // Every watched kind's plural is its name in lower case with an s.
-  const plurals = new Map(WATCHED_KINDS.map((k) => [`${k.kind.toLowerCase()}s`, k.kind]));
+  // Every watched kind's plural is its name in lower case with an s (…y → …ies).
+  const plurals = new Map(
+    WATCHED_KINDS.map((k) => [`${k.kind.toLowerCase().replace(/y$/, 'ie')}s`, k.kind]),
+  );
   const kinds = new Set<string>();
   for (const r of c.kube.requests.slice(from)) {
     if (r.method !== 'GET' || r.status !== 200 || r.query.watch === undefined) continue;
