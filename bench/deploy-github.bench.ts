@@ -18,7 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { plainPusher } from './gitlab.ts';
-import { log, median, result, tempDir, type BenchResult } from './lib.ts';
+import { log, median, result, setting, tempDir, type BenchResult } from './lib.ts';
 import {
   apiRequests,
   commitsLanded,
@@ -30,14 +30,6 @@ import {
   plainGithubCalls,
   startGithubBench,
 } from './github.ts';
-
-function setting(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const RUNS = setting('DAG_BENCH_GITHUB_RUNS', 5);
 const APPS = setting('DAG_BENCH_GITHUB_APPS', 50);

@@ -18,7 +18,7 @@ import {
   type GitHubStandIn,
   type RequestRecord,
 } from '../test/helpers/github-stand-in.ts';
-import { dagConfig, freePort, spawnNode, waitReady, type Child } from './lib.ts';
+import { dagConfig, freePort, githubDagEnv, spawnNode, waitReady, type Child } from './lib.ts';
 
 export const APP_ID = 1;
 export const INSTALLATION = 1;
@@ -96,19 +96,12 @@ export async function startGithubBench(work: string, apps: number): Promise<Gith
     gh.addToken(iacToken, { login: 'iac-bot', repositories: [IAC] });
     gh.addToken(plainToken, { login: 'plain', repositories: 'all' });
 
-    const env: Record<string, string> = {
-      HOST: '127.0.0.1',
-      DAG_DATA_DIR: config.dataDir,
-      DAG_ENCRYPTION_KEY: config.encryptionKey,
-      DAG_CACHE_DIR: path.join(work, 'cache'),
-      APP_ID: String(APP_ID),
-      PRIVATE_KEY: config.privateKey,
-      WEBHOOK_SECRET: config.webhookSecret,
-      GHE_HOST: gh.host,
-      GHE_PROTOCOL: 'http',
-      // DAG_BENCH_LOG_LEVEL=info (with DAG_BENCH_CHILD_LOG) shows DAG's own lines.
-      LOG_LEVEL: process.env.DAG_BENCH_LOG_LEVEL ?? 'warn',
-    };
+    const env: Record<string, string> = githubDagEnv(
+      config,
+      path.join(work, 'cache'),
+      gh.host,
+      APP_ID,
+    );
     await configure(env, gh, names, iacToken);
     const counter = await gitCounter(path.join(work, 'git-counter'));
     dag = spawnNode(

@@ -266,6 +266,35 @@ export async function startPlain(): Promise<Child> {
   return spawnNode('plain node:http server', ['-e', PLAIN_SERVER], {}, await freePort());
 }
 
+/** A positive whole-number setting of a bench from the environment, or `fallback`. */
+export function setting(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  return value;
+}
+
+/**
+ * The environment of a DAG child as a GitHub App against the GitHub stand-in at `host`, with
+ * production's settings otherwise (DAG_BENCH_LOG_LEVEL=info, with DAG_BENCH_CHILD_LOG, shows
+ * DAG's own lines).
+ */
+export function githubDagEnv(config: DagConfig, cacheDir: string, host: string, appId: number) {
+  return {
+    HOST: '127.0.0.1',
+    DAG_DATA_DIR: config.dataDir,
+    DAG_ENCRYPTION_KEY: config.encryptionKey,
+    DAG_CACHE_DIR: cacheDir,
+    APP_ID: String(appId),
+    PRIVATE_KEY: config.privateKey,
+    WEBHOOK_SECRET: config.webhookSecret,
+    GHE_HOST: host,
+    GHE_PROTOCOL: 'http',
+    LOG_LEVEL: process.env.DAG_BENCH_LOG_LEVEL ?? 'warn',
+  };
+}
+
 export type DagConfig = {
   dataDir: string;
   webhookSecret: string;

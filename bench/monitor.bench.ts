@@ -61,9 +61,11 @@ import {
 import {
   dagConfig,
   freePort,
+  githubDagEnv,
   log,
   median,
   result,
+  setting,
   spawnNode,
   stopChildren,
   tempDir,
@@ -71,14 +73,6 @@ import {
   type BenchResult,
   type Child,
 } from './lib.ts';
-
-function setting(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-}
 
 const RUNS = setting('DAG_BENCH_MONITOR_RUNS', 5);
 const TIMEOUT_MS = 120_000;
@@ -135,17 +129,7 @@ async function startWorld(work: string): Promise<World> {
     kube.seed({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 
     const env: Record<string, string> = {
-      HOST: '127.0.0.1',
-      DAG_DATA_DIR: config.dataDir,
-      DAG_ENCRYPTION_KEY: config.encryptionKey,
-      DAG_CACHE_DIR: path.join(work, 'cache'),
-      APP_ID: String(APP_ID),
-      PRIVATE_KEY: config.privateKey,
-      WEBHOOK_SECRET: config.webhookSecret,
-      GHE_HOST: gh.host,
-      GHE_PROTOCOL: 'http',
-      // DAG_BENCH_LOG_LEVEL=info (with DAG_BENCH_CHILD_LOG) shows DAG's own lines.
-      LOG_LEVEL: process.env.DAG_BENCH_LOG_LEVEL ?? 'warn',
+      ...githubDagEnv(config, path.join(work, 'cache'), gh.host, APP_ID),
       ...MONITORED,
     };
     const db = await openDatabase(readSettings(env).database);
