@@ -411,6 +411,7 @@ export async function startService(
           forges,
           deadlineMs: rolloutDeadlineMs,
           resume: job.retryCount > 0,
+          mask: (text) => masker.mask(maskText(text)),
           onSettled: async (env, record, request) => {
             metrics.rolloutOutcome(
               record.rollout ?? 'pending',
@@ -485,6 +486,7 @@ export async function startService(
         leases: new WatchLeases(db),
         log: log.child({ part: 'monitor' }),
         rollout: { driftGraceMs: settings.driftGraceMinutes * 60_000 },
+        mask: (text) => masker.mask(maskText(text)),
         onReconnect: (_clusterId, kind, why) => metrics.watchReconnect(kind, why),
         onState: (environment, state, previous) => {
           metrics.rolloutState(state.phase);

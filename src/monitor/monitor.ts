@@ -35,6 +35,12 @@ export type MonitorDeps = {
   ) => void;
   onReconnect?: (clusterId: number, kind: WatchedKind, why: Reconnect) => void;
   rollout?: RolloutOptions;
+  /**
+   * Scrubs secrets from the reasons a cluster gives (events and conditions carry what
+   * controllers print) before the state is kept: every reader (/status, `dag envs status`, the
+   * MCP tool, statuses, cards, promotion bodies) shows it as kept.
+   */
+  mask?: (text: string) => string;
   /** Per Kubernetes request other than a watch. */
   timeoutMs?: number;
   roundMs?: number;
@@ -180,10 +186,21 @@ export class Monitor {
     this.#queues.set(environment.id, next);
   }
 
+  #masked(state: RolloutState): RolloutState {
+    const { mask } = this.#deps;
+    if (!mask) return state;
+    const scrub = (text: string | null) => (text === null ? null : mask(text));
+    return {
+      ...state,
+      reason: scrub(state.reason),
+      workloads: state.workloads.map((w) => ({ ...w, reason: scrub(w.reason) })),
+    };
+  }
+
   async #evaluateNow(environment: WatchedEnvironment, objects: EnvironmentObjects): Promise<void> {
     const { rollouts } = this.#deps;
     const stored = await rollouts.get(environment.id);
-    const state = rolloutState({
+    const evaluated = rolloutState({
       environment,
       objects: [
         ...(objects.helmRelease ? [objects.helmRelease] : []),
@@ -199,6 +216,7 @@ export class Monitor {
       previous: stored?.state ?? null,
       ...(this.#deps.rollout ? { options: this.#deps.rollout } : {}),
     });
+    const state = this.#masked(evaluated);
     const now = (this.#deps.now ?? (() => new Date()))().getTime();
     const unchanged =
       stored !== undefined &&

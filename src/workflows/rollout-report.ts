@@ -36,6 +36,8 @@ export type RolloutReportDeps = {
    */
   deadlineMs?: number | undefined;
   now?: () => Date;
+  /** Scrubs secrets from a cluster's reason before it is kept and shown (statuses, cards). */
+  mask?: ((text: string) => string) | undefined;
   /**
    * The job ran before (its worker died, or a post failed): what it posted may have landed, so
    * the provider is read before posting again (GitLab refuses a status moved where it is).
@@ -85,7 +87,8 @@ export async function reportRollouts(
         reason = `not running in ${env.name} ${Math.round(deps.deadlineMs / 60_000)} minutes after its IAC commit (${stored ? `the cluster shows: ${stored.state.phase}${stored.state.reason ? `, ${stored.state.reason}` : ''}` : 'monitoring has not seen the environment'})`;
       }
       if (outcome !== 'pending' && outcome !== record.rollout) {
-        record = (await deploys.settle(record.id, outcome, reason)) ?? record;
+        const shown = reason === null || !deps.mask ? reason : deps.mask(reason);
+        record = (await deploys.settle(record.id, outcome, shown)) ?? record;
       }
     }
     const outcome = record.rollout;

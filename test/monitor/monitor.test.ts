@@ -100,8 +100,13 @@ async function until(check: (state: RolloutState | undefined) => boolean, what: 
   await waitFor(async () => check(await stored()), { what, timeoutMs: 20_000 });
 }
 
-function monitor(states: RolloutState[] = [], reconnects: string[] = []): Monitor {
+function monitor(
+  states: RolloutState[] = [],
+  reconnects: string[] = [],
+  mask?: (text: string) => string,
+): Monitor {
   const m = new Monitor({
+    ...(mask ? { mask } : {}),
     config,
     rollouts,
     leases: new WatchLeases(lane.db),
@@ -224,6 +229,52 @@ describe('cluster monitoring', () => {
       committedCommit: OLD,
       drift: { drifted: false },
     });
+  });
+
+  it("keeps a cluster's reason only with its secrets scrubbed", async () => {
+    kube.seed(deployment(NEW, { updated: 1, ready: 1, generation: 2 }), {
+      status: deploymentStatus({ updated: 1, ready: 1, generation: 2 }),
+    });
+    kube.seed(
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'shop-5d9c7b8f4-x2k9p',
+          namespace: NS,
+          labels: { app: 'shop' },
+          annotations: provenance(NEW),
+          ownerReferences: [
+            { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'shop-5d9c7b8f4', controller: true },
+          ],
+        },
+        spec: { containers: [{ name: 'web', image: 'shop:1' }] },
+      },
+      {
+        status: {
+          phase: 'Pending',
+          containerStatuses: [
+            {
+              name: 'web',
+              ready: false,
+              restartCount: 0,
+              state: {
+                waiting: {
+                  reason: 'CreateContainerConfigError',
+                  message: 'secret "db" key password=hunter2-very-secret not found',
+                },
+              },
+            },
+          ],
+        },
+      },
+    );
+    const m = monitor([], [], (text) => text.replaceAll('hunter2-very-secret', '***'));
+    await m.round();
+    await until((s) => s?.reason?.includes('CreateContainerConfigError') ?? false, 'the reason');
+    const kept = JSON.stringify(await stored());
+    expect(kept).toContain('password=***');
+    expect(kept).not.toContain('hunter2');
   });
 
   it('lists again after 410 Gone and watches again after dropped connections', async () => {

@@ -116,6 +116,27 @@ describe('the rollout report', () => {
     ]);
   });
 
+  it("keeps a secret in a cluster's reason out of the status", async () => {
+    await committed(SHA, 1);
+    await rollouts.save(
+      1,
+      state({
+        phase: 'failed',
+        rollingOutCommit: SHA,
+        reason:
+          'pod web-1: CreateContainerError: token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB refused',
+      }),
+    );
+    await reportRollouts(1, { ...deps, mask: (text) => text.replace(/ghp_\w+/g, '***') });
+    expect(posted).toEqual([
+      {
+        id: 'd-a',
+        state: 'failure',
+        description: 'Rollout failed: pod web-1: CreateContainerError: token *** refused',
+      },
+    ]);
+  });
+
   it('ends a failed rollout that recovers as success', async () => {
     await committed(SHA, 3);
     await rollouts.save(1, state({ phase: 'failed', rollingOutCommit: SHA, reason: 'OOMKilled' }));
