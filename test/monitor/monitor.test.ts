@@ -76,6 +76,42 @@ function deploymentStatus(counts: { updated: number; ready: number; generation: 
 const DEPLOYMENT = { apiVersion: 'apps/v1', kind: 'Deployment', name: 'shop', namespace: NS };
 const POD = { apiVersion: 'v1', kind: 'Pod', name: 'shop-5d9c7b8f4-x2k9p', namespace: NS };
 
+/** The release's pod (POD) on NEW, its one container not ready and waiting for `waiting`. */
+function seedPod(
+  phase: string,
+  container: { restartCount: number; waiting: { reason: string; message: string } },
+): void {
+  kube.seed(
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'shop-5d9c7b8f4-x2k9p',
+        namespace: NS,
+        labels: { app: 'shop' },
+        annotations: provenance(NEW),
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'shop-5d9c7b8f4', controller: true },
+        ],
+      },
+      spec: { containers: [{ name: 'web', image: 'shop:1' }] },
+    },
+    {
+      status: {
+        phase,
+        containerStatuses: [
+          {
+            name: 'web',
+            ready: false,
+            restartCount: container.restartCount,
+            state: { waiting: container.waiting },
+          },
+        ],
+      },
+    },
+  );
+}
+
 /** The app shop with staging (a plain chart in namespace apps) on the fake cluster `k8s`. */
 async function configureShop(store: SqlConfigStore, db: Db): Promise<void> {
   await store.addCluster({
@@ -173,35 +209,10 @@ describe('cluster monitoring', () => {
       drift: { drifted: false },
     });
 
-    kube.seed(
-      {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          name: 'shop-5d9c7b8f4-x2k9p',
-          namespace: NS,
-          labels: { app: 'shop' },
-          annotations: provenance(NEW),
-          ownerReferences: [
-            { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'shop-5d9c7b8f4', controller: true },
-          ],
-        },
-        spec: { containers: [{ name: 'web', image: 'shop:1' }] },
-      },
-      {
-        status: {
-          phase: 'Running',
-          containerStatuses: [
-            {
-              name: 'web',
-              ready: false,
-              restartCount: 5,
-              state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s' } },
-            },
-          ],
-        },
-      },
-    );
+    seedPod('Running', {
+      restartCount: 5,
+      waiting: { reason: 'CrashLoopBackOff', message: 'back-off 5m0s' },
+    });
     await until((s) => s?.phase === 'failed', 'the crash loop');
     expect((await stored())?.reason).toMatch(/CrashLoopBackOff/);
     expect((await stored())?.reason).toMatch(/shop-5d9c7b8f4-x2k9p/);
@@ -235,40 +246,13 @@ describe('cluster monitoring', () => {
     kube.seed(deployment(NEW, { updated: 1, ready: 1, generation: 2 }), {
       status: deploymentStatus({ updated: 1, ready: 1, generation: 2 }),
     });
-    kube.seed(
-      {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: {
-          name: 'shop-5d9c7b8f4-x2k9p',
-          namespace: NS,
-          labels: { app: 'shop' },
-          annotations: provenance(NEW),
-          ownerReferences: [
-            { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'shop-5d9c7b8f4', controller: true },
-          ],
-        },
-        spec: { containers: [{ name: 'web', image: 'shop:1' }] },
+    seedPod('Pending', {
+      restartCount: 0,
+      waiting: {
+        reason: 'CreateContainerConfigError',
+        message: 'secret "db" key password=hunter2-very-secret not found',
       },
-      {
-        status: {
-          phase: 'Pending',
-          containerStatuses: [
-            {
-              name: 'web',
-              ready: false,
-              restartCount: 0,
-              state: {
-                waiting: {
-                  reason: 'CreateContainerConfigError',
-                  message: 'secret "db" key password=hunter2-very-secret not found',
-                },
-              },
-            },
-          ],
-        },
-      },
-    );
+    });
     const m = monitor([], [], (text) => text.replaceAll('hunter2-very-secret', '***'));
     await m.round();
     await until((s) => s?.reason?.includes('CreateContainerConfigError') ?? false, 'the reason');
