@@ -22,7 +22,7 @@ export type ObjectDiff = {
   namespace: string | null;
   name: string;
   change: ObjectChange;
-  /** kubectl-diff-style unified diff, secrets masked (see `diffObjects`). */
+  /** kubectl-diff-style unified diff, secrets masked (see `diffObjects`, then `maskDiffText`). */
   diff?: string;
   /** Why the object could not be diffed or validated (e.g. the dry-run's message). */
   error?: string;

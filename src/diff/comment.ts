@@ -280,7 +280,10 @@ type DetailsInput = {
  * the diff in a fence longer than any backtick run in it, the error in its own fence, `</details>`.
  */
 function detailsBlock(input: DetailsInput): Block {
-  const code = trimTrailingNewlines(sanitizeCode(maskDiffText(input.diff)));
+  // An object's diff was masked line by line where it was made (`objectChange`), once for every
+  // renderer; a file's diff is masked again here (files are few and small).
+  const diff = input.kind === 'iac-file' ? maskDiffText(input.diff) : input.diff;
+  const code = trimTrailingNewlines(sanitizeCode(diff));
   const { added, removed } = countChanges(code);
   const stats = code === '' ? '' : ` (+${added} −${removed})`;
   const open = `<details><summary>${input.title}${stats}</summary>\n\n`;

@@ -1,8 +1,9 @@
 import { isKubeObject } from '../k8s/object.ts';
-import { normalizeObject } from '../k8s/normalize.ts';
+import { dropNoise } from '../k8s/normalize.ts';
 import { isPlainObject } from '../render/plain-object.ts';
 import { parseYamlDocumentsFast } from '../render/fast-yaml.ts';
 import type { ObjectDiff } from './comment-model.ts';
+import { maskDiffText } from './mask-text.ts';
 import { maskMessageAbout } from './masking.ts';
 import { objectRef } from './object-ref.ts';
 import type { DiffObjectsOptions } from './unified.ts';
@@ -45,7 +46,14 @@ export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {})
         : diff.text === ''
           ? 'unchanged'
           : 'changed';
-  return { ...base, change, ...(diff.text === '' ? {} : { diff: diff.text }), ...error };
+  // Masked by structure (`diffObjects`), then line by line too: a second net, cast once here
+  // rather than by every renderer of the preview.
+  return {
+    ...base,
+    change,
+    ...(diff.text === '' ? {} : { diff: maskDiffText(diff.text) }),
+    ...error,
+  };
 }
 
 /**
@@ -85,7 +93,10 @@ function parseObject(text: string, side: string): unknown {
     throw new Error(`the ${side} object is ${docs.length} YAML documents, not one`);
   }
   const [doc] = docs;
-  return isKubeObject(doc) ? normalizeObject(doc) : doc;
+  // The parsed object is this function's own, and its key order does not matter (compared
+  // ignoring order, printed sorted): the noise is deleted in place, without `normalizeObject`'s
+  // sorted copy.
+  return isKubeObject(doc) ? dropNoise(doc) : doc;
 }
 
 /** Deep equality of JSON-like values, ignoring the order of mapping keys. */

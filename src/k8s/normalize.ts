@@ -19,16 +19,24 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * not changed.
  */
 export function normalizeObject(object: KubeObject): KubeObject {
-  const copy = sortKeys(object) as KubeObject;
-  delete copy.status;
-  const metadata = copy.metadata;
+  return dropNoise(sortKeys(object) as KubeObject);
+}
+
+/**
+ * `normalizeObject` without sorting or copying: the noise is deleted from `object` itself. For an
+ * object the caller owns and whose key order does not matter (the diff preview's freshly parsed
+ * objects, which are compared ignoring order and printed with sorted keys).
+ */
+export function dropNoise(object: KubeObject): KubeObject {
+  delete object.status;
+  const metadata = object.metadata;
   for (const key of SERVER_METADATA) delete metadata[key];
   if (isRecord(metadata.annotations)) delete metadata.annotations[LAST_APPLIED];
   for (const key of ['annotations', 'labels']) {
     const map = metadata[key];
     if (map === null || (isRecord(map) && Object.keys(map).length === 0)) delete metadata[key];
   }
-  return copy;
+  return object;
 }
 
 /** `apiVersion/kind/namespace/name`, or `apiVersion/kind/name` for an object without namespace. */
