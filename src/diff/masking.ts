@@ -59,7 +59,8 @@ const PLACEHOLDER = /^(?:\$\{[^}]*\}|\$\([^)]*\)|\{\{[^}]*\}\})$/;
 /**
  * Masks a Kubernetes object's secrets on both sides of a diff at once, so each marker can say
  * whether the value changed. `live` or `desired` may be null/undefined (an object being created
- * or deleted). Inputs are not modified; the results are fresh copies.
+ * or deleted). Inputs are not modified; the results share every part of them that needs no mask,
+ * so they must not be modified either.
  *
  * - `Secret` `data` and `stringData`: every value (compared after base64-decoding `data`, so a
  *   `stringData` value equal to the live `data` value is unchanged).
@@ -170,6 +171,8 @@ function walkMap(
   if (desired) for (const key of Object.keys(desired)) keys.add(key);
   const outLive: [string, unknown][] = [];
   const outDesired: [string, unknown][] = [];
+  let liveMasked = false;
+  let desiredMasked = false;
   for (const key of keys) {
     const l = live && Object.hasOwn(live, key) ? live[key] : undefined;
     const d = desired && Object.hasOwn(desired, key) ? desired[key] : undefined;
@@ -188,13 +191,21 @@ function walkMap(
         (key === 'value' && namedCredential(live, desired));
       pair = walk(l, d, credential, depth + 1);
     }
-    if (live && Object.hasOwn(live, key)) outLive.push([key, pair[0]]);
-    if (desired && Object.hasOwn(desired, key)) outDesired.push([key, pair[1]]);
+    if (live && Object.hasOwn(live, key)) {
+      outLive.push([key, pair[0]]);
+      liveMasked ||= pair[0] !== l;
+    }
+    if (desired && Object.hasOwn(desired, key)) {
+      outDesired.push([key, pair[1]]);
+      desiredMasked ||= pair[1] !== d;
+    }
   }
-  // Object.fromEntries defines own properties, so a `__proto__` key stays a plain key.
+  // A side with nothing masked is returned as it is (callers never modify the results); a
+  // masked one is a copy. Object.fromEntries defines own properties, so a `__proto__` key stays
+  // a plain key.
   return [
-    live ? Object.fromEntries(outLive) : undefined,
-    desired ? Object.fromEntries(outDesired) : undefined,
+    live && liveMasked ? Object.fromEntries(outLive) : live,
+    desired && desiredMasked ? Object.fromEntries(outDesired) : desired,
   ];
 }
 
@@ -235,7 +246,7 @@ function walkList(
     live.forEach((item, j) => {
       if (!paired.has(j) && outLive) outLive[j] = walk(item, undefined, credential, depth + 1)[0];
     });
-    return [outLive, outDesired];
+    return [sameOr(live, outLive), sameOr(desired, outDesired)];
   }
   const length = Math.max(live?.length ?? 0, desired?.length ?? 0);
   for (let i = 0; i < length; i++) {
@@ -255,7 +266,14 @@ function walkList(
     if (outLive && i < outLive.length) outLive[i] = l;
     if (outDesired && i < outDesired.length) outDesired[i] = d;
   }
-  return [outLive, outDesired];
+  return [sameOr(live, outLive), sameOr(desired, outDesired)];
+}
+
+/** `list` itself when its masked copy holds the same items (nothing in it was masked). */
+function sameOr(list: unknown[] | undefined, out: unknown[] | undefined): unknown[] | undefined {
+  if (!list || !out) return out;
+  for (let i = 0; i < list.length; i++) if (list[i] !== out[i]) return out;
+  return list;
 }
 
 function namedItems(list: unknown[] | undefined): boolean {
