@@ -26,17 +26,28 @@ export type PreviewTimes = {
   objects: number;
 };
 
+const READ_AHEAD = 32;
+
 /** One preview of the trees under `dir`; the YAML is read only as the pool asks for it. */
 export async function previewTrees(dir: string, pool: PreviewPool): Promise<PreviewTimes> {
   const started = performance.now();
   const names = (await readdir(path.join(dir, 'desired'))).sort();
+  const read = async (name: string): Promise<YamlObjectPair> => {
+    const [liveYaml, desiredYaml] = await Promise.all([
+      readFile(path.join(dir, 'live', name), 'utf8'),
+      readFile(path.join(dir, 'desired', name), 'utf8'),
+    ]);
+    return { liveYaml, desiredYaml };
+  };
+  // Up to READ_AHEAD pairs being read at once, as a server fetching objects would have requests
+  // in flight: one file at a time would leave the pool waiting on the disk.
   async function* pairs(): AsyncGenerator<YamlObjectPair> {
-    for (const name of names) {
-      const [liveYaml, desiredYaml] = await Promise.all([
-        readFile(path.join(dir, 'live', name), 'utf8'),
-        readFile(path.join(dir, 'desired', name), 'utf8'),
-      ]);
-      yield { liveYaml, desiredYaml };
+    const reading = names.slice(0, READ_AHEAD).map(read);
+    for (let i = 0; i < names.length; i++) {
+      const next = names[i + READ_AHEAD];
+      if (next !== undefined) reading.push(read(next));
+      yield await (reading[i] as Promise<YamlObjectPair>);
+      delete reading[i];
     }
   }
   const objects = await pool.objectChanges(pairs());
