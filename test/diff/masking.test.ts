@@ -21,61 +21,87 @@ const deployment = (env: unknown[], args: string[] = []) => ({
   spec: { template: { spec: { containers: [{ name: 'app', image: 'web:1', env, args }] } } },
 });
 
+const CREDENTIAL_KEYS: [string, boolean][] = [
+  ['password', true],
+  ['DB_PASSWORD', true],
+  ['dbPassword', true],
+  ['passwd', true],
+  ['adminPassphrase', true],
+  ['secret', true],
+  ['JWT_SECRET', true],
+  ['clientSecret', true],
+  ['client_secret', true],
+  ['token', true],
+  ['GITHUB_TOKEN', true],
+  ['accessToken', true],
+  ['apiKey', true],
+  ['api_key', true],
+  ['x-api-key', true],
+  ['API-KEY', true],
+  ['aws_access_key_id', true],
+  ['AWS_SECRET_ACCESS_KEY', true],
+  ['private_key', true],
+  ['privateKey', true],
+  ['credentials', true],
+  ['gcpCredentials', true],
+  ['auth', true],
+  ['basicAuth', true],
+  ['REDIS_AUTH', true],
+  ['Authorization', true],
+  ['SENTRY_DSN', true],
+  ['dsn', true],
+  ['connection_string', true],
+  ['ConnectionString', true],
+  ['db.password', true],
+  ['spring.datasource.password', true],
+  ['secret_id', true],
+  // Names, references and settings about a credential, not the credential.
+  ['secretName', false],
+  ['existingSecret', false],
+  ['existingSecretPasswordKey', false],
+  ['passwordFile', false],
+  ['tokenPath', false],
+  ['tokenUrl', false],
+  ['auth-url', false],
+  ['passwordSecretRef', false],
+  ['passwordLength', false],
+  ['tokenTTL', false],
+  ['name', false],
+  ['image', false],
+  ['key', false],
+  ['author', false],
+  ['authority', false],
+  ['tokenizer', false],
+  ['', false],
+];
+
 describe('isCredentialKey', () => {
-  it.each([
-    ['password', true],
-    ['DB_PASSWORD', true],
-    ['dbPassword', true],
-    ['passwd', true],
-    ['adminPassphrase', true],
-    ['secret', true],
-    ['JWT_SECRET', true],
-    ['clientSecret', true],
-    ['client_secret', true],
-    ['token', true],
-    ['GITHUB_TOKEN', true],
-    ['accessToken', true],
-    ['apiKey', true],
-    ['api_key', true],
-    ['x-api-key', true],
-    ['API-KEY', true],
-    ['aws_access_key_id', true],
-    ['AWS_SECRET_ACCESS_KEY', true],
-    ['private_key', true],
-    ['privateKey', true],
-    ['credentials', true],
-    ['gcpCredentials', true],
-    ['auth', true],
-    ['basicAuth', true],
-    ['REDIS_AUTH', true],
-    ['Authorization', true],
-    ['SENTRY_DSN', true],
-    ['dsn', true],
-    ['connection_string', true],
-    ['ConnectionString', true],
-    ['db.password', true],
-    ['spring.datasource.password', true],
-    ['secret_id', true],
-    // Names, references and settings about a credential, not the credential.
-    ['secretName', false],
-    ['existingSecret', false],
-    ['existingSecretPasswordKey', false],
-    ['passwordFile', false],
-    ['tokenPath', false],
-    ['tokenUrl', false],
-    ['auth-url', false],
-    ['passwordSecretRef', false],
-    ['passwordLength', false],
-    ['tokenTTL', false],
-    ['name', false],
-    ['image', false],
-    ['key', false],
-    ['author', false],
-    ['authority', false],
-    ['tokenizer', false],
-    ['', false],
-  ])('%j -> %s', (key, expected) => {
+  it.each(CREDENTIAL_KEYS)('%j -> %s', (key, expected) => {
     expect(isCredentialKey(key)).toBe(expected);
+  });
+
+  it('finds every credential key in text, however its words are cased and separated', () => {
+    // Each credential key, spelled as people write keys, as an assignment or env entry in text.
+    const spellings = (key: string) => [
+      key,
+      key.toUpperCase(),
+      key.replace(/[_.-]/g, ''),
+      key.replace(/([a-z])([A-Z])/g, '$1_$2'),
+      key.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase(),
+    ];
+    const keys = CREDENTIAL_KEYS.filter(([, credential]) => credential).flatMap(([key]) =>
+      spellings(key).filter((spelling) => isCredentialKey(spelling)),
+    );
+    expect(keys.length).toBeGreaterThan(100);
+    for (const key of keys) {
+      for (const text of [
+        `${key}: hunter22`,
+        `${key}=hunter22`,
+        `  - name: ${key}\n    value: hunter22`,
+      ]) {
+        expect(maskText(text), text).not.toContain('hunter22');
+      }
+    }
   });
 });
 
