@@ -8,12 +8,17 @@ import { isPlainObject } from '../render/plain-object.ts';
  * no reader could take it for anything else, and double-quoted (JSON-escaped) otherwise.
  */
 export function displayYaml(value: unknown, options: DisplayYamlOptions = {}): string {
+  return `${displayYamlLines(value, options).join('\n')}\n`;
+}
+
+/** `displayYaml` as its lines, without their newlines. */
+export function displayYamlLines(value: unknown, options: DisplayYamlOptions = {}): string[] {
   const out: string[] = [];
   const context: Context = { out, sortKeys: options.sortKeys === true };
   if (isPlainObject(value) && Object.keys(value).length > 0) writeMap(value, '', '', context);
   else if (Array.isArray(value) && value.length > 0) writeList(value, '', context);
   else out.push(scalar(value));
-  return `${out.join('\n')}\n`;
+  return out;
 }
 
 export type DisplayYamlOptions = {

@@ -1,6 +1,6 @@
-import { structuredPatch } from 'diff';
-import type { StructuredPatch } from 'diff';
-import { displayYaml } from './display-yaml.ts';
+import { diffArrays, structuredPatch } from 'diff';
+import type { ArrayChange, StructuredPatch } from 'diff';
+import { displayYamlLines } from './display-yaml.ts';
 import { maskPair } from './masking.ts';
 import { objectRef } from './object-ref.ts';
 
@@ -142,13 +142,141 @@ export function diffObjects(
 ): UnifiedDiff {
   const ref = objectRef(desired ?? live);
   const masked = maskPair(live, desired);
-  const oldText = live === null || live === undefined ? '' : displayYaml(masked.live, SORTED);
-  const newText =
-    desired === null || desired === undefined ? '' : displayYaml(masked.desired, SORTED);
-  return unifiedDiff(oldText, newText, {
+  const oldLines = live === null || live === undefined ? [] : displayYamlLines(masked.live, SORTED);
+  const newLines =
+    desired === null || desired === undefined ? [] : displayYamlLines(masked.desired, SORTED);
+  return unifiedLineDiff(oldLines, newLines, {
     ...options,
     path: ref.path,
     oldHeader: `live/${ref.path}`,
     newHeader: `desired/${ref.path}`,
   });
+}
+
+/**
+ * `unifiedDiff` of two texts given as their lines (each text ending with a newline), the same
+ * diff without joining the lines into texts and splitting them again: jsdiff's Myers pass on the
+ * lines themselves (`diffArrays`), and hunks built as `structuredPatch` builds them.
+ */
+export function unifiedLineDiff(
+  oldLines: readonly string[],
+  newLines: readonly string[],
+  options: UnifiedDiffOptions,
+): UnifiedDiff {
+  if (sameLines(oldLines, newLines)) return { text: '', added: 0, removed: 0, fallback: false };
+  const headers = [
+    `--- ${headerName(options.oldHeader ?? `a/${options.path}`)}`,
+    `+++ ${headerName(options.newHeader ?? `b/${options.path}`)}`,
+  ];
+  const whole = () => {
+    const text = (lines: readonly string[]) => (lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+    return wholeReplacement(
+      headers,
+      text(oldLines),
+      text(newLines),
+      oldLines.length > 0 && newLines.length > 0,
+    );
+  };
+  if (oldLines.length === 0 || newLines.length === 0) return whole();
+  let changes: ArrayChange<string>[] | undefined;
+  try {
+    changes = diffArrays(oldLines as string[], newLines as string[], {
+      timeout: Math.max(1, options.timeoutMs ?? DEFAULT_DIFF_TIMEOUT_MS),
+      maxEditLength: Math.max(1, options.maxEditLength ?? DEFAULT_MAX_EDIT_LENGTH),
+    });
+  } catch {
+    changes = undefined;
+  }
+  if (changes === undefined) return whole();
+  const context = Math.max(0, Math.floor(options.context ?? 3));
+  const out = [...headers];
+  let added = 0;
+  let removed = 0;
+  for (const hunk of hunksOf(changes, context)) {
+    const oldStart = hunk.oldLines === 0 ? hunk.oldStart - 1 : hunk.oldStart;
+    const newStart = hunk.newLines === 0 ? hunk.newStart - 1 : hunk.newStart;
+    out.push(`@@ -${oldStart},${hunk.oldLines} +${newStart},${hunk.newLines} @@`);
+    for (const line of hunk.lines) {
+      const prefix = line.charCodeAt(0);
+      if (prefix === PLUS) added++;
+      else if (prefix === MINUS) removed++;
+      out.push(line);
+    }
+  }
+  return { text: `${out.join('\n')}\n`, added, removed, fallback: false };
+}
+
+const PLUS = 43;
+const MINUS = 45;
+
+type Hunk = {
+  oldStart: number;
+  oldLines: number;
+  newStart: number;
+  newLines: number;
+  lines: string[];
+};
+
+/**
+ * The hunks of a diff of lines, with `context` unchanged lines around each change, exactly as
+ * jsdiff's `structuredPatch` groups them: changes closer than twice the context share a hunk.
+ */
+function hunksOf(changes: readonly ArrayChange<string>[], context: number): Hunk[] {
+  const hunks: Hunk[] = [];
+  const all = [...changes, { value: [], added: false, removed: false, count: 0 }];
+  let oldRangeStart = 0;
+  let newRangeStart = 0;
+  let range: string[] = [];
+  let oldLine = 1;
+  let newLine = 1;
+  const contextLines = (lines: readonly string[]) => lines.map((line) => ` ${line}`);
+  for (let i = 0; i < all.length; i++) {
+    const current = all[i] as ArrayChange<string>;
+    const lines = current.value;
+    if (current.added || current.removed) {
+      if (!oldRangeStart) {
+        const previous = all[i - 1];
+        oldRangeStart = oldLine;
+        newRangeStart = newLine;
+        if (previous) {
+          range = context > 0 ? contextLines(previous.value.slice(-context)) : [];
+          oldRangeStart -= range.length;
+          newRangeStart -= range.length;
+        }
+      }
+      const prefix = current.added ? '+' : '-';
+      for (const line of lines) range.push(prefix + line);
+      if (current.added) newLine += lines.length;
+      else oldLine += lines.length;
+    } else {
+      if (oldRangeStart) {
+        if (lines.length <= context * 2 && i < all.length - 2) {
+          // Close to the next change: the lines join this hunk.
+          for (const line of contextLines(lines)) range.push(line);
+        } else {
+          const size = Math.min(lines.length, context);
+          for (const line of contextLines(lines.slice(0, size))) range.push(line);
+          hunks.push({
+            oldStart: oldRangeStart,
+            oldLines: oldLine - oldRangeStart + size,
+            newStart: newRangeStart,
+            newLines: newLine - newRangeStart + size,
+            lines: range,
+          });
+          oldRangeStart = 0;
+          newRangeStart = 0;
+          range = [];
+        }
+      }
+      oldLine += lines.length;
+      newLine += lines.length;
+    }
+  }
+  return hunks;
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

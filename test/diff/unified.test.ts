@@ -3,8 +3,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { objectRef } from '../../src/diff/object-ref.ts';
-import { diffObjects, unifiedDiff } from '../../src/diff/unified.ts';
-import { generatePairs } from './generate-objects.ts';
+import { diffObjects, unifiedDiff, unifiedLineDiff } from '../../src/diff/unified.ts';
+import { generatePairs, random } from './generate-objects.ts';
 
 const lines = (count: number, prefix: string) =>
   Array.from({ length: count }, (_, i) => `${prefix}-${i}`).join('\n') + '\n';
@@ -91,6 +91,58 @@ describe('unifiedDiff', () => {
     const diff = unifiedDiff(old, next, { path: 'f', timeoutMs: 5, maxEditLength: 1e9 });
     expect(diff.fallback).toBe(true);
     expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('unifiedLineDiff', () => {
+  /** Texts of `count` lines from a small alphabet, so that lines repeat and changes cluster. */
+  function randomText(next: () => number, count: number): string[] {
+    return Array.from({ length: count }, () => `line ${Math.floor(next() * 6)}`);
+  }
+  const text = (lines: string[]) => (lines.length === 0 ? '' : `${lines.join('\n')}\n`);
+
+  it('gives exactly the diff unifiedDiff gives of the same lines as texts', () => {
+    const next = random(7);
+    let compared = 0;
+    for (let round = 0; round < 600; round++) {
+      const old = randomText(next, Math.floor(next() * 40));
+      const edited = old
+        .filter(() => next() > 0.15)
+        .map((line) => (next() > 0.9 ? `${line}'` : line));
+      for (let i = Math.floor(next() * 4); i > 0; i--) {
+        edited.splice(Math.floor(next() * (edited.length + 1)), 0, `new ${i}`);
+      }
+      for (const options of [
+        { path: 'x' },
+        { path: 'x', context: 0 },
+        { path: 'x', context: 1 },
+        { path: 'x', context: 5, oldHeader: 'live/x', newHeader: 'desired/x' },
+        { path: 'x', maxEditLength: 2 },
+      ]) {
+        expect(unifiedLineDiff(old, edited, options)).toStrictEqual(
+          unifiedDiff(text(old), text(edited), options),
+        );
+        compared++;
+      }
+    }
+    expect(compared).toBe(3_000);
+  });
+
+  it('gives exactly the diff unifiedDiff gives of generated objects, created and deleted too', () => {
+    for (const pair of generatePairs(60)) {
+      const live = displayYaml(pair.live, { sortKeys: true });
+      const desired = displayYaml(pair.desired, { sortKeys: true });
+      const split = (t: string) => t.slice(0, -1).split('\n');
+      for (const [a, b] of [
+        [live, desired],
+        ['', desired],
+        [live, ''],
+      ] as const) {
+        expect(
+          unifiedLineDiff(a === '' ? [] : split(a), b === '' ? [] : split(b), { path: 'p' }),
+        ).toStrictEqual(unifiedDiff(a, b, { path: 'p' }));
+      }
+    }
   });
 });
 
