@@ -119,6 +119,7 @@ const NUMBER_LIKE = /^[0-9][0-9a-fA-FxXoObB._:+-]*$/;
 const RESERVED = new Set(['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null']);
 
 function isPlain(text: string): boolean {
+  const first = text.charCodeAt(0);
   return (
     text !== '' &&
     text.length <= 1_000 &&
@@ -127,7 +128,9 @@ function isPlain(text: string): boolean {
     !text.endsWith(':') &&
     !text.includes(': ') &&
     !text.includes(' #') &&
-    !NUMBER_LIKE.test(text) &&
-    !RESERVED.has(text.toLowerCase())
+    // (Cheap tests first: only a text starting with a digit can be NUMBER_LIKE, and the
+    // reserved words have at most five letters.)
+    !(first >= 48 && first <= 57 && NUMBER_LIKE.test(text)) &&
+    !(text.length <= 5 && RESERVED.has(text.toLowerCase()))
   );
 }
