@@ -29,7 +29,6 @@ export type {
 } from './comment-model.ts';
 export { environmentCounts } from './comment-model.ts';
 export type { CommentPart, DiffCommentLevel, DiffCommentState } from './comment-state.ts';
-export { markOutdated, parseDiffComment } from './comment-state.ts';
 
 /** The line that replaces the end of a diff cut to fit, inside its code fence. */
 export type TruncationNote = (omittedLines: number) => string;

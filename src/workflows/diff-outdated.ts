@@ -1,5 +1,6 @@
 import type { RepoRef } from '../events/types.ts';
-import { markOutdated, outdatedWarning } from '../diff/comment.ts';
+import { markOutdated } from '../diff/comment-read.ts';
+import { outdatedWarning } from '../diff/comment.ts';
 import type { PullRequests } from '../platform/types.ts';
 
 /**

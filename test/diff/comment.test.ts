@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DiffCommentModel, ObjectDiff } from '../../src/diff/comment.ts';
-import {
-  markOutdated,
-  outdatedWarning,
-  parseDiffComment,
-  renderDiffComment,
-} from '../../src/diff/comment.ts';
+import { markOutdated, parseDiffComment } from '../../src/diff/comment-read.ts';
+import { outdatedWarning, renderDiffComment } from '../../src/diff/comment.ts';
 import { renderDiffComments } from '../../src/diff/split.ts';
 import { escapeInline, fenceFor } from '../../src/diff/markdown.ts';
 import { unifiedDiff } from '../../src/diff/unified.ts';

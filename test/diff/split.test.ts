@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffCommentModel, EnvironmentDiff, ObjectDiff } from '../../src/diff/comment.ts';
-import { parseDiffComment } from '../../src/diff/comment.ts';
+import { parseDiffComment } from '../../src/diff/comment-read.ts';
 import { objectChange } from '../../src/diff/object-change.ts';
 import { MAX_COMMENT_CHARS, MAX_COMMENT_PARTS, renderDiffComments } from '../../src/diff/split.ts';
 import { generatePairs } from './generate-objects.ts';

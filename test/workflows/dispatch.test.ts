@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseDiffComment, renderDiffComment } from '../../src/diff/comment.ts';
+import { parseDiffComment } from '../../src/diff/comment-read.ts';
+import { renderDiffComment } from '../../src/diff/comment.ts';
 import { SqlConfigStore } from '../../src/store/config-store.ts';
 import { Keyring } from '../../src/store/crypto.ts';
 import { SqlFixProposalStore } from '../../src/store/fix-proposals.ts';
