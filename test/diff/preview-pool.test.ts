@@ -1,3 +1,4 @@
+import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
@@ -169,6 +170,24 @@ describe('PreviewPool.checkRuns and comments', () => {
     const checkRuns = await pool.checkRuns(model);
     expect(checkRuns.main.text).toContain('svc-0005');
     expect(checkRuns).toEqual(await inThread.checkRuns(model));
+  });
+});
+
+describe('PreviewPool threads', () => {
+  it('load their modules through the compile cache of the process that starts them', async () => {
+    const pool = new PreviewPool({
+      threads: 1,
+      filename: fileURLToPath(
+        new URL('../fixtures/workers/compile-cache-worker.ts', import.meta.url),
+      ),
+    });
+    try {
+      const [entry] = await pool.objectChanges(generatePairs(1));
+      expect(entry?.name).not.toBe('none');
+      expect(entry?.name).toBe(module.getCompileCacheDir());
+    } finally {
+      await pool.close();
+    }
   });
 });
 
