@@ -48,7 +48,7 @@ export type Settings = {
   worker: { concurrency: number; pollingIntervalSeconds: number };
   /** Deploy jobs one process runs at once (they mostly wait for git and the provider). */
   deployConcurrency: number;
-  /** Worker threads for diff previews' CPU work; undefined: one less than the CPUs, at least 1. */
+  /** Worker threads for diff previews' CPU work; undefined: one per CPU, at most 4. */
   diffThreads: number | undefined;
   /**
    * Cluster monitoring (src/monitor/): watch what DAG deployed and keep each environment's

@@ -96,9 +96,12 @@ export const inThread: PreviewCompute = {
 };
 
 export type PreviewPoolOptions = {
-  /** Worker threads (default: one less than the CPUs, at least one). */
+  /** Worker threads (default `defaultPreviewThreads()`: one per CPU, at most four). */
   threads?: number;
-  /** Object pairs per task (default 100): fewer, larger messages. */
+  /**
+   * Object pairs per task (default 25). At most two tasks per thread are out at a time, so this
+   * bounds the YAML and objects in flight: with 100, two threads held about 30 MB more.
+   */
   batchSize?: number;
   /** Characters of file text per task (default 4 MB). */
   batchChars?: number;
@@ -111,10 +114,17 @@ export type PreviewPoolOptions = {
   filename?: string;
 };
 
-/** One less than the machine's CPUs, so the event loop keeps one; at least one. */
+/**
+ * One thread per CPU, at most MAX_DEFAULT_THREADS. The threads run at a lower priority than the
+ * event loop (Linux: `niceIncrement`), so they use what CPU the event loop leaves; the cap bounds
+ * the memory of a large preview (each thread holds its own heap, about 30 MB while it works)
+ * whatever the machine. `DAG_DIFF_THREADS` sets any other number.
+ */
 export function defaultPreviewThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.min(MAX_DEFAULT_THREADS, Math.max(1, availableParallelism()));
 }
+
+const MAX_DEFAULT_THREADS = 4;
 
 /**
  * The diff preview's CPU work (YAML parsing, normalizing, masking, diffing) on a pool of worker
@@ -131,7 +141,7 @@ export class PreviewPool implements PreviewCompute {
 
   constructor(options: PreviewPoolOptions = {}) {
     const threads = Math.max(1, Math.floor(options.threads ?? defaultPreviewThreads()));
-    this.#batchSize = Math.max(1, options.batchSize ?? 100);
+    this.#batchSize = Math.max(1, options.batchSize ?? 25);
     this.#batchChars = Math.max(1, options.batchChars ?? 4_000_000);
     this.#inFlight = threads * 2;
     this.#pool = new Piscina({

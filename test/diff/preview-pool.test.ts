@@ -1,10 +1,16 @@
 import module from 'node:module';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { MASK_PREFIX } from '../../src/diff/credential-patterns.ts';
 import type { ObjectPair, YamlObjectPair } from '../../src/diff/object-change.ts';
-import { inThread, PreviewError, PreviewPool } from '../../src/diff/preview-pool.ts';
+import {
+  defaultPreviewThreads,
+  inThread,
+  PreviewError,
+  PreviewPool,
+} from '../../src/diff/preview-pool.ts';
 import { Intake } from '../../src/server/intake.ts';
 import { createLogger } from '../../src/log.ts';
 import { stopGracefully } from '../../src/shutdown.ts';
@@ -174,6 +180,10 @@ describe('PreviewPool.checkRuns and comments', () => {
 });
 
 describe('PreviewPool threads', () => {
+  it('are one per CPU by default, at most four (each holds its own heap)', () => {
+    expect(defaultPreviewThreads()).toBe(Math.min(4, availableParallelism()));
+  });
+
   it('load their modules through the compile cache of the process that starts them', async () => {
     const pool = new PreviewPool({
       threads: 1,
