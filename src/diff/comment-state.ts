@@ -1,20 +1,11 @@
-import type { DiffCommentModel } from './comment-model.ts';
+import type { DiffCommentModel, EnvironmentCounts, ValidationResult } from './comment-model.ts';
 import { environmentCounts } from './comment-model.ts';
 
 /** How much of the diff the comments hold, from everything to a list of names. */
 export type DiffCommentLevel = 'single' | 'split' | 'per-environment' | 'summary';
 
 /** One environment's counts, as the hidden state keeps them. */
-export type EnvironmentState = {
-  name: string;
-  created: number;
-  changed: number;
-  deleted: number;
-  unchanged: number;
-  errors: number;
-  iacFiles: number;
-  validation: 'passed' | 'failed' | 'skipped';
-};
+export type EnvironmentState = EnvironmentCounts & { name: string; validation: ValidationResult };
 
 /** What DAG keeps in its own comment to read back later (which head it describes, and counts). */
 export type DiffCommentState = {

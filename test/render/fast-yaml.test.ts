@@ -1,15 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { fastDocument, parseYamlDocumentsFast } from '../../src/render/fast-yaml.ts';
 import { parseYamlDocuments } from '../../src/render/yaml.ts';
 import { generatePairs } from '../diff/generate-objects.ts';
-import { PLACEMENTS } from '../fixtures/secrets/placements.ts';
-import { mutants, scalarTexts, TRICKY } from './yaml-cases.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '../..');
+import { catalogueTexts, mutants, repositoryYaml, scalarTexts, TRICKY } from './yaml-cases.ts';
 
 /** What a reader returns for `text`: its value, or the message it throws. */
 function outcome(read: (text: string, source: string) => unknown[], text: string) {
@@ -24,20 +19,6 @@ function expectSame(text: string): void {
   expect(outcome(parseYamlDocumentsFast, text), JSON.stringify(text)).toStrictEqual(
     outcome(parseYamlDocuments, text),
   );
-}
-
-/** Every YAML file in folders of the repository that hold real Kubernetes and Flux YAML. */
-function repositoryYaml(): string[] {
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (/\.ya?ml$/.test(entry.name)) files.push(full);
-    }
-  };
-  for (const dir of ['deploy', 'test/fixtures']) walk(path.join(ROOT, dir));
-  return files.map((file) => readFileSync(file, 'utf8'));
 }
 
 describe('parseYamlDocumentsFast', () => {
@@ -56,11 +37,7 @@ describe('parseYamlDocumentsFast', () => {
   });
 
   it('reads the secret catalogue the same', () => {
-    for (const placement of PLACEMENTS) {
-      for (const value of [placement.old, placement.secret]) {
-        expectSame(placement.text(placement.encode?.(value) ?? value));
-      }
-    }
+    for (const text of catalogueTexts()) expectSame(text);
   });
 
   it('reads the repository’s Kubernetes and Flux YAML the same', () => {

@@ -2,8 +2,36 @@
 // block scalars, odd documents, and small random edits of valid documents (test/render/
 // fast-yaml.test.ts compares two readers on them).
 
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { generatePairs, random } from '../diff/generate-objects.ts';
+import { PLACEMENTS } from '../fixtures/secrets/placements.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+/** Every YAML file in folders of the repository that hold real Kubernetes and Flux YAML. */
+export function repositoryYaml(): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.ya?ml$/.test(entry.name)) files.push(full);
+    }
+  };
+  for (const dir of ['deploy', 'test/fixtures']) walk(path.join(ROOT, dir));
+  return files.map((file) => readFileSync(file, 'utf8'));
+}
+
+/** Each placement of the secret catalogue as YAML, with its old and its secret value. */
+export function catalogueTexts(): string[] {
+  return PLACEMENTS.flatMap((placement) =>
+    [placement.old, placement.secret].map((value) =>
+      placement.text(placement.encode?.(value) ?? value),
+    ),
+  );
+}
 
 export const SCALARS = [
   ...['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO'],
