@@ -32,6 +32,7 @@ export type DisplayYamlOptions = {
 type Context = { out: string[]; sortKeys: boolean };
 
 const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const SORTED = { sortKeys: true } as const;
 
 /** `first` replaces `indent` on the first line (a `- ` of the list the map is an item of). */
 function writeMap(map: Record<string, unknown>, indent: string, first: string, context: Context) {
@@ -77,6 +78,133 @@ function writeValue(head: string, value: unknown, indent: string, context: Conte
     for (const line of lines) out.push(line === '' ? '' : `${indent}${line}`);
   } else {
     out.push(`${head} ${scalar(value)}`);
+  }
+}
+
+/**
+ * `displayYamlLines` of two values at once, keys sorted: each side's lines are exactly its own
+ * (`displayYamlLines(value, { sortKeys: true })`), but a line both sides print at the same place
+ * (the same key or list index, with the same value or the same head) is built once and shared, so
+ * a line diff compares most lines by identity rather than by content, and half of the printing is
+ * saved on objects that differ in a few places.
+ */
+export function displayYamlPairLines(old: unknown, next: unknown): [string[], string[]] {
+  const a: Context = { out: [], sortKeys: true };
+  const b: Context = { out: [], sortKeys: true };
+  if (nonEmptyMap(old) && nonEmptyMap(next)) writeMapPair(old, next, '', '', '', a, b);
+  else if (nonEmptyList(old) && nonEmptyList(next)) writeListPair(old, next, '', a, b);
+  else return [displayYamlLines(old, SORTED), displayYamlLines(next, SORTED)];
+  return [a.out, b.out];
+}
+
+function nonEmptyMap(value: unknown): value is Record<string, unknown> {
+  return isPlainObject(value) && Object.keys(value).length > 0;
+}
+
+function nonEmptyList(value: unknown): value is unknown[] {
+  return Array.isArray(value) && value.length > 0;
+}
+
+/** `writeMap` of both sides: keys both have are written together (`writeValuePair`). */
+function writeMapPair(
+  mapA: Record<string, unknown>,
+  mapB: Record<string, unknown>,
+  indent: string,
+  firstA: string,
+  firstB: string,
+  a: Context,
+  b: Context,
+) {
+  let prefixA = firstA || indent;
+  let prefixB = firstB || indent;
+  const keysA = Object.keys(mapA).sort(byCodePoint);
+  const keysB = Object.keys(mapB).sort(byCodePoint);
+  const inner = `${indent}  `;
+  let i = 0;
+  let j = 0;
+  while (i < keysA.length || j < keysB.length) {
+    // A key whose value is undefined is not printed (`writeMap`).
+    if (i < keysA.length && mapA[keysA[i]!] === undefined) {
+      i++;
+      continue;
+    }
+    if (j < keysB.length && mapB[keysB[j]!] === undefined) {
+      j++;
+      continue;
+    }
+    const keyA = keysA[i];
+    const keyB = keysB[j];
+    if (keyA !== undefined && (keyB === undefined || byCodePoint(keyA, keyB) < 0)) {
+      writeValue(`${prefixA}${keyText(keyA)}:`, mapA[keyA], inner, a);
+      prefixA = indent;
+      i++;
+    } else if (keyA === undefined || keyA !== keyB) {
+      writeValue(`${prefixB}${keyText(keyB!)}:`, mapB[keyB!], inner, b);
+      prefixB = indent;
+      j++;
+    } else {
+      const key = keyText(keyA);
+      const headA = `${prefixA}${key}:`;
+      const headB = prefixA === prefixB ? headA : `${prefixB}${key}:`;
+      writeValuePair(headA, headB, mapA[keyA], mapB[keyA], inner, a, b);
+      prefixA = indent;
+      prefixB = indent;
+      i++;
+      j++;
+    }
+  }
+  if (prefixA !== indent) a.out.push(`${prefixA}{}`);
+  if (prefixB !== indent) b.out.push(`${prefixB}{}`);
+}
+
+/** `writeList` of both sides: items at the same index are written together. */
+function writeListPair(listA: unknown[], listB: unknown[], indent: string, a: Context, b: Context) {
+  const inner = `${indent}  `;
+  const dash = `${indent}- `;
+  const head = `${indent}-`;
+  const common = Math.min(listA.length, listB.length);
+  for (let i = 0; i < common; i++) {
+    const itemA = listA[i];
+    const itemB = listB[i];
+    const mapA = nonEmptyMap(itemA);
+    const mapB = nonEmptyMap(itemB);
+    if (mapA && mapB) writeMapPair(itemA, itemB, inner, dash, dash, a, b);
+    else if (!mapA && !mapB) writeValuePair(head, head, itemA, itemB, inner, a, b);
+    else {
+      writeList([itemA], indent, a);
+      writeList([itemB], indent, b);
+    }
+  }
+  if (listA.length > common) writeList(listA.slice(common), indent, a);
+  if (listB.length > common) writeList(listB.slice(common), indent, b);
+}
+
+/** `writeValue` of both sides: what they print alike is printed once and shared. */
+function writeValuePair(
+  headA: string,
+  headB: string,
+  valueA: unknown,
+  valueB: unknown,
+  indent: string,
+  a: Context,
+  b: Context,
+) {
+  const same = headA === headB;
+  if (same && valueA === valueB) {
+    const start = a.out.length;
+    writeValue(headA, valueA, indent, a);
+    for (let k = start; k < a.out.length; k++) b.out.push(a.out[k]!);
+  } else if (nonEmptyMap(valueA) && nonEmptyMap(valueB)) {
+    a.out.push(headA);
+    b.out.push(headB);
+    writeMapPair(valueA, valueB, indent, '', '', a, b);
+  } else if (nonEmptyList(valueA) && nonEmptyList(valueB)) {
+    a.out.push(headA);
+    b.out.push(headB);
+    writeListPair(valueA, valueB, indent, a, b);
+  } else {
+    writeValue(headA, valueA, indent, a);
+    writeValue(headB, valueB, indent, b);
   }
 }
 

@@ -166,16 +166,21 @@ function walkMap(
   group: boolean,
   special?: (key: string) => Special | undefined,
 ): [Record<string, unknown> | undefined, Record<string, unknown> | undefined] {
-  const keys = new Set<string>();
-  if (live) for (const key of Object.keys(live)) keys.add(key);
-  if (desired) for (const key of Object.keys(desired)) keys.add(key);
-  const outLive: [string, unknown][] = [];
-  const outDesired: [string, unknown][] = [];
+  // Live's keys, then those only desired has.
+  const keys = live ? Object.keys(live) : desired ? Object.keys(desired) : [];
+  if (live && desired) {
+    for (const key of Object.keys(desired)) if (!Object.hasOwn(live, key)) keys.push(key);
+  }
+  // Each side's values in `keys` order, for a copy only when something in it is masked.
+  const liveValues: unknown[] = [];
+  const desiredValues: unknown[] = [];
   let liveMasked = false;
   let desiredMasked = false;
   for (const key of keys) {
-    const l = live && Object.hasOwn(live, key) ? live[key] : undefined;
-    const d = desired && Object.hasOwn(desired, key) ? desired[key] : undefined;
+    const inLive = live !== undefined && Object.hasOwn(live, key);
+    const inDesired = desired !== undefined && Object.hasOwn(desired, key);
+    const l = inLive ? live[key] : undefined;
+    const d = inDesired ? desired[key] : undefined;
     const handler = special?.(key);
     let pair: Pair;
     if (handler) {
@@ -191,22 +196,37 @@ function walkMap(
         (key === 'value' && namedCredential(live, desired));
       pair = walk(l, d, credential, depth + 1);
     }
-    if (live && Object.hasOwn(live, key)) {
-      outLive.push([key, pair[0]]);
+    if (inLive) {
+      liveValues.push(pair[0]);
       liveMasked ||= pair[0] !== l;
     }
-    if (desired && Object.hasOwn(desired, key)) {
-      outDesired.push([key, pair[1]]);
+    if (inDesired) {
+      desiredValues.push(pair[1]);
       desiredMasked ||= pair[1] !== d;
     }
   }
   // A side with nothing masked is returned as it is (callers never modify the results); a
-  // masked one is a copy. Object.fromEntries defines own properties, so a `__proto__` key stays
-  // a plain key.
+  // masked one is a copy.
   return [
-    live && liveMasked ? Object.fromEntries(outLive) : live,
-    desired && desiredMasked ? Object.fromEntries(outDesired) : desired,
+    live && liveMasked ? copyWith(keys, live, liveValues) : live,
+    desired && desiredMasked ? copyWith(keys, desired, desiredValues) : desired,
   ];
+}
+
+/**
+ * A copy of `map` with `values` for its keys, in `keys` order (the keys `map` lacks are skipped).
+ * Object.fromEntries defines own properties, so a `__proto__` key stays a plain key.
+ */
+function copyWith(
+  keys: readonly string[],
+  map: Record<string, unknown>,
+  values: readonly unknown[],
+): Record<string, unknown> {
+  const entries: [string, unknown][] = [];
+  for (const key of keys) {
+    if (Object.hasOwn(map, key)) entries.push([key, values[entries.length]]);
+  }
+  return Object.fromEntries(entries);
 }
 
 /**

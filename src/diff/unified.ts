@@ -1,6 +1,6 @@
 import { diffArrays, structuredPatch } from 'diff';
 import type { ArrayChange, StructuredPatch } from 'diff';
-import { displayYamlLines } from './display-yaml.ts';
+import { displayYamlLines, displayYamlPairLines } from './display-yaml.ts';
 import { maskPair } from './masking.ts';
 import { objectRef } from './object-ref.ts';
 
@@ -142,9 +142,15 @@ export function diffObjects(
 ): UnifiedDiff {
   const ref = objectRef(desired ?? live);
   const masked = maskPair(live, desired);
-  const oldLines = live === null || live === undefined ? [] : displayYamlLines(masked.live, SORTED);
-  const newLines =
-    desired === null || desired === undefined ? [] : displayYamlLines(masked.desired, SORTED);
+  const hasLive = live !== null && live !== undefined;
+  const hasDesired = desired !== null && desired !== undefined;
+  const [oldLines, newLines] =
+    hasLive && hasDesired
+      ? displayYamlPairLines(masked.live, masked.desired)
+      : [
+          hasLive ? displayYamlLines(masked.live, SORTED) : [],
+          hasDesired ? displayYamlLines(masked.desired, SORTED) : [],
+        ];
   return unifiedLineDiff(oldLines, newLines, {
     ...options,
     path: ref.path,

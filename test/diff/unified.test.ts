@@ -1,7 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { displayYaml } from '../../src/diff/display-yaml.ts';
+import {
+  displayYaml,
+  displayYamlLines,
+  displayYamlPairLines,
+} from '../../src/diff/display-yaml.ts';
 import { objectRef } from '../../src/diff/object-ref.ts';
 import { diffObjects, unifiedDiff, unifiedLineDiff } from '../../src/diff/unified.ts';
 import { generatePairs, random } from './generate-objects.ts';
@@ -324,6 +328,82 @@ describe('displayYaml', () => {
     for (const { live, desired } of generatePairs(20)) {
       for (const value of [live, desired]) {
         expect(isDeepStrictEqual(parse(displayYaml(value), { version: '1.1' }), value)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('displayYamlPairLines', () => {
+  const sorted = { sortKeys: true } as const;
+  const alone = (a: unknown, b: unknown) => [
+    displayYamlLines(a, sorted),
+    displayYamlLines(b, sorted),
+  ];
+
+  /** A value from a small alphabet of keys and scalars, so that two of them share parts. */
+  function randomValue(next: () => number, depth: number): unknown {
+    const pick = next();
+    if (depth > 0 && pick < 0.35) {
+      const entries: [string, unknown][] = [];
+      for (let i = Math.floor(next() * 5); i > 0; i--) {
+        const key = ['a', 'b', 'c', 'd', 'e', '- x', 'a b', '__proto__'][Math.floor(next() * 8)]!;
+        entries.push([key, randomValue(next, depth - 1)]);
+      }
+      // (fromEntries: a `__proto__` key is an own key, as the YAML readers make it.)
+      return Object.fromEntries(entries);
+    }
+    if (depth > 0 && pick < 0.55) {
+      return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth - 1));
+    }
+    const scalars = [1, 2, 'x', 'y', 'two\nlines\n', 'two\nlines', '', null, true, Number.NaN];
+    return next() < 0.05 ? undefined : scalars[Math.floor(next() * scalars.length)];
+  }
+
+  /** `value` with some of its parts replaced, dropped or added. */
+  function edit(next: () => number, value: unknown, depth: number): unknown {
+    if (next() < 0.1) return randomValue(next, depth);
+    if (Array.isArray(value)) {
+      const out = value.map((item) => edit(next, item, depth - 1));
+      if (next() < 0.2) out.splice(Math.floor(next() * (out.length + 1)), 0, randomValue(next, 1));
+      if (next() < 0.2) out.splice(Math.floor(next() * out.length), 1);
+      return out;
+    }
+    if (value !== null && typeof value === 'object') {
+      const out: [string, unknown][] = [];
+      for (const [key, item] of Object.entries(value)) {
+        if (next() < 0.15) continue;
+        out.push([key, edit(next, item, depth - 1)]);
+      }
+      if (next() < 0.2) out.push([['b', 'f', 'a0'][Math.floor(next() * 3)]!, randomValue(next, 1)]);
+      return Object.fromEntries(out);
+    }
+    return value;
+  }
+
+  it('prints each side exactly as displayYamlLines prints it alone', () => {
+    const next = random(11);
+    const container = (value: unknown) =>
+      value !== null && typeof value === 'object' && Object.keys(value).length > 0;
+    let paired = 0;
+    for (let round = 0; round < 3_000; round++) {
+      const a = randomValue(next, 4);
+      const b = edit(next, a, 4);
+      expect(displayYamlPairLines(a, b), JSON.stringify([a, b])).toStrictEqual(alone(a, b));
+      if (container(a) && container(b)) paired++;
+    }
+    // Most pairs are walked together, not printed apart by the fallback.
+    expect(paired).toBeGreaterThan(1_000);
+  });
+
+  it('prints generated objects, and each against a created or deleted one, as alone', () => {
+    for (const { live, desired } of generatePairs(60)) {
+      for (const [a, b] of [
+        [live, desired],
+        [desired, live],
+        [live, live],
+        [{ ...live, spec: [live.spec] }, desired],
+      ]) {
+        expect(displayYamlPairLines(a, b)).toStrictEqual(alone(a, b));
       }
     }
   });
