@@ -159,9 +159,9 @@ function layoutPages(
   let page = newPage();
   const room = () => pageBytes - page.bytes;
   const minPieceRoom = Math.min(MIN_PIECE_ROOM, pageBytes / 4);
-  const add = (block: Block, text: string) => {
+  const add = (block: Block, text: string, size = bytes(text)) => {
     page.texts.push(text);
-    page.bytes += bytes(text) + 1;
+    page.bytes += size + 1;
     if (block.kind === 'environment') return;
     const seen = page.holds.get(block.environment);
     if (seen) seen[1] = block.name;
@@ -181,25 +181,25 @@ function layoutPages(
   };
   for (let index = 0; index < blocks.length; index++) {
     const block = blocks[index]!;
-    const size = bytes(block.text) + 1;
+    const size = block.bytes + 1;
     if (block.kind === 'environment') {
       // Keep a heading with the start of what follows it.
       const next = blocks[index + 1];
-      const ahead = next && next.kind !== 'environment' ? Math.min(bytes(next.text), 3_000) : 0;
+      const ahead = next && next.kind !== 'environment' ? Math.min(next.bytes, 3_000) : 0;
       if (size + ahead > room() && page.texts.length > 0 && !turn(block)) {
         return { pages, stop: index };
       }
-      add(block, block.text);
+      add(block, block.text, block.bytes);
       continue;
     }
     if (size <= room()) {
-      add(block, block.text);
+      add(block, block.text, block.bytes);
       continue;
     }
     if (size <= pageBytes - 200 || room() < minPieceRoom) {
       if (!turn(block)) return { pages, stop: index };
       if (size <= room()) {
-        add(block, block.text);
+        add(block, block.text, block.bytes);
         continue;
       }
     }

@@ -1,3 +1,5 @@
+import type { ShownFacts } from './shown-diff.ts';
+
 /** What a `dag/diff` preview says about one pull request: the input of every renderer. */
 
 export type FileChange = 'created' | 'changed' | 'deleted';
@@ -22,8 +24,13 @@ export type ObjectDiff = {
   namespace: string | null;
   name: string;
   change: ObjectChange;
-  /** kubectl-diff-style unified diff, secrets masked (see `diffObjects`, then `maskDiffText`). */
+  /**
+   * kubectl-diff-style unified diff, secrets masked (see `diffObjects`, then `maskDiffText`); with
+   * `shown`, as its code block shows it (`shownDiff`).
+   */
   diff?: string;
+  /** The diff's counts and fence, worked out with it (`objectChange`), so renderers need not. */
+  shown?: ShownFacts;
   /** Why the object could not be diffed or validated (e.g. the dry-run's message). */
   error?: string;
   /**

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type {
   ChangeRequestNoun,
   DiffCommentModel,
@@ -10,8 +11,9 @@ import type {
 import { environmentCounts } from './comment-model.ts';
 import type { CommentPart } from './comment-state.ts';
 import { renderMarkers } from './comment-state.ts';
-import { escapeInline, fenced, fenceFor, sanitizeCode, trimTrailingNewlines } from './markdown.ts';
+import { escapeInline, fenced, sanitizeCode, trimTrailingNewlines } from './markdown.ts';
 import { maskDiffText, maskText } from './mask-text.ts';
+import { shownDiff, type ShownDiff } from './shown-diff.ts';
 
 export type {
   CheckRunIndex,
@@ -72,6 +74,8 @@ export type Block = {
   kind: 'environment' | 'iac-file' | 'object';
   /** The whole block, ending with a newline. */
   text: string;
+  /** `text`'s length in UTF-8 bytes (what GitHub's check-run limit counts), without reading it. */
+  bytes: number;
   /**
    * The block in at most `maxChars` characters, its diff cut inside the fence and ended by the
    * truncation note; null when not even the frame fits.
@@ -218,6 +222,7 @@ function headingBlock(environment: EnvironmentDiff): Block {
     environment: environment.environment,
     kind: 'environment',
     text,
+    bytes: Buffer.byteLength(text, 'utf8'),
     fit: (maxChars) => (text.length <= maxChars ? text : null),
     listing: null,
     name: '',
@@ -240,7 +245,9 @@ function fileBlock(environment: string, file: IacFileDiff, note: TruncationNote)
     kind: 'iac-file',
     title,
     name: file.path,
-    diff: file.diff,
+    // A file's diff is masked here (files are few and small); an object's was masked, and its
+    // code block worked out, where it was made (`objectChange`), once for every renderer.
+    shown: shownDiff(maskDiffText(file.diff)),
     error: undefined,
     note,
   });
@@ -254,7 +261,10 @@ function objectBlock(environment: string, object: ObjectDiff, note: TruncationNo
     kind: 'object',
     title,
     name: `${object.kind} ${where}`,
-    diff: object.diff ?? '',
+    shown:
+      object.shown && object.diff !== undefined
+        ? { code: object.diff, ...object.shown }
+        : shownDiff(object.diff ?? ''),
     error: object.error,
     note,
     ...(object.diffOmitted === undefined ? {} : { omitted: object.diffOmitted }),
@@ -267,7 +277,8 @@ type DetailsInput = {
   /** Safe HTML for the `<summary>`. */
   title: string;
   name: string;
-  diff: string;
+  /** The diff, masked, as its code block shows it. */
+  shown: ShownDiff;
   error: string | undefined;
   note: TruncationNote;
   /** Characters of a diff DAG did not keep (ObjectDiff.diffOmitted). */
@@ -279,11 +290,7 @@ type DetailsInput = {
  * the diff in a fence longer than any backtick run in it, the error in its own fence, `</details>`.
  */
 function detailsBlock(input: DetailsInput): Block {
-  // An object's diff was masked line by line where it was made (`objectChange`), once for every
-  // renderer; a file's diff is masked again here (files are few and small).
-  const diff = input.kind === 'iac-file' ? maskDiffText(input.diff) : input.diff;
-  const code = trimTrailingNewlines(sanitizeCode(diff));
-  const { added, removed } = countChanges(code);
+  const { code, added, removed, fence, codeBytes } = input.shown;
   const stats = code === '' ? '' : ` (+${added} −${removed})`;
   const open = `<details><summary>${input.title}${stats}</summary>\n\n`;
   const errorText =
@@ -295,12 +302,23 @@ function detailsBlock(input: DetailsInput): Block {
       ? '_No diff available._'
       : `_Diff not kept (${input.omitted.toLocaleString('en-US')} characters): the diffs before it fill every check run a preview may have._`;
   const render = (diff: string) =>
-    `${open}${diff === '' ? (errorText ? '' : `${empty}\n\n`) : `${fenced(diff, 'diff')}\n\n`}${errorText}</details>\n`;
+    `${open}${diff === '' ? (errorText ? '' : `${empty}\n\n`) : `${fenced(diff, 'diff', diff === code ? fence : undefined)}\n\n`}${errorText}</details>\n`;
   const text = render(code);
+  // The frame's bytes and the code's, which is counted where it was made: the text itself, a
+  // rope of its parts, is not flattened to be measured.
+  const frame = Buffer.byteLength(render(''), 'utf8');
+  const bytes =
+    code === ''
+      ? frame
+      : frame -
+        Buffer.byteLength(errorText ? '' : `${empty}\n\n`, 'utf8') +
+        2 * fence.length +
+        FENCE_FRAME_BYTES +
+        codeBytes;
   const fit = (maxChars: number): string | null => {
     if (text.length <= maxChars) return text;
     const lines = code.split('\n');
-    const frame = render(input.note(lines.length)).length + 2 * (fenceFor(code).length - 3);
+    const frame = render(input.note(lines.length)).length + 2 * (fence.length - 3);
     const budget = maxChars - frame;
     if (budget < 0) return null;
     let kept = 0;
@@ -329,6 +347,7 @@ function detailsBlock(input: DetailsInput): Block {
     environment: input.environment,
     kind: input.kind,
     text,
+    bytes,
     fit,
     listing,
     name: input.name,
@@ -337,18 +356,8 @@ function detailsBlock(input: DetailsInput): Block {
   };
 }
 
-function countChanges(diff: string): { added: number; removed: number } {
-  let added = 0;
-  let removed = 0;
-  let inHunk = false;
-  for (const line of diff.split('\n')) {
-    if (line.startsWith('@@')) inHunk = true;
-    else if (!inHunk) continue;
-    else if (line.startsWith('+')) added++;
-    else if (line.startsWith('-')) removed++;
-  }
-  return { added, removed };
-}
+/** `diff\n` after the opening fence, `\n` before the closing one and `\n\n` after it. */
+const FENCE_FRAME_BYTES = 8;
 
 function clamp(text: string, maxChars: number): string {
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;

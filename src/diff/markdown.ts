@@ -73,10 +73,9 @@ export const MAX_CODE_LINE_CHARS = 2_000;
  */
 export function sanitizeCode(code: string): string {
   let out = code.replace(/\r\n/g, '\n').replace(/\r/g, '␍').replaceAll('\u0000', '\uFFFD');
-  if (out.length > MAX_CODE_LINE_CHARS) {
-    const lines = out.split('\n');
-    if (lines.every((line) => line.length <= MAX_CODE_LINE_CHARS)) return out;
-    out = lines
+  if (out.length > MAX_CODE_LINE_CHARS && hasLongLine(out)) {
+    out = out
+      .split('\n')
       .map((line) =>
         line.length > MAX_CODE_LINE_CHARS
           ? `${line.slice(0, MAX_CODE_LINE_CHARS)} … (${line.length - MAX_CODE_LINE_CHARS} more characters)`
@@ -87,9 +86,23 @@ export function sanitizeCode(code: string): string {
   return out;
 }
 
-/** A fenced code block of already sanitized `code` (which must not end with a newline). */
-export function fenced(code: string, language: string): string {
-  const fence = fenceFor(code);
+/** Whether a line of `text` is longer than MAX_CODE_LINE_CHARS (without splitting it). */
+function hasLongLine(text: string): boolean {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    if (end - start > MAX_CODE_LINE_CHARS) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/**
+ * A fenced code block of already sanitized `code` (which must not end with a newline); `fence`:
+ * `fenceFor(code)`, when it is already known.
+ */
+export function fenced(code: string, language: string, fence = fenceFor(code)): string {
   return `${fence}${language}\n${code}\n${fence}`;
 }
 

@@ -61,3 +61,32 @@ export function maskDiffText(diff: string): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * The line masker's part that a diff of objects masked by structure still needs: the `---`/`+++`
+ * headers (the object's name) and bare base64 lines (a key or certificate without its PEM
+ * header), masked as `maskDiffText` masks them. The rest of such a diff was printed from values
+ * the structure masker scanned whole with the same patterns (`findSecretRanges`), keys aside
+ * (`hasSecretKey`): scanning its lines again finds nothing more, so they are left as they are.
+ */
+export function maskPrintedDiff(diff: string): string {
+  let out = '';
+  let at = 0;
+  for (const match of diff.matchAll(PRINTED_DIFF_SUSPECTS)) {
+    const line = match[0];
+    const masked =
+      line.startsWith('--- ') || line.startsWith('+++ ')
+        ? maskText(line)
+        : `${line[0]}${match[1] ?? ''}${MASK_PREFIX}`;
+    out += diff.slice(at, match.index) + masked;
+    at = match.index + line.length;
+  }
+  return at === 0 ? diff : out + diff.slice(at);
+}
+
+/**
+ * Whole lines (between line feeds, as `maskDiffText` splits them): a header, or a line that is
+ * nothing but a long run of base64 after its prefix (BASE64_LINE, `\s` but for the line feed).
+ */
+const PRINTED_DIFF_SUSPECTS =
+  /(?<![^\n])(?:(?:---|\+\+\+) [^\n]*|[ +-]([^\S\n]*)[A-Za-z0-9+/]{40,}={0,2}[^\S\n]*)(?![^\n])/g;

@@ -94,6 +94,33 @@ export function maskObject(value: unknown): unknown {
   return maskPair(value, value).desired;
 }
 
+/**
+ * Whether a mapping key anywhere in `value` holds credential-shaped text (`{ghp_…: ci-bot}`). The
+ * masker hides values, never keys (two keys masked alike would become one), so the printed
+ * lines of such an object need the line masker too (`objectChange`).
+ */
+export function hasSecretKey(value: unknown, depth = 0): boolean {
+  if (depth > MAX_DEPTH) return true;
+  if (Array.isArray(value)) return value.some((item) => hasSecretKey(item, depth + 1));
+  if (!isPlainObject(value)) return false;
+  for (const key of Object.keys(value)) {
+    if (secretKey(key) || hasSecretKey(value[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+const secretKeys = new Map<string, boolean>();
+
+function secretKey(key: string): boolean {
+  let found = secretKeys.get(key);
+  if (found === undefined) {
+    found = findSecretRanges(key).length > 0;
+    if (secretKeys.size > 10_000) secretKeys.clear();
+    secretKeys.set(key, found);
+  }
+  return found;
+}
+
 function isSecret(value: unknown): boolean {
   return (
     isPlainObject(value) &&

@@ -3,8 +3,9 @@ import { dropNoise } from '../k8s/normalize.ts';
 import { isPlainObject } from '../render/plain-object.ts';
 import { parseYamlDocumentsFast } from '../render/fast-yaml.ts';
 import type { ObjectDiff } from './comment-model.ts';
-import { maskDiffText } from './mask-text.ts';
-import { maskMessageAbout } from './masking.ts';
+import { maskDiffText, maskPrintedDiff } from './mask-text.ts';
+import { hasSecretKey, maskMessageAbout } from './masking.ts';
+import { shownDiff } from './shown-diff.ts';
 import { objectRef } from './object-ref.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 import { diffObjects } from './unified.ts';
@@ -46,14 +47,16 @@ export function objectChange(pair: ObjectPair, options: DiffObjectsOptions = {})
         : diff.text === ''
           ? 'unchanged'
           : 'changed';
-  // Masked by structure (`diffObjects`), then line by line too: a second net, cast once here
-  // rather than by every renderer of the preview.
-  return {
-    ...base,
-    change,
-    ...(diff.text === '' ? {} : { diff: maskDiffText(diff.text) }),
-    ...error,
-  };
+  if (diff.text === '') return { ...base, change, ...error };
+  // Masked by structure (`diffObjects`), then by line where that can still find something: the
+  // headers and bare base64 lines, or every line when a key holds a secret (`maskPrintedDiff`).
+  // Made ready for its code block here too, on the preview's worker threads.
+  const lines =
+    hasSecretKey(live) || hasSecretKey(desired)
+      ? maskDiffText(diff.text)
+      : maskPrintedDiff(diff.text);
+  const { code, ...shown } = shownDiff(lines);
+  return { ...base, change, diff: code, shown, ...error };
 }
 
 /**
@@ -131,6 +134,7 @@ export function keepDiffsWithin(objects: ObjectDiff[], maxChars: number): Object
     }
     kept = maxChars;
     const { diff, ...rest } = object;
+    delete rest.shown;
     return { ...rest, diffOmitted: diff.length };
   });
 }

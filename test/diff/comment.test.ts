@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { DiffCommentModel, ObjectDiff } from '../../src/diff/comment.ts';
 import { markOutdated, parseDiffComment } from '../../src/diff/comment-read.ts';
-import { outdatedWarning, renderDiffComment } from '../../src/diff/comment.ts';
+import { environmentBlocks, outdatedWarning, renderDiffComment } from '../../src/diff/comment.ts';
+import { objectChange } from '../../src/diff/object-change.ts';
 import { renderDiffComments } from '../../src/diff/split.ts';
 import { escapeInline, fenceFor } from '../../src/diff/markdown.ts';
 import { unifiedDiff } from '../../src/diff/unified.ts';
@@ -132,6 +133,32 @@ describe('renderDiffComment', () => {
     expect(body).toContain('x&lt;/details&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
     // Inside its fence the error keeps its text, and the fence outruns its backticks.
     expect(body).toContain('````text\n```\n</details>\n<script>x</script>\n````');
+  });
+
+  it("knows each block's size in UTF-8 bytes without measuring its text", () => {
+    const cm = (data: Record<string, string>) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'ç-☃', namespace: 'n' },
+      data,
+    });
+    const objects: ObjectDiff[] = [
+      objectChange({ live: cm({ a: 'é 🚀', b: '```' }), desired: cm({ a: 'ü', b: '`' }) }),
+      objectChange({ live: null, desired: cm({ a: '1' }) }),
+      objectChange({ live: cm({ a: '1' }), desired: cm({ a: '2' }), error: 'denied: ☃' }),
+      object('raw', 'changed', { diff: '--- a\n+++ b\n@@ -1 +1 @@\n-ü\n+`x`\n\n' }),
+      object('failed', 'unchanged', { error: 'the webhook said ❌' }),
+      object('omitted', 'changed', { diff: undefined, diffOmitted: 70_000 }),
+      object('empty', 'created', { diff: '' }),
+    ];
+    const environment = { ...model().environments[0]!, objects };
+    const blocks = environmentBlocks(environment, (lines) => `… ${lines} more`);
+    expect(blocks.map((block) => block.kind)).toEqual([
+      'environment',
+      'iac-file',
+      ...objects.map(() => 'object'),
+    ]);
+    for (const block of blocks) expect(block.bytes).toBe(Buffer.byteLength(block.text, 'utf8'));
   });
 
   it('chooses a fence longer than any backtick run in the diff', () => {

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { maskDiffText, maskPrintedDiff } from '../../src/diff/mask-text.ts';
 import { objectChange } from '../../src/diff/object-change.ts';
+import { shownDiff } from '../../src/diff/shown-diff.ts';
+import { diffObjects } from '../../src/diff/unified.ts';
 import { inThread } from '../../src/diff/preview-pool.ts';
+import { parseYamlDocuments } from '../../src/render/yaml.ts';
+import { PLACEMENTS } from '../fixtures/secrets/placements.ts';
 import { generatePairs } from './generate-objects.ts';
 
 const cm = (data: Record<string, string>) => ({
@@ -42,6 +47,61 @@ describe('objectChange', () => {
       name: 'c',
       change: 'unchanged',
     });
+  });
+
+  it('gives its diff as a code block shows it, with the counts and fence worked out there', () => {
+    const long = 'x'.repeat(2_500);
+    const pairs = [
+      ...generatePairs(30),
+      // Backticks, and a line too long for a code block.
+      { live: cm({ a: 'one\r\ntwo', b: '```' }), desired: cm({ a: 'one\rtwo\u0000', b: long }) },
+    ];
+    for (const { live, desired } of pairs) {
+      const { diff, shown } = objectChange({ live, desired });
+      const expected = shownDiff(maskDiffText(diffObjects(live, desired).text));
+      expect({ code: diff, ...shown }).toEqual(expected);
+      expect(diff).not.toMatch(/\n$/);
+    }
+    const last = shownDiff(
+      maskDiffText(diffObjects(pairs.at(-1)!.live, pairs.at(-1)!.desired).text),
+    );
+    expect(last).toMatchObject({ added: 2, removed: 2, fence: '````' });
+    expect(last.code).toMatch(/ … \(508 more characters\)\n/);
+  });
+
+  it('masks by line just what the line masker would still find in a diff masked by structure', () => {
+    // Every object of the secret catalogue, old against new, created and deleted, and objects
+    // with a certificate's or key's base64 body on lines of its own (no PEM header around it).
+    const body = 'MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt';
+    const pairs: [unknown, unknown][] = [
+      [cm({ 'ca.b64': `${body}\nAAAA\n` }), cm({ 'ca.b64': `${body}x\n${body}==\nAAAA\n` })],
+      ...generatePairs(20).map(({ live, desired }): [unknown, unknown] => [live, desired]),
+    ];
+    let masked = 0;
+    for (const placement of PLACEMENTS) {
+      const old = parseYamlDocuments(placement.text(placement.old), placement.file);
+      const next = parseYamlDocuments(placement.text(placement.secret), placement.file);
+      next.forEach((doc, i) => pairs.push([old[i] ?? null, doc], [null, doc], [doc, null]));
+    }
+    for (const [live, desired] of pairs) {
+      const text = diffObjects(live, desired).text;
+      expect(maskPrintedDiff(text)).toBe(maskDiffText(text));
+      if (maskDiffText(text) !== text) masked++;
+    }
+    expect(pairs.length).toBeGreaterThan(100);
+    // Headers aside, the base64 lines are what it masks.
+    expect(masked).toBeGreaterThan(0);
+    expect(maskPrintedDiff(diffObjects(pairs[0]![0], pairs[0]![1]).text)).not.toContain(body);
+  });
+
+  it('masks every line of an object whose keys hold a secret, which the structure keeps', () => {
+    const token = `ghp_${'a1B2c3D4e5'.repeat(4)}`;
+    const live = cm({ [token]: 'ci-bot', other: '1' });
+    const desired = cm({ [token]: 'ci-bot', other: '2' });
+    const { diff } = objectChange({ live, desired });
+    expect(diffObjects(live, desired).text).toContain(token);
+    expect(diff).not.toContain(token);
+    expect(diff).toContain('***: ci-bot');
   });
 
   it('keeps the error of an object that could not be validated', () => {
