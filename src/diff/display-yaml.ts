@@ -34,12 +34,20 @@ type Context = { out: string[]; sortKeys: boolean };
 const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const SORTED = { sortKeys: true } as const;
 
+/** The keys of `map` in code-point order (most maps, kubectl's among them, already are). */
+function sortedKeys(map: Record<string, unknown>): string[] {
+  const keys = Object.keys(map);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1]! > keys[i]!) return keys.sort(byCodePoint);
+  }
+  return keys;
+}
+
 /** `first` replaces `indent` on the first line (a `- ` of the list the map is an item of). */
 function writeMap(map: Record<string, unknown>, indent: string, first: string, context: Context) {
   const { out } = context;
   let prefix = first || indent;
-  const keys = Object.keys(map);
-  if (context.sortKeys) keys.sort(byCodePoint);
+  const keys = context.sortKeys ? sortedKeys(map) : Object.keys(map);
   for (const key of keys) {
     const value = map[key];
     if (value === undefined) continue;
@@ -117,8 +125,8 @@ function writeMapPair(
 ) {
   let prefixA = firstA || indent;
   let prefixB = firstB || indent;
-  const keysA = Object.keys(mapA).sort(byCodePoint);
-  const keysB = Object.keys(mapB).sort(byCodePoint);
+  const keysA = sortedKeys(mapA);
+  const keysB = sortedKeys(mapB);
   const inner = `${indent}  `;
   let i = 0;
   let j = 0;

@@ -72,21 +72,31 @@ export function maskDiffText(diff: string): string {
 export function maskPrintedDiff(diff: string): string {
   let out = '';
   let at = 0;
-  for (const match of diff.matchAll(PRINTED_DIFF_SUSPECTS)) {
-    const line = match[0];
-    const masked =
-      line.startsWith('--- ') || line.startsWith('+++ ')
-        ? maskText(line)
-        : `${line[0]}${match[1] ?? ''}${MASK_PREFIX}`;
-    out += diff.slice(at, match.index) + masked;
-    at = match.index + line.length;
+  let start = 0;
+  while (start < diff.length) {
+    let end = diff.indexOf('\n', start);
+    if (end === -1) end = diff.length;
+    let masked: string | undefined;
+    if (diff.startsWith('--- ', start) || diff.startsWith('+++ ', start)) {
+      masked = maskText(diff.slice(start, end));
+    } else if (end - start > 40) {
+      // Most lines fail at their first few characters (a key and its colon).
+      BASE64_BODY.lastIndex = start + 1;
+      const base64 = BASE64_BODY.exec(diff);
+      if (base64 && BASE64_BODY.lastIndex === end && PREFIXES.includes(diff[start]!)) {
+        masked = `${diff[start]}${base64[1] ?? ''}${MASK_PREFIX}`;
+      }
+    }
+    if (masked !== undefined) {
+      out += diff.slice(at, start) + masked;
+      at = end;
+    }
+    start = end + 1;
   }
   return at === 0 ? diff : out + diff.slice(at);
 }
 
-/**
- * Whole lines (between line feeds, as `maskDiffText` splits them): a header, or a line that is
- * nothing but a long run of base64 after its prefix (BASE64_LINE, `\s` but for the line feed).
- */
-const PRINTED_DIFF_SUSPECTS =
-  /(?<![^\n])(?:(?:---|\+\+\+) [^\n]*|[ +-]([^\S\n]*)[A-Za-z0-9+/]{40,}={0,2}[^\S\n]*)(?![^\n])/g;
+const PREFIXES = ' +-';
+
+/** BASE64_LINE after a line's prefix, tried at that place only (`\s` but for the line feed). */
+const BASE64_BODY = /([^\S\n]*)[A-Za-z0-9+/]{40,}={0,2}[^\S\n]*/y;
