@@ -236,15 +236,82 @@ export function findSecretRanges(text: string): Range[] {
   return scan(text, true);
 }
 
+/**
+ * `findSecretRanges` of the two sides of a changed text at once. A line both hold is scanned once
+ * for the patterns that never span a line break (`withinLine`), which is what a scan of the
+ * whole text finds on that line: the sides of a changed config file differ in a few lines.
+ */
+export function findSecretRangesPair(a: string, b: string): [Range[], Range[]] {
+  // A backslash ending a line may escape the line break inside a double-quoted value, which then
+  // goes on past it: only a scan of the whole text sees where it ends.
+  const whole = (text: string) => !text.includes('\n') || text.includes('\\\n');
+  if (a.length < 6 || b.length < 6 || whole(a) || whole(b)) {
+    return [findSecretRanges(a), findSecretRanges(b)];
+  }
+  // b, whole; each of its lines with what was found on it.
+  const within = withinLine(b, true).sort((x, y) => x.start - y.start);
+  const seen = new Map<string, Range[]>();
+  let next = 0;
+  forEachLine(b, (start, end) => {
+    const found: Range[] = [];
+    while (next < within.length && within[next]!.start < end) {
+      const range = within[next++]!;
+      found.push({ start: range.start - start, end: range.end - start });
+    }
+    seen.set(b.slice(start, end), found);
+  });
+  const rangesB = mergeRanges([...acrossLines(b), ...within]);
+  // a, a line at a time: what b's same line held, or a scan of the line.
+  const rangesA = acrossLines(a);
+  forEachLine(a, (start, end) => {
+    const line = a.slice(start, end);
+    for (const range of seen.get(line) ?? withinLine(line, true)) {
+      rangesA.push({ start: start + range.start, end: start + range.end });
+    }
+  });
+  return [mergeRanges(rangesA), rangesB];
+}
+
+function forEachLine(text: string, each: (start: number, end: number) => void): void {
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    each(start, end);
+    start = end + 1;
+  }
+}
+
 /** `decode`: also look inside base64 runs (one level deep: not inside what they decode to). */
 function scan(text: string, decode: boolean): Range[] {
   if (text.length < 6) return [];
+  return mergeRanges([...acrossLines(text), ...withinLine(text, decode)]);
+}
+
+/** The secrets whose pattern may span lines: PEM blocks, `name: X` / `value: y` pairs. */
+function acrossLines(text: string): Range[] {
   const ranges: Range[] = [];
   if (text.includes('-----BEGIN ')) {
     for (const match of matches(PEM_BLOCK, text)) {
       ranges.push({ start: match.index, end: match.index + match[0].length });
     }
   }
+  if (text.includes('value') && (text.includes('=') || text.includes(':'))) {
+    for (const match of matches(NAMED_VALUE, text)) {
+      if (!isCredentialKey(match[3] ?? '')) continue;
+      const range = assignedValue(text, match.index + match[0].length, false);
+      if (range) ranges.push(range);
+    }
+  }
+  return ranges;
+}
+
+/**
+ * The secrets whose pattern never spans a line break (tokens, URL passwords, assignments, DSNs,
+ * base64 runs), unmerged: in a text of many lines, what a scan of each line alone finds.
+ */
+function withinLine(text: string, decode: boolean): Range[] {
+  const ranges: Range[] = [];
   for (const match of matches(TOKEN_SHAPES, text)) {
     // The `Bearer <token>` alternative captures the token alone.
     const secret = match[1] ?? match[0];
@@ -271,13 +338,6 @@ function scan(text: string, decode: boolean): Range[] {
       }
     }
     ASSIGNMENT.lastIndex = 0;
-    if (text.includes('value')) {
-      for (const match of matches(NAMED_VALUE, text)) {
-        if (!isCredentialKey(match[3] ?? '')) continue;
-        const range = assignedValue(text, match.index + match[0].length, false);
-        if (range) ranges.push(range);
-      }
-    }
     if (text.includes('@')) {
       for (const match of matches(GO_DSN, text)) {
         const password = match.indices?.[1];
@@ -293,7 +353,7 @@ function scan(text: string, decode: boolean): Range[] {
       ranges.push({ start: match.index, end: match.index + match[0].length });
     }
   }
-  return mergeRanges(ranges);
+  return ranges;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { isPlainObject } from '../render/plain-object.ts';
 import {
   findSecretRanges,
+  findSecretRangesPair,
   isCredentialGroupKey,
   isCredentialKey,
   isDescriptiveKey,
@@ -360,8 +361,13 @@ function maskTextPair(live: unknown, desired: unknown): Pair {
     const masked = replaceRanges(live, ranges, () => MASKED.unchanged);
     return [masked, masked];
   }
-  const liveRanges = typeof live === 'string' ? findSecretRanges(live) : [];
-  const desiredRanges = typeof desired === 'string' ? findSecretRanges(desired) : [];
+  const [liveRanges, desiredRanges] =
+    typeof live === 'string' && typeof desired === 'string'
+      ? findSecretRangesPair(live, desired)
+      : [
+          typeof live === 'string' ? findSecretRanges(live) : [],
+          typeof desired === 'string' ? findSecretRanges(desired) : [],
+        ];
   if (liveRanges.length === 0 && desiredRanges.length === 0) return [live, desired];
   const secretsOf = (text: unknown, ranges: typeof liveRanges) =>
     new Set(ranges.map(({ start, end }) => (text as string).slice(start, end)));

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isCredentialKey, looksLikeCredential } from '../../src/diff/credential-patterns.ts';
+import {
+  findSecretRanges,
+  findSecretRangesPair,
+  isCredentialKey,
+  looksLikeCredential,
+} from '../../src/diff/credential-patterns.ts';
+import { random } from './generate-objects.ts';
 import { maskDiffText, maskText } from '../../src/diff/mask-text.ts';
 import { MASKED, maskObject, maskPair, maskValuesPair } from '../../src/diff/masking.ts';
 
@@ -150,6 +156,58 @@ describe('looksLikeCredential', () => {
     ['an empty string', '', false],
   ])('%s', (_label, value, expected) => {
     expect(looksLikeCredential(value)).toBe(expected);
+  });
+});
+
+describe('findSecretRangesPair', () => {
+  /** Lines that hold secrets, parts of secrets that span lines, and lines that look alike. */
+  const LINES = [
+    'app.setting=a1788aa90911',
+    'db.password=hunter2',
+    'password: "quoted value"',
+    'password: "escaped \\" quote"',
+    'password: "continued \\',
+    '  on the next line"',
+    'token=abc&user=x',
+    'extraEnv:',
+    '  - name: DB_PASSWORD',
+    '    value: s3cret-value',
+    '- name: LOG_LEVEL',
+    '  value: debug',
+    '[{"name": "API_TOKEN", "value": "abc123def"}]',
+    '-----BEGIN RSA PRIVATE KEY-----',
+    'MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt',
+    '-----END RSA PRIVATE KEY-----',
+    'url: postgres://app:hunter2@db:5432/app',
+    'dsn: app:s3cret@tcp(db:3306)/app',
+    'auth: Bearer abcdefghijklmnopqrstuvwxyz',
+    'ghp_1234567890abcdefghijklmnopqrstuvwxyzAB',
+    b64('password=hunter2-and-more'),
+    b64('just some harmless configuration text'),
+    'windows.line=1\r',
+    'pw=x',
+    '',
+    '   ',
+  ];
+
+  it('finds in each side exactly what findSecretRanges finds in it alone', () => {
+    const next = random(5);
+    const pick = () => LINES[Math.floor(next() * LINES.length)]!;
+    let found = 0;
+    for (let round = 0; round < 4_000; round++) {
+      const a = Array.from({ length: Math.floor(next() * 12) }, pick);
+      const b = a.filter(() => next() > 0.2).map((line) => (next() < 0.1 ? pick() : line));
+      if (next() < 0.3) b.splice(Math.floor(next() * (b.length + 1)), 0, pick());
+      const end = () => (next() < 0.5 ? '\n' : '');
+      const [textA, textB] = [`${a.join('\n')}${end()}`, `${b.join('\n')}${end()}`];
+      const pair = findSecretRangesPair(textA, textB);
+      expect(pair, JSON.stringify([textA, textB])).toEqual([
+        findSecretRanges(textA),
+        findSecretRanges(textB),
+      ]);
+      if (pair[0].length > 0 && pair[1].length > 0) found++;
+    }
+    expect(found).toBeGreaterThan(2_000);
   });
 });
 
