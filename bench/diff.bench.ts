@@ -3,7 +3,8 @@
 // as comments and check-run output), against GNU `diff -u -r` over the same YAML files: 2,000 and
 // 10,000 changed objects (Deployments and ConfigMaps, about 9.4 MB of YAML a side per 2,000,
 // generated deterministically).
-// - diff.objects_2000_ms: median of 3 runs in this process, against the median of 3 GNU diffs.
+// - diff.objects_2000_ms: median of 5 runs in this process (after one to start the threads),
+//   against the median of 5 GNU diffs, each run right after one of ours.
 // - diff.objects_10000_ms, diff.objects_10000_rss_mb: one run in a child process that is a DAG
 //   HTTP server; its peak RSS (VmHWM, worker threads included) against GNU diff's (`/usr/bin/time`).
 // - diff.healthz_max_ms: the worst /healthz latency of that child, polled every 10 ms while the
@@ -27,7 +28,7 @@ import { log, median, result, ROOT, tempDir, type BenchResult } from './lib.ts';
 const exec = promisify(execFile);
 const SMALL = 2_000;
 const LARGE = 10_000;
-const RUNS = 3;
+const RUNS = 5;
 const POLL_MS = 10;
 const IDLE_MS = 1_000;
 

@@ -262,14 +262,21 @@ function objectBlock(environment: string, object: ObjectDiff, note: TruncationNo
     title,
     name: `${object.kind} ${where}`,
     shown:
-      object.shown && object.diff !== undefined
-        ? { code: object.diff, ...object.shown }
-        : shownDiff(object.diff ?? ''),
+      object.diff === undefined
+        ? NO_DIFF
+        : object.shown
+          ? { code: object.diff, ...object.shown }
+          : shownDiff(object.diff),
     error: object.error,
     note,
     ...(object.diffOmitted === undefined ? {} : { omitted: object.diffOmitted }),
   });
 }
+
+const NO_DIFF: ShownDiff = { code: '', added: 0, removed: 0, fence: '```', codeBytes: 0 };
+
+/** `12,345`, as `toLocaleString('en-US')` writes it, without a formatter made on every call. */
+const THOUSANDS = new Intl.NumberFormat('en-US');
 
 type DetailsInput = {
   environment: string;
@@ -300,21 +307,21 @@ function detailsBlock(input: DetailsInput): Block {
   const empty =
     input.omitted === undefined
       ? '_No diff available._'
-      : `_Diff not kept (${input.omitted.toLocaleString('en-US')} characters): the diffs before it fill every check run a preview may have._`;
+      : `_Diff not kept (${THOUSANDS.format(input.omitted)} characters): the diffs before it fill every check run a preview may have._`;
   const render = (diff: string) =>
     `${open}${diff === '' ? (errorText ? '' : `${empty}\n\n`) : `${fenced(diff, 'diff', diff === code ? fence : undefined)}\n\n`}${errorText}</details>\n`;
   const text = render(code);
   // The frame's bytes and the code's, which is counted where it was made: the text itself, a
   // rope of its parts, is not flattened to be measured.
-  const frame = Buffer.byteLength(render(''), 'utf8');
   const bytes =
-    code === ''
-      ? frame
-      : frame -
-        Buffer.byteLength(errorText ? '' : `${empty}\n\n`, 'utf8') +
-        2 * fence.length +
-        FENCE_FRAME_BYTES +
-        codeBytes;
+    Buffer.byteLength(open, 'utf8') +
+    (code === ''
+      ? errorText
+        ? 0
+        : Buffer.byteLength(empty, 'utf8') + 2
+      : 2 * fence.length + FENCE_FRAME_BYTES + codeBytes) +
+    (errorText ? Buffer.byteLength(errorText, 'utf8') : 0) +
+    CLOSE_BYTES;
   const fit = (maxChars: number): string | null => {
     if (text.length <= maxChars) return text;
     const lines = code.split('\n');
@@ -358,6 +365,8 @@ function detailsBlock(input: DetailsInput): Block {
 
 /** `diff\n` after the opening fence, `\n` before the closing one and `\n\n` after it. */
 const FENCE_FRAME_BYTES = 8;
+/** `</details>\n`. */
+const CLOSE_BYTES = 11;
 
 function clamp(text: string, maxChars: number): string {
   return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
