@@ -55,9 +55,9 @@ async function writeTrees(small: string, large: string): Promise<void> {
 }
 
 /**
- * GNU diff of the two trees, its output read through a pipe and counted, not kept: holding the
- * 19 MB as a string would leave garbage in this process that the next preview's collections pay
- * for. GNU diff exits 1 when the trees differ, which is the expected outcome here.
+ * GNU diff of the two trees: its own work, its output read through a pipe and counted, not built
+ * into a 19 MB string by this process (which would charge node's work to the plain tool). GNU
+ * diff exits 1 when the trees differ, which is the expected outcome here.
  */
 async function gnuDiff(dir: string, timed: boolean): Promise<string> {
   const args = ['-u', '-r', 'live', 'desired'];
