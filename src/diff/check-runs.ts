@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import type { Block, CheckRunIndex, CheckRunLink, DiffCommentModel } from './comment.ts';
 import {
   continuationHeading,
-  environmentBlocks,
+  eachEnvironmentBlock,
   environmentCounts,
   renderSummaryTable,
 } from './comment.ts';
@@ -87,23 +87,68 @@ function partOf(page: number): number {
  */
 export function checkRunSet(
   model: DiffCommentModel,
-  options: { maxRuns?: number; pageBytes?: number } = {},
+  options: CheckRunSetOptions = {},
 ): CheckRunSet {
+  const steps = checkRunSteps(model, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+export type CheckRunSetOptions = { maxRuns?: number; pageBytes?: number };
+
+/**
+ * `checkRunSet` on the event loop's thread, giving the loop a turn whenever it has held it for
+ * `sliceMs`: the work is bounded by what the check runs hold (at most 79 pages of text; the
+ * blocks past them are only listed), a few milliseconds a thousand objects, where sending the
+ * preview to a worker thread and its pages back (two-byte strings, twice the model's size) costs
+ * more than the layout itself.
+ */
+export async function checkRunSetInTurns(
+  model: DiffCommentModel,
+  options: CheckRunSetOptions & { sliceMs?: number } = {},
+): Promise<CheckRunSet> {
+  const sliceMs = options.sliceMs ?? 5;
+  const steps = checkRunSteps(model, options);
+  let since = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (performance.now() - since >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
+}
+
+/** Blocks handled between two points where the layout may pause. */
+const STEP_BLOCKS = 64;
+
+/** `checkRunSet`'s work, pausing (`yield`) every STEP_BLOCKS blocks and after each page's text. */
+function* checkRunSteps(
+  model: DiffCommentModel,
+  options: CheckRunSetOptions,
+): Generator<void, CheckRunSet, undefined> {
   const maxRuns = options.maxRuns ?? MAX_CHECK_RUNS;
   const pageBytes = Math.min(PAGE_BYTES, options.pageBytes ?? PAGE_BYTES);
-  const blocks = model.environments.flatMap((environment) =>
-    environmentBlocks(environment, (lines) => `… ${lines} lines omitted`),
-  );
+  const blocks: Block[] = [];
+  for (const environment of model.environments) {
+    for (const block of eachEnvironmentBlock(environment, (lines) => `… ${lines} lines omitted`)) {
+      blocks.push(block);
+      if (blocks.length % STEP_BLOCKS === 0) yield;
+    }
+  }
   const capacity = 1 + 2 * (Math.max(2, maxRuns) - 1);
-  let layout = layoutPages(blocks, capacity, pageBytes);
+  let layout = yield* layoutPages(blocks, capacity, pageBytes);
   let listed: Page[] = [];
   let unshown = 0;
   let unlisted = 0;
   if (layout.stop < blocks.length) {
-    layout = layoutPages(blocks, capacity - 2, pageBytes);
+    layout = yield* layoutPages(blocks, capacity - 2, pageBytes);
     const rest = blocks.slice(layout.stop).filter((block) => block.listing !== null);
     unshown = rest.length;
-    const list = listPages(rest, 2, pageBytes);
+    const list = yield* listPages(rest, 2, pageBytes);
     listed = list.pages;
     unlisted = list.unlisted;
   }
@@ -129,6 +174,7 @@ export function checkRunSet(
       text: textPage?.texts.join('\n') ?? '',
       holds,
     });
+    yield;
   }
   return {
     main: {
@@ -150,11 +196,11 @@ function newPage(): Page {
  * Lays `blocks` out on at most `maxPages` pages; `stop` is the index of the first block not
  * wholly on them (`blocks.length` when all are).
  */
-function layoutPages(
+function* layoutPages(
   blocks: readonly Block[],
   maxPages: number,
   pageBytes: number,
-): { pages: Page[]; stop: number } {
+): Generator<void, { pages: Page[]; stop: number }, undefined> {
   const pages: Page[] = [];
   let page = newPage();
   const room = () => pageBytes - page.bytes;
@@ -180,6 +226,7 @@ function layoutPages(
     return true;
   };
   for (let index = 0; index < blocks.length; index++) {
+    if (index % STEP_BLOCKS === STEP_BLOCKS - 1) yield;
     const block = blocks[index]!;
     const size = block.bytes + 1;
     if (block.kind === 'environment') {
@@ -233,6 +280,7 @@ function layoutPages(
             : onward;
       add(block, block.piece(start, end, before, after));
       start = end;
+      yield;
       if (start < lines.length && !turn(block)) return { pages, stop: index };
     }
   }
@@ -241,11 +289,11 @@ function layoutPages(
 }
 
 /** The blocks' list items (with their environment) on at most `count` pages. */
-function listPages(
+function* listPages(
   blocks: readonly Block[],
   count: number,
   pageBytes: number,
-): { pages: Page[]; unlisted: number } {
+): Generator<void, { pages: Page[]; unlisted: number }, undefined> {
   const pages: Page[] = [];
   let index = 0;
   for (let p = 0; p < count && index < blocks.length; p++) {
@@ -254,6 +302,7 @@ function listPages(
     // The last page keeps room for the count of the names that do not fit.
     const budget = pageBytes - (last ? 100 : 0);
     for (; index < blocks.length; index++) {
+      if (index % STEP_BLOCKS === STEP_BLOCKS - 1) yield;
       const block = blocks[index]!;
       const line = `- ${escapeInline(block.environment, 100)}: ${block.listing?.slice(2) ?? ''}`;
       const size = bytes(line) + 1;

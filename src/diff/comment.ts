@@ -191,13 +191,20 @@ export function continuationHeading(environment: string): string {
  * diff, then each object that is not unchanged (or has an error).
  */
 export function environmentBlocks(environment: EnvironmentDiff, note: TruncationNote): Block[] {
+  return [...eachEnvironmentBlock(environment, note)];
+}
+
+/** `environmentBlocks` one at a time, for a caller that pauses between them. */
+export function* eachEnvironmentBlock(
+  environment: EnvironmentDiff,
+  note: TruncationNote,
+): Generator<Block, void, undefined> {
   const name = environment.environment;
-  const blocks: Block[] = [headingBlock(environment)];
-  for (const file of environment.iacFiles) blocks.push(fileBlock(name, file, note));
+  yield headingBlock(environment);
+  for (const file of environment.iacFiles) yield fileBlock(name, file, note);
   for (const object of environment.objects) {
-    if (object.change !== 'unchanged' || object.error) blocks.push(objectBlock(name, object, note));
+    if (object.change !== 'unchanged' || object.error) yield objectBlock(name, object, note);
   }
-  return blocks;
 }
 
 function headingBlock(environment: EnvironmentDiff): Block {

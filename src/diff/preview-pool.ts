@@ -6,7 +6,12 @@ import { TransientError } from '../errors.ts';
 import type { DiffCommentModel, IacFileDiff, ObjectDiff } from './comment-model.ts';
 import { keepDiffsWithin, type ObjectPair, type YamlObjectPair } from './object-change.ts';
 import * as work from './preview-worker.ts';
-import { SHOWABLE_DIFF_CHARS, type CheckRunSet } from './check-runs.ts';
+import {
+  checkRunSet,
+  checkRunSetInTurns,
+  SHOWABLE_DIFF_CHARS,
+  type CheckRunSet,
+} from './check-runs.ts';
 import type { FilesTask, ObjectsTask } from './preview-worker.ts';
 import type { DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
@@ -88,7 +93,7 @@ export const inThread: PreviewCompute = {
     return Promise.resolve(work.files({ before, after, folder }));
   },
   checkRuns(model) {
-    return Promise.resolve(work.checkRuns(model));
+    return Promise.resolve(checkRunSet(model));
   },
   comments(model) {
     return Promise.resolve(work.comments(model));
@@ -226,16 +231,17 @@ export class PreviewPool implements PreviewCompute {
     return this.#inOrder<IacFileDiff>('files', tasks);
   }
 
+  /**
+   * On the event loop's thread, in turns (`checkRunSetInTurns`): the pages are made of the diffs
+   * this thread already holds, where a worker thread would be sent them all and send back pages
+   * twice their size.
+   */
   checkRuns(model: DiffCommentModel): Promise<CheckRunSet> {
-    return this.#one<CheckRunSet>('checkRuns', model);
+    return checkRunSetInTurns(model);
   }
 
-  comments(model: DiffCommentModel): Promise<DiffComments> {
-    return this.#one<DiffComments>('comments', model);
-  }
-
-  async #one<R>(name: 'checkRuns' | 'comments', model: DiffCommentModel): Promise<R> {
-    const [result] = await this.#inOrder<R>(name, [model]);
+  async comments(model: DiffCommentModel): Promise<DiffComments> {
+    const [result] = await this.#inOrder<DiffComments>('comments', [model]);
     if (!result) throw new PreviewError('the diff preview was not rendered');
     return result;
   }
@@ -251,7 +257,7 @@ export class PreviewPool implements PreviewCompute {
    * only when one finishes; the results in the tasks' order.
    */
   async #inOrder<R>(
-    name: 'objects' | 'files' | 'checkRuns' | 'comments',
+    name: 'objects' | 'files' | 'comments',
     tasks: Iterable<unknown> | AsyncIterable<unknown>,
     signal?: AbortSignal,
     onResults?: (results: R[]) => void,

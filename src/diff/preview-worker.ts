@@ -10,7 +10,6 @@ import {
   type ObjectPair,
   type YamlObjectPair,
 } from './object-change.ts';
-import { checkRunSet as buildCheckRunSet, type CheckRunSet } from './check-runs.ts';
 import { renderDiffComments, type DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 
@@ -37,11 +36,6 @@ export function objects(task: ObjectsTask): ObjectDiff[] {
 /** Some of an IAC folder's changed files. */
 export function files(task: FilesTask): IacFileDiff[] {
   return fileDiffs(task.before, task.after, task.folder);
-}
-
-/** A whole preview spread over check runs (`checkRunSet`). */
-export function checkRuns(model: DiffCommentModel): CheckRunSet {
-  return buildCheckRunSet(model);
 }
 
 /** A whole preview as DAG's sticky comments (`renderDiffComments`). */

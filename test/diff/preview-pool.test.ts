@@ -2,6 +2,7 @@ import module from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkRunSet, checkRunSetInTurns } from '../../src/diff/check-runs.ts';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { MASK_PREFIX } from '../../src/diff/credential-patterns.ts';
 import type { ObjectPair, YamlObjectPair } from '../../src/diff/object-change.ts';
@@ -176,6 +177,40 @@ describe('PreviewPool.checkRuns and comments', () => {
     const checkRuns = await pool.checkRuns(model);
     expect(checkRuns.main.text).toContain('svc-0005');
     expect(checkRuns).toEqual(await inThread.checkRuns(model));
+  });
+});
+
+describe('check runs laid out on the event loop', () => {
+  it('give the event loop turns while they are laid out, and the same set as checkRunSet', async () => {
+    const objects = await inThread.objectChanges(generatePairs(200));
+    const model = {
+      pr: 7,
+      headSha: 'b'.repeat(40),
+      environments: [
+        {
+          environment: 'production',
+          iacFiles: [],
+          objects,
+          validation: { result: 'passed' as const },
+          notes: [],
+        },
+      ],
+    };
+    // Few small pages: long diffs are split over pages and the rest is listed, each a place where
+    // the layout may pause.
+    const options = { maxRuns: 4, pageBytes: 6_000 };
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const set = await checkRunSetInTurns(model, { ...options, sliceMs: 0 });
+    counting = false;
+    expect(set).toEqual(checkRunSet(model, options));
+    expect(set.unshown).toBeGreaterThan(0);
+    expect(turns).toBeGreaterThan(3);
   });
 });
 
