@@ -157,6 +157,11 @@ export class PreviewPool implements PreviewCompute {
       maxThreads: threads,
       idleTimeout: 30_000,
       maxQueue: 'auto',
+      // Each thread is handed its next batch while it works on one (the two a thread may have
+      // out): it starts that one as soon as it has sent its results, instead of waiting for the
+      // event loop to take them and hand it the next. With two threads on two CPUs, where the
+      // event loop takes its share too, 2,000 objects took some 10% less time.
+      concurrentTasksPerWorker: 2,
       // Lower priority than the event loop's thread (Linux): webhooks and probes come first.
       niceIncrement: 10,
       // Threads read DAG's modules from the compile cache: faster to start, and without the
