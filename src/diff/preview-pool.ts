@@ -169,7 +169,10 @@ export class PreviewPool implements PreviewCompute {
       env: withCompileCache(process.env),
       resourceLimits: {
         maxOldGenerationSizeMb: options.maxHeapMb ?? 192,
-        maxYoungGenerationSizeMb: 8,
+        // Garbage from parsing and printing dies young; with room for more of it, it is
+        // collected less often. 16 MB: the 2,000-object stage some 8% shorter than with 8 MB, the
+        // 10,000-object preview's peak RSS some 10 MB higher (32 MB: 30 MB higher, no faster).
+        maxYoungGenerationSizeMb: 16,
       },
     });
   }
