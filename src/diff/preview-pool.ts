@@ -13,7 +13,7 @@ import {
   type CheckRunSet,
 } from './check-runs.ts';
 import type { FilesTask, ObjectsTask } from './preview-worker.ts';
-import type { DiffComments } from './split.ts';
+import { commentModel, LEFT_OUT_DIFF, type DiffComments } from './split.ts';
 import type { DiffObjectsOptions } from './unified.ts';
 
 export type ObjectChangesOptions = DiffObjectsOptions & {
@@ -248,7 +248,21 @@ export class PreviewPool implements PreviewCompute {
     return checkRunSetInTurns(model);
   }
 
+  /**
+   * Rendered on a thread from the diffs a comment can show (`commentModel`): with thousands of
+   * objects, a tenth of the model to copy there. Rendered again from the whole model in the rare
+   * case where a diff left out would show.
+   */
   async comments(model: DiffCommentModel): Promise<DiffComments> {
+    const lean = commentModel(model);
+    if (lean !== model) {
+      const comments = await this.#comments(lean);
+      if (!comments.bodies.some((body) => body.includes(LEFT_OUT_DIFF))) return comments;
+    }
+    return this.#comments(model);
+  }
+
+  async #comments(model: DiffCommentModel): Promise<DiffComments> {
     const [result] = await this.#inOrder<DiffComments>('comments', [model]);
     if (!result) throw new PreviewError('the diff preview was not rendered');
     return result;

@@ -65,6 +65,43 @@ export function renderDiffComments(
   }
 }
 
+/**
+ * Stands for a diff left out of the model a comment is rendered from (`commentModel`). No real
+ * diff holds it: a code block's text has its NULs replaced (`sanitizeCode`).
+ */
+export const LEFT_OUT_DIFF = '\u0000dag: diff left out\u0000';
+
+/**
+ * The model with only the diffs its comments can show, for rendering them where the model must
+ * be copied (a worker thread): per environment, its objects' diffs up to `(maxParts + 1) ×
+ * maxChars` characters, and each later one as LEFT_OUT_DIFF (its counts and fence kept, so its
+ * title and list line read the same). The comments of this model are those of the whole model
+ * unless LEFT_OUT_DIFF shows in them: all comments together hold at most `maxParts × maxChars`
+ * characters, and a level that cannot show a diff names it by title alone. When it shows, render
+ * the whole model. The model itself when nothing is left out.
+ */
+export function commentModel(
+  model: DiffCommentModel,
+  options: SplitOptions = {},
+): DiffCommentModel {
+  const maxChars = options.maxChars ?? model.commentMaxChars ?? MAX_COMMENT_CHARS;
+  const maxParts = Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS);
+  const keep = (maxParts + 1) * maxChars;
+  let leftOut = false;
+  const environments = model.environments.map((environment) => {
+    let chars = 0;
+    const objects = environment.objects.map((object) => {
+      if (object.diff === undefined || object.shown === undefined) return object;
+      chars += object.diff.length;
+      if (chars <= keep) return object;
+      leftOut = true;
+      return { ...object, diff: LEFT_OUT_DIFF };
+    });
+    return chars <= keep ? environment : { ...environment, objects };
+  });
+  return leftOut ? { ...model, environments } : model;
+}
+
 function single(model: DiffCommentModel, blocks: Block[][], maxChars: number): DiffComments | null {
   const parts = [
     renderHeader(model, { level: 'single', part: 1, parts: 1 }),

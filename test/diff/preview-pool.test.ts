@@ -5,7 +5,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkRunSet, checkRunSetInTurns } from '../../src/diff/check-runs.ts';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { MASK_PREFIX } from '../../src/diff/credential-patterns.ts';
-import type { ObjectPair, YamlObjectPair } from '../../src/diff/object-change.ts';
+import {
+  objectChange,
+  type ObjectPair,
+  type YamlObjectPair,
+} from '../../src/diff/object-change.ts';
+import { commentModel } from '../../src/diff/split.ts';
 import {
   defaultPreviewThreads,
   inThread,
@@ -177,6 +182,38 @@ describe('PreviewPool.checkRuns and comments', () => {
     const checkRuns = await pool.checkRuns(model);
     expect(checkRuns.main.text).toContain('svc-0005');
     expect(checkRuns).toEqual(await inThread.checkRuns(model));
+  });
+});
+
+describe('PreviewPool.comments from the diffs a comment can show', () => {
+  it('renders what this thread renders from the whole model, also when a left-out diff would show', async () => {
+    const objects = await inThread.objectChanges(generatePairs(200));
+    const huge = objectChange({
+      live: null,
+      desired: {
+        ...cm({ big: 'x = 1\n'.repeat(5_000) }),
+        metadata: { name: 'huge', namespace: 'n' },
+      },
+    });
+    for (const list of [objects, [huge, ...objects]]) {
+      const model = {
+        pr: 7,
+        headSha: 'c'.repeat(40),
+        // Small comments: most diffs are left out of what goes to the thread.
+        commentMaxChars: 4_000,
+        environments: [
+          {
+            environment: 'production',
+            iacFiles: [],
+            objects: list,
+            validation: { result: 'passed' as const },
+            notes: [],
+          },
+        ],
+      };
+      expect(commentModel(model)).not.toBe(model);
+      expect(await pool.comments(model)).toEqual(await inThread.comments(model));
+    }
   });
 });
 

@@ -2,8 +2,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { DiffCommentModel, EnvironmentDiff, ObjectDiff } from '../../src/diff/comment.ts';
 import { parseDiffComment } from '../../src/diff/comment-read.ts';
 import { objectChange } from '../../src/diff/object-change.ts';
-import { MAX_COMMENT_CHARS, MAX_COMMENT_PARTS, renderDiffComments } from '../../src/diff/split.ts';
-import { generatePairs } from './generate-objects.ts';
+import {
+  commentModel,
+  LEFT_OUT_DIFF,
+  MAX_COMMENT_CHARS,
+  MAX_COMMENT_PARTS,
+  renderDiffComments,
+} from '../../src/diff/split.ts';
+import { generatePairs, random } from './generate-objects.ts';
 import { expectBalanced } from './markdown-checks.ts';
 
 const SHA = 'f'.repeat(40);
@@ -221,5 +227,48 @@ describe('renderDiffComments', () => {
       expect(body.length).toBeLessThanOrEqual(MAX_COMMENT_CHARS);
       expectBalanced(body);
     }
+  });
+
+  it('renders from the diffs a comment can show (commentModel) what it renders from them all', () => {
+    // Random previews at random limits: the comments of the lean model are those of the whole
+    // one, or show LEFT_OUT_DIFF (then the whole model is rendered instead).
+    const next = random(11);
+    const pick = (n: number) => Math.floor(next() * n);
+    const huge = objectChange({
+      live: null,
+      desired: {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'huge', namespace: 'n' },
+        data: { big: 'x = 1\n'.repeat(20_000) },
+      },
+    });
+    let same = 0;
+    let shown = 0;
+    for (let run = 0; run < 120; run++) {
+      const options = { maxChars: 1_500 + pick(20_000), maxParts: 1 + pick(6) };
+      const environments = Array.from({ length: 1 + pick(3) }, (_, i) => {
+        const start = pick(1_500);
+        const objects = objects2000.slice(start, start + pick(400));
+        return environment(`env-${i}`, next() < 0.2 ? [huge, ...objects] : objects);
+      });
+      const model = modelOf(...environments);
+      const lean = commentModel(model, options);
+      if (lean === model) continue;
+      const bodies = renderDiffComments(lean, options).bodies;
+      if (bodies.some((body) => body.includes(LEFT_OUT_DIFF))) {
+        shown++;
+        continue;
+      }
+      expect(bodies).toEqual(renderDiffComments(model, options).bodies);
+      same++;
+    }
+    expect(same).toBeGreaterThan(60);
+    expect(shown).toBeGreaterThan(0);
+  });
+
+  it('leaves the model as it is when every diff can show', () => {
+    const model = modelOf(environment('e', objects2000.slice(0, 5)));
+    expect(commentModel(model)).toBe(model);
   });
 });
