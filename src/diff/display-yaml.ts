@@ -229,8 +229,21 @@ function isLiteralBlock(value: string): boolean {
   );
 }
 
+const keyTexts = new Map<string, string>();
+
+/**
+ * A mapping key as printed. The same few hundred keys come back in every object of a preview,
+ * so each is worked out once (keys of up to 200 characters, at most 10,000 kept).
+ */
 function keyText(key: string): string {
-  return isPlain(key) ? key : JSON.stringify(key);
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = isPlain(key) ? key : JSON.stringify(key);
+    if (key.length > 200) return text;
+    if (keyTexts.size >= 10_000) keyTexts.clear();
+    keyTexts.set(key, text);
+  }
+  return text;
 }
 
 function scalar(value: unknown): string {

@@ -218,9 +218,11 @@ function walkMap(
     } else if (group && !isDescriptiveKey(key) && !GROUP_SETTINGS.has(key)) {
       pair = walk(l, d, true, depth + 1);
     } else {
+      // (isCredentialGroupKey is isCredentialKey and more: asked only of a credential key.)
+      const credentialKey = isCredentialKey(key);
       const credential =
-        isCredentialGroupKey(key) ||
-        (isCredentialKey(key) && !isPlainObject(l) && !isPlainObject(d)) ||
+        (credentialKey &&
+          (isCredentialGroupKey(key) || (!isPlainObject(l) && !isPlainObject(d)))) ||
         (key === 'value' && namedCredential(live, desired));
       pair = walk(l, d, credential, depth + 1);
     }
