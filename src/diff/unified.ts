@@ -1,6 +1,7 @@
-import { diffArrays, structuredPatch } from 'diff';
+import { structuredPatch } from 'diff';
 import type { ArrayChange, StructuredPatch } from 'diff';
 import { displayYamlLines, displayYamlPairLines } from './display-yaml.ts';
+import { diffLines } from './line-diff.ts';
 import { maskPair } from './masking.ts';
 import { objectRef } from './object-ref.ts';
 
@@ -162,7 +163,8 @@ export function diffObjects(
 /**
  * `unifiedDiff` of two texts given as their lines (each text ending with a newline), the same
  * diff without joining the lines into texts and splitting them again: jsdiff's Myers pass on the
- * lines themselves (`diffArrays`), and hunks built as `structuredPatch` builds them.
+ * lines themselves (`diffLines`, jsdiff's `diffArrays` without its allocations), and hunks built
+ * as `structuredPatch` builds them.
  */
 export function unifiedLineDiff(
   oldLines: readonly string[],
@@ -186,7 +188,7 @@ export function unifiedLineDiff(
   if (oldLines.length === 0 || newLines.length === 0) return whole();
   let changes: ArrayChange<string>[] | undefined;
   try {
-    changes = diffArrays(oldLines as string[], newLines as string[], {
+    changes = diffLines(oldLines, newLines, {
       timeout: Math.max(1, options.timeoutMs ?? DEFAULT_DIFF_TIMEOUT_MS),
       maxEditLength: Math.max(1, options.maxEditLength ?? DEFAULT_MAX_EDIT_LENGTH),
     });
