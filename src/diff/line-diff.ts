@@ -19,6 +19,12 @@ const REMOVED = 2;
 /** Components kept between calls; more are dropped after the call that needed them. */
 const KEEP_NODES = 1 << 16;
 const KEEP_DIAGONALS = 1 << 14;
+/**
+ * Most components one call may make (about 38 MB of arrays): past it, the diff gives up as it
+ * does past `maxEditLength`. A search of up to DAG's default 2,000 edits makes at most two a
+ * step, 2 × (2 + 3 + … + 2,001) = 4,006,000 of them, so only larger caps ever meet this one.
+ */
+export const MAX_COMPONENTS = 1 << 22;
 
 // Components: count, type and the one before (-1: none). Append-only within a call, so that the
 // paths that share a start share it, as jsdiff's component chains do.
@@ -47,8 +53,8 @@ export type LineDiffOptions = { timeout: number; maxEditLength: number };
 
 /**
  * `diffArrays(oldLines, newLines, { timeout, maxEditLength })` of jsdiff, for lines compared with
- * `===`: the changes in order, or undefined when it gives up (more than `maxEditLength` edits, or
- * `timeout` ms spent).
+ * `===`: the changes in order, or undefined when it gives up (more than `maxEditLength` edits,
+ * `timeout` ms spent, or MAX_COMPONENTS made).
  */
 export function diffLines(
   oldLines: readonly string[],
@@ -137,7 +143,10 @@ function run(
         reach[at] = NONE;
         continue;
       }
-      if (nodes + 2 > count.length) growNodes();
+      if (nodes + 2 > count.length) {
+        if (nodes + 2 > MAX_COMPONENTS) return undefined;
+        growNodes();
+      }
       // From the neighbour that reaches furthest on the old side (an insertion on a tie).
       let from: number;
       let kind: number;

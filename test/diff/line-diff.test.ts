@@ -1,6 +1,6 @@
 import { diffArrays } from 'diff';
 import { describe, expect, it } from 'vitest';
-import { diffLines } from '../../src/diff/line-diff.ts';
+import { diffLines, MAX_COMPONENTS } from '../../src/diff/line-diff.ts';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { generatePairs, random } from './generate-objects.ts';
 
@@ -50,6 +50,17 @@ describe('diffLines', () => {
     const old = Array.from({ length: 3_000 }, (_, i) => `old ${i}`);
     const next = Array.from({ length: 3_000 }, (_, i) => `new ${i}`);
     expect(diffLines(old, next, { timeout: 0, maxEditLength: 1e9 })).toBeUndefined();
+  });
+
+  it('gives up rather than make more than MAX_COMPONENTS components', () => {
+    // Entirely different: 6,000 edits, which a search makes some 18 million components for.
+    const old = Array.from({ length: 3_000 }, (_, i) => `old ${i}`);
+    const next = Array.from({ length: 3_000 }, (_, i) => `new ${i}`);
+    expect(diffLines(old, next, { timeout: 60_000, maxEditLength: 1e9 })).toBeUndefined();
+    // Within the default cap of 2,000 edits it never gives up for that reason.
+    expect(2 * Array.from({ length: 2_000 }, (_, i) => i + 2).reduce((a, b) => a + b)).toBeLessThan(
+      MAX_COMPONENTS,
+    );
   });
 
   it('keeps its working memory small after a large diff', () => {
