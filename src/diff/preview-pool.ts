@@ -124,7 +124,7 @@ export type PreviewPoolOptions = {
 /**
  * One thread per CPU, at most MAX_DEFAULT_THREADS. The threads run at a lower priority than the
  * event loop (Linux: `niceIncrement`), so they use what CPU the event loop leaves; the cap bounds
- * the memory of a large preview (each thread holds its own heap, about 50 MB while it works)
+ * the memory of a large preview (each thread holds its own heap, about 45 MB while it works)
  * whatever the machine. `DAG_DIFF_THREADS` sets any other number.
  */
 export function defaultPreviewThreads(): number {
