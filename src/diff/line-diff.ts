@@ -94,16 +94,8 @@ function run(
   reach.fill(NONE, 0, diagonals);
   let nodes = 0;
   // The first path: the lines both start with.
-  let oldPos = -1;
-  let newPos = -1;
-  while (
-    newPos + 1 < newLen &&
-    oldPos + 1 < oldLen &&
-    oldLines[oldPos + 1] === newLines[newPos + 1]
-  ) {
-    newPos++;
-    oldPos++;
-  }
+  let oldPos = follow(oldLines, newLines, -1, 0);
+  let newPos = oldPos;
   let last = -1;
   if (oldPos >= 0) {
     count[0] = oldPos + 1;
@@ -169,16 +161,9 @@ function run(
       type[nodes] = kind;
       last = nodes++;
       // Then along the diagonal while the lines are the same.
-      newPos = oldPos - diagonal;
       const start = oldPos;
-      while (
-        newPos + 1 < newLen &&
-        oldPos + 1 < oldLen &&
-        oldLines[oldPos + 1] === newLines[newPos + 1]
-      ) {
-        newPos++;
-        oldPos++;
-      }
+      oldPos = follow(oldLines, newLines, oldPos, diagonal);
+      newPos = oldPos - diagonal;
       if (oldPos > start) {
         count[nodes] = oldPos - start;
         type[nodes] = COMMON;
@@ -195,6 +180,27 @@ function run(
     }
   }
   return undefined;
+}
+
+/**
+ * From old-side position `oldPos` on `diagonal` (new-side position `oldPos - diagonal`), on along
+ * the lines both sides have the same: the old-side position reached.
+ */
+function follow(
+  oldLines: readonly string[],
+  newLines: readonly string[],
+  oldPos: number,
+  diagonal: number,
+): number {
+  let at = oldPos;
+  while (
+    at - diagonal + 1 < newLines.length &&
+    at + 1 < oldLines.length &&
+    oldLines[at + 1] === newLines[at - diagonal + 1]
+  ) {
+    at++;
+  }
+  return at;
 }
 
 /** The path ending at component `last` as jsdiff's changes, with the lines each one covers. */

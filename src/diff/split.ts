@@ -25,6 +25,14 @@ const ENVIRONMENT_RESERVE = 400;
 
 export type SplitOptions = { maxChars?: number; maxParts?: number };
 
+/** A comment's length and the number of comments, as given or by default. */
+function limitsOf(model: DiffCommentModel, options: SplitOptions) {
+  return {
+    maxChars: options.maxChars ?? model.commentMaxChars ?? MAX_COMMENT_CHARS,
+    maxParts: Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS),
+  };
+}
+
 /** The comment bodies to post, in order, and how much of the diff they could hold. */
 export type DiffComments = { level: DiffCommentLevel; bodies: string[] };
 
@@ -48,8 +56,7 @@ export function renderDiffComments(
   model: DiffCommentModel,
   options: SplitOptions = {},
 ): DiffComments {
-  const maxChars = options.maxChars ?? model.commentMaxChars ?? MAX_COMMENT_CHARS;
-  const maxParts = Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS);
+  const { maxChars, maxParts } = limitsOf(model, options);
   try {
     const blocks = model.environments.map((environment) =>
       environmentBlocks(environment, commentTruncationNote(fullDiffAt(model))),
@@ -84,8 +91,7 @@ export function commentModel(
   model: DiffCommentModel,
   options: SplitOptions = {},
 ): DiffCommentModel {
-  const maxChars = options.maxChars ?? model.commentMaxChars ?? MAX_COMMENT_CHARS;
-  const maxParts = Math.max(1, options.maxParts ?? MAX_COMMENT_PARTS);
+  const { maxChars, maxParts } = limitsOf(model, options);
   const keep = (maxParts + 1) * maxChars;
   let leftOut = false;
   const environments = model.environments.map((environment) => {

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkRunSet, checkRunSetInTurns } from '../../src/diff/check-runs.ts';
+import type { DiffCommentModel, ObjectDiff } from '../../src/diff/comment-model.ts';
 import { displayYaml } from '../../src/diff/display-yaml.ts';
 import { MASK_PREFIX } from '../../src/diff/credential-patterns.ts';
 import {
@@ -55,6 +56,21 @@ const asYaml = (pair: ObjectPair): YamlObjectPair => ({
   liveYaml: yaml(pair.live),
   desiredYaml: yaml(pair.desired),
   ...(pair.error ? { error: pair.error } : {}),
+});
+
+/** A preview of one environment, `production`, with these objects. */
+const productionModel = (objects: ObjectDiff[]): DiffCommentModel => ({
+  pr: 7,
+  headSha: 'a'.repeat(40),
+  environments: [
+    {
+      environment: 'production',
+      iacFiles: [],
+      objects,
+      validation: { result: 'passed' },
+      notes: [],
+    },
+  ],
 });
 
 const pool = new PreviewPool({ threads: 2, batchSize: 4 });
@@ -163,19 +179,7 @@ describe('diffs past what a preview can show', () => {
 describe('PreviewPool.checkRuns and comments', () => {
   it('renders like the computation in this thread', async () => {
     const objects = await pool.objectChanges(mixedPairs());
-    const model = {
-      pr: 7,
-      headSha: 'a'.repeat(40),
-      environments: [
-        {
-          environment: 'production',
-          iacFiles: [],
-          objects,
-          validation: { result: 'passed' as const },
-          notes: [],
-        },
-      ],
-    };
+    const model = productionModel(objects);
     const comments = await pool.comments(model);
     expect(comments.bodies.join('')).toContain('svc-0005');
     expect(comments).toEqual(await inThread.comments(model));
@@ -196,21 +200,8 @@ describe('PreviewPool.comments from the diffs a comment can show', () => {
       },
     });
     for (const list of [objects, [huge, ...objects]]) {
-      const model = {
-        pr: 7,
-        headSha: 'c'.repeat(40),
-        // Small comments: most diffs are left out of what goes to the thread.
-        commentMaxChars: 4_000,
-        environments: [
-          {
-            environment: 'production',
-            iacFiles: [],
-            objects: list,
-            validation: { result: 'passed' as const },
-            notes: [],
-          },
-        ],
-      };
+      // Small comments: most diffs are left out of what goes to the thread.
+      const model = { ...productionModel(list), commentMaxChars: 4_000 };
       expect(commentModel(model)).not.toBe(model);
       expect(await pool.comments(model)).toEqual(await inThread.comments(model));
     }
@@ -220,19 +211,7 @@ describe('PreviewPool.comments from the diffs a comment can show', () => {
 describe('check runs laid out on the event loop', () => {
   it('give the event loop turns while they are laid out, and the same set as checkRunSet', async () => {
     const objects = await inThread.objectChanges(generatePairs(200));
-    const model = {
-      pr: 7,
-      headSha: 'b'.repeat(40),
-      environments: [
-        {
-          environment: 'production',
-          iacFiles: [],
-          objects,
-          validation: { result: 'passed' as const },
-          notes: [],
-        },
-      ],
-    };
+    const model = productionModel(objects);
     // Few small pages: long diffs are split over pages and the rest is listed, each a place where
     // the layout may pause.
     const options = { maxRuns: 4, pageBytes: 6_000 };

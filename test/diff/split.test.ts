@@ -22,6 +22,13 @@ const environment = (name: string, objects: ObjectDiff[]): EnvironmentDiff => ({
   notes: [],
 });
 
+/** The entry of a ConfigMap `n/<name>` the preview creates. */
+const createdConfigMap = (name: string, data: Record<string, string>): ObjectDiff =>
+  objectChange({
+    live: null,
+    desired: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'n' }, data },
+  });
+
 const modelOf = (...environments: EnvironmentDiff[]): DiffCommentModel => ({
   pr: 7,
   headSha: SHA,
@@ -146,15 +153,7 @@ describe('renderDiffComments', () => {
 
   it('cuts a single object whose diff alone is over the limit, inside its fence', () => {
     const big = Array.from({ length: 6_000 }, (_, i) => `line ${i}: ${'x'.repeat(40)}`).join('\n');
-    const huge = objectChange({
-      live: null,
-      desired: {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'huge', namespace: 'n' },
-        data: { file: `${big}\n` },
-      },
-    });
+    const huge = createdConfigMap('huge', { file: `${big}\n` });
     const total = (huge.diff ?? '').trimEnd().split('\n').length;
     expect(huge.diff?.length).toBeGreaterThan(MAX_COMMENT_CHARS * 4);
     const model = modelOf(environment('staging', [objects2000[0]!, huge, objects2000[1]!]));
@@ -234,15 +233,7 @@ describe('renderDiffComments', () => {
     // one, or show LEFT_OUT_DIFF (then the whole model is rendered instead).
     const next = random(11);
     const pick = (n: number) => Math.floor(next() * n);
-    const huge = objectChange({
-      live: null,
-      desired: {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'huge', namespace: 'n' },
-        data: { big: 'x = 1\n'.repeat(20_000) },
-      },
-    });
+    const huge = createdConfigMap('huge', { big: 'x = 1\n'.repeat(20_000) });
     let same = 0;
     let shown = 0;
     for (let run = 0; run < 120; run++) {
