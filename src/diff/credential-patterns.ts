@@ -161,6 +161,7 @@ export type Range = { start: number; end: number };
  * - Slack tokens; AWS access key ids; Google API keys; Stripe live keys; `sk-` API keys; npm;
  * - DAG's own API tokens (`dag_` and 49 base62 characters: src/api/token.ts), whole or cut short;
  * - HTTP credentials after `Bearer ` or `Basic `.
+ * None is shorter than MIN_BARE_SECRET_CHARS: a shorter shape must lower it.
  */
 const TOKEN_SHAPES = new RegExp(
   [
@@ -284,8 +285,23 @@ function forEachLine(text: string, each: (start: number, end: number) => void): 
 
 /** `decode`: also look inside base64 runs (one level deep: not inside what they decode to). */
 function scan(text: string, decode: boolean): Range[] {
-  if (text.length < 6) return [];
+  if (text.length < 6 || cannotHold(text)) return [];
   return mergeRanges([...acrossLines(text), ...withinLine(text, decode)]);
+}
+
+/**
+ * The fewest characters of a secret no `:` or `=` goes with: a token shape (the shortest,
+ * `xoxb-` and ten more, is 15 long; every other is longer), a PEM header (17) or a base64 run
+ * (24). Every other pattern (assignments, URLs, DSNs, `name`/`value` pairs) needs a `:` or `=`.
+ */
+export const MIN_BARE_SECRET_CHARS = 15;
+
+/**
+ * A text too short for a bare secret, without a `:` or `=`: no pattern can match in it. Most of an
+ * object's strings (names, labels, images without a tag, enum values) are such texts.
+ */
+function cannotHold(text: string): boolean {
+  return text.length < MIN_BARE_SECRET_CHARS && !text.includes(':') && !text.includes('=');
 }
 
 /** The secrets whose pattern may span lines: PEM blocks, `name: X` / `value: y` pairs. */
@@ -312,6 +328,7 @@ function acrossLines(text: string): Range[] {
  */
 function withinLine(text: string, decode: boolean): Range[] {
   const ranges: Range[] = [];
+  if (cannotHold(text)) return ranges;
   for (const match of matches(TOKEN_SHAPES, text)) {
     // The `Bearer <token>` alternative captures the token alone.
     const secret = match[1] ?? match[0];

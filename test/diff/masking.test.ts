@@ -4,6 +4,7 @@ import {
   findSecretRangesPair,
   isCredentialKey,
   looksLikeCredential,
+  MIN_BARE_SECRET_CHARS,
 } from '../../src/diff/credential-patterns.ts';
 import { random } from './generate-objects.ts';
 import { maskDiffText, maskText } from '../../src/diff/mask-text.ts';
@@ -156,6 +157,31 @@ describe('looksLikeCredential', () => {
     ['an empty string', '', false],
   ])('%s', (_label, value, expected) => {
     expect(looksLikeCredential(value)).toBe(expected);
+  });
+});
+
+describe('texts too short for a bare secret', () => {
+  // findSecretRanges skips a text shorter than MIN_BARE_SECRET_CHARS without `:` or `=`: the
+  // shortest instance of each pattern that needs neither is at least that long, and found.
+  it.each([
+    ['a Slack token', 'xoxb-0123456789'],
+    ['an AWS access key id', 'AKIA0123456789ABCDEF'],
+    ['a GitLab feed token', 'glft-0123456789abcdef'],
+    ['an sk- key', 'sk-0123456789abcdefghij'],
+    ['a Basic credential', 'Basic QWxhZGRpbjpv'],
+    ['a PEM header', '-----BEGIN A-----'],
+    ['a base64 password line', b64('password=hunter2xx')],
+  ])('%s', (_label, secret) => {
+    expect(secret.length).toBeGreaterThanOrEqual(MIN_BARE_SECRET_CHARS);
+    expect(findSecretRanges(secret).length).toBeGreaterThan(0);
+    expect(findSecretRanges(`x ${secret}`).length).toBeGreaterThan(0);
+  });
+
+  it('are passed over, while as short a text with `:` or `=` is scanned', () => {
+    expect(MIN_BARE_SECRET_CHARS).toBe(15);
+    expect(findSecretRanges('xoxb-012345678')).toEqual([]);
+    expect(findSecretRanges('pwd=hunter2')).toEqual([{ start: 4, end: 11 }]);
+    expect(findSecretRanges('pwd: hunter2')).toEqual([{ start: 5, end: 12 }]);
   });
 });
 
